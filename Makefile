@@ -1,0 +1,38 @@
+# Two commands from a fresh clone: `make run` (the main job) and `make test` (the test suite).
+# Each creates .venv on first use and installs the project with every framework
+# (torch 2.14.1 + torchvision 0.29.1 from this workplace's disk, TensorFlow 2.21, Keras 3).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test test-fast lint bench figs clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -e ".[all,dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m harness +experiment=paper
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(PY) benchmarks/scores_sweep.py
+
+figs: $(STAMP)
+	$(PY) -m harness +experiment=paper_figs
+
+clean-venv:
+	rm -rf $(VENV)

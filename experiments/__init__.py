@@ -1,0 +1,1 @@
+"""One module per experiment; each exposes ``run(cfg, run_dir) -> ExperimentResult``."""
