@@ -1,0 +1,247 @@
+"""Common base of every image source: order, first-n selection, batching, fingerprint.
+
+A source knows how many samples it holds (``_total``), how to read a list of sample indices
+as a uint8 N x H x W x 3 array (``_read``), and a content identity of the whole underlying set
+(``_identity``).  The base class turns ``order``/``seed``/``n`` into the exact index list, and
+the fingerprint is sha256 over (kind, identity, index list, resolution, preprocessing): it
+changes when samples, order, n or resolution change and is the same on every machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..errors import HarnessError
+
+ORDERS = ("as_loaded", "shuffled")
+FINGERPRINT_VERSION = 1
+
+
+def sha256_json(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_uint8_images(x, where: str) -> np.ndarray:
+    """Validate a batch as uint8 N x H x W x 3 (the one format every backbone takes)."""
+    x = np.asarray(x)
+    if x.dtype != np.uint8:
+        raise HarnessError(
+            f"{where}: images must be uint8 in [0, 255], got dtype {x.dtype}; convert floats with "
+            "a declared value_range (0_1, -1_1 or 0_255)"
+        )
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise HarnessError(
+            f"{where}: images must be N x H x W x 3 (RGB, channels last), got shape {x.shape}"
+        )
+    return x
+
+
+VALUE_RANGES = ("0_1", "-1_1", "0_255")
+# YAML 1.1 and Hydra's override grammar read digit groups with underscores as integers:
+# `0_1` -> 1, `-1_1` -> -11, `0_255` -> 255.  No real range is an integer, so map them back.
+_PARSED_AS_INT = {1: "0_1", -11: "-1_1", 255: "0_255"}
+_ALIASES = {"0-1": "0_1", "[0,1]": "0_1", "-1-1": "-1_1", "[-1,1]": "-1_1", "0-255": "0_255",
+            "[0,255]": "0_255"}
+
+
+def normalize_value_range(value_range):
+    """'0_1' | '-1_1' | '0_255' | None, whatever YAML or the command line made of it."""
+    if value_range is None:
+        return None
+    if isinstance(value_range, (int, np.integer)) and not isinstance(value_range, bool):
+        if int(value_range) in _PARSED_AS_INT:
+            return _PARSED_AS_INT[int(value_range)]
+    v = str(value_range).strip().replace(" ", "")
+    v = _ALIASES.get(v, v)
+    if v not in VALUE_RANGES:
+        raise HarnessError(f"unknown value_range {value_range!r}; use 0_1, -1_1 or 0_255")
+    return v
+
+
+def to_uint8(x: np.ndarray, value_range: str | None, where: str) -> np.ndarray:
+    """Convert a float (or integer) image batch to uint8 using its declared value range.
+
+    Values outside the declared range are an error: a silent range mismatch is one of the most
+    common ways IS numbers go wrong.  A tolerance of 1e-6 of the range absorbs float rounding.
+    """
+    value_range = normalize_value_range(value_range)
+    if x.dtype == np.uint8:
+        return x
+    ranges = {"0_1": (0.0, 1.0), "-1_1": (-1.0, 1.0), "0_255": (0.0, 255.0)}
+    if np.issubdtype(x.dtype, np.integer) and value_range in (None, "0_255"):
+        lo, hi = (int(x.min()), int(x.max())) if x.size else (0, 0)
+        if lo < 0 or hi > 255:
+            raise HarnessError(
+                f"{where}: integer images must lie in [0, 255], found [{lo}, {hi}]; rescale to uint8"
+            )
+        return x.astype(np.uint8)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise HarnessError(f"{where}: unsupported image dtype {x.dtype}; use uint8 or float")
+    if value_range is None:
+        raise HarnessError(
+            f"{where}: float images (dtype {x.dtype}) need a declared value_range: 0_1, -1_1 or 0_255"
+        )
+    if value_range not in ranges:
+        raise HarnessError(f"{where}: unknown value_range {value_range!r}; use 0_1, -1_1 or 0_255")
+    lo, hi = ranges[value_range]
+    if x.size:
+        if not np.isfinite(x).all():
+            raise HarnessError(f"{where}: images contain NaN or inf")
+        vmin, vmax = float(x.min()), float(x.max())
+        tol = 1e-6 * (hi - lo)
+        if vmin < lo - tol or vmax > hi + tol:
+            raise HarnessError(
+                f"{where}: values span [{vmin:.4g}, {vmax:.4g}], outside the declared value_range "
+                f"{value_range} [{lo:g}, {hi:g}]; declare the range the data really has"
+            )
+    y = (x.astype(np.float64) - lo) * (255.0 / (hi - lo))
+    return np.clip(np.rint(y), 0, 255).astype(np.uint8)
+
+
+class ImageSource:
+    """Base class.  Subclasses set ``kind`` and implement ``_total``, ``_read``, ``_identity``."""
+
+    kind = "base"
+    #: whether reading decodes files (then a progress bar is shown while streaming)
+    decodes_files = False
+    #: whether the samples can be read in any order (generator sources cannot)
+    random_access = True
+
+    def __init__(self, n: int | None = None, order: str = "as_loaded", order_seed: int | None = None,
+                 progress: bool = True):
+        if order not in ORDERS:
+            raise HarnessError(f"dataset order must be one of {', '.join(ORDERS)}, got {order!r}")
+        if order == "shuffled" and order_seed is None:
+            raise HarnessError("dataset order=shuffled needs an explicit seed (dataset.order_seed=<int>)")
+        if n is not None and (not isinstance(n, (int, np.integer)) or n < 1):
+            raise HarnessError(f"dataset n must be a positive integer or null (all), got {n!r}")
+        self.n_requested = None if n is None else int(n)
+        self.order = order
+        self.order_seed = None if order_seed is None else int(order_seed)
+        self.progress = progress
+        self._indices: np.ndarray | None = None
+        self._fingerprint: str | None = None
+
+    # ---- to implement -------------------------------------------------------------------
+    def _total(self) -> int:
+        raise NotImplementedError
+
+    def _read(self, idx: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _identity(self) -> dict:
+        raise NotImplementedError
+
+    def _resolution(self):
+        """(H, W) of every sample, or a string when sizes vary (then content decides)."""
+        raise NotImplementedError
+
+    def _extra_provenance(self) -> dict:
+        return {}
+
+    def _all_labels(self) -> np.ndarray | None:
+        return None
+
+    # ---- common -----------------------------------------------------------------------------
+    @property
+    def indices(self) -> np.ndarray:
+        """Exact sample indices, in the order they are yielded."""
+        if self._indices is None:
+            total = self._total()
+            if total < 1:
+                raise HarnessError(f"{self.kind}: the source holds no samples")
+            if self.order == "shuffled":
+                if not self.random_access:
+                    raise HarnessError(
+                        f"{self.kind}: order=shuffled is not supported (samples are generated in "
+                        "sequence and already i.i.d.); use order=as_loaded"
+                    )
+                idx = np.random.default_rng(self.order_seed).permutation(total)
+            else:
+                idx = np.arange(total)
+            if self.n_requested is not None:
+                if self.n_requested > total:
+                    raise HarnessError(
+                        f"{self.kind}: n={self.n_requested} requested but the source holds only "
+                        f"{total} samples; lower dataset.n"
+                    )
+                idx = idx[: self.n_requested]
+            self._indices = idx.astype(np.int64)
+        return self._indices
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        all_labels = self._all_labels()
+        return None if all_labels is None else np.asarray(all_labels)[self.indices]
+
+    def batches(self, batch_size: int = 256) -> Iterator[np.ndarray]:
+        """Yield uint8 N x H x W x 3 batches in order; memory is bounded by one batch."""
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise HarnessError(f"batch_size must be a positive integer, got {batch_size!r}")
+        idx = self.indices
+        bar = None
+        if self.decodes_files and self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(idx), desc=f"decode {self.kind}", unit="img", leave=False)
+        try:
+            for s in range(0, len(idx), batch_size):
+                for batch in self._read_grouped(idx[s : s + batch_size]):
+                    batch = check_uint8_images(batch, self.kind)
+                    if bar is not None:
+                        bar.update(len(batch))
+                    yield batch
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _read_grouped(self, idx: np.ndarray) -> Iterator[np.ndarray]:
+        """Sources with images of different sizes override this to split batches by size."""
+        yield self._read(idx)
+
+    def read_all(self, batch_size: int = 256) -> np.ndarray:
+        """All selected samples in one array (tests and small sets only)."""
+        parts = list(self.batches(batch_size))
+        if len({p.shape[1:] for p in parts}) > 1:
+            raise HarnessError(f"{self.kind}: images have different sizes; iterate batches() instead")
+        return np.concatenate(parts, axis=0)
+
+    def fingerprint(self) -> str:
+        """sha256 naming exactly which samples, in which order, at which resolution."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            h.update(sha256_json({
+                "fingerprint_version": FINGERPRINT_VERSION,
+                "kind": self.kind,
+                "identity": self._identity(),
+                "resolution": self._resolution(),
+            }).encode())
+            h.update(np.ascontiguousarray(self.indices, dtype="<i8").tobytes())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
+    def provenance(self) -> dict:
+        res = self._resolution()
+        return {
+            "dataset": self.kind,
+            "n_samples": len(self),
+            "order": self.order_label,
+            "order_seed": self.order_seed,
+            "resolution": list(res) if isinstance(res, tuple) else res,
+            "fingerprint": self.fingerprint(),
+            **self._extra_provenance(),
+        }
+
+    @property
+    def order_label(self) -> str:
+        return self.order if self.order == "as_loaded" else f"shuffled(seed={self.order_seed})"
+
+    def describe(self) -> str:
+        return f"{self.kind} (n={len(self)}, {self.order_label})"

@@ -1,0 +1,131 @@
+"""CIFAR-10 from the standard python-pickle layout (the one torchvision's ``CIFAR10`` uses).
+
+``root`` may be the directory that contains ``cifar-10-batches-py/`` or that directory itself.
+The split is small (50,000 x 32 x 32 x 3 = 150 MB), so it is held in memory once loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import HarnessError, MissingInputError
+from .base import ImageSource
+
+BASE_FOLDER = "cifar-10-batches-py"
+# md5 of the official files (torchvision's CIFAR10 checks the same values)
+OFFICIAL_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+}
+SPLIT_FILES = {
+    "train": [f"data_batch_{i}" for i in range(1, 6)],
+    "test": ["test_batch"],
+}
+
+
+def _md5_sha256(path: Path) -> tuple[str, str]:
+    md5, sha = hashlib.md5(), hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            md5.update(block)
+            sha.update(block)
+    return md5.hexdigest(), sha.hexdigest()
+
+
+class Cifar10Source(ImageSource):
+    kind = "cifar10"
+
+    def __init__(self, root: str = "~/.cache/inception-note/datasets", split: str = "train",
+                 download: bool = False, **kw):
+        super().__init__(**kw)
+        if split not in SPLIT_FILES:
+            raise HarnessError(f"cifar10: split must be 'train' or 'test', got {split!r}")
+        self.split = split
+        root = Path(root).expanduser()
+        folder = root if root.name == BASE_FOLDER else root / BASE_FOLDER
+        missing = [f for f in SPLIT_FILES[split] if not (folder / f).is_file()]
+        if missing and download:
+            self._download(folder.parent)
+            missing = [f for f in SPLIT_FILES[split] if not (folder / f).is_file()]
+        if missing:
+            raise MissingInputError(
+                f"cifar10: {split} files not found in {folder} (expected {', '.join(SPLIT_FILES[split])}); "
+                "extract cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html there, "
+                "point dataset.root at its parent, or pass dataset.download=true on a connected machine"
+            )
+        self.folder = folder
+        self._data: np.ndarray | None = None
+        self._labels_all: np.ndarray | None = None
+        self.file_md5, self.file_sha256 = {}, {}
+        for f in SPLIT_FILES[split]:
+            self.file_md5[f], self.file_sha256[f] = _md5_sha256(folder / f)
+        self.official = all(self.file_md5[f] == OFFICIAL_MD5[f] for f in SPLIT_FILES[split])
+        if not self.official:
+            import warnings
+
+            warnings.warn(
+                f"cifar10: files in {folder} do not match the official md5 sums; "
+                "results will be labelled as non-official data", stacklevel=2)
+
+    @staticmethod
+    def _download(root: Path) -> None:
+        try:
+            from torchvision.datasets import CIFAR10
+        except ImportError:
+            raise HarnessError("cifar10: download=true needs torchvision (pip install -e '.[torch]')") from None
+        try:
+            CIFAR10(str(root), train=True, download=True)
+            CIFAR10(str(root), train=False, download=True)
+        except Exception as exc:  # network errors come in many types
+            raise MissingInputError(
+                f"cifar10: download into {root} failed ({type(exc).__name__}); this machine may be "
+                "offline: copy cifar-10-batches-py/ there from a connected machine"
+            ) from None
+
+    def _load(self):
+        if self._data is None:
+            xs, ys = [], []
+            for f in SPLIT_FILES[self.split]:
+                try:
+                    with open(self.folder / f, "rb") as fh:
+                        d = pickle.load(fh, encoding="bytes")
+                    x = np.asarray(d[b"data"], dtype=np.uint8)
+                    y = np.asarray(d[b"labels"], dtype=np.int64)
+                except Exception as exc:
+                    raise HarnessError(
+                        f"cifar10: cannot read {self.folder / f} ({type(exc).__name__}); "
+                        "re-extract the official archive"
+                    ) from None
+                if x.ndim != 2 or x.shape[1] != 3072 or len(y) != len(x):
+                    raise HarnessError(f"cifar10: {self.folder / f} is not a CIFAR-10 batch (data shape {x.shape})")
+                xs.append(x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+                ys.append(y)
+            self._data = np.ascontiguousarray(np.concatenate(xs))
+            self._labels_all = np.concatenate(ys)
+        return self._data, self._labels_all
+
+    def _total(self) -> int:
+        return len(self._load()[0])
+
+    def _read(self, idx):
+        return self._load()[0][idx]
+
+    def _all_labels(self):
+        return self._load()[1]
+
+    def _identity(self) -> dict:
+        return {"split": self.split, "files_sha256": self.file_sha256}
+
+    def _resolution(self):
+        return (32, 32)
+
+    def _extra_provenance(self) -> dict:
+        return {"root": str(self.folder), "split": self.split, "official_md5_match": self.official}

@@ -1,0 +1,334 @@
+"""Sources backed by image files: ``folder`` (any directory) and ``imagenet_val``.
+
+Files are found recursively and yielded in sorted relative-path order.  A header scan at
+construction records each file's size and colour mode, so corrupt non-images fail early with
+the file's name; a file that only breaks while decoding fails then, also by name.  With
+``skip_bad=true`` every file is fully decoded once up front and the bad ones are skipped and
+counted in provenance (so N and the fingerprint are known before any logits are computed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import HarnessError, MissingInputError
+from .base import ImageSource
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+PREPROCESS = ("none", "resize", "resize_center_crop")
+RESAMPLE = ("bilinear", "bicubic", "lanczos", "nearest")
+
+
+def _pil():
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # trusted local research data; large scans are legitimate
+    return Image
+
+
+def _resample(name: str):
+    Image = _pil()
+    if name not in RESAMPLE:
+        raise HarnessError(f"unknown resample {name!r}; choose from {', '.join(RESAMPLE)}")
+    return {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC,
+            "lanczos": Image.LANCZOS, "nearest": Image.NEAREST}[name]
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class FileImageSource(ImageSource):
+    """Shared machinery: file list, header scan, decode, RGB conversion, preprocessing."""
+
+    decodes_files = True
+
+    def __init__(self, preprocess: str = "none", size: int = 299, crop_fraction: float = 0.875,
+                 resample: str = "bilinear", skip_bad: bool = False, **kw):
+        super().__init__(**kw)
+        if preprocess not in PREPROCESS:
+            raise HarnessError(f"unknown preprocess {preprocess!r}; choose from {', '.join(PREPROCESS)}")
+        if not 0 < float(crop_fraction) <= 1:
+            raise HarnessError(f"crop_fraction must be in (0, 1], got {crop_fraction}")
+        _resample(resample)
+        self.preprocess = preprocess
+        self.size = int(size)
+        self.crop_fraction = float(crop_fraction)
+        self.resample = resample
+        self.skip_bad = bool(skip_bad)
+        self.root: Path = Path(".")
+        self.files: list[Path] = []
+        self.sizes: list[tuple[int, int]] = []
+        self.modes: Counter = Counter()
+        self.skipped: list[str] = []
+        self._file_hashes: list[str] | None = None
+
+    # -- discovery -----------------------------------------------------------------------------
+    def _scan(self, files: list[Path]) -> None:
+        """Header scan (or full decode with skip_bad): sizes, modes, bad files."""
+        Image = _pil()
+        keep, sizes = [], []
+        it = files
+        if self.progress and len(files) > 2000:
+            from tqdm.auto import tqdm
+
+            it = tqdm(files, desc=f"scan {self.kind}", unit="file", leave=False)
+        for f in it:
+            try:
+                with Image.open(f) as im:
+                    if self.skip_bad:
+                        im.load()
+                    size, mode = im.size, im.mode
+            except Exception as exc:  # PIL raises many types for bad files
+                if self.skip_bad:
+                    self.skipped.append(self._rel(f))
+                    continue
+                raise HarnessError(
+                    f"{self.kind}: cannot read image {f} ({type(exc).__name__}); remove or replace "
+                    "the file, or pass skip_bad=true to skip unreadable files"
+                ) from None
+            keep.append(f)
+            sizes.append((size[1], size[0]))
+            self.modes[mode] += 1
+        self.files, self.sizes = keep, sizes
+        if not self.files:
+            raise HarnessError(f"{self.kind}: no readable images under {self.root}")
+
+    def _rel(self, f: Path) -> str:
+        return f.relative_to(self.root).as_posix()
+
+    # -- reading -------------------------------------------------------------------------------
+    def _decode(self, i: int) -> np.ndarray:
+        Image = _pil()
+        f = self.files[i]
+        try:
+            with Image.open(f) as im:
+                im.load()
+                if im.mode != "RGB":
+                    # palette/grayscale/RGBA/CMYK -> RGB; the alpha channel is dropped
+                    im = im.convert("RGB")
+                im = self._preprocess(im)
+                return np.asarray(im, dtype=np.uint8)
+        except HarnessError:
+            raise
+        except Exception as exc:
+            raise HarnessError(
+                f"{self.kind}: cannot decode image {f} ({type(exc).__name__}: {exc}); remove or "
+                "replace it, or pass skip_bad=true"
+            ) from None
+
+    def _preprocess(self, im):
+        if self.preprocess == "none":
+            return im
+        rs = _resample(self.resample)
+        if self.preprocess == "resize":
+            return im.resize((self.size, self.size), rs)
+        # resize the shorter side to size / crop_fraction, then center-crop size x size
+        w, h = im.size
+        short = round(self.size / self.crop_fraction)
+        scale = short / min(w, h)
+        nw, nh = max(self.size, round(w * scale)), max(self.size, round(h * scale))
+        im = im.resize((nw, nh), rs)
+        left, top = (nw - self.size) // 2, (nh - self.size) // 2
+        return im.crop((left, top, left + self.size, top + self.size))
+
+    def _out_size(self, i: int) -> tuple[int, int]:
+        return self.sizes[i] if self.preprocess == "none" else (self.size, self.size)
+
+    def _read(self, idx: np.ndarray) -> np.ndarray:
+        return np.stack([self._decode(int(i)) for i in idx])
+
+    def _read_grouped(self, idx: np.ndarray) -> Iterator[np.ndarray]:
+        # Images of different sizes (preprocess=none) go out in runs of equal size, in order.
+        start = 0
+        for k in range(1, len(idx) + 1):
+            if k == len(idx) or self._out_size(int(idx[k])) != self._out_size(int(idx[start])):
+                yield self._read(idx[start:k])
+                start = k
+
+    # -- identity -------------------------------------------------------------------------------
+    def _total(self) -> int:
+        return len(self.files)
+
+    def file_hashes(self) -> list[str]:
+        if self._file_hashes is None:
+            it = self.files
+            if self.progress and len(self.files) > 2000:
+                from tqdm.auto import tqdm
+
+                it = tqdm(self.files, desc=f"hash {self.kind}", unit="file", leave=False)
+            self._file_hashes = [_sha256_file(f) for f in it]
+        return self._file_hashes
+
+    def _identity(self) -> dict:
+        h = hashlib.sha256()
+        for f, fh in zip(self.files, self.file_hashes()):
+            h.update(self._rel(f).encode() + b"\0" + fh.encode() + b"\n")
+        return {"files_sha256": h.hexdigest(), "n_files": len(self.files),
+                "preprocess": self._preprocess_desc()}
+
+    def _preprocess_desc(self) -> dict:
+        d = {"preprocess": self.preprocess}
+        if self.preprocess != "none":
+            d.update(size=self.size, resample=self.resample)
+        if self.preprocess == "resize_center_crop":
+            d["crop_fraction"] = self.crop_fraction
+        return d
+
+    def _resolution(self):
+        sizes = {self._out_size(int(i)) for i in self.indices}
+        return sizes.pop() if len(sizes) == 1 else "varies (preprocess=none)"
+
+    def _extra_provenance(self) -> dict:
+        return {
+            "root": str(self.root),
+            "preprocessing": self._preprocess_desc(),
+            "color_modes": dict(self.modes),
+            "converted_to_rgb": sum(v for k, v in self.modes.items() if k != "RGB"),
+            "skip_bad": self.skip_bad,
+            "skipped_files": len(self.skipped),
+            "skipped_examples": self.skipped[:10],
+        }
+
+
+def _find_images(root: Path) -> list[Path]:
+    return sorted(
+        (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
+
+
+class FolderSource(FileImageSource):
+    """Every PNG/JPEG/WebP/BMP image under ``root`` (recursive), in sorted relative-path order."""
+
+    kind = "folder"
+
+    def __init__(self, root: str, **kw):
+        super().__init__(**kw)
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise MissingInputError(f"folder: directory {self.root} does not exist; pass dataset.root=<dir of images>")
+        files = _find_images(self.root)
+        if not files:
+            raise HarnessError(
+                f"folder: no images ({', '.join(IMAGE_EXTENSIONS)}) under {self.root}; "
+                "point dataset.root at a directory of images"
+            )
+        self._scan(files)
+
+
+class ImageNetValSource(FileImageSource):
+    """ImageNet validation images: class subfolders (ImageFolder) or flat folder + label file.
+
+    * class subfolders: ``root/<wnid>/*.JPEG``; classes are the sorted folder names (index 0..999
+      in the order torchvision and Keras use); samples class-sorted, as ImageFolder yields them.
+    * flat: ``root/*.JPEG`` in sorted order plus ``label_file``: one label per line, either
+      ``<filename> <label>`` or just ``<label>`` in sorted-file order.  ``label_format`` says what
+      a label is: ``devkit_id`` (1..1000, the official ``ILSVRC2012_validation_ground_truth.txt``),
+      ``index`` (0..999 in sorted-wnid order, torchvision/Keras) or ``wnid`` (``n01440764``).
+      Labels are stored as sorted-wnid indices 0..999 either way.
+    """
+
+    kind = "imagenet_val"
+
+    def __init__(self, root: str, layout: str = "auto", label_file: str | None = None,
+                 label_format: str = "devkit_id", preprocess: str = "resize_center_crop", **kw):
+        super().__init__(preprocess=preprocess, **kw)
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise MissingInputError(
+                f"imagenet_val: directory {self.root} does not exist; put the 50,000 ILSVRC2012 "
+                "validation images there (class subfolders n01440764/... or a flat folder with "
+                "dataset.label_file=...) and pass dataset.root=<dir>"
+            )
+        subdirs = sorted(p for p in self.root.iterdir() if p.is_dir())
+        if layout == "auto":
+            layout = "class_subfolders" if subdirs else "flat"
+        if layout not in ("class_subfolders", "flat"):
+            raise HarnessError(f"imagenet_val: layout must be auto, class_subfolders or flat, got {layout!r}")
+        self.layout = layout
+        if label_format not in ("devkit_id", "index", "wnid"):
+            raise HarnessError(
+                f"imagenet_val: label_format must be devkit_id, index or wnid, got {label_format!r}")
+        self.label_format = label_format
+        self.label_file = label_file
+        if layout == "class_subfolders":
+            from ..imagenet import sorted_wnids, wnid_to_index
+
+            self.classes = [p.name for p in subdirs]
+            # wnid folder names map to the standard 0..999 index even when some are absent
+            known = set(sorted_wnids())
+            files, labels = [], []
+            for ci, d in enumerate(subdirs):
+                fs = _find_images(d)
+                files += fs
+                labels += [wnid_to_index(d.name) if d.name in known else ci] * len(fs)
+            label_of = dict(zip(files, labels))
+        else:
+            self.classes = None
+            files = [p for p in _find_images(self.root) if p.parent == self.root]
+            label_of = self._read_label_file(files) if label_file else None
+        if not files:
+            raise HarnessError(f"imagenet_val: no images under {self.root}; check dataset.root")
+        self._scan(files)
+        self._labels = None if label_of is None else np.array([label_of[f] for f in self.files])
+
+    def _read_label_file(self, files: list[Path]) -> dict:
+        path = Path(self.label_file).expanduser()
+        if not path.is_file():
+            raise MissingInputError(f"imagenet_val: label file {path} does not exist; fix dataset.label_file")
+        lines = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
+        from ..imagenet import devkit_id_to_index, wnid_to_index
+
+        def parse(tok: str) -> int:
+            try:
+                if self.label_format == "wnid":
+                    return wnid_to_index(tok)
+                v = int(tok)
+                if self.label_format == "devkit_id":
+                    return devkit_id_to_index()[v]
+                if not 0 <= v < 1000:
+                    raise KeyError(v)
+                return v
+            except (ValueError, KeyError):
+                raise HarnessError(
+                    f"imagenet_val: label {tok!r} in {path} is not a valid {self.label_format} "
+                    "label; set dataset.label_format to devkit_id, index or wnid"
+                ) from None
+
+        if all(len(t) == 1 for t in lines):
+            if len(lines) != len(files):
+                raise HarnessError(
+                    f"imagenet_val: label file has {len(lines)} labels for {len(files)} images; "
+                    "give one label per image in sorted file order, or '<filename> <label>' lines"
+                )
+            return {f: parse(t[0]) for f, t in zip(files, lines)}
+        by_name = {t[0]: parse(t[1]) for t in lines}
+        missing = [f.name for f in files if f.name not in by_name]
+        if missing:
+            raise HarnessError(f"imagenet_val: no label for {len(missing)} image(s), e.g. {missing[0]}; fix {path}")
+        return {f: by_name[f.name] for f in files}
+
+    def _all_labels(self):
+        return self._labels
+
+    def _identity(self) -> dict:
+        d = super()._identity()
+        d["layout"] = self.layout
+        return d
+
+    def _extra_provenance(self) -> dict:
+        d = super()._extra_provenance()
+        d.update(layout=self.layout, has_labels=self._labels is not None,
+                 label_file=self.label_file, label_format=self.label_format,
+                 n_classes=None if self.classes is None else len(self.classes))
+        return d
