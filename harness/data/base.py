@@ -202,6 +202,13 @@ class ImageSource:
             if bar is not None:
                 bar.close()
 
+    def batches_range(self, start: int, stop: int, batch_size: int = 256) -> Iterator[np.ndarray]:
+        """Batches of the samples at positions start..stop-1 (for resumable, chunked work)."""
+        idx = self.indices[start:stop]
+        for s in range(0, len(idx), batch_size):
+            for batch in self._read_grouped(idx[s : s + batch_size]):
+                yield check_uint8_images(batch, self.kind)
+
     def _read_grouped(self, idx: np.ndarray) -> Iterator[np.ndarray]:
         """Sources with images of different sizes override this to split batches by size."""
         yield self._read(idx)

@@ -77,10 +77,10 @@ class Cifar10Source(ImageSource):
 
     @staticmethod
     def _download(root: Path) -> None:
-        try:
-            from torchvision.datasets import CIFAR10
-        except ImportError:
-            raise HarnessError("cifar10: download=true needs torchvision (pip install -e '.[torch]')") from None
+        from ..backbones.base import import_torchvision
+
+        import_torchvision()
+        from torchvision.datasets import CIFAR10
         try:
             CIFAR10(str(root), train=True, download=True)
             CIFAR10(str(root), train=False, download=True)

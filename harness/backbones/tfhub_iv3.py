@@ -1,0 +1,149 @@
+"""``tfhub``: the TF-Hub ``imagenet/inception_v3/classification`` SavedModel via ``tensorflow_hub``.
+
+1001 outputs (index 0 = background), input float [0, 1] at 299 x 299.  ``handle`` is the
+TF-Hub URL (resolved in ``TFHUB_CACHE_DIR`` as ``sha1(handle)``) or a local SavedModel
+directory.  The classification model exposes logits only (no pool features).  ``bias=false``
+subtracts the last layer's bias, found among the SavedModel's variables (a 1001-vector).
+
+``weights=random:<seed>`` exports the canonical random network (:mod:`random_init`, 1001 classes)
+as a SavedModel through Keras and loads it with ``hub.load``, so the real loading path runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import resize as rs
+from ..errors import HarnessError
+from ..provenance import package_version
+from . import weights as W
+from .base import Backbone, import_tensorflow
+
+
+def random_savedmodel(seed: int, input_size: int) -> Path:
+    """Export (once, cached) the canonical random Inception V3 with 1001 outputs as a SavedModel."""
+    from ..porting import torchvision_state_to_keras
+    from .keras_iv3 import import_keras
+    from .random_init import RANDOM_INIT_VERSION, random_iv3_state
+
+    target = W.OFFICIAL["tf2015"].directory() / "random" / f"tfhub_random_{seed}_s{input_size}_v{RANDOM_INIT_VERSION}"
+    if (target / "saved_model.pb").exists():
+        return target
+    keras = import_keras("tensorflow")
+    model = keras.applications.InceptionV3(include_top=True, weights=None, classes=1001,
+                                           input_shape=(input_size, input_size, 3),
+                                           classifier_activation=None)
+    torchvision_state_to_keras(model, random_iv3_state(seed, 1001))
+    export_keras_savedmodel(model, target)
+    return target
+
+
+def export_keras_savedmodel(model, target: Path) -> None:
+    """``model.export`` into a temporary directory, then rename (no half-written SavedModel)."""
+    import shutil
+    import tempfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export_", dir=target.parent))
+    try:
+        model.export(str(tmp / "m"), verbose=False)
+        if target.exists():
+            shutil.rmtree(target)
+        (tmp / "m").rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class TFHubIV3(Backbone):
+    name = "tfhub"
+    framework = "tensorflow"
+    class_layout = "tfhub1001"
+    raw_outputs = 1001
+    default_bias = True
+    default_norm = "zero_one"
+    native_resize = ("tf2_bilinear", None)
+    supports_float64 = False
+    has_features = False
+    has_gradients = True
+
+    def __init__(self, handle: str = W.TFHUB_DEFAULT_HANDLE, **kw):
+        self.handle = handle
+        super().__init__(**kw)
+
+    def _load(self) -> None:
+        tf = import_tensorflow()
+        self.tf = tf
+        try:
+            import tensorflow_hub as hub
+        except ImportError:
+            raise HarnessError("the tfhub backbone needs tensorflow_hub: pip install -e '.[tf]'") from None
+        spec = self.weights_spec
+        path = hashes = None
+        if spec.kind == "random":
+            path = random_savedmodel(spec.seed, self.input_size)
+        elif spec.kind in ("pretrained", "file"):
+            path, hashes = W.locate("tfhub", spec, self.allow_download, handle=self.handle,
+                                    user_sha256=self.weights_sha256)
+            if not (Path(path) / "saved_model.pb").exists():
+                raise HarnessError(f"tfhub: {path} is not a SavedModel directory (no saved_model.pb)")
+        else:
+            raise HarnessError(f"tfhub backbone: unsupported weights {spec} (no ported weights for TF-Hub)")
+        try:
+            obj = hub.load(str(path))
+        except Exception as exc:
+            raise HarnessError(
+                f"tfhub: cannot load SavedModel {path} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
+            ) from None
+        self._obj = obj
+        self._fn = self._find_callable(obj, path)
+        probe = self._call(np.zeros((1, self.input_size, self.input_size, 3), np.float32))
+        if probe.shape[-1] != self.raw_outputs:
+            raise HarnessError(f"tfhub: {path} outputs {probe.shape[-1]} values; expected 1001 ImageNet logits")
+        self._bias = self._find_bias(obj)
+        self.weights_info = W.weights_record(spec, path, hashes, None)
+        if spec.kind == "pretrained":
+            self.weights_info["handle"] = self.handle
+            self.weights_info["weights_official_pin"] = W.OFFICIAL["tfhub"].describe_pin()
+
+    def _find_callable(self, obj, path):
+        tf = self.tf
+        if callable(obj):
+            return tf.function(lambda x: obj(x))
+        sigs = getattr(obj, "signatures", {})
+        if "serving_default" in sigs:
+            sig = sigs["serving_default"]
+
+            def call(x):
+                out = sig(x)
+                return next(iter(out.values())) if isinstance(out, dict) else out
+
+            return call
+        raise HarnessError(f"tfhub: {path} is neither callable nor has a serving_default signature")
+
+    def _find_bias(self, obj):
+        cands = [v for v in getattr(obj, "variables", [])
+                 if tuple(v.shape) == (self.raw_outputs,) and "bias" in v.name.lower()]
+        return np.asarray(cands[-1].numpy(), dtype=np.float64) if cands else None
+
+    def _call(self, x: np.ndarray) -> np.ndarray:
+        out = self._fn(self.tf.constant(x))
+        return np.asarray(out.numpy() if hasattr(out, "numpy") else out)
+
+    def _forward(self, images, want_features):
+        s = self.input_size
+        x = rs.resize_numpy(images, (s, s), self.resize_method, bool(self.align_corners))
+        scale, offset = self.normalize_from_255()
+        logits = self._call((x * scale.astype(np.float32) + offset.astype(np.float32)).astype(np.float32))
+        if not self.bias:
+            if self._bias is None:
+                raise HarnessError("tfhub: bias=false needs the final layer's bias, which this SavedModel does not expose")
+            logits = logits - self._bias.astype(logits.dtype)
+        return logits, None
+
+    def extra_knobs(self) -> dict:
+        return {"handle": self.handle}
+
+    def framework_versions(self) -> dict:
+        return {"tensorflow": package_version("tensorflow"), "tensorflow-hub": package_version("tensorflow-hub")}
