@@ -145,3 +145,27 @@ def resize_torch(x, size: tuple[int, int], method: str, align_corners: bool = Fa
     wh = torch.as_tensor(weight_matrix(method, oh, h, bool(align_corners)), dtype=x.dtype, device=x.device)
     ww = torch.as_tensor(weight_matrix(method, ow, w, bool(align_corners)), dtype=x.dtype, device=x.device)
     return torch.matmul(torch.matmul(wh, x), ww.T)
+
+
+def resize_torch_nhwc(x, size: tuple[int, int], method: str, align_corners: bool = False):
+    """Resize a float torch tensor N x H x W x C; the result is contiguous N x H' x W' x C.
+
+    Its ``permute(0, 3, 1, 2)`` view is already in channels_last memory layout, so no copy is
+    needed before a channels_last network.
+    """
+    import torch
+
+    n, h, w, c = x.shape
+    oh, ow = size
+    if method == "none":
+        if (h, w) != (oh, ow):
+            raise HarnessError(f"resize=none needs {oh}x{ow} images, got {h}x{w}")
+        return x
+    if method == "pil_bicubic":
+        raise HarnessError("pil_bicubic runs on uint8 images before the tensor path")
+    if (h, w) == (oh, ow) and method in ("tf1_bilinear", "tf2_bilinear", "antialias"):
+        return x
+    wh = torch.as_tensor(weight_matrix(method, oh, h, bool(align_corners)), dtype=x.dtype, device=x.device)
+    ww = torch.as_tensor(weight_matrix(method, ow, w, bool(align_corners)), dtype=x.dtype, device=x.device)
+    y = torch.matmul(wh, x.reshape(n, h, w * c)).reshape(n * oh, w, c)   # along H
+    return torch.matmul(ww, y).reshape(n, oh, ow, c)                      # along W

@@ -1,27 +1,38 @@
 """``weights=random:<seed>``: one canonical random Inception V3, the same in every framework.
 
-Frameworks' own initialisers are no use here: torchvision's (truncated normal, std 0.1) with
-eval-mode BatchNorm (mean 0, var 1) gives logits of order 1e7, so every softmax is one-hot.
-Instead every conv is drawn He-normal (std sqrt(2 / fan_in), variance preserving through ReLU),
-BatchNorm is near identity (gamma 1, beta 0, mean 0, var 1), and the classifier is drawn with
-std ``FC_GAIN / sqrt(2048)`` plus a small bias, so class probabilities are neither flat nor
-one-hot.  Weights are generated in numpy from :mod:`iv3_arch` in torchvision's naming and
-layout; each backbone converts them (:mod:`harness.porting`), so ``random:<seed>`` is the same
-network everywhere and any difference between backbones is the implementation's.
+Framework initialisers are no use for a random baseline: deep random ReLU networks whose
+BatchNorm is the identity (eval mode, mean 0, var 1) map every input onto nearly the same
+feature vector (measured: the spread across images is ~2% of the mean), so every image gets
+the same class distribution, IS ~ 1, and no gradient moves the output; torchvision's own init
+adds logits of order 1e7 (every softmax one-hot).  The canonical random network instead is
+
+1. every conv He-normal (std sqrt(2 / fan_in)), gamma 1, beta 0;
+2. every BatchNorm's running mean/variance set to the statistics of its conv output on a fixed
+   calibration batch (as training-mode BatchNorm would see them): 8 procedural images (the
+   ``synthetic`` source, seed = the weights seed) upsampled 32 -> 299 with TF1 bilinear and
+   mapped to [-1, 1], computed layer by layer in float64 by the numpy reference
+   (:mod:`iv3_numpy`, Keras/TF pooling semantics);
+3. a classifier W ~ N(0, (FC_GAIN / sqrt(2048))^2) for 1008 outputs (1000/1001-class heads take
+   the first rows), with bias -W mu + N(0, 0.5^2), mu = the calibration batch's mean feature.
+
+Weights are numpy arrays in torchvision's naming and layout; each backbone converts them
+(:mod:`harness.porting`), so ``random:<seed>`` is the same parameter values everywhere and any
+difference between backbones is the implementation's.  The result is cached on disk per seed.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .iv3_arch import POOL_FEATURES, all_convs
+from .iv3_arch import POOL_FEATURES, PoolSemantics, all_convs
 
-FC_GAIN = 8.0
-RANDOM_INIT_VERSION = 1
+FC_GAIN = 4.0
+RANDOM_INIT_VERSION = 2
+CALIBRATION_IMAGES = 8
+CALIBRATION_SIZE = 299
 
 
-def random_iv3_state(seed: int, num_outputs: int = 1000) -> dict:
-    """torchvision-layout float32 numpy state dict (conv OIHW, fc (C x 2048))."""
+def _he_state(seed: int) -> tuple[dict, np.random.Generator]:
     rng = np.random.default_rng([int(seed), RANDOM_INIT_VERSION])
     sd = {}
     for c in all_convs():
@@ -33,9 +44,51 @@ def random_iv3_state(seed: int, num_outputs: int = 1000) -> dict:
         sd[f"{c.torch}.bn.bias"] = np.zeros(c.cout, np.float32)
         sd[f"{c.torch}.bn.running_mean"] = np.zeros(c.cout, np.float32)
         sd[f"{c.torch}.bn.running_var"] = np.ones(c.cout, np.float32)
-    # the classifier is drawn for 1008 outputs and cut, so 1000/1001/1008-class heads share rows
-    fc = rng.standard_normal((1008, POOL_FEATURES)) * (FC_GAIN / np.sqrt(POOL_FEATURES))
-    bias = rng.standard_normal(1008) * 0.5
-    sd["fc.weight"] = fc[:num_outputs].astype(np.float32)
-    sd["fc.bias"] = bias[:num_outputs].astype(np.float32)
+    return sd, rng
+
+
+def calibration_batch(seed: int) -> np.ndarray:
+    """The fixed inputs the BatchNorm statistics are measured on, normalised to [-1, 1]."""
+    from .. import data
+    from .. import resize as rs
+
+    x = data.load("synthetic", count=CALIBRATION_IMAGES, seed=int(seed), progress=False).read_all()
+    x = rs.resize_numpy(x, (CALIBRATION_SIZE, CALIBRATION_SIZE), "tf1_bilinear", dtype=np.float64)
+    return x / 127.5 - 1.0
+
+
+def _compute(seed: int) -> dict:
+    from .iv3_numpy import NumpyIV3
+
+    sd, rng = _he_state(seed)
+    net = NumpyIV3(sd, PoolSemantics.of("keras"))
+    feats = net.features(calibration_batch(seed), calibrate=True)
+    mu = feats.mean(axis=0)
+    w = rng.standard_normal((1008, POOL_FEATURES)) * (FC_GAIN / np.sqrt(POOL_FEATURES))
+    sd["fc.weight"] = w.astype(np.float32)
+    sd["fc.bias"] = (-(w @ mu) + rng.standard_normal(1008) * 0.5).astype(np.float32)
     return sd
+
+
+def random_iv3_state(seed: int, num_outputs: int = 1000) -> dict:
+    """torchvision-layout float32 numpy state dict (conv OIHW, fc (C x 2048)); cached per seed."""
+    from ..results import atomic_path
+    from . import weights as W
+
+    path = W.OFFICIAL["tf2015"].directory() / "random" / f"iv3_random_{int(seed)}_v{RANDOM_INIT_VERSION}.npz"
+    sd = None
+    if path.exists():
+        try:
+            with np.load(path) as z:
+                sd = {k: z[k] for k in z.files}
+        except Exception:  # a corrupt cache file is simply rebuilt
+            sd = None
+    if sd is None:
+        sd = _compute(seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
+            np.savez(f, **sd)
+    out = dict(sd)
+    out["fc.weight"] = sd["fc.weight"][:num_outputs]
+    out["fc.bias"] = sd["fc.bias"][:num_outputs]
+    return out

@@ -20,6 +20,9 @@ from ..provenance import package_version
 from . import weights as W
 from .base import Backbone, import_torch, import_torchvision
 
+PRECISIONS = ("highest", "tf32", "bf16")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+
 _STAGES = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
            "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b",
            "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
@@ -50,11 +53,26 @@ class TorchvisionIV3(Backbone):
     supports_cuda = True
     has_gradients = True
 
-    def __init__(self, transform_input: bool = False, channels_last: bool = True, **kw):
+    def __init__(self, transform_input: bool = False, channels_last="auto",
+                 precision: str = "highest", fuse_bn: bool = False, compile: str = "none", **kw):
         if not isinstance(transform_input, bool):
             raise HarnessError("torchvision backbone: transform_input must be true or false (never implicit)")
+        if precision not in PRECISIONS:
+            raise HarnessError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision != "highest" and kw.get("device", "cpu") != "cuda":
+            raise HarnessError(f"precision={precision} is a CUDA mode; on the CPU only 'highest' (exact float32) exists")
+        if compile not in COMPILE_MODES:
+            raise HarnessError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {compile!r}")
         self.transform_input = transform_input
+        if channels_last == "auto":
+            # measured (benchmarks/README.md): channels_last is ~2x faster on the CPU, but ~20%
+            # slower for exact float32 on an H100, and faster again with TF32 / bf16
+            on_gpu = kw.get("device", "cpu") == "cuda"
+            channels_last = not on_gpu or precision != "highest"
         self.channels_last = bool(channels_last)
+        self.precision = precision
+        self.fuse_bn = bool(fuse_bn)
+        self.compile_mode = compile
         if kw.get("input_norm", "auto") == "auto":
             kw["input_norm"] = "imagenet_mean_std" if transform_input else "minus_one_one"
         super().__init__(**kw)
@@ -100,6 +118,8 @@ class TorchvisionIV3(Backbone):
             model = model.to(memory_format=torch.channels_last)
         for p in model.parameters():
             p.requires_grad_(False)
+        if self.fuse_bn:
+            fold_batchnorm(model, torch)
         self.model = model
         self.weights_info = W.weights_record(spec, path, hashes, W.OFFICIAL["torchvision"])
         scale, offset = self.normalize_from_255()
@@ -107,6 +127,10 @@ class TorchvisionIV3(Backbone):
         self._scale = torch.as_tensor(scale, dtype=tdtype, device=self.device).view(1, 3, 1, 1)
         self._offset = torch.as_tensor(offset, dtype=tdtype, device=self.device).view(1, 3, 1, 1)
         self._tdtype = tdtype
+        self._net_fn = self.net
+        if self.compile_mode != "none":
+            self._net_fn = torch.compile(self.net, mode=None if self.compile_mode == "default" else self.compile_mode,
+                                         dynamic=False)
 
     def _load_state(self, model, sd: dict, path) -> None:
         own = model.state_dict()
@@ -130,16 +154,32 @@ class TorchvisionIV3(Backbone):
 
     # ------------------------------------------------------------------ forward
     def preprocess(self, x_uint8: np.ndarray):
-        """uint8 N x H x W x 3 -> network input tensor N x 3 x S x S on the device."""
+        """uint8 N x H x W x 3 -> network input tensor N x 3 x S x S on the device.
+
+        Normalisation is applied before the resize (exact: every resize row sums to 1, so
+        resize(a x + b) = a resize(x) + b) because the input is usually the smaller image, and
+        the resize runs in N x H x W x C so its result is already channels_last.
+        """
+        return self.prepare_tensor(self.to_device(x_uint8))
+
+    def to_device(self, x_uint8: np.ndarray):
+        """uint8 batch to the device (PIL resize first, on the host, when asked for)."""
         torch = self.torch
-        s = self.input_size
         if self.resize_method == "pil_bicubic":
-            x_uint8 = rs.pil_bicubic(x_uint8, (s, s))
-        t = torch.from_numpy(np.ascontiguousarray(x_uint8)).to(self.device, non_blocking=True)
-        t = t.permute(0, 3, 1, 2).to(self._tdtype)
+            x_uint8 = rs.pil_bicubic(x_uint8, (self.input_size, self.input_size))
+        t = torch.from_numpy(np.ascontiguousarray(x_uint8))
+        if self.device == "cuda":
+            # pinned + non_blocking: the copy does not wait for the previous batch's kernels
+            return t.pin_memory().to(self.device, non_blocking=True)
+        return t
+
+    def prepare_tensor(self, t_uint8):
+        s = self.input_size
+        t = t_uint8.to(self._tdtype) * self._scale.view(1, 1, 1, 3) + self._offset.view(1, 1, 1, 3)
         if self.resize_method != "pil_bicubic":
-            t = rs.resize_torch(t, (s, s), self.resize_method, bool(self.align_corners))
-        return self.normalize_tensor(t)
+            t = rs.resize_torch_nhwc(t, (s, s), self.resize_method, bool(self.align_corners))
+        t = t.permute(0, 3, 1, 2)
+        return t if self.channels_last else t.contiguous()
 
     def normalize_tensor(self, t_0_255):
         """Map a float tensor in the 0..255 scale to the network input range (differentiable)."""
@@ -157,17 +197,96 @@ class TorchvisionIV3(Backbone):
         logits = self.torch.nn.functional.linear(pool, m.fc.weight, m.fc.bias if self.bias else None)
         return logits, pool
 
+    def precision_context(self):
+        """Matmul/conv precision for this backbone's CUDA work (exact float32 unless asked)."""
+        return precision_context(self.torch, self.precision if self.device == "cuda" else "highest")
+
+    def forward(self, images, features: bool = False):
+        """On CUDA all batches are queued before one copy back to the host (no per-batch sync)."""
+        if self.device != "cuda":
+            return super().forward(images, features)
+        from .base import check_images
+
+        torch = self.torch
+        x = check_images(images)
+        cols = torch.as_tensor(self._columns, device=self.device)
+        outs, feats = [], []
+        with torch.inference_mode(), self.precision_context():
+            for s in range(0, x.shape[0], self.batch_size):
+                if self.compile_mode == "reduce-overhead":
+                    torch.compiler.cudagraph_mark_step_begin()
+                lg, pool = self._net_fn(self.preprocess(x[s : s + self.batch_size]), features)
+                outs.append(lg.index_select(1, cols).to(torch.float32))  # a copy: safe under CUDA graphs
+                if features:
+                    feats.append(pool.to(torch.float32, copy=True))
+            logits = torch.cat(outs).cpu().numpy()
+            pool = torch.cat(feats).cpu().numpy() if features else None
+        if not np.isfinite(logits).all():
+            raise HarnessError(f"backbone {self.name} produced NaN/inf logits; check the weights file")
+        return logits, pool
+
     def _forward(self, images, want_features):
-        with self.torch.inference_mode():
-            logits, pool = self.net(self.preprocess(images), want_features)
-            return logits.cpu().numpy(), (pool.cpu().numpy() if want_features else None)
+        with self.torch.inference_mode(), self.precision_context():
+            logits, pool = self._net_fn(self.preprocess(images), want_features)
+            logits = logits.float().cpu().numpy()
+            return logits, (pool.float().cpu().numpy() if want_features else None)
 
     # ------------------------------------------------------------------ provenance
     def extra_knobs(self) -> dict:
-        return {"transform_input": self.transform_input}
+        # fuse_bn / compile / precision change float rounding (precision: by up to ~1e-2 for
+        # bf16), so they are part of the key; channels_last and batch size are not
+        return {"transform_input": self.transform_input, "precision": self.precision,
+                "fuse_bn": self.fuse_bn, "compile": self.compile_mode}
 
     def extra_provenance(self) -> dict:
         return {"channels_last": self.channels_last}
 
     def framework_versions(self) -> dict:
         return {"torch": package_version("torch"), "torchvision": package_version("torchvision")}
+
+
+class precision_context:
+    """Set cuDNN/cuBLAS float32 precision for a block and restore it afterwards.
+
+    ``highest``: TF32 off for convolutions and matmuls (PyTorch enables it for cuDNN
+    convolutions by default!); ``tf32``: TF32 on for both; ``bf16``: autocast to bfloat16.
+    """
+
+    def __init__(self, torch, precision: str):
+        self.torch, self.precision = torch, precision
+        self._autocast = None
+
+    def __enter__(self):
+        b = self.torch.backends
+        self._saved = (b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32)
+        tf32 = self.precision == "tf32"
+        b.cuda.matmul.allow_tf32 = tf32
+        b.cudnn.allow_tf32 = tf32
+        if self.precision == "bf16":
+            self._autocast = self.torch.autocast("cuda", dtype=self.torch.bfloat16)
+            self._autocast.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._autocast is not None:
+            self._autocast.__exit__(*exc)
+        b = self.torch.backends
+        b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32 = self._saved
+        return False
+
+
+def fold_batchnorm(model, torch) -> None:
+    """Fold every eval-mode BatchNorm into the preceding conv (conv gets a bias; bn -> Identity).
+
+    w' = w * gamma / sqrt(var + eps); b' = beta - mean * gamma / sqrt(var + eps).  Exact in real
+    arithmetic; in float32 it moves logits by ~1e-6 relative.  Computed in float64.
+    """
+    for mod in model.modules():
+        if hasattr(mod, "conv") and hasattr(mod, "bn") and isinstance(mod.bn, torch.nn.BatchNorm2d):
+            conv, bn = mod.conv, mod.bn
+            inv = (bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps))
+            w = (conv.weight.double() * inv.view(-1, 1, 1, 1)).to(conv.weight.dtype)
+            b = (bn.bias.double() - bn.running_mean.double() * inv).to(conv.weight.dtype)
+            conv.weight.data.copy_(w)
+            conv.bias = torch.nn.Parameter(b, requires_grad=False)
+            mod.bn = torch.nn.Identity()

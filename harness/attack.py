@@ -1,0 +1,398 @@
+"""Adversarial Inception-Score inflation (Barratt & Sharma 2018, section 4.2.2).
+
+Each image i gets a target class t_i = i mod C (C = the backbone's classes, so the targets'
+marginal is uniform) and is pushed towards it by the Fast Gradient Sign Method:
+
+    x <- clip(x + eps * sign(grad_x log p(t | x)), valid range)
+
+``x`` lives in the network's input space (by default at the network's input resolution, after
+the backbone's own resize and normalisation); ``eps`` is in those network units (the paper's
+0.001 on [-1, 1]) or, with ``eps_units=pixel``, in 0..255 grey levels.  The valid range is the
+image of pixel values 0..255 under the backbone's normalisation, per channel.
+
+After every iteration the classic IS (n_splits and 1 split), S(G), the mean target probability
+and the mean L-inf / L2 perturbation are recorded.  At the end the images are quantised to uint8
+and re-scored through the backbone's ordinary path, since that is what a user would publish.
+
+Backbones with a gradient path: ``torchvision`` (torch autograd, CPU or CUDA), ``keras`` and
+``tfhub`` (TensorFlow GradientTape), ``tf2015`` (``tf.gradients`` inside the imported graph).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import scores
+from .errors import HarnessError
+
+PRECISIONS = ("highest", "tf32", "bf16")
+
+
+@dataclass
+class AttackSettings:
+    eps: float = 0.001
+    eps_units: str = "network"        # network | pixel
+    iterations: int = 100
+    n_splits: int = 10
+    batch_size: int = 64
+    attack_at: str = "network_input"  # network_input | source (torch only: through the resize)
+    precision: str = "highest"        # CUDA: highest (exact fp32) | tf32 | bf16
+
+    def __post_init__(self):
+        if not self.eps > 0:
+            raise HarnessError(f"attack eps must be positive, got {self.eps}")
+        if self.eps_units not in ("network", "pixel"):
+            raise HarnessError(f"attack eps_units must be network or pixel, got {self.eps_units!r}")
+        if int(self.iterations) < 0:
+            raise HarnessError(f"attack iterations must be >= 0, got {self.iterations}")
+        if self.attack_at not in ("network_input", "source"):
+            raise HarnessError(f"attack_at must be network_input or source, got {self.attack_at!r}")
+        if self.precision not in PRECISIONS:
+            raise HarnessError(f"attack precision must be one of {', '.join(PRECISIONS)}")
+
+
+def cycling_targets(n: int, num_classes: int, offset: int = 0) -> np.ndarray:
+    """t_i = (i + offset) mod C: every class targeted equally often (uniform marginal)."""
+    return (np.arange(n) + int(offset)) % int(num_classes)
+
+
+# ------------------------------------------------------------------------------ core step
+def fgsm_step_torch(logit_fn, x, targets, eps, lo, hi):
+    """One FGSM step on a torch tensor: returns (logits before the step, stepped x).
+
+    ``eps``, ``lo`` and ``hi`` broadcast against ``x`` (per-channel tensors allowed).
+    """
+    import torch
+
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        logits = logit_fn(x)
+        logp = torch.log_softmax(logits.float(), dim=1)
+        obj = logp.gather(1, targets.view(-1, 1)).sum()  # images are independent in eval mode
+        (grad,) = torch.autograd.grad(obj, x)
+    with torch.no_grad():
+        stepped = torch.maximum(torch.minimum(x + eps * torch.sign(grad), hi), lo)
+    return logits.detach(), stepped.detach()
+
+
+# ------------------------------------------------------------------------------ targets per framework
+class _TorchTarget:
+    """torchvision: attack in the network input (or the source image through the resize)."""
+
+    def __init__(self, net, settings: AttackSettings):
+        self.net, self.s, self.torch = net, settings, net.torch
+        torch = self.torch
+        scale, offset = net.normalize_from_255()
+        dt = net._tdtype
+        self.scale = torch.as_tensor(scale, dtype=dt, device=net.device).view(1, 3, 1, 1)
+        self.offset = torch.as_tensor(offset, dtype=dt, device=net.device).view(1, 3, 1, 1)
+        self.lo, self.hi = self.offset, 255 * self.scale + self.offset
+        eps = settings.eps
+        self.eps = (eps * self.scale) if settings.eps_units == "pixel" else torch.full_like(self.scale, eps)
+        self.cols = torch.as_tensor(net._columns, device=net.device)
+
+    def start(self, x_uint8: np.ndarray):
+        net = self.net
+        if self.s.attack_at == "network_input":
+            with self.torch.no_grad():
+                parts = [net.preprocess(x_uint8[i : i + 256]).contiguous() for i in range(0, len(x_uint8), 256)]
+            return self.torch.cat(parts)
+        if net.resize_method == "pil_bicubic":
+            raise HarnessError("attack_at=source needs a differentiable resize (not pil_bicubic)")
+        t = self.torch.from_numpy(np.ascontiguousarray(x_uint8)).to(net.device).permute(0, 3, 1, 2)
+        return (t.to(net._tdtype) * self.scale + self.offset).contiguous()
+
+    def logit_fn(self, x):
+        net = self.net
+        if self.s.attack_at == "source":
+            from . import resize as rs
+
+            s = net.input_size
+            x = rs.resize_torch_nhwc(x.permute(0, 2, 3, 1), (s, s), net.resize_method,
+                                     bool(net.align_corners)).permute(0, 3, 1, 2)
+        logits, _ = net.net(x)
+        return logits.index_select(1, self.cols)
+
+    def step(self, x, t, do_step: bool):
+        from .backbones.torchvision_iv3 import precision_context
+
+        torch = self.torch
+        tt = torch.as_tensor(t, device=self.net.device)
+        with precision_context(torch, self.s.precision if self.net.device == "cuda" else "highest"):
+            if not do_step:
+                with torch.no_grad():
+                    return self.logit_fn(x).float().cpu().numpy(), x
+            logits, x2 = fgsm_step_torch(self.logit_fn, x, tt, self.eps, self.lo, self.hi)
+        return logits.float().cpu().numpy(), x2
+
+    def slice(self, x, a, b):
+        return x[a:b]
+
+    def assign(self, x, a, b, v):
+        x[a:b] = v
+
+    def distances(self, x, x0):
+        d = (x - x0) / self.scale  # in grey levels
+        n = d.shape[0]
+        dn = (x - x0).reshape(n, -1)
+        dp = d.reshape(n, -1)
+        return {
+            "linf_network": dn.abs().amax(1).double().cpu().numpy(),
+            "l2_network": dn.double().norm(dim=1).cpu().numpy(),
+            "linf_pixels": dp.abs().amax(1).double().cpu().numpy(),
+        }
+
+    def to_uint8(self, x) -> np.ndarray:
+        pix = (x - self.offset) / self.scale
+        return pix.round().clamp(0, 255).to(self.torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+    def clone(self, x):
+        return x.clone()
+
+    def concat_logits_exact(self, x) -> np.ndarray:
+        """Logits of x in exact float32 (to report what TF32 / bf16 did to the IS)."""
+        from .backbones.torchvision_iv3 import precision_context
+
+        torch = self.torch
+        out = []
+        with torch.no_grad(), precision_context(torch, "highest"):
+            for a in range(0, x.shape[0], self.s.batch_size):
+                out.append(self.logit_fn(x[a : a + self.s.batch_size]).float().cpu().numpy())
+        return np.concatenate(out)
+
+
+class _NumpyTarget:
+    """Shared numpy bookkeeping for the TensorFlow targets (network-input space, CPU)."""
+
+    def __init__(self, net, settings: AttackSettings):
+        if settings.attack_at != "network_input":
+            raise HarnessError(f"attack_at=source is only available for torchvision, not {net.name}")
+        if settings.precision != "highest":
+            raise HarnessError(f"attack precision={settings.precision} is a CUDA mode (torchvision only)")
+        self.net, self.s = net, settings
+        scale, offset = net.normalize_from_255()
+        self.scale = scale.astype(np.float32)
+        self.offset = offset.astype(np.float32)
+        self.lo, self.hi = self.offset, (255 * scale + offset).astype(np.float32)
+        self.eps = (settings.eps * self.scale) if settings.eps_units == "pixel" else np.full(3, settings.eps, np.float32)
+
+    def slice(self, x, a, b):
+        return x[a:b]
+
+    def assign(self, x, a, b, v):
+        x[a:b] = v
+
+    def clone(self, x):
+        return x.copy()
+
+    def update(self, x, grad):
+        return np.clip(x + self.eps * np.sign(grad), self.lo, self.hi).astype(np.float32)
+
+    def distances(self, x, x0):
+        n = len(x)
+        dn = (x - x0).reshape(n, -1).astype(np.float64)
+        dp = ((x - x0) / self.scale).reshape(n, -1)
+        return {"linf_network": np.abs(dn).max(1), "l2_network": np.linalg.norm(dn, axis=1),
+                "linf_pixels": np.abs(dp).max(1)}
+
+    def to_uint8(self, x) -> np.ndarray:
+        return np.clip(np.rint((x - self.offset) / self.scale), 0, 255).astype(np.uint8)
+
+    def concat_logits_exact(self, x):
+        return np.concatenate([self.step(x[a : a + self.s.batch_size], None, False)[0]
+                               for a in range(0, len(x), self.s.batch_size)])
+
+
+class _TFEagerTarget(_NumpyTarget):
+    """Keras (TensorFlow backend) and TF-Hub: GradientTape on the network input."""
+
+    def __init__(self, net, settings):
+        super().__init__(net, settings)
+        from .backbones.base import import_tensorflow
+
+        self.tf = import_tensorflow()
+        if net.name == "keras":
+            if net.keras_backend != "tensorflow":
+                raise HarnessError("the keras attack path needs keras_backend=tensorflow")
+            model = net.model
+            self.fwd = lambda x: model(x, training=False)
+        else:
+            self.fwd = net._fn
+        self.cols = self.tf.constant(net._columns)
+        self.bias = None if net.bias or net._bias is None else self.tf.constant(net._bias, self.tf.float32)
+
+    def start(self, x_uint8):
+        from . import resize as rs
+
+        s = self.net.input_size
+        x = rs.resize_numpy(x_uint8, (s, s), self.net.resize_method, bool(self.net.align_corners))
+        return (x * self.scale + self.offset).astype(np.float32)
+
+    def step(self, x, t, do_step):
+        tf = self.tf
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            logits = self.fwd(xt)
+            if self.bias is not None:
+                logits = logits - self.bias
+            logits = tf.gather(logits, self.cols, axis=1)
+            if do_step:
+                lp = tf.nn.log_softmax(logits, axis=1)
+                obj = tf.reduce_sum(tf.gather(lp, tf.constant(t), axis=1, batch_dims=1))
+        lg = logits.numpy()
+        if not do_step:
+            return lg, x
+        grad = tape.gradient(obj, xt).numpy()
+        return lg, self.update(x, grad)
+
+
+class _TF1GraphTarget(_NumpyTarget):
+    """The 2015 graph: logits and their gradient built inside the imported TF1 graph."""
+
+    def __init__(self, net, settings):
+        super().__init__(net, settings)
+        tf = net.tf
+        with net._graph.as_default():
+            pool = tf.reshape(net._pool, [-1, 2048])
+            w = tf.constant(net._W)
+            logits = tf.matmul(pool, w) + (tf.constant(net._b) if net.bias else 0.0)
+            logits = tf.gather(logits, tf.constant(net._columns), axis=1)
+            self.t_ph = tf.compat.v1.placeholder(tf.int32, [None], name="harness_targets")
+            lp = tf.nn.log_softmax(logits, axis=1)
+            obj = tf.reduce_sum(tf.gather(lp, self.t_ph, axis=1, batch_dims=1))
+            (self.grad,) = tf.compat.v1.gradients(obj, [net._inp])
+            self.logits = logits
+
+    def start(self, x_uint8):
+        from . import resize as rs
+
+        s = self.net.graph_input_size
+        # attack the 299x299 image fed at ExpandDims (the graph's resize is then an identity)
+        x = rs.resize_numpy(x_uint8, (s, s), self.net.resize_method, bool(self.net.align_corners))
+        return (x * self.scale + self.offset).astype(np.float32)
+
+    def step(self, x, t, do_step):
+        sess, inp = self.net._sess, self.net._inp
+        if not do_step:
+            return sess.run(self.logits, {inp: x}), x
+        lg, g = sess.run([self.logits, self.grad], {inp: x, self.t_ph: np.asarray(t, np.int32)})
+        return lg, self.update(x, g)
+
+
+def attack_target(net, settings: AttackSettings):
+    if net.name == "torchvision":
+        return _TorchTarget(net, settings)
+    if net.name in ("keras", "tfhub"):
+        return _TFEagerTarget(net, settings)
+    if net.name == "tf2015":
+        return _TF1GraphTarget(net, settings)
+    raise HarnessError(f"backbone {net.name} has no gradient path for the attack")
+
+
+# ------------------------------------------------------------------------------ the attack
+@dataclass
+class AttackResult:
+    history: list
+    start_uint8: np.ndarray
+    final_uint8: np.ndarray
+    targets: np.ndarray
+    final: dict
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+
+def _summary(logits: np.ndarray, targets: np.ndarray, n_splits: int) -> dict:
+    p = scores.softmax(logits.astype(np.float64))
+    s = min(n_splits, len(p))
+    is_s = scores.inception_score(p, s)
+    return {
+        "is_mean": is_s.mean, "is_std": is_s.std, "n_splits": s,
+        "is_1split": scores.inception_score(p, 1).mean,
+        "sg_nats": scores.improved_score(p).nats,
+        "mean_target_prob": float(p[np.arange(len(p)), targets].mean()),
+        "target_hit_rate": float((p.argmax(1) == targets).mean()),
+        "conditional_entropy_bits": scores.conditional_entropy(p),
+    }
+
+
+def run_attack(net, start_uint8: np.ndarray, settings: AttackSettings | None = None,
+               targets: np.ndarray | None = None, progress: bool = True) -> AttackResult:
+    """FGSM towards cycling targets; metrics after every iteration; quantised final images."""
+    s = settings or AttackSettings()
+    if not net.has_gradients:
+        raise HarnessError(f"backbone {net.name} has no gradient path for the attack")
+    from .backbones.base import check_images
+
+    start_uint8 = check_images(start_uint8)
+    n = len(start_uint8)
+    tgt = cycling_targets(n, net.num_classes) if targets is None else np.asarray(targets)
+    if tgt.shape != (n,) or tgt.min() < 0 or tgt.max() >= net.num_classes:
+        raise HarnessError(f"attack targets must be {n} class indices in [0, {net.num_classes})")
+    T = attack_target(net, s)
+    x = T.start(start_uint8)
+    x0 = T.clone(x)
+    t0 = time.perf_counter()
+    history = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=int(s.iterations), desc=f"FGSM {net.name}", unit="it", leave=False)
+    for it in range(int(s.iterations) + 1):
+        do_step = it < s.iterations
+        # distances of the images scored in this pass (x after `it` steps), before it is stepped
+        dist = {k: float(np.mean(v)) for k, v in T.distances(x, x0).items()}
+        parts = []
+        for a in range(0, n, s.batch_size):
+            b = min(a + s.batch_size, n)
+            lg, new = T.step(T.slice(x, a, b), tgt[a:b], do_step)
+            parts.append(lg)
+            if do_step:
+                T.assign(x, a, b, new)
+        row = {"iteration": it, **_summary(np.concatenate(parts), tgt, s.n_splits), **dist}
+        history.append(row)
+        if bar is not None and do_step:
+            bar.update(1)
+            bar.set_postfix(IS=f"{row['is_mean']:.1f}")
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    final_uint8 = T.to_uint8(x)
+    exact = _summary(T.concat_logits_exact(x), tgt, s.n_splits)
+    # the images a user would publish: uint8, through the backbone's ordinary path
+    quant_logits = net.logits(final_uint8)
+    quant = _summary(quant_logits, tgt, s.n_splits)
+    final = {
+        "float_in_attack_precision": {k: history[-1][k] for k in ("is_mean", "is_std", "is_1split", "sg_nats",
+                                                                  "mean_target_prob")},
+        "float_exact_fp32": exact,
+        "quantized_uint8": quant,
+        "start": {k: history[0][k] for k in ("is_mean", "is_std", "is_1split", "sg_nats", "mean_target_prob")},
+        "max_possible_is": net.num_classes,
+        "linf_bound_network": s.iterations * float(np.max(np.asarray(_as_np(T.eps)))),
+    }
+    return AttackResult(history, start_uint8, final_uint8, tgt, final, seconds,
+                        {"images_per_second_iteration": n * max(int(s.iterations), 1) / max(seconds, 1e-9)})
+
+
+def _as_np(v):
+    if hasattr(v, "detach"):
+        return v.detach().cpu().numpy()
+    return np.asarray(v)
+
+
+def log_likelihood_gain(logits_before: np.ndarray, logits_after: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """log p(t|x) after minus before, per image (nats)."""
+    def lp(lg):
+        z = lg.astype(np.float64)
+        z = z - z.max(1, keepdims=True)
+        return z[np.arange(len(z)), targets] - np.log(np.exp(z).sum(1))
+    return lp(logits_after) - lp(logits_before)
+
+
+__all__ = ["AttackSettings", "AttackResult", "run_attack", "cycling_targets", "fgsm_step_torch",
+           "log_likelihood_gain"]
