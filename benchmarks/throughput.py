@@ -111,15 +111,15 @@ def bench_backbone(name, device, batch_sizes, n_images, repeat):
     return rows
 
 
-def gpu_modes(batch_size, n_images, repeat, is_images):
+def gpu_modes(batch_size, n_images, repeat, is_images, mode_filter=None):
     """torchvision on CUDA: exact fp32 baseline and each speed-up step."""
     import torch
 
     x = np.random.default_rng(0).integers(0, 256, size=(n_images, 32, 32, 3), dtype=np.uint8)
     xis = np.random.default_rng(1).integers(0, 256, size=(is_images, 32, 32, 3), dtype=np.uint8)
     modes = [
-        ("exact fp32 (TF32 off), NCHW", dict(channels_last=False)),
-        ("exact fp32, channels_last", dict(channels_last=True)),
+        ("exact fp32 (TF32 off), NCHW", dict(channels_last=False, fuse_bn=False)),
+        ("exact fp32, channels_last", dict(channels_last=True, fuse_bn=False)),
         ("exact fp32, NCHW + BN folded", dict(channels_last=False, fuse_bn=True)),
         ("exact fp32, NCHW + BN folded + torch.compile", dict(channels_last=False, fuse_bn=True, compile="default")),
         ("exact fp32, NCHW + BN folded + compile reduce-overhead (CUDA graphs)",
@@ -133,6 +133,8 @@ def gpu_modes(batch_size, n_images, repeat, is_images):
         ("bf16 autocast, channels_last + BN folded + torch.compile",
          dict(channels_last=True, fuse_bn=True, precision="bf16", compile="default")),
     ]
+    if mode_filter:
+        modes = [m for m in modes if m[0] == modes[0][0] or any(f in m[0] for f in mode_filter)]
     rows, ref_logits, ref_is = [], None, None
     for label, kw in modes:
         net = backbones.load("torchvision", weights="random:0", device="cuda", batch_size=batch_size, **kw)
@@ -160,6 +162,7 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--gpu-modes", action="store_true")
     ap.add_argument("--is-images", type=int, default=5000)
+    ap.add_argument("--mode-filter", nargs="*", default=None, help="only GPU modes containing these strings")
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     a = ap.parse_args(argv)
     preload_torch()
@@ -167,7 +170,7 @@ def main(argv=None):
     for name in a.backbones:
         rows += bench_backbone(name, a.device, a.batch_sizes, a.n_images, a.repeat)
     if a.gpu_modes:
-        rows += gpu_modes(a.batch_sizes[0], a.n_images, a.repeat, a.is_images)
+        rows += gpu_modes(a.batch_sizes[0], a.n_images, a.repeat, a.is_images, a.mode_filter)
     import pandas as pd
 
     df = pd.DataFrame(rows)

@@ -6,9 +6,12 @@ marginal is uniform) and is pushed towards it by the Fast Gradient Sign Method:
     x <- clip(x + eps * sign(grad_x log p(t | x)), valid range)
 
 ``x`` lives in the network's input space (by default at the network's input resolution, after
-the backbone's own resize and normalisation); ``eps`` is in those network units (the paper's
-0.001 on [-1, 1]) or, with ``eps_units=pixel``, in 0..255 grey levels.  The valid range is the
-image of pixel values 0..255 under the backbone's normalisation, per channel.
+the backbone's own resize and normalisation).  ``eps`` is given in ``eps_units``:
+``minus_one_one`` (default: the paper's 0.001 on a [-1, 1] pixel scale, i.e. 0.1275 grey
+levels, whatever the backbone's own input range), ``pixel`` (grey levels 0..255) or ``network``
+(raw units of the backbone's input, e.g. 0..255 floats for the 2015 graph).  It is converted to
+network units per channel.  The valid range is the image of pixel values 0..255 under the
+backbone's normalisation, per channel.
 
 After every iteration the classic IS (n_splits and 1 split), S(G), the mean target probability
 and the mean L-inf / L2 perturbation are recorded.  At the end the images are quantised to uint8
@@ -29,12 +32,13 @@ from . import scores
 from .errors import HarnessError
 
 PRECISIONS = ("highest", "tf32", "bf16")
+EPS_UNITS = ("minus_one_one", "pixel", "network")
 
 
 @dataclass
 class AttackSettings:
     eps: float = 0.001
-    eps_units: str = "network"        # network | pixel
+    eps_units: str = "minus_one_one"  # minus_one_one | pixel | network
     iterations: int = 100
     n_splits: int = 10
     batch_size: int = 64
@@ -44,8 +48,15 @@ class AttackSettings:
     def __post_init__(self):
         if not self.eps > 0:
             raise HarnessError(f"attack eps must be positive, got {self.eps}")
-        if self.eps_units not in ("network", "pixel"):
-            raise HarnessError(f"attack eps_units must be network or pixel, got {self.eps_units!r}")
+        if self.eps_units not in EPS_UNITS:
+            raise HarnessError(f"attack eps_units must be one of {', '.join(EPS_UNITS)}, got {self.eps_units!r}")
+
+    def eps_network(self, scale: np.ndarray) -> np.ndarray:
+        """Step size per channel in the backbone's input units (``scale``: units per grey level)."""
+        if self.eps_units == "network":
+            return np.full(3, self.eps)
+        grey = self.eps * 127.5 if self.eps_units == "minus_one_one" else self.eps
+        return grey * np.asarray(scale, dtype=np.float64)
         if int(self.iterations) < 0:
             raise HarnessError(f"attack iterations must be >= 0, got {self.iterations}")
         if self.attack_at not in ("network_input", "source"):
@@ -90,8 +101,7 @@ class _TorchTarget:
         self.scale = torch.as_tensor(scale, dtype=dt, device=net.device).view(1, 3, 1, 1)
         self.offset = torch.as_tensor(offset, dtype=dt, device=net.device).view(1, 3, 1, 1)
         self.lo, self.hi = self.offset, 255 * self.scale + self.offset
-        eps = settings.eps
-        self.eps = (eps * self.scale) if settings.eps_units == "pixel" else torch.full_like(self.scale, eps)
+        self.eps = torch.as_tensor(settings.eps_network(scale), dtype=dt, device=net.device).view(1, 3, 1, 1)
         self.cols = torch.as_tensor(net._columns, device=net.device)
 
     def start(self, x_uint8: np.ndarray):
@@ -177,7 +187,7 @@ class _NumpyTarget:
         self.scale = scale.astype(np.float32)
         self.offset = offset.astype(np.float32)
         self.lo, self.hi = self.offset, (255 * scale + offset).astype(np.float32)
-        self.eps = (settings.eps * self.scale) if settings.eps_units == "pixel" else np.full(3, settings.eps, np.float32)
+        self.eps = settings.eps_network(scale).astype(np.float32)
 
     def slice(self, x, a, b):
         return x[a:b]

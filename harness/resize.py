@@ -144,7 +144,8 @@ def resize_torch(x, size: tuple[int, int], method: str, align_corners: bool = Fa
         return x
     wh = torch.as_tensor(weight_matrix(method, oh, h, bool(align_corners)), dtype=x.dtype, device=x.device)
     ww = torch.as_tensor(weight_matrix(method, ow, w, bool(align_corners)), dtype=x.dtype, device=x.device)
-    return torch.matmul(torch.matmul(wh, x), ww.T)
+    # along W first: (N*C*H, W) @ (W, W') is a single large GEMM; then (H', H) @ (N*C, H, W')
+    return torch.matmul(wh, torch.matmul(x, ww.T))
 
 
 def resize_torch_nhwc(x, size: tuple[int, int], method: str, align_corners: bool = False):

@@ -215,6 +215,7 @@ class TF2015Graph(Backbone):
     native_resize = ("tf1_bilinear", None)  # done inside the graph, from the original resolution
     supports_float64 = False
     fixed_input_size = 299
+    has_gradients = True  # tf.gradients inside the imported graph (harness.attack)
 
     def _load(self) -> None:
         tf = import_tensorflow()
