@@ -28,6 +28,17 @@ def run(cfg, run_dir):
         dcfg["count"] = max(int(dcfg.get("count") or 0), n_images)
     dcfg["n"] = n_images
     source = data.from_config(dcfg)
+    if net.device == "cpu":
+        # ~0.3 s per image forward+backward at 299 on the 2-core machine (measured)
+        est_min = n_images * (int(a.iterations) + 1) * 0.3 * (net.input_size / 299) ** 2 / 60
+        if est_min > float(a.max_cpu_minutes):
+            from harness.errors import HarnessError
+
+            raise HarnessError(
+                f"adversarial: {n_images} images x {a.iterations} iterations at {net.input_size}x{net.input_size} "
+                f"would take about {est_min:.0f} minutes on this CPU (limit attack.max_cpu_minutes={a.max_cpu_minutes}); "
+                "use device=cuda (1000 x 100 takes ~2.6 min on an H100), or fewer attack.n_images / "
+                "attack.iterations, or a smaller backbone.input_size, or raise attack.max_cpu_minutes")
     settings = attack.AttackSettings(eps=float(a.eps), eps_units=a.eps_units, iterations=int(a.iterations),
                                      n_splits=int(a.n_splits), batch_size=int(a.batch_size),
                                      attack_at=a.attack_at, precision=a.precision)
@@ -136,3 +147,8 @@ def _to_net_res(x, hw):
     if x.shape[1:3] == tuple(hw):
         return x
     return np.clip(rs.resize_numpy(x, tuple(hw), "tf1_bilinear"), 0, 255).astype(np.uint8)
+
+
+def paper_figures(run_dir):
+    t = pd.read_csv(f"{run_dir}/table.csv")
+    return {"adversarial_curve": curve_figure(pd.read_csv(f"{run_dir}/history.csv"), int(t.max_possible_is.iloc[0]))}

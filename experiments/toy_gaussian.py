@@ -131,3 +131,15 @@ def run(cfg, run_dir):
     )
     run.figure(make_figure(cfg.toy, df), "toy_gaussian")
     return run.finish()
+
+
+def paper_figures(run_dir):
+    import json
+
+    from omegaconf import OmegaConf
+
+    from pathlib import Path
+
+    run_dir = Path(run_dir)
+    cfg = OmegaConf.create(json.loads((run_dir / "provenance.json").read_text())["config"])
+    return {"toy_gaussian": make_figure(cfg.toy, pd.read_csv(run_dir / "table.csv"))}

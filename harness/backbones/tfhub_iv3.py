@@ -76,7 +76,11 @@ class TFHubIV3(Backbone):
         tf = import_tensorflow()
         self.tf = tf
         try:
-            import tensorflow_hub as hub
+            import warnings
+
+            with warnings.catch_warnings():  # tensorflow_hub 0.16 imports the deprecated pkg_resources
+                warnings.simplefilter("ignore", UserWarning)
+                import tensorflow_hub as hub
         except ImportError:
             raise HarnessError("the tfhub backbone needs tensorflow_hub: pip install -e '.[tf]'") from None
         spec = self.weights_spec

@@ -158,6 +158,14 @@ def check_pin(path: Path, hashes: dict, art: OfficialArtifact | None, user_sha25
 
 
 def missing_message(art: OfficialArtifact, where: Path) -> str:
+    if art.backbone == "tfhub":
+        return (
+            f"backbone tfhub: SavedModel for handle {art.url} not found as {where / art.filename} "
+            f"(TF-Hub caches a handle in TFHUB_CACHE_DIR/<sha1 of the handle>); on a connected machine run "
+            f"TFHUB_CACHE_DIR={where} python -c \"import tensorflow_hub as h; h.resolve('{art.url}')\" and copy "
+            f"{where / art.filename} here, or pass weights=file:<SavedModel directory> (no published hash: "
+            "its sha256 is recorded; pin it with weights_sha256=)"
+        )
     return (
         f"backbone {art.backbone}: pretrained weights {art.filename} ({art.describe_pin()}) not found "
         f"in {where}; on a connected machine download {art.url} into that directory "

@@ -1,0 +1,114 @@
+"""Experiment ``memorization`` (paper 4.2.3): IS rewards a generator that replays training data.
+
+A "generator" that memorised K training images and replays them (uniformly, with
+replacement) is scored against held-out images (a generator that generalises perfectly).  IS
+cannot tell them apart; a nearest-neighbour check in the backbone's pool features can: every
+replayed sample has an exact twin in the training set.  Replayed samples *are* training images,
+so their logits and features are the cached training ones (no recomputation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from harness import scores
+from harness.pipeline import outputs, preflight
+from harness.rows import any_random, provenance_columns, score_row
+from harness.runner import Run
+
+
+def normalise_features(f: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Centre on the reference mean and scale to unit length (cosine similarity by dot product)."""
+    g = (f - center).astype(np.float32)
+    g /= np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+    return g
+
+
+def nearest_similarity(q: np.ndarray, ref: np.ndarray, exclude_self: bool = False, chunk: int = 2048):
+    """Max cosine similarity of every query row to the reference rows (float32 GEMM in chunks)."""
+    best = np.full(len(q), -np.inf, dtype=np.float32)
+    arg = np.zeros(len(q), dtype=np.int64)
+    for a in range(0, len(q), chunk):
+        sims = q[a:a + chunk] @ ref.T
+        if exclude_self:
+            np.fill_diagonal(sims[:, a:a + chunk], -np.inf)
+        arg[a:a + chunk] = sims.argmax(1)
+        best[a:a + chunk] = sims.max(1)
+    return best, arg
+
+
+def duplicate_rates(samples_f, ref_f, threshold: float) -> dict:
+    nn_ref, _ = nearest_similarity(samples_f, ref_f)
+    nn_self, _ = nearest_similarity(samples_f, samples_f, exclude_self=True)
+    return {"nn_dup_rate_vs_train": float((nn_ref >= threshold).mean()),
+            "mean_nn_similarity_vs_train": float(nn_ref.mean()),
+            "within_sample_dup_rate": float((nn_self >= threshold).mean())}
+
+
+def run(cfg, run_dir):
+    nets, sources = preflight(cfg)
+    (bname, net), = nets.items()
+    train, held = sources["train"], sources["heldout"]
+    tr = outputs(cfg, net, train, features=True)
+    he = outputs(cfg, net, held, features=True)
+    center = tr.pool.mean(axis=0)
+    tr_f = normalise_features(tr.pool, center)
+    he_f = normalise_features(he.pool, center)
+    n = min(int(cfg.n_samples), len(held)) if cfg.n_samples else len(held)
+    k, ddof, thr = min(int(cfg.n_splits), n), int(cfg.ddof), float(cfg.dup_threshold)
+    rows = []
+    for K in [int(v) for v in cfg.replay_sizes if int(v) <= len(train)]:
+        idx = np.random.default_rng([int(cfg.seed), K]).integers(0, K, size=n)  # replay the first K, with replacement
+        r = {"generator": f"replays {K:,} memorised training images", "memorised_images": K}
+        r.update(score_row(tr.probs[idx], k, None, ddof))
+        r.update(duplicate_rates(tr_f[idx], tr_f, thr))
+        rows.append(r)
+    r = {"generator": "held-out images (generalises, no copies)", "memorised_images": 0}
+    hi = np.arange(n)
+    r.update(score_row(he.probs[hi], k, None, ddof))
+    r.update(duplicate_rates(he_f[hi], tr_f, thr))
+    rows.append(r)
+    table = pd.DataFrame(rows)
+    table["train_is_full"] = scores.inception_score(tr.probs, min(k, len(train))).mean
+    prov = provenance_columns(net, None, k, None, ddof, cfg.seed)
+    prov.update({"n_samples": n, "dup_threshold_cosine": thr, "features": "pool (2048), centred on the train mean",
+                 "train_fingerprint": train.fingerprint(), "heldout_fingerprint": held.fingerprint(),
+                 "train_dataset": train.kind, "heldout_dataset": held.kind})
+    for kk, v in prov.items():
+        table[kk] = v
+    run = Run("memorization", cfg, run_dir, random_weights=any_random(nets))
+    run.table(table, title=f"IS rewards memorisation; nearest neighbours catch it ({bname}, {n:,} samples each)",
+              notes=[f"A sample counts as a copy when its nearest training image has cosine similarity >= {thr} "
+                     "in centred pool features."],
+              print_columns=["generator", "is_mean", "is_std", "sg_nats", "nn_dup_rate_vs_train",
+                             "within_sample_dup_rate"])
+    run.figure(figure(table), "memorization")
+    return run.finish()
+
+
+def figure(table: pd.DataFrame):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    x = np.arange(len(table))
+    ax.bar(x - 0.2, table.is_mean, width=0.4, yerr=table.is_std, capsize=3, label="IS (mean +- std)")
+    ax.set_ylabel("Inception Score")
+    ax2 = ax.twinx()
+    ax2.bar(x + 0.2, table.nn_dup_rate_vs_train, width=0.4, color="tab:red", label="fraction copied from train")
+    ax2.set_ylim(0, 1.05)
+    ax2.set_ylabel("nearest-neighbour copy rate")
+    ax.set_xticks(x, [g.replace(" memorised training images", "\nmemorised").replace(" (generalises, no copies)", "")
+                      for g in table.generator], fontsize=7)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def paper_figures(run_dir):
+    return {"memorization": figure(pd.read_csv(f"{run_dir}/table.csv"))}
