@@ -135,10 +135,9 @@ def run(cfg, run_dir):
 
 def paper_figures(run_dir):
     import json
+    from pathlib import Path
 
     from omegaconf import OmegaConf
-
-    from pathlib import Path
 
     run_dir = Path(run_dir)
     cfg = OmegaConf.create(json.loads((run_dir / "provenance.json").read_text())["config"])
