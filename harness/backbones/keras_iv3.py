@@ -93,8 +93,15 @@ class KerasIV3(Backbone):
             if not torch.cuda.is_available():
                 raise HarnessError("device=cuda requested but torch sees no CUDA GPU; use device=cpu")
         spec = self.weights_spec
-        model = self.build_model(keras)
         path = hashes = None
+        ported = None
+        if spec.kind == "ported":
+            from ..porting import ported_state_dict
+
+            ported, hashes, path = ported_state_dict(spec, target="keras", allow_download=self.allow_download)
+            if ported["fc.weight"].shape[0] == 1008:
+                self.raw_outputs, self.class_layout = 1008, "tf2015_1008"
+        model = self.build_model(keras, self.raw_outputs)
         if spec.kind in ("pretrained", "file"):
             path, hashes = W.locate("keras", spec, self.allow_download, user_sha256=self.weights_sha256)
             try:
@@ -109,10 +116,9 @@ class KerasIV3(Backbone):
 
             torchvision_state_to_keras(model, random_iv3_state(spec.seed, 1000))
         elif spec.kind == "ported":
-            from ..porting import ported_state_dict, torchvision_state_to_keras
+            from ..porting import torchvision_state_to_keras
 
-            sd, hashes, path = ported_state_dict(spec, target="keras", allow_download=self.allow_download)
-            torchvision_state_to_keras(model, sd)
+            torchvision_state_to_keras(model, ported)
         else:
             raise HarnessError(f"keras backbone: unsupported weights {spec}")
         self.model = model
@@ -120,6 +126,8 @@ class KerasIV3(Backbone):
                                                   model.get_layer("predictions").output])
         self._bias = np.asarray(model.get_layer("predictions").get_weights()[1], dtype=np.float64)
         self.weights_info = W.weights_record(spec, path, hashes, W.OFFICIAL["keras"])
+        if spec.kind == "ported":
+            self.weights_info.update({k: hashes[k] for k in ("source_sha256", "port_version", "ported_cache")})
 
     def preprocess(self, x_uint8: np.ndarray) -> np.ndarray:
         s = self.input_size

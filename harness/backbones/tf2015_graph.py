@@ -226,9 +226,16 @@ class TF2015Graph(Backbone):
             path = random_graph_path(spec.seed)
         elif spec.kind in ("pretrained", "file"):
             path, hashes = W.locate("tf2015", spec, self.allow_download, user_sha256=self.weights_sha256)
+        elif spec.kind == "ported":
+            from ..porting import ported_state_dict, to_1008_layout
+            from ..results import atomic_write_bytes
+
+            sd, hashes, _src = ported_state_dict(spec, target="tf2015", allow_download=self.allow_download)
+            path = Path(hashes["ported_cache"]).with_suffix(".pb")
+            if not path.exists():  # the same graph, other weights: the 2015 implementation on them
+                atomic_write_bytes(path, build_graphdef(to_1008_layout(sd)).SerializeToString())
         else:
-            raise HarnessError(f"tf2015 backbone: unsupported weights {spec} (the graph is fixed; "
-                               "run ported 2015 weights in torchvision instead)")
+            raise HarnessError(f"tf2015 backbone: unsupported weights {spec}")
         data, self._label_map = read_graph_bytes(Path(path))
         gd = parse_graphdef(data, path, tf)
         consts = graph_constants(gd, {"softmax/weights", "softmax/biases", "ResizeBilinear/size"})
@@ -252,6 +259,8 @@ class TF2015Graph(Backbone):
         self._graph, self._inp, self._pool = graph, inp, pool
         self._sess = tf.compat.v1.Session(graph=graph)
         self.weights_info = W.weights_record(spec, Path(path), hashes, W.OFFICIAL["tf2015"])
+        if spec.kind == "ported":
+            self.weights_info.update({k: hashes[k] for k in ("source_sha256", "port_version", "ported_cache")})
 
     def _layout_names(self):
         if self._label_map:

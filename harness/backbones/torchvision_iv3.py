@@ -54,7 +54,11 @@ class TorchvisionIV3(Backbone):
     has_gradients = True
 
     def __init__(self, transform_input: bool = False, channels_last="auto",
-                 precision: str = "highest", fuse_bn="auto", compile: str = "none", **kw):
+                 precision: str = "highest", fuse_bn="auto", compile: str = "none",
+                 pool_compat: str = "torchvision", **kw):
+        if pool_compat not in ("torchvision", "keras", "tf2015"):
+            raise HarnessError(f"pool_compat must be torchvision, keras or tf2015, got {pool_compat!r}")
+        self.pool_compat = pool_compat
         if not isinstance(transform_input, bool):
             raise HarnessError("torchvision backbone: transform_input must be true or false (never implicit)")
         if precision not in PRECISIONS:
@@ -107,9 +111,13 @@ class TorchvisionIV3(Backbone):
             from ..porting import ported_state_dict
 
             sd, hashes, path = ported_state_dict(spec, target="torchvision", allow_download=self.allow_download)
+            n_out = sd["fc.weight"].shape[0]
+            if n_out == 1008:  # the 2015 graph's classifier: keep its 1008 outputs and layout
+                self.raw_outputs, self.class_layout = 1008, "tf2015_1008"
             model = torchvision.models.inception_v3(
-                weights=None, aux_logits=True, init_weights=False, transform_input=self.transform_input)
-            self._load_state(model, sd, path)
+                weights=None, aux_logits=True, init_weights=False, transform_input=self.transform_input,
+                num_classes=n_out)
+            self._load_state(model, {k: torch.from_numpy(np.asarray(v)) for k, v in sd.items()}, path)
         else:
             raise HarnessError(f"torchvision backbone: unsupported weights {spec}")
         model.AuxLogits = None  # eval never uses it; the official file carries its weights
@@ -126,6 +134,8 @@ class TorchvisionIV3(Backbone):
             fold_batchnorm(model, torch)
         self.model = model
         self.weights_info = W.weights_record(spec, path, hashes, W.OFFICIAL["torchvision"])
+        if spec.kind == "ported":
+            self.weights_info.update({k: hashes[k] for k in ("source_sha256", "port_version", "ported_cache")})
         scale, offset = self.normalize_from_255()
         tdtype = torch.float64 if self.dtype == "float64" else torch.float32
         self._scale = torch.as_tensor(scale, dtype=tdtype, device=self.device).view(1, 3, 1, 1)
@@ -201,7 +211,10 @@ class TorchvisionIV3(Backbone):
             x = x.contiguous(memory_format=self.torch.channels_last)
         x = m._transform_input(x)
         for stage in _STAGES:
-            x = getattr(m, stage)(x)
+            if self.pool_compat != "torchvision" and stage in _POOL_BLOCKS:
+                x = _POOL_BLOCKS[stage](getattr(m, stage), x, self._pool_fn(stage))
+            else:
+                x = getattr(m, stage)(x)
         pool = self.torch.flatten(m.avgpool(x), 1)
         logits = self.torch.nn.functional.linear(pool, m.fc.weight, m.fc.bias if self.bias else None)
         return logits, pool
@@ -240,18 +253,53 @@ class TorchvisionIV3(Backbone):
             logits = logits.float().cpu().numpy()
             return logits, (pool.float().cpu().numpy() if want_features else None)
 
+    def _pool_fn(self, stage: str):
+        """The 3x3 stride-1 pool of an Inception block under the chosen pooling semantics."""
+        F = self.torch.nn.functional
+        if self.pool_compat == "tf2015" and stage == "Mixed_7c":
+            return lambda x: F.max_pool2d(x, 3, 1, 1)  # the 2015 graph's mixed_10 quirk
+        return lambda x: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)  # TF/Keras 'SAME'
+
     # ------------------------------------------------------------------ provenance
     def extra_knobs(self) -> dict:
         # fuse_bn / compile / precision change float rounding (precision: by up to ~1e-2 for
         # bf16), so they are part of the key; channels_last and batch size are not
         return {"transform_input": self.transform_input, "precision": self.precision,
-                "fuse_bn": self.fuse_bn, "compile": self.compile_mode}
+                "fuse_bn": self.fuse_bn, "compile": self.compile_mode, "pool_compat": self.pool_compat}
 
     def extra_provenance(self) -> dict:
         return {"channels_last": self.channels_last}
 
     def framework_versions(self) -> dict:
         return {"torch": package_version("torch"), "torchvision": package_version("torchvision")}
+
+
+def _block_a(b, x, pool):
+    cat = __import__("torch").cat
+    return cat([b.branch1x1(x), b.branch5x5_2(b.branch5x5_1(x)),
+                b.branch3x3dbl_3(b.branch3x3dbl_2(b.branch3x3dbl_1(x))), b.branch_pool(pool(x))], 1)
+
+
+def _block_c(b, x, pool):
+    cat = __import__("torch").cat
+    b7 = b.branch7x7_3(b.branch7x7_2(b.branch7x7_1(x)))
+    bd = b.branch7x7dbl_5(b.branch7x7dbl_4(b.branch7x7dbl_3(b.branch7x7dbl_2(b.branch7x7dbl_1(x)))))
+    return cat([b.branch1x1(x), b7, bd, b.branch_pool(pool(x))], 1)
+
+
+def _block_e(b, x, pool):
+    cat = __import__("torch").cat
+    b3 = b.branch3x3_1(x)
+    b3 = cat([b.branch3x3_2a(b3), b.branch3x3_2b(b3)], 1)
+    bd = b.branch3x3dbl_2(b.branch3x3dbl_1(x))
+    bd = cat([b.branch3x3dbl_3a(bd), b.branch3x3dbl_3b(bd)], 1)
+    return cat([b.branch1x1(x), b3, bd, b.branch_pool(pool(x))], 1)
+
+
+# the blocks with a 3x3 stride-1 pool branch (their forward is re-written for pool_compat)
+_POOL_BLOCKS = {"Mixed_5b": _block_a, "Mixed_5c": _block_a, "Mixed_5d": _block_a, "Mixed_6b": _block_c,
+                "Mixed_6c": _block_c, "Mixed_6d": _block_c, "Mixed_6e": _block_c, "Mixed_7b": _block_e,
+                "Mixed_7c": _block_e}
 
 
 class precision_context:

@@ -1,0 +1,161 @@
+"""Experiment ``implementation_vs_weights``: split IS differences between frameworks into causes.
+
+The paper attributes the IS gap between frameworks to their weights; but the implementations
+differ too (average-pool padding, the 2015 graph's max pool, its (x-128)/128 input, its 1008
+outputs).  For one dataset this experiment computes, for every backbone b:
+
+* ``own``: b with its own weights and native settings (the paper's comparison);
+* ``implementation``: b's implementation running the *same* weights (those of
+  ``same_weights_from``, ported), with common preprocessing: only the implementation differs;
+* ``weights``: b's weights (ported) running in *one* reference implementation, with common
+  preprocessing: only the weights differ;
+
+and, for every pair (a, b), total = own[a] - own[b], implementation effect = implementation[a] -
+implementation[b], weights effect = weights[a] - weights[b], remainder = total - both (native
+preprocessing, class count, bias, interactions), all in % of own[b].  Separately, the
+reference implementation with the reference weights under every resize method.
+
+With ``weights=random:<s>``, backbone number i uses ``random:<s+i>`` as its own weights (so the
+weights do differ), labelled as random everywhere.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+from harness import backbones
+from harness.pipeline import load_sources, outputs
+from harness.rows import provenance_columns, score_row
+from harness.runner import Run
+
+RESIZES = {
+    "tf1_bilinear": {"resize": "tf1_bilinear"},
+    "tf2_bilinear": {"resize": "tf2_bilinear"},
+    "torch_bilinear(align_corners=True)": {"resize": "torch_bilinear", "align_corners": True},
+    "torch_bilinear(align_corners=False)": {"resize": "torch_bilinear", "align_corners": False},
+    "antialias": {"resize": "antialias"},
+    "pil_bicubic": {"resize": "pil_bicubic"},
+}
+
+
+def _own_specs(cfg) -> dict:
+    specs = {}
+    for i, (name, node) in enumerate(cfg.backbones.items()):
+        d = OmegaConf.to_container(node, resolve=True)
+        if cfg.get("weights"):
+            w = str(cfg.weights)
+            d["weights"] = f"random:{int(w.split(':')[1]) + i}" if w.startswith("random:") else w
+        if d.get("name") == "torchvision":
+            d["device"] = cfg.device
+        specs[name] = d
+    return specs
+
+
+def _load(spec: dict, **over):
+    d = {k: v for k, v in {**spec, **over}.items() if v is not None or k in ("bias", "align_corners")}
+    return backbones.load(d.pop("name"), **d)
+
+
+def run(cfg, run_dir):
+    specs = _own_specs(cfg)
+    (dkey, src), = load_sources(OmegaConf.create({"datasets": {"dataset": OmegaConf.to_container(cfg.dataset, resolve=True)}})).items()
+    ref, same = cfg.reference, cfg.same_weights_from
+    common = OmegaConf.to_container(cfg.common, resolve=True)
+    k, ddof = min(int(cfg.n_splits), len(src)), int(cfg.ddof)
+    # what every net is, loaded up front so a missing file stops everything before any compute
+    plan = {}
+    for b, spec in specs.items():
+        plan[("own", b)] = (spec, {})
+        same_w = specs[same]["weights"] if b == same else f"ported:{same}:{specs[same]['weights']}"
+        plan[("implementation", b)] = (spec, {**common, "weights": same_w})
+        own_w = specs[ref]["weights"] if b == ref else f"ported:{b}:{spec['weights']}"
+        plan[("weights", b)] = (specs[ref], {**common, "weights": own_w, "bias": True})
+    for label, over in RESIZES.items():
+        plan[("resize", label)] = (specs[ref], {**common, **over})
+    nets = {key: _load(spec, **over) for key, (spec, over) in plan.items()}
+    random_w = any(n.random_weights for n in nets.values())
+
+    rows = []
+    for (kind, b), net in nets.items():
+        out = outputs(cfg, net, src)
+        r = {"run": kind, "backbone_or_resize": b, "implementation": net.name,
+             "weights_spec": net.provenance()["weights"]}
+        r.update(score_row(out.probs, k, None, ddof))
+        r.update(provenance_columns(net, src, k, None, ddof, cfg.seed))
+        r["pool_compat"] = net.provenance().get("pool_compat", "native")
+        rows.append(r)
+    table = pd.DataFrame(rows)
+    get = {(r.run, r.backbone_or_resize): r.is_mean for r in table.itertuples()}
+    pairs = []
+    for a, b in itertools.combinations(specs, 2):
+        base = get[("own", b)]
+        total = get[("own", a)] - base
+        impl = get[("implementation", a)] - get[("implementation", b)]
+        wts = get[("weights", a)] - get[("weights", b)]
+        pairs.append({"pair": f"{a} vs {b}", "own_a": get[("own", a)], "own_b": base,
+                      "total_pct": 100 * total / base, "implementation_pct": 100 * impl / base,
+                      "weights_pct": 100 * wts / base, "remainder_pct": 100 * (total - impl - wts) / base})
+    pairs = pd.DataFrame(pairs)
+    res = table[table.run == "resize"][["backbone_or_resize", "is_mean", "is_std"]].copy()
+    res.columns = ["resize", "is_mean", "is_std"]
+    res["diff_vs_tf1_bilinear_pct"] = 100 * (res.is_mean / get[("resize", "tf1_bilinear")] - 1)
+    for t in (pairs, res):
+        t["dataset_fingerprint"] = src.fingerprint()
+        t["reference_implementation"] = ref
+        t["same_weights_from"] = same
+        t["n_splits"] = k
+        t["common_preprocessing"] = ", ".join(f"{kk}={v}" for kk, v in common.items())
+
+    run = Run("implementation_vs_weights", cfg, run_dir, random_weights=random_w)
+    run.table(table, title=f"IS under own / same weights / one implementation ({dkey})",
+              print_columns=["run", "backbone_or_resize", "implementation", "weights_spec", "is_mean", "is_std"])
+    run.table(pairs, name="decomposition",
+              title="Each pairwise IS difference split into implementation and weights effects (% of own[b])",
+              notes=["implementation: same (ported) weights in each implementation, common preprocessing;"
+                     " weights: each backbone's weights in the reference implementation;"
+                     " remainder: native preprocessing, class count, bias and interactions."],
+              print_columns=["pair", "total_pct", "implementation_pct", "weights_pct", "remainder_pct"])
+    run.table(res, name="resize", title=f"Resize effect alone ({ref} implementation, {ref} weights)",
+              print_columns=["resize", "is_mean", "diff_vs_tf1_bilinear_pct"])
+    run.figure(figure(pairs, res), "implementation_vs_weights")
+    return run.finish()
+
+
+def figure(pairs: pd.DataFrame, res: pd.DataFrame):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.4, 1]})
+    y = np.arange(len(pairs))
+    left_pos = np.zeros(len(pairs))
+    left_neg = np.zeros(len(pairs))
+    for col, color in (("implementation_pct", "tab:orange"), ("weights_pct", "tab:blue"),
+                       ("remainder_pct", "tab:gray")):
+        v = pairs[col].to_numpy()
+        start = np.where(v >= 0, left_pos, left_neg)
+        ax.barh(y, v, left=start, color=color, label=col.replace("_pct", ""))
+        left_pos += np.maximum(v, 0)
+        left_neg += np.minimum(v, 0)
+    ax.plot(pairs.total_pct, y, "kD", label="total (own weights, native settings)")
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(y, pairs.pair)
+    ax.set_xlabel("IS difference, % of the second backbone")
+    ax.legend(fontsize=7)
+    ax2.bar(range(len(res)), res.diff_vs_tf1_bilinear_pct)
+    ax2.set_xticks(range(len(res)), [r.replace("(align_corners=", "\n(ac=") for r in res.resize], fontsize=7,
+                   rotation=30, ha="right")
+    ax2.set_ylabel("IS change vs tf1_bilinear, %")
+    ax2.set_title("resize method alone", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def paper_figures(run_dir):
+    return {"implementation_vs_weights": figure(pd.read_csv(f"{run_dir}/decomposition.csv"),
+                                                pd.read_csv(f"{run_dir}/resize.csv"))}
