@@ -58,7 +58,7 @@ def main(argv=None):
     t_sweep = time.perf_counter() - t
     assert all(abs(ours[k] - naive[k]) < 1e-9 * naive[k] for k in SPLITS), "implementations disagree"
 
-    from experiments.splits import sample_size_sweep
+    from harness.sweeps import sample_size_sweep
 
     t = time.perf_counter()
     sizes = [s for s in (500, 1000, 2000, 5000, 10000, 20000, 50000) if s <= a.n]

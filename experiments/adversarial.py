@@ -32,9 +32,9 @@ def run(cfg, run_dir):
         # ~0.3 s per image forward+backward at 299 on the 2-core machine (measured)
         est_min = n_images * (int(a.iterations) + 1) * 0.3 * (net.input_size / 299) ** 2 / 60
         if est_min > float(a.max_cpu_minutes):
-            from harness.errors import HarnessError
+            from harness.errors import ResourceUnavailable
 
-            raise HarnessError(
+            raise ResourceUnavailable(
                 f"adversarial: {n_images} images x {a.iterations} iterations at {net.input_size}x{net.input_size} "
                 f"would take about {est_min:.0f} minutes on this CPU (limit attack.max_cpu_minutes={a.max_cpu_minutes}); "
                 "use device=cuda (1000 x 100 takes ~2.6 min on an H100), or fewer attack.n_images / "

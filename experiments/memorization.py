@@ -13,29 +13,10 @@ import numpy as np
 import pandas as pd
 
 from harness import scores
+from harness.neighbors import nearest_similarity, normalise_features
 from harness.pipeline import outputs, preflight
 from harness.rows import any_random, provenance_columns, score_row
 from harness.runner import Run
-
-
-def normalise_features(f: np.ndarray, center: np.ndarray) -> np.ndarray:
-    """Centre on the reference mean and scale to unit length (cosine similarity by dot product)."""
-    g = (f - center).astype(np.float32)
-    g /= np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
-    return g
-
-
-def nearest_similarity(q: np.ndarray, ref: np.ndarray, exclude_self: bool = False, chunk: int = 2048):
-    """Max cosine similarity of every query row to the reference rows (float32 GEMM in chunks)."""
-    best = np.full(len(q), -np.inf, dtype=np.float32)
-    arg = np.zeros(len(q), dtype=np.int64)
-    for a in range(0, len(q), chunk):
-        sims = q[a:a + chunk] @ ref.T
-        if exclude_self:
-            np.fill_diagonal(sims[:, a:a + chunk], -np.inf)
-        arg[a:a + chunk] = sims.argmax(1)
-        best[a:a + chunk] = sims.max(1)
-    return best, arg
 
 
 def duplicate_rates(samples_f, ref_f, threshold: float) -> dict:

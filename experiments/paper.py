@@ -31,8 +31,7 @@ def run(cfg, run_dir):
     for item in cfg.paper.experiments:
         name, label = item.name, item.get("label") or item.name
         overrides = list(item.get("overrides") or [])
-        if name not in ("toy_gaussian",):
-            overrides += _passthrough(cfg)
+        overrides += _passthrough(cfg) if name != "toy_gaussian" else [f"seed={cfg.seed}"]
         t0 = time.perf_counter()
         status, detail, sub_dir = "ran", "", run.run_dir / label
         print(f"\n=== {label} ===", flush=True)

@@ -12,7 +12,7 @@ import itertools
 
 import pandas as pd
 
-from harness.pipeline import outputs, preflight, top1_accuracy
+from harness.pipeline import outputs, paper_dataset, preflight, top1_accuracy
 from harness.rows import any_random, provenance_columns, score_row
 from harness.runner import Run
 
@@ -35,9 +35,11 @@ def compute(cfg):
     rows = []
     for (bname, net), (dkey, src) in itertools.product(nets.items(), sources.items()):
         out = outputs(cfg, net, src)
-        row = {"backbone": bname, "paper_label": PAPER_LABEL.get(bname, ""), "dataset_key": dkey}
+        row = {"backbone": bname, "paper_label": PAPER_LABEL.get(bname, ""), "dataset_key": dkey,
+               "paper_dataset": paper_dataset(src)}
         row.update(score_row(out.probs, min(n_splits, len(src)), order, ddof))
-        paper = PAPER_IS.get((bname, dkey))
+        pkey = paper_dataset(src)  # paper numbers only beside the paper's own datasets
+        paper = PAPER_IS.get((bname, pkey)) if pkey and len(src) == 50_000 else None
         row["paper_is_mean"], row["paper_is_std"] = paper if paper else (None, None)
         row["diff_to_paper_pct"] = (row["is_mean"] / paper[0] - 1) * 100 if paper else None
         row["top1"] = top1_accuracy(net, out.logits, src.labels) if src.kind == "imagenet_val" else None
@@ -49,12 +51,13 @@ def compute(cfg):
     pairs = []
     for dkey in sources:
         sub = table[table.dataset_key == dkey].set_index("backbone")
+        pkey = sub.paper_dataset.iloc[0] if sub.paper_is_mean.notna().any() else None
         for x, y in itertools.combinations(sub.index, 2):
-            a, b = (y, x) if (y, x, dkey) in PAPER_PAIR_PCT else (x, y)  # the paper's orientation
+            a, b = (y, x) if (y, x, "cifar10_train") in PAPER_PAIR_PCT else (x, y)  # the paper's orientation
             pairs.append({"dataset_key": dkey, "backbone_a": a, "backbone_b": b,
                           "is_a": sub.loc[a, "is_mean"], "is_b": sub.loc[b, "is_mean"],
                           "diff_pct": (sub.loc[a, "is_mean"] / sub.loc[b, "is_mean"] - 1) * 100,
-                          "paper_diff_pct": PAPER_PAIR_PCT.get((a, b, dkey))})
+                          "paper_diff_pct": PAPER_PAIR_PCT.get((a, b, pkey))})
     return nets, table, pd.DataFrame(pairs)
 
 

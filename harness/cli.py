@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
             run_with_config(cfg, run_dir)
         except (HarnessError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+            raise SystemExit(getattr(exc, "exit_code", 2)) from None
 
     sys.argv = [sys.argv[0], *argv]
     _task()

@@ -14,3 +14,7 @@ class HarnessError(Exception):
 
 class MissingInputError(HarnessError):
     """A weights file or dataset that is not on disk (and cannot be downloaded)."""
+
+
+class ResourceUnavailable(MissingInputError):
+    """The run needs something this machine lacks at this scale (a GPU, time): one line with the fix."""

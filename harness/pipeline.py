@@ -110,3 +110,12 @@ def top1_accuracy(net, logits: np.ndarray, labels) -> float | None:
         sub = full[:, 1:1001]
         pred = np.array([dev[i + 1] for i in sub.argmax(1)])
     return float((pred == np.asarray(labels)).mean())
+
+
+def paper_dataset(src) -> str | None:
+    """Which of the paper's datasets these images really are (not what the config calls them)."""
+    if src.kind == "cifar10":
+        return f"cifar10_{src.split}"
+    if src.kind in ("imagenet_val", "noise"):
+        return src.kind
+    return None
