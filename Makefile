@@ -30,6 +30,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/scores_sweep.py
+	$(PY) benchmarks/throughput.py --device cpu
 
 figs: $(STAMP)
 	$(PY) -m harness +experiment=paper_figs
