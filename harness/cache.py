@@ -29,6 +29,7 @@ import numpy as np
 
 from . import results
 from .errors import HarnessError
+from .provenance import sha256_file
 
 CACHE_VERSION = 1
 
@@ -36,14 +37,6 @@ CACHE_VERSION = 1
 def default_root() -> Path:
     base = os.environ.get("INCEPTION_NOTE_CACHE", "~/.cache/inception-note")
     return Path(base).expanduser() / "logits"
-
-
-def _sha256_array_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -97,7 +90,7 @@ class LogitsCache:
         for name, sha in meta.get("arrays", {}).items():
             p = d / name
             try:
-                if not p.exists() or _sha256_array_file(p) != sha:
+                if not p.exists() or sha256_file(p) != sha:
                     raise ValueError("sha256 mismatch")
                 out[name] = np.load(p)
             except (OSError, ValueError) as exc:
@@ -191,7 +184,7 @@ class LogitsCache:
                     continue
                 with results.atomic_path(d / name) as tmp:
                     np.save(tmp, arr)
-                meta["arrays"][name] = _sha256_array_file(d / name)
+                meta["arrays"][name] = sha256_file(d / name)
             results.write_json(d / "meta.json", meta)
             shutil.rmtree(chunks_dir, ignore_errors=True)
         return CachedOutputs(logits, pool, key, meta, False, computed, time.perf_counter() - t0, prov)

@@ -128,22 +128,32 @@ def pil_bicubic(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def _torch_matrices(x, hw: tuple[int, int], size: tuple[int, int], method: str, align_corners: bool):
+    """(Wh, Ww) as tensors like ``x``, or None when the resize is an identity; errors as one line."""
+    import torch
+
+    (h, w), (oh, ow) = hw, size
+    if method == "none":
+        if (h, w) != (oh, ow):
+            raise HarnessError(f"resize=none needs {oh}x{ow} images, got {h}x{w}")
+        return None
+    if method == "pil_bicubic":
+        raise HarnessError("pil_bicubic runs on uint8 images before the tensor path")
+    if (h, w) == (oh, ow) and method in ("tf1_bilinear", "tf2_bilinear", "antialias"):
+        return None
+    wh = torch.as_tensor(weight_matrix(method, oh, h, bool(align_corners)), dtype=x.dtype, device=x.device)
+    ww = torch.as_tensor(weight_matrix(method, ow, w, bool(align_corners)), dtype=x.dtype, device=x.device)
+    return wh, ww
+
+
 def resize_torch(x, size: tuple[int, int], method: str, align_corners: bool = False):
     """Resize a float torch tensor N x C x H x W (any device) with the same matrices."""
     import torch
 
-    n, c, h, w = x.shape
-    oh, ow = size
-    if method == "none":
-        if (h, w) != (oh, ow):
-            raise HarnessError(f"resize=none needs {oh}x{ow} images, got {h}x{w}")
+    m = _torch_matrices(x, tuple(x.shape[2:]), size, method, align_corners)
+    if m is None:
         return x
-    if method == "pil_bicubic":
-        raise HarnessError("pil_bicubic runs on uint8 images before the tensor path")
-    if (h, w) == (oh, ow) and method in ("tf1_bilinear", "tf2_bilinear", "antialias"):
-        return x
-    wh = torch.as_tensor(weight_matrix(method, oh, h, bool(align_corners)), dtype=x.dtype, device=x.device)
-    ww = torch.as_tensor(weight_matrix(method, ow, w, bool(align_corners)), dtype=x.dtype, device=x.device)
+    wh, ww = m
     # along W first: (N*C*H, W) @ (W, W') is a single large GEMM; then (H', H) @ (N*C, H, W')
     return torch.matmul(wh, torch.matmul(x, ww.T))
 
@@ -157,16 +167,10 @@ def resize_torch_nhwc(x, size: tuple[int, int], method: str, align_corners: bool
     import torch
 
     n, h, w, c = x.shape
+    m = _torch_matrices(x, (h, w), size, method, align_corners)
+    if m is None:
+        return x
+    wh, ww = m
     oh, ow = size
-    if method == "none":
-        if (h, w) != (oh, ow):
-            raise HarnessError(f"resize=none needs {oh}x{ow} images, got {h}x{w}")
-        return x
-    if method == "pil_bicubic":
-        raise HarnessError("pil_bicubic runs on uint8 images before the tensor path")
-    if (h, w) == (oh, ow) and method in ("tf1_bilinear", "tf2_bilinear", "antialias"):
-        return x
-    wh = torch.as_tensor(weight_matrix(method, oh, h, bool(align_corners)), dtype=x.dtype, device=x.device)
-    ww = torch.as_tensor(weight_matrix(method, ow, w, bool(align_corners)), dtype=x.dtype, device=x.device)
     y = torch.matmul(wh, x.reshape(n, h, w * c)).reshape(n * oh, w, c)   # along H
     return torch.matmul(ww, y).reshape(n, oh, ow, c)                      # along W

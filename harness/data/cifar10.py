@@ -6,7 +6,6 @@ The split is small (50,000 x 32 x 32 x 3 = 150 MB), so it is held in memory once
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from pathlib import Path
 
@@ -29,15 +28,6 @@ SPLIT_FILES = {
     "train": [f"data_batch_{i}" for i in range(1, 6)],
     "test": ["test_batch"],
 }
-
-
-def _md5_sha256(path: Path) -> tuple[str, str]:
-    md5, sha = hashlib.md5(), hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            md5.update(block)
-            sha.update(block)
-    return md5.hexdigest(), sha.hexdigest()
 
 
 class Cifar10Source(ImageSource):
@@ -65,8 +55,11 @@ class Cifar10Source(ImageSource):
         self._data: np.ndarray | None = None
         self._labels_all: np.ndarray | None = None
         self.file_md5, self.file_sha256 = {}, {}
+        from ..backbones.weights import file_hashes  # md5 and sha256 in one pass
+
         for f in SPLIT_FILES[split]:
-            self.file_md5[f], self.file_sha256[f] = _md5_sha256(folder / f)
+            h = file_hashes(folder / f)
+            self.file_md5[f], self.file_sha256[f] = h["md5"], h["sha256"]
         self.official = all(self.file_md5[f] == OFFICIAL_MD5[f] for f in SPLIT_FILES[split])
         if not self.official:
             import warnings

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HarnessError, MissingInputError
+from ..provenance import sha256_file
 from .base import ImageSource
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -37,14 +38,6 @@ def _resample(name: str):
         raise HarnessError(f"unknown resample {name!r}; choose from {', '.join(RESAMPLE)}")
     return {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC,
             "lanczos": Image.LANCZOS, "nearest": Image.NEAREST}[name]
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class FileImageSource(ImageSource):
@@ -166,7 +159,7 @@ class FileImageSource(ImageSource):
                 from tqdm.auto import tqdm
 
                 it = tqdm(self.files, desc=f"hash {self.kind}", unit="file", leave=False)
-            self._file_hashes = [_sha256_file(f) for f in it]
+            self._file_hashes = [sha256_file(f) for f in it]
         return self._file_hashes
 
     def _identity(self) -> dict:
