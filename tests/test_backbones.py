@@ -426,3 +426,24 @@ def test_random_weights_are_input_sensitive():
     p = scores.softmax(NumpyIV3(sd, PoolSemantics.of("keras")).logits(calibration_batch(0)))
     assert scores.inception_score(p, 1).mean > 1.2  # uncalibrated (identity BN): 1.0003
     assert len(set(p.argmax(1))) >= 6
+
+
+@needs_torch
+@needs_tf
+def test_keras_on_the_torch_backend_matches_tensorflow_backend(tmp_path, rnd_images):
+    """keras_backend=torch (a fresh process: the backend is fixed at Keras' first import)."""
+    np.save(tmp_path / "x.npy", rnd_images[:2])
+    code = ("import numpy as np\nfrom harness import backbones\n"
+            f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
+            "net = backbones.load('keras', weights='random:0', input_size=75, keras_backend='torch')\n"
+            f"np.save({str(tmp_path / 'out.npy')!r}, net.logits(x))\n"
+            "print(net.provenance()['framework_versions'])\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "'torch'" in r.stdout
+    tf_backend = backbones.load("keras", weights="random:0", input_size=75).logits(rnd_images[:2])
+    assert rel(np.load(tmp_path / "out.npy"), tf_backend) < 1e-4
+    # and a process that already has Keras on TensorFlow refuses the other backend in one line
+    with pytest.raises(HarnessError, match="already loaded with backend tensorflow"):
+        backbones.load("keras", weights="random:0", input_size=75, keras_backend="torch")
