@@ -232,6 +232,9 @@ def test_keras_legacy_h5_as_keras_applications_ships_it(tmp_path, rnd_images):
     net.model.save_weights(str(w3))
     np.testing.assert_allclose(backbones.load("keras", weights=f"file:{w3}", input_size=75).logits(x),
                                net.logits(x), rtol=1e-6, atol=1e-6)
+    # float64 (Keras dtype policy): the same function to float32 precision
+    f64 = backbones.load("keras", weights=f"file:{w3}", input_size=75, dtype="float64")
+    assert rel(f64.logits(x), net.logits(x)) < 1e-4 and f64.provenance()["dtype"] == "float64"
     # truncated file
     bad = tmp_path / "bad.h5"
     bad.write_bytes(h5.read_bytes()[:4096])
@@ -267,6 +270,8 @@ def test_tfhub_savedmodel_dir_and_errors(tmp_path, monkeypatch, tfhub_net, rnd_i
         backbones.load("tfhub")
     assert "tfhub.dev/google/imagenet/inception_v3/classification/5" in str(ei.value)
     assert str(tmp_path / "hubcache") in str(ei.value)
+    by_handle = backbones.load("tfhub", handle=str(exported), input_size=75, batch_size=4)  # a local directory
+    np.testing.assert_allclose(by_handle.logits(rnd_images), tfhub_net.logits(rnd_images), rtol=1e-6, atol=1e-6)
     nb = backbones.load("tfhub", weights=f"file:{exported}", input_size=75, bias=False, classes="imagenet1000",
                         batch_size=4)
     np.testing.assert_allclose(nb.logits(rnd_images),
