@@ -27,8 +27,9 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from harness import backbones
+from harness.errors import MissingInputError
 from harness.pipeline import load_sources, outputs
-from harness.rows import provenance_columns, score_row
+from harness.rows import load_backbones, provenance_columns, score_row
 from harness.runner import Run
 
 RESIZES = {
@@ -61,7 +62,19 @@ def _load(spec: dict, **over):
 
 def run(cfg, run_dir):
     specs = _own_specs(cfg)
-    (dkey, src), = load_sources(OmegaConf.create({"datasets": {"dataset": OmegaConf.to_container(cfg.dataset, resolve=True)}})).items()
+    # every missing weights file and dataset in one message, before anything is computed
+    msgs, own = [], {}
+    try:
+        own = load_backbones(specs)
+    except MissingInputError as exc:
+        msgs.append(str(exc))
+    try:
+        (dkey, src), = load_sources(OmegaConf.create(
+            {"datasets": {"dataset": OmegaConf.to_container(cfg.dataset, resolve=True)}})).items()
+    except MissingInputError as exc:
+        msgs.append(str(exc))
+    if msgs:
+        raise MissingInputError(" || ".join(msgs))
     ref, same = cfg.reference, cfg.same_weights_from
     common = OmegaConf.to_container(cfg.common, resolve=True)
     k, ddof = min(int(cfg.n_splits), len(src)), int(cfg.ddof)
@@ -75,7 +88,7 @@ def run(cfg, run_dir):
         plan[("weights", b)] = (specs[ref], {**common, "weights": own_w, "bias": True})
     for label, over in RESIZES.items():
         plan[("resize", label)] = (specs[ref], {**common, **over})
-    nets = {key: _load(spec, **over) for key, (spec, over) in plan.items()}
+    nets = {key: own[key[1]] if key[0] == "own" else _load(spec, **over) for key, (spec, over) in plan.items()}
     random_w = any(n.random_weights for n in nets.values())
 
     rows = []
