@@ -50,6 +50,12 @@ class AttackSettings:
             raise HarnessError(f"attack eps must be positive, got {self.eps}")
         if self.eps_units not in EPS_UNITS:
             raise HarnessError(f"attack eps_units must be one of {', '.join(EPS_UNITS)}, got {self.eps_units!r}")
+        if int(self.iterations) < 0:
+            raise HarnessError(f"attack iterations must be >= 0, got {self.iterations}")
+        if self.attack_at not in ("network_input", "source"):
+            raise HarnessError(f"attack_at must be network_input or source, got {self.attack_at!r}")
+        if self.precision not in PRECISIONS:
+            raise HarnessError(f"attack precision must be one of {', '.join(PRECISIONS)}")
 
     def eps_network(self, scale: np.ndarray) -> np.ndarray:
         """Step size per channel in the backbone's input units (``scale``: units per grey level)."""
@@ -57,12 +63,6 @@ class AttackSettings:
             return np.full(3, self.eps)
         grey = self.eps * 127.5 if self.eps_units == "minus_one_one" else self.eps
         return grey * np.asarray(scale, dtype=np.float64)
-        if int(self.iterations) < 0:
-            raise HarnessError(f"attack iterations must be >= 0, got {self.iterations}")
-        if self.attack_at not in ("network_input", "source"):
-            raise HarnessError(f"attack_at must be network_input or source, got {self.attack_at!r}")
-        if self.precision not in PRECISIONS:
-            raise HarnessError(f"attack precision must be one of {', '.join(PRECISIONS)}")
 
 
 def cycling_targets(n: int, num_classes: int, offset: int = 0) -> np.ndarray:

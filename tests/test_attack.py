@@ -100,6 +100,12 @@ def test_errors():
         attack.AttackSettings(eps=0)
     with pytest.raises(HarnessError, match="eps_units"):
         attack.AttackSettings(eps_units="percent")
+    with pytest.raises(HarnessError, match="iterations must be >= 0"):
+        attack.AttackSettings(iterations=-1)
+    with pytest.raises(HarnessError, match="attack_at must be"):
+        attack.AttackSettings(attack_at="pixels")
+    with pytest.raises(HarnessError, match="precision must be one of"):
+        attack.AttackSettings(precision="fp8")
     # the paper's 0.001 on [-1, 1] is 0.1275 grey levels: in the 2015 graph's 0..255 input units
     # that is 0.1275, in [-1, 1] units 0.001, in [0, 1] units 0.0005
     s = attack.AttackSettings()
