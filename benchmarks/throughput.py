@@ -32,11 +32,6 @@ from harness import backbones, scores  # noqa: E402
 from harness.backbones.base import preload_torch  # noqa: E402
 
 
-def timeit(fn, n_images: int, warmup: int = 1, repeat: int = 3, sync=None) -> float:
-    """Best-of-``repeat`` images/s of ``fn()``, which processes ``n_images``."""
-    return timeit_pair([fn], n_images, warmup, repeat, sync)[0]
-
-
 def timeit_pair(fns, n_images: int, warmup: int = 1, repeat: int = 3, sync=None) -> list[float]:
     """Best-of-``repeat`` images/s of each function, runs interleaved (A B A B ...) so that
     drift of a shared, noisy machine affects all of them alike."""

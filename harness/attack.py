@@ -395,14 +395,4 @@ def _as_np(v):
     return np.asarray(v)
 
 
-def log_likelihood_gain(logits_before: np.ndarray, logits_after: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """log p(t|x) after minus before, per image (nats)."""
-    def lp(lg):
-        z = lg.astype(np.float64)
-        z = z - z.max(1, keepdims=True)
-        return z[np.arange(len(z)), targets] - np.log(np.exp(z).sum(1))
-    return lp(logits_after) - lp(logits_before)
-
-
-__all__ = ["AttackSettings", "AttackResult", "run_attack", "cycling_targets", "fgsm_step_torch",
-           "log_likelihood_gain"]
+__all__ = ["AttackSettings", "AttackResult", "run_attack", "cycling_targets", "fgsm_step_torch"]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from . import scores
-from .errors import HarnessError, MissingInputError
+from .errors import MissingInputError
 
 
 def provenance_columns(net=None, source=None, n_splits=None, order=None, ddof=None, seed=None) -> dict:
@@ -86,12 +84,3 @@ def load_backbones(specs: dict, device: str | None = None):
 
 def any_random(nets) -> bool:
     return any(n.random_weights for n in (nets.values() if isinstance(nets, dict) else nets))
-
-
-def softmax_probs(logits) -> np.ndarray:
-    return scores.softmax(np.asarray(logits, dtype=np.float64))
-
-
-def require(cond: bool, msg: str) -> None:
-    if not cond:
-        raise HarnessError(msg)

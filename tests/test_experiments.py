@@ -36,9 +36,6 @@ def run(name, tmp_path, *overrides):
     return run_with_config(cfg, tmp_path / name)
 
 
-SYNTH = ["dataset@datasets.{k}=synthetic", "datasets.{k}.count=12"]
-
-
 def synth(key, count=12, extra=()):
     return [f"dataset@datasets.{key}=synthetic", f"datasets.{key}.count={count}", *extra]
 

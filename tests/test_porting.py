@@ -75,7 +75,7 @@ def test_layer_by_layer_agreement_and_the_compat_knob(rnd_images):
 
     for net, expect_close in ((tv, True), (tv_plain, False)):
         with torch.inference_mode():
-            h = net._to_nchw(net.preprocess(x)) if hasattr(net, "_to_nchw") else net.preprocess(x)
+            h = net.preprocess(x)
             outs = []
             for stage in _STAGES:
                 blk = getattr(net.model, stage)

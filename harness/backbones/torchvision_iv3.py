@@ -200,10 +200,6 @@ class TorchvisionIV3(Backbone):
             t = rs.resize_torch(t, (s, s), self.resize_method, bool(self.align_corners))
         return t
 
-    def normalize_tensor(self, t_0_255):
-        """Map a float tensor in the 0..255 scale to the network input range (differentiable)."""
-        return t_0_255 * self._scale + self._offset
-
     def net(self, x, want_features: bool = False):
         """Network forward on a normalized input tensor: (logits incl./excl. bias, pool)."""
         m = self.model
