@@ -10,69 +10,85 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pandas as pd
 
-from harness import imagenet, scores
-from harness.pipeline import outputs, paper_dataset, preflight
-from harness.rows import any_random, provenance_columns, score_row
-from harness.runner import Run
+from harness import config, imagenet, inputs, scores
+from harness.pipeline import outputs
+from harness.plotting import subplots
+from harness.rows import provenance_columns, score_row
+from harness.runner import Result
 
-PAPER_H_BITS = {"cifar10_train": 4.664, "noise": 6.512, "imagenet_val": 1.97}  # keyed by paper_dataset()
+PAPER_H_BITS = {"cifar10_train": 4.664, "noise": 6.512, "imagenet_val": 1.97}  # by paper dataset
 # the paper's Table 3 lists six of its top-10 classes on CIFAR-10 (the rest are not known)
-PAPER_TOP_CIFAR = ("moving van", "sorrel", "container ship", "thresher", "hartebeest", "fox squirrel")
+PAPER_TOP_CIFAR = ("moving van", "sorrel", "container ship", "thresher", "hartebeest",
+                   "fox squirrel")
 NOISE_ASSUMPTION = "noise: uniform uint8 pixels at 32x32 (an assumption; the paper does not say)"
 
 
-def run(cfg, run_dir):
-    nets, sources = preflight(cfg)
-    n_splits, ddof = int(cfg.n_splits), int(cfg.ddof)
+def compute(cfg) -> Result:
+    got = inputs.load(cfg, nets=("backbones",), sources=("datasets",))
+    spec = config.split_spec(cfg)
     rows, tops = [], []
-    for (bname, net), (dkey, src) in itertools.product(nets.items(), sources.items()):
-        out = outputs(cfg, net, src)
-        r = {"backbone": bname, "dataset_key": dkey}
-        r.update(score_row(out.probs, min(n_splits, len(src)), None, ddof))
+    for (bkey, net), (dkey, src) in itertools.product(got.nets.items(), got.sources.items()):
+        out = outputs(cfg, net, src, label=f"{bkey} on {dkey}")
+        r = {"backbone": bkey, "dataset_key": dkey}
+        r.update(score_row(out.probs, spec))
         r["max_bits"] = math.log2(net.num_classes)
-        pkey = paper_dataset(src)  # paper numbers only beside the paper's own datasets
+        pkey = src.paper_dataset()  # paper numbers only beside the paper's own datasets
         r["paper_dataset"] = pkey
         r["paper_h_y_given_x_bits"] = PAPER_H_BITS.get(pkey)
-        r["diff_to_paper_bits"] = r["h_y_given_x_bits"] - PAPER_H_BITS[pkey] if pkey in PAPER_H_BITS else None
-        r.update(provenance_columns(net, src, min(n_splits, len(src)), None, ddof, cfg.seed))
+        r["diff_to_paper_bits"] = (r["h_y_given_x_bits"] - PAPER_H_BITS[pkey]
+                                   if pkey in PAPER_H_BITS else None)
+        r.update(provenance_columns(net, src, spec, cfg.seed))
+        r["backbone_key"] = bkey
         rows.append(r)
         if dkey == cfg.top_classes_dataset:
             names = net.class_names
             top = scores.top_marginal_classes(out.probs, int(cfg.top_k))
             for rank, (idx, p) in enumerate(top, 1):
                 nm = names[idx]
-                tops.append({"backbone": bname, "dataset_key": dkey, "rank": rank, "class_index": idx, "class_name": nm,
-                             "marginal_prob": p,
+                tops.append({"backbone": bkey, "dataset_key": dkey, "rank": rank,
+                             "class_index": idx, "class_name": nm, "marginal_prob": p,
                              "in_paper_table3": any(pn in nm.lower() for pn in PAPER_TOP_CIFAR),
-                             "cifar10_classes": ", ".join(imagenet.CIFAR10_CLASSES) if rank == 1 else "",
-                             "weights": net.provenance()["weights"], "dataset_fingerprint": src.fingerprint()})
-    table = pd.DataFrame(rows)
-    run = Run("beyond_imagenet", cfg, run_dir, random_weights=any_random(nets))
-    run.table(table, title="Conditional entropy H(y|x) beyond ImageNet (paper 4.2.1)",
-              notes=[NOISE_ASSUMPTION, "paper: CIFAR-10 4.664, noise 6.512, ImageNet val 1.97 bits (max 9.97)."],
-              print_columns=["backbone", "dataset_key", "h_y_given_x_bits", "paper_h_y_given_x_bits", "h_y_bits",
-                             "is_mean"])
+                             "cifar10_classes": (", ".join(imagenet.CIFAR10_CLASSES)
+                                                 if rank == 1 else ""),
+                             "weights": net.provenance()["weights"],
+                             "dataset_fingerprint": src.fingerprint()})
+    tables = {"table": pd.DataFrame(rows)}
     if tops:
-        tt = pd.DataFrame(tops)
-        run.table(tt, name="top_classes", title=f"Top-{cfg.top_k} ImageNet classes of p_hat(y) on {cfg.top_classes_dataset} "
-                  "(paper Table 3: Moving Van, Sorrel, Container Ship, Threshing Machine, Hartebeest, Fox Squirrel, ...)",
-                  print_columns=["backbone", "rank", "class_name", "marginal_prob", "in_paper_table3"])
-    run.figure(figure(table), "conditional_entropy")
-    return run.finish()
+        tables["top_classes"] = pd.DataFrame(tops)
+    return Result(tables, got.random_weights,
+                  objects={"top_k": cfg.top_k, "top_dataset": cfg.top_classes_dataset})
+
+
+def present(result: Result, run) -> None:
+    run.table(result.table, title="Conditional entropy H(y|x) beyond ImageNet (paper 4.2.1)",
+              notes=[NOISE_ASSUMPTION,
+                     "paper: CIFAR-10 4.664, noise 6.512, ImageNet val 1.97 bits (max 9.97)."],
+              print_columns=["backbone", "dataset_key", "h_y_given_x_bits",
+                             "paper_h_y_given_x_bits", "h_y_bits", "is_mean"])
+    if "top_classes" in result.tables:
+        o = result.objects
+        run.table(result.tables["top_classes"], name="top_classes",
+                  title=f"Top-{o['top_k']} ImageNet classes of p_hat(y) on {o['top_dataset']} "
+                        "(paper Table 3: Moving Van, Sorrel, Container Ship, Threshing Machine, "
+                        "Hartebeest, Fox Squirrel, ...)",
+                  print_columns=["backbone", "rank", "class_name", "marginal_prob",
+                                 "in_paper_table3"])
+    run.figure(figure(result.table), "conditional_entropy")
+
+
+def headline(result: Result) -> str:
+    t = result.table
+    return "; ".join(f"{b}/{d}: {v:.4g} bits"
+                     for b, d, v in zip(t.backbone_key, t.dataset_key, t.h_y_given_x_bits))
 
 
 def figure(table: pd.DataFrame):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     dkeys = list(dict.fromkeys(table.dataset_key))
     bnames = list(dict.fromkeys(table.backbone))
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, ax = subplots(figsize=(7, 3.8))
     w = 0.8 / max(1, len(bnames))
     for i, b in enumerate(bnames):
         sub = table[table.backbone == b].set_index("dataset_key").reindex(dkeys)

@@ -23,81 +23,48 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from harness import backbones
-from harness.errors import MissingInputError
-from harness.pipeline import load_sources, outputs
-from harness.rows import load_backbones, provenance_columns, score_row
-from harness.runner import Run
-
-RESIZES = {
-    "tf1_bilinear": {"resize": "tf1_bilinear"},
-    "tf2_bilinear": {"resize": "tf2_bilinear"},
-    "torch_bilinear(align_corners=True)": {"resize": "torch_bilinear", "align_corners": True},
-    "torch_bilinear(align_corners=False)": {"resize": "torch_bilinear", "align_corners": False},
-    "antialias": {"resize": "antialias"},
-    "pil_bicubic": {"resize": "pil_bicubic"},
-}
+from harness import config, inputs
+from harness import resize as rs
+from harness.pipeline import outputs
+from harness.plotting import subplots
+from harness.rows import provenance_columns, score_row
+from harness.runner import Result
 
 
-def _own_specs(cfg) -> dict:
-    specs = {}
-    for i, (name, node) in enumerate(cfg.backbones.items()):
-        d = OmegaConf.to_container(node, resolve=True)
-        if cfg.get("weights"):
-            w = str(cfg.weights)
-            d["weights"] = f"random:{int(w.split(':')[1]) + i}" if w.startswith("random:") else w
-        if d.get("name") == "torchvision":
-            d["device"] = cfg.device
-        specs[name] = d
-    return specs
-
-
-def _load(spec: dict, **over):
-    d = {k: v for k, v in {**spec, **over}.items() if v is not None or k in ("bias", "align_corners")}
-    return backbones.load(d.pop("name"), **d)
-
-
-def run(cfg, run_dir):
-    specs = _own_specs(cfg)
-    # every missing weights file and dataset in one message, before anything is computed
-    msgs, own = [], {}
-    try:
-        own = load_backbones(specs)
-    except MissingInputError as exc:
-        msgs.append(str(exc))
-    try:
-        (dkey, src), = load_sources(OmegaConf.create(
-            {"datasets": {"dataset": OmegaConf.to_container(cfg.dataset, resolve=True)}})).items()
-    except MissingInputError as exc:
-        msgs.append(str(exc))
-    if msgs:
-        raise MissingInputError(" || ".join(msgs))
+def compute(cfg) -> Result:
+    got = inputs.load(cfg, nets=("backbones",), sources=("dataset",))
+    specs, own, src = got.specs, got.nets, got.source()
+    dkey = "dataset"
     ref, same = cfg.reference, cfg.same_weights_from
     common = OmegaConf.to_container(cfg.common, resolve=True)
-    k, ddof = min(int(cfg.n_splits), len(src)), int(cfg.ddof)
-    # what every net is, loaded up front so a missing file stops everything before any compute
+    spec = config.split_spec(cfg)
+    # every net is built before anything is computed, so a missing file stops everything first
     plan = {}
-    for b, spec in specs.items():
-        plan[("own", b)] = (spec, {})
-        same_w = specs[same]["weights"] if b == same else f"ported:{same}:{specs[same]['weights']}"
-        plan[("implementation", b)] = (spec, {**common, "weights": same_w})
-        own_w = specs[ref]["weights"] if b == ref else f"ported:{b}:{spec['weights']}"
+    for b, bspec in specs.items():
+        plan[("own", b)] = (bspec, {})
+        same_w = (specs[same]["weights"] if b == same
+                  else f"ported:{specs[same]['name']}:{specs[same]['weights']}")
+        plan[("implementation", b)] = (bspec, {**common, "weights": same_w})
+        own_w = (specs[ref]["weights"] if b == ref
+                 else f"ported:{bspec['name']}:{bspec['weights']}")
         plan[("weights", b)] = (specs[ref], {**common, "weights": own_w, "bias": True})
-    for label, over in RESIZES.items():
+    for label, over in rs.COMPARED.items():
         plan[("resize", label)] = (specs[ref], {**common, **over})
-    nets = {key: own[key[1]] if key[0] == "own" else _load(spec, **over) for key, (spec, over) in plan.items()}
+    nets = {key: own[key[1]] if key[0] == "own" else inputs.build_backbone(bspec, **over)
+            for key, (bspec, over) in plan.items()}
     random_w = any(n.random_weights for n in nets.values())
 
     rows = []
     for (kind, b), net in nets.items():
-        out = outputs(cfg, net, src)
+        out = outputs(cfg, net, src, label=f"{kind} {b}")
         r = {"run": kind, "backbone_or_resize": b, "implementation": net.name,
              "weights_spec": net.provenance()["weights"]}
-        r.update(score_row(out.probs, k, None, ddof))
-        r.update(provenance_columns(net, src, k, None, ddof, cfg.seed))
+        r.update(score_row(out.probs, spec))
+        r.update(provenance_columns(net, src, spec, cfg.seed))
         r["pool_compat"] = net.provenance().get("pool_compat", "native")
         rows.append(r)
     table = pd.DataFrame(rows)
@@ -110,7 +77,8 @@ def run(cfg, run_dir):
         wts = get[("weights", a)] - get[("weights", b)]
         pairs.append({"pair": f"{a} vs {b}", "own_a": get[("own", a)], "own_b": base,
                       "total_pct": 100 * total / base, "implementation_pct": 100 * impl / base,
-                      "weights_pct": 100 * wts / base, "remainder_pct": 100 * (total - impl - wts) / base})
+                      "weights_pct": 100 * wts / base,
+                      "remainder_pct": 100 * (total - impl - wts) / base})
     pairs = pd.DataFrame(pairs)
     res = table[table.run == "resize"][["backbone_or_resize", "is_mean", "is_std"]].copy()
     res.columns = ["resize", "is_mean", "is_std"]
@@ -119,32 +87,35 @@ def run(cfg, run_dir):
         t["dataset_fingerprint"] = src.fingerprint()
         t["reference_implementation"] = ref
         t["same_weights_from"] = same
-        t["n_splits"] = k
+        t["n_splits"] = spec.n_splits
         t["common_preprocessing"] = ", ".join(f"{kk}={v}" for kk, v in common.items())
+    return Result({"table": table, "decomposition": pairs, "resize": res}, random_w,
+                  objects={"dkey": dkey, "ref": ref})
 
-    run = Run("implementation_vs_weights", cfg, run_dir, random_weights=random_w)
-    run.table(table, title=f"IS under own / same weights / one implementation ({dkey})",
-              print_columns=["run", "backbone_or_resize", "implementation", "weights_spec", "is_mean", "is_std"])
-    run.table(pairs, name="decomposition",
-              title="Each pairwise IS difference split into implementation and weights effects (% of own[b])",
-              notes=["implementation: same (ported) weights in each implementation, common preprocessing;"
-                     " weights: each backbone's weights in the reference implementation;"
-                     " remainder: native preprocessing, class count, bias and interactions."],
-              print_columns=["pair", "total_pct", "implementation_pct", "weights_pct", "remainder_pct"])
-    run.table(res, name="resize", title=f"Resize effect alone ({ref} implementation, {ref} weights)",
+
+def present(result: Result, run) -> None:
+    o = result.objects
+    run.table(result.table, title=f"IS under own / same weights / one implementation ({o['dkey']})",
+              print_columns=["run", "backbone_or_resize", "implementation", "weights_spec",
+                             "is_mean", "is_std"])
+    run.table(result.tables["decomposition"], name="decomposition",
+              title="Each pairwise IS difference split into implementation and weights effects "
+                    "(% of own[b])",
+              notes=["implementation: same (ported) weights in each implementation, common "
+                     "preprocessing; weights: each backbone's weights in the reference "
+                     "implementation; remainder: native preprocessing, class count, bias and "
+                     "interactions."],
+              print_columns=["pair", "total_pct", "implementation_pct", "weights_pct",
+                             "remainder_pct"])
+    run.table(result.tables["resize"], name="resize",
+              title=f"Resize effect alone ({o['ref']} implementation, {o['ref']} weights)",
               print_columns=["resize", "is_mean", "diff_vs_tf1_bilinear_pct"])
-    run.figure(figure(pairs, res), "implementation_vs_weights")
-    return run.finish()
+    run.figure(figure(result.tables["decomposition"], result.tables["resize"]),
+               "implementation_vs_weights")
 
 
 def figure(pairs: pd.DataFrame, res: pd.DataFrame):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.4, 1]})
+    fig, (ax, ax2) = subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.4, 1]})
     y = np.arange(len(pairs))
     left_pos = np.zeros(len(pairs))
     left_neg = np.zeros(len(pairs))

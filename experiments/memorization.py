@@ -9,14 +9,17 @@ so their logits and features are the cached training ones (no recomputation).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
-from harness import scores
+from harness import config, inputs, scores
 from harness.neighbors import nearest_similarity, normalise_features
-from harness.pipeline import outputs, preflight
-from harness.rows import any_random, provenance_columns, score_row
-from harness.runner import Run
+from harness.pipeline import outputs
+from harness.plotting import subplots
+from harness.rows import provenance_columns, score_row
+from harness.runner import Result
 
 
 def duplicate_rates(samples_f, ref_f, threshold: float) -> dict:
@@ -27,54 +30,57 @@ def duplicate_rates(samples_f, ref_f, threshold: float) -> dict:
             "within_sample_dup_rate": float((nn_self >= threshold).mean())}
 
 
-def run(cfg, run_dir):
-    nets, sources = preflight(cfg)
-    (bname, net), = nets.items()
-    train, held = sources["train"], sources["heldout"]
-    tr = outputs(cfg, net, train, features=True)
-    he = outputs(cfg, net, held, features=True)
+def compute(cfg) -> Result:
+    got = inputs.load(cfg, nets=("backbones",), sources=("datasets",))
+    (bname, net), = got.nets.items()
+    train, held = got.source("train"), got.source("heldout")
+    tr = outputs(cfg, net, train, features=True, label="train")
+    he = outputs(cfg, net, held, features=True, label="held-out")
     center = tr.pool.mean(axis=0)
     tr_f = normalise_features(tr.pool, center)
     he_f = normalise_features(he.pool, center)
     n = min(int(cfg.n_samples), len(held)) if cfg.n_samples else len(held)
-    k, ddof, thr = min(int(cfg.n_splits), n), int(cfg.ddof), float(cfg.dup_threshold)
+    spec, thr = config.split_spec(cfg), float(cfg.dup_threshold)
     rows = []
     for K in [int(v) for v in cfg.replay_sizes if int(v) <= len(train)]:
-        idx = np.random.default_rng([int(cfg.seed), K]).integers(0, K, size=n)  # replay the first K, with replacement
+        # replay the first K training images, uniformly with replacement
+        idx = np.random.default_rng([int(cfg.seed), K]).integers(0, K, size=n)
         r = {"generator": f"replays {K:,} memorised training images", "memorised_images": K}
-        r.update(score_row(tr.probs[idx], k, None, ddof))
+        r.update(score_row(tr.probs[idx], spec))
         r.update(duplicate_rates(tr_f[idx], tr_f, thr))
         rows.append(r)
     r = {"generator": "held-out images (generalises, no copies)", "memorised_images": 0}
     hi = np.arange(n)
-    r.update(score_row(he.probs[hi], k, None, ddof))
+    r.update(score_row(he.probs[hi], spec))
     r.update(duplicate_rates(he_f[hi], tr_f, thr))
     rows.append(r)
     table = pd.DataFrame(rows)
-    table["train_is_full"] = scores.inception_score(tr.probs, min(k, len(train))).mean
-    prov = provenance_columns(net, None, k, None, ddof, cfg.seed)
-    prov.update({"n_samples": n, "dup_threshold_cosine": thr, "features": "pool (2048), centred on the train mean",
+    full = dataclasses.replace(spec, n_splits=min(spec.n_splits, len(train)))
+    table["train_is_full"] = scores.inception_score(tr.probs, splits=full).mean
+    prov = provenance_columns(net, None, spec, cfg.seed)
+    prov.update({"n_samples": n, "dup_threshold_cosine": thr,
+                 "features": "pool (2048), centred on the train mean",
                  "train_fingerprint": train.fingerprint(), "heldout_fingerprint": held.fingerprint(),
                  "train_dataset": train.kind, "heldout_dataset": held.kind})
     for kk, v in prov.items():
         table[kk] = v
-    run = Run("memorization", cfg, run_dir, random_weights=any_random(nets))
-    run.table(table, title=f"IS rewards memorisation; nearest neighbours catch it ({bname}, {n:,} samples each)",
-              notes=[f"A sample counts as a copy when its nearest training image has cosine similarity >= {thr} "
-                     "in centred pool features."],
+    return Result({"table": table}, got.random_weights,
+                  objects={"what": bname, "n": n, "thr": thr})
+
+
+def present(result: Result, run) -> None:
+    o = result.objects
+    run.table(result.table, title=f"IS rewards memorisation; nearest neighbours catch it "
+                                  f"({o['what']}, {o['n']:,} samples each)",
+              notes=[f"A sample counts as a copy when its nearest training image has cosine "
+                     f"similarity >= {o['thr']} in centred pool features."],
               print_columns=["generator", "is_mean", "is_std", "sg_nats", "nn_dup_rate_vs_train",
                              "within_sample_dup_rate"])
-    run.figure(figure(table), "memorization")
-    return run.finish()
+    run.figure(figure(result.table), "memorization")
 
 
 def figure(table: pd.DataFrame):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 3.8))
+    fig, ax = subplots(figsize=(8, 3.8))
     x = np.arange(len(table))
     ax.bar(x - 0.2, table.is_mean, width=0.4, yerr=table.is_std, capsize=3, label="IS (mean +- std)")
     ax.set_ylabel("Inception Score")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness import results
-from harness.runner import Run
+from harness.runner import Result, read_marker
 
 FIGURES = {
     # experiment: (paper reference, command)
@@ -35,6 +35,8 @@ def latest_runs(root: Path) -> dict:
     """experiment -> newest run dir (by provenance.json mtime) that finished."""
     best: dict = {}
     for prov in root.rglob("provenance.json"):
+        if read_marker(prov.parent) is not None:  # an unfinished run
+            continue
         try:
             rec = json.loads(prov.read_text())
         except (OSError, json.JSONDecodeError):
@@ -47,21 +49,23 @@ def latest_runs(root: Path) -> dict:
     return {k: (v[1], v[2]) for k, v in best.items()}
 
 
-def run(cfg, run_dir):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from harness.plotting import paper_style
-
-    out_dir = Path(cfg.paper_figs.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def compute(cfg) -> Result:
     root = Path(cfg.output_root)
     runs = latest_runs(root) if root.exists() else {}
+    return Result({}, objects={"runs": runs, "out_dir": Path(cfg.paper_figs.out_dir),
+                               "root": root})
+
+
+def present(result: Result, run) -> None:
+    from harness.plotting import paper_style
+
+    runs, out_dir, root = (result.objects[k] for k in ("runs", "out_dir", "root"))
+    out_dir.mkdir(parents=True, exist_ok=True)
     rows, lines = [], []
     for exp, (ref, cmd) in FIGURES.items():
         if exp not in runs:
-            rows.append({"experiment": exp, "status": "no results yet", "figures": "", "source_run": "",
-                         "random_weights": None})
+            rows.append({"experiment": exp, "status": "no results yet", "figures": "",
+                         "source_run": "", "random_weights": None})
             continue
         rdir, rec = runs[exp]
         random_w = bool(rec.get("weights_note"))
@@ -90,11 +94,10 @@ def run(cfg, run_dir):
         *lines,
         "",
         "Not generated (no finished run found under `" + str(root) + "`): "
-        + (", ".join(r["experiment"] for r in rows if r["status"] != "regenerated") or "none") + ".",
+        + (", ".join(r["experiment"] for r in rows if r["status"] != "regenerated") or "none")
+        + ".",
         "",
     ]
     results.atomic_write_text(out_dir / "README.md", "\n".join(readme))
-    run = Run("paper_figs", cfg, run_dir)
     run.table(table, title=f"paper_figs regenerated into {out_dir}",
               print_columns=["experiment", "status", "figures", "random_weights"])
-    return run.finish()

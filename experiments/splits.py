@@ -11,10 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harness import scores
-from harness.pipeline import outputs, preflight
+from harness import config, inputs, scores
+from harness.errors import ConfigError
+from harness.pipeline import outputs
+from harness.plotting import subplots
 from harness.rows import provenance_columns
-from harness.runner import Run
+from harness.runner import Result
 from harness.simulated import SimulatedProbs
 from harness.sweeps import sample_size_sweep, split_sweep
 
@@ -22,73 +24,84 @@ from harness.sweeps import sample_size_sweep, split_sweep
 PAPER_TORCH_CIFAR = {1: 9.9147, 10: 9.737, 200: 9.0884}
 
 
-def run(cfg, run_dir):
-    ddof, order = int(cfg.ddof), cfg.get("order")
+def compute(cfg) -> Result:
+    ks = config.split_counts(cfg.n_splits)
+    spec = config.split_spec(cfg, n_splits=ks[0])
     truth = None
     if cfg.source == "simulated":
         sim = SimulatedProbs(int(cfg.simulated.num_classes), float(cfg.simulated.beta_a),
                              float(cfg.simulated.beta_b), int(cfg.simulated.seed))
         probs = sim.sample(int(cfg.simulated.n))
         truth = sim.describe()
-        prov = {**{k: v for k, v in truth.items() if not k.startswith("true_")}, "n_samples": len(probs),
-                "split_assignment": scores.split_assignment_label(order), "std_ddof": ddof, "seed": cfg.seed,
-                "dtype": "float64"}
+        prov = {**{k: v for k, v in truth.items() if not k.startswith("true_")},
+                "n_samples": len(probs), **spec.provenance(), "seed": cfg.seed, "dtype": "float64"}
         random_weights, label = False, f"simulated ({sim.num_classes} classes)"
         paper = {}
     elif cfg.source == "network":
-        specs = {"backbone": {**cfg.backbone, **({"weights": cfg.weights} if cfg.get("weights") else {})}}
-        from omegaconf import OmegaConf
-
-        c2 = OmegaConf.create({**OmegaConf.to_container(cfg, resolve=True), "backbones": specs,
-                               "datasets": {"dataset": OmegaConf.to_container(cfg.dataset, resolve=True)}})
-        nets, sources = preflight(c2)
-        net, src = nets["backbone"], sources["dataset"]
+        got = inputs.load(cfg, nets=("backbone",), sources=("dataset",))
+        net, src = got.net(), got.source()
         probs = outputs(cfg, net, src).probs
-        prov = provenance_columns(net, src, ddof=ddof, seed=cfg.seed)
-        prov["split_assignment"] = scores.split_assignment_label(order)
+        prov = provenance_columns(net, src, spec, seed=cfg.seed)
+        prov.pop("n_splits")
         random_weights, label = net.random_weights, f"{net.name} on {src.kind}"
-        is_torch_cifar = net.name == "torchvision" and src.kind == "cifar10" and len(probs) == 50000
-        paper = PAPER_TORCH_CIFAR if is_torch_cifar else {}
+        is_paper = (net.paper_column == "IV3 Torch" and src.paper_dataset() == "cifar10_train"
+                    and len(probs) == 50000)
+        paper = PAPER_TORCH_CIFAR if is_paper else {}
     else:
-        raise ValueError(f"splits: source must be network or simulated, got {cfg.source!r}")
+        raise ConfigError(f"splits: source must be network or simulated, got {cfg.source!r}")
 
     prep = scores.prepare(probs)
-    table = split_sweep(prep, list(cfg.n_splits), order, ddof)
+    table = split_sweep(prep, ks, spec)
     table["paper_value"] = [paper.get(k) for k in table.n_splits]
-    table["diff_to_paper_pct"] = [(v - p) / p * 100 if p else None for v, p in zip(table.is_mean, table.paper_value)]
+    table["diff_to_paper_pct"] = [(v - p) / p * 100 if p else None
+                                  for v, p in zip(table.is_mean, table.paper_value)]
     if truth:
         table["true_is"] = truth["true_inception_score"]
         table["bias_vs_true_pct"] = (table.is_mean / truth["true_inception_score"] - 1) * 100
         table["exp_sg_bias_vs_true_pct"] = (table.exp_sg / truth["true_inception_score"] - 1) * 100
     for k, v in prov.items():
         table[k] = v
-    sizes = sample_size_sweep(prep, list(cfg.sample_sizes), int(cfg.resamples), 10, int(cfg.seed), ddof)
+    sizes = sample_size_sweep(prep, list(cfg.sample_sizes), int(cfg.resamples), 10,
+                              int(cfg.seed), splits=spec)
     if truth:
         sizes["true_is"] = truth["true_inception_score"]
     for k, v in prov.items():
         if k != "n_samples":
             sizes[k] = v
+    return Result({"table": table, "sample_sizes": sizes}, random_weights,
+                  extra={"truth": truth}, objects={"label": label, "n": prep.n})
 
-    run = Run("splits", cfg, run_dir, random_weights=random_weights)
-    run.table(table, title=f"Classic IS against the number of splits, and S(G) ({label}, N={prep.n:,})",
-              notes=["S(G) uses the marginal of all N samples and has no split parameter; exp(S(G)) equals IS with 1 split.",
-                     "Paper (IV3 Torch, CIFAR-10): 9.9147 at 1 split, 9.737 at 10 (Table 1), 9.0884 at 200."],
-              print_columns=[c for c in ("n_splits", "split_size", "is_mean", "is_std", "exp_sg", "true_is",
-                                         "bias_vs_true_pct", "paper_value") if c in table.columns])
-    run.table(sizes, name="sample_sizes", title=f"IS (10 splits) and S(G) against sample size ({label})",
-              print_columns=[c for c in ("n_samples", "is_mean", "is_lo95", "is_hi95", "exp_sg_mean", "true_is")
-                             if c in sizes.columns])
+
+def present(result: Result, run) -> None:
+    table, sizes = result.tables["table"], result.tables["sample_sizes"]
+    label, n = result.objects["label"], result.objects["n"]
+    run.table(table, title=f"Classic IS against the number of splits, and S(G) ({label}, N={n:,})",
+              notes=["S(G) uses the marginal of all N samples and has no split parameter; "
+                     "exp(S(G)) equals IS with 1 split.",
+                     "Paper (IV3 Torch, CIFAR-10): 9.9147 at 1 split, 9.737 at 10 (Table 1), "
+                     "9.0884 at 200."],
+              print_columns=[c for c in ("n_splits", "split_size", "is_mean", "is_std", "exp_sg",
+                                         "true_is", "bias_vs_true_pct", "paper_value")
+                             if c in table.columns])
+    run.table(sizes, name="sample_sizes",
+              title=f"IS (10 splits) and S(G) against sample size ({label})",
+              print_columns=[c for c in ("n_samples", "is_mean", "is_lo95", "is_hi95",
+                                         "exp_sg_mean", "true_is") if c in sizes.columns])
     run.figure(figure(table, sizes), "splits")
-    return run.finish(truth=truth)
+
+
+def headline(result: Result) -> str:
+    r = result.table.set_index("n_splits").is_mean
+    s = "IS at " + " / ".join(f"{k}" for k in r.index[:3]) + " splits: " + " / ".join(
+        f"{v:.4f}" for v in r.iloc[:3])
+    t = result.table
+    if "true_is" in t:
+        s += f"; true IS {t.true_is.iloc[0]:.4f}; exp S(G) {t.exp_sg.iloc[0]:.4f}"
+    return s
 
 
 def figure(table: pd.DataFrame, sizes: pd.DataFrame):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax, ax2) = subplots(1, 2, figsize=(11, 4))
     ax.plot(table.n_splits, table.is_mean, "o-", label="classic IS (mean over splits)")
     ax.fill_between(table.n_splits, table.is_mean - table.is_std, table.is_mean + table.is_std, alpha=0.2)
     ax.axhline(table.exp_sg.iloc[0], color="tab:green", ls="--", label="exp S(G) (no splits)")

@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 
 from harness import scores, toy
-from harness.runner import Run
+from harness.errors import HarnessError
+from harness.plotting import subplots
+from harness.runner import Result
 
 LN2 = math.log(2.0)
 
@@ -33,7 +35,7 @@ def compute_table(tcfg) -> pd.DataFrame:
     other_setup = _setup(tcfg, other)
     n = int(tcfg.mc_samples)
     if n < 2:
-        raise ValueError(f"toy.mc_samples must be at least 2, got {n}")
+        raise HarnessError(f"toy.mc_samples must be at least 2, got {n}")
     rng = np.random.default_rng(int(tcfg.mc_seed))
     rows = []
     for gen in toy.GENERATORS:
@@ -71,15 +73,10 @@ def compute_table(tcfg) -> pd.DataFrame:
 
 
 def make_figure(tcfg, df: pd.DataFrame):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     setup = _setup(tcfg)
     dens = toy.densities(setup)
     x = np.linspace(-15, 15, 3001)
-    fig, (ax, axb) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1.6, 1]})
+    fig, (ax, axb) = subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1.6, 1]})
     s = setup.class_sigma
     ax.plot(x, toy._normal_pdf(x, -1, s), color="tab:blue", lw=2, label=f"class 0: N(-1, sd {s:.3g})")
     ax.plot(x, toy._normal_pdf(x, 1, s), color="tab:orange", lw=2, label=f"class 1: N(+1, sd {s:.3g})")
@@ -114,9 +111,12 @@ def make_figure(tcfg, df: pd.DataFrame):
     return fig
 
 
-def run(cfg, run_dir):
-    run = Run("toy_gaussian", cfg, run_dir)
-    df = compute_table(cfg.toy)
+def compute(cfg) -> Result:
+    return Result({"table": compute_table(cfg.toy)}, objects={"toy": cfg.toy})
+
+
+def present(result: Result, run) -> None:
+    df = result.table
     run.table(
         df,
         title="1-D two-Gaussian toy: Inception Score of four generators under the Bayes classifier",
@@ -129,8 +129,12 @@ def run(cfg, run_dir):
         print_columns=["generator", "is_exact", "is_monte_carlo", "is_mc_std",
                        "mutual_information_bits", "beats_true_mixture"],
     )
-    run.figure(make_figure(cfg.toy, df), "toy_gaussian")
-    return run.finish()
+    run.figure(make_figure(result.objects["toy"], df), "toy_gaussian")
+
+
+def headline(result: Result) -> str:
+    t = result.table
+    return "IS exact: " + ", ".join(f"{g} {v:.4f}" for g, v in zip(t.generator, t.is_exact))
 
 
 def paper_figures(run_dir):

@@ -8,44 +8,63 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from . import config as config_rules
+from . import runner
 from .experiment_registry import CONF_DIR, experiment_module
 
 
-def compose(experiment: str, overrides: list[str] | None = None) -> DictConfig:
-    """The same config ``python -m harness +experiment=<experiment> <overrides>`` would see."""
-    from hydra import compose as _compose
+def _compose_raw(overrides: list[str]) -> DictConfig:
+    """Compose ``config`` with ``overrides`` inside a running Hydra app or on our own."""
+    from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    experiment_module(experiment)  # one-line error for unknown names
     if GlobalHydra.instance().is_initialized():
-        GlobalHydra.instance().clear()
+        try:
+            return hydra_compose("config", overrides=overrides)
+        except Exception:  # initialised for another config dir (a test, another app)
+            GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="harness"):
-        cfg = _compose("config", overrides=[f"+experiment={experiment}", *(overrides or [])])
+        return hydra_compose("config", overrides=overrides)
+
+
+def compose_defaults(experiment: str):
+    """A function composing ``experiment`` with only the given group overrides (for validation)."""
+    def _compose(group_overrides: list[str]) -> DictConfig:
+        rest = [o for o in group_overrides if not o.lstrip("+~").startswith("experiment=")]
+        return _compose_raw([f"+experiment={experiment}", *rest])
+
+    return _compose
+
+
+def compose(experiment: str, overrides: list[str] | None = None) -> DictConfig:
+    """The same (validated) config ``python -m harness +experiment=<experiment> <overrides>`` sees."""
+    experiment_module(experiment)  # one-line error for unknown names
+    overrides = list(overrides or [])
+    cfg = _compose_raw([f"+experiment={experiment}", *overrides])
+    config_rules.validate(cfg, overrides, compose_defaults(experiment))
     return cfg
 
 
 def run_with_config(cfg: DictConfig, run_dir):
-    """Run the experiment named by ``cfg.experiment_name`` into ``run_dir``."""
+    """Run the experiment named by ``cfg.experiment_name`` (a validated config) into ``run_dir``."""
     name = cfg.get("experiment_name")
-    module = experiment_module(name)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return module.run(cfg, run_dir)
+    return runner.execute(experiment_module(name), name, cfg, Path(run_dir))
+
+
+def new_run_dir(cfg) -> Path:
+    """A fresh, exclusively created ``<output_root>/<experiment>/<timestamp>`` directory."""
+    return runner.claim_new_dir(Path(cfg.output_root) / cfg.experiment_name, runner.timestamp())
 
 
 def run_experiment(experiment: str, overrides: list[str] | None = None, run_dir=None):
-    """Compose the config, pick a run dir (default like the CLI's) and run the experiment."""
+    """Compose and validate the config, pick a run dir (like the CLI's) and run the experiment."""
     cfg = compose(experiment, overrides)
-    if run_dir is None:
-        stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-        run_dir = Path(cfg.output_root) / experiment / stamp
-    return run_with_config(cfg, run_dir)
+    return run_with_config(cfg, new_run_dir(cfg) if run_dir is None else run_dir)
 
 
 def to_container(cfg) -> dict:

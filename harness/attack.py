@@ -17,8 +17,9 @@ After every iteration the classic IS (n_splits and 1 split), S(G), the mean targ
 and the mean L-inf / L2 perturbation are recorded.  At the end the images are quantised to uint8
 and re-scored through the backbone's ordinary path, since that is what a user would publish.
 
-Backbones with a gradient path: ``torchvision`` (torch autograd, CPU or CUDA), ``keras`` and
-``tfhub`` (TensorFlow GradientTape), ``tf2015`` (``tf.gradients`` inside the imported graph).
+Each backbone provides its own gradient path (:meth:`Backbone.attack_target`): torch autograd
+for the PyTorch backbones (CPU or CUDA), TensorFlow's GradientTape for Keras and TF-Hub, and
+``tf.gradients`` inside the imported graph for the 2015 graph.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import scores
+from .backbones.base import check_images
 from .errors import HarnessError
 
 PRECISIONS = ("highest", "tf32", "bf16")
@@ -89,93 +91,17 @@ def fgsm_step_torch(logit_fn, x, targets, eps, lo, hi):
     return logits.detach(), stepped.detach()
 
 
-# ------------------------------------------------------------------------------ targets per framework
-class _TorchTarget:
-    """torchvision: attack in the network input (or the source image through the resize)."""
+# ------------------------------------------------------------------------------ gradient paths
+# Each backbone owns its gradient path (``net.attack_target(settings)``); this is the protocol
+# and the numpy bookkeeping the TensorFlow paths share.
+class NumpyAttackTarget:
+    """Shared numpy bookkeeping for gradient paths that work on numpy arrays (TensorFlow).
 
-    def __init__(self, net, settings: AttackSettings):
-        self.net, self.s, self.torch = net, settings, net.torch
-        torch = self.torch
-        scale, offset = net.normalize_from_255()
-        dt = net._tdtype
-        self.scale = torch.as_tensor(scale, dtype=dt, device=net.device).view(1, 3, 1, 1)
-        self.offset = torch.as_tensor(offset, dtype=dt, device=net.device).view(1, 3, 1, 1)
-        self.lo, self.hi = self.offset, 255 * self.scale + self.offset
-        self.eps = torch.as_tensor(settings.eps_network(scale), dtype=dt, device=net.device).view(1, 3, 1, 1)
-        self.cols = torch.as_tensor(net._columns, device=net.device)
-
-    def start(self, x_uint8: np.ndarray):
-        net = self.net
-        if self.s.attack_at == "network_input":
-            with self.torch.no_grad():
-                parts = [net.preprocess(x_uint8[i : i + 256]).contiguous() for i in range(0, len(x_uint8), 256)]
-            return self.torch.cat(parts)
-        if net.resize_method == "pil_bicubic":
-            raise HarnessError("attack_at=source needs a differentiable resize (not pil_bicubic)")
-        t = self.torch.from_numpy(np.ascontiguousarray(x_uint8)).to(net.device).permute(0, 3, 1, 2)
-        return (t.to(net._tdtype) * self.scale + self.offset).contiguous()
-
-    def logit_fn(self, x):
-        net = self.net
-        if self.s.attack_at == "source":
-            from . import resize as rs
-
-            s = net.input_size
-            x = rs.resize_torch_nhwc(x.permute(0, 2, 3, 1), (s, s), net.resize_method,
-                                     bool(net.align_corners)).permute(0, 3, 1, 2)
-        logits, _ = net.net(x)
-        return logits.index_select(1, self.cols)
-
-    def step(self, x, t, do_step: bool):
-        from .backbones.torchvision_iv3 import precision_context
-
-        torch = self.torch
-        tt = torch.as_tensor(t, device=self.net.device)
-        with precision_context(torch, self.s.precision if self.net.device == "cuda" else "highest"):
-            if not do_step:
-                with torch.no_grad():
-                    return self.logit_fn(x).float().cpu().numpy(), x
-            logits, x2 = fgsm_step_torch(self.logit_fn, x, tt, self.eps, self.lo, self.hi)
-        return logits.float().cpu().numpy(), x2
-
-    def slice(self, x, a, b):
-        return x[a:b]
-
-    def assign(self, x, a, b, v):
-        x[a:b] = v
-
-    def distances(self, x, x0):
-        d = (x - x0) / self.scale  # in grey levels
-        n = d.shape[0]
-        dn = (x - x0).reshape(n, -1)
-        dp = d.reshape(n, -1)
-        return {
-            "linf_network": dn.abs().amax(1).double().cpu().numpy(),
-            "l2_network": dn.double().norm(dim=1).cpu().numpy(),
-            "linf_pixels": dp.abs().amax(1).double().cpu().numpy(),
-        }
-
-    def to_uint8(self, x) -> np.ndarray:
-        pix = (x - self.offset) / self.scale
-        return pix.round().clamp(0, 255).to(self.torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-    def clone(self, x):
-        return x.clone()
-
-    def concat_logits_exact(self, x) -> np.ndarray:
-        """Logits of x in exact float32 (to report what TF32 / bf16 did to the IS)."""
-        from .backbones.torchvision_iv3 import precision_context
-
-        torch = self.torch
-        out = []
-        with torch.no_grad(), precision_context(torch, "highest"):
-            for a in range(0, x.shape[0], self.s.batch_size):
-                out.append(self.logit_fn(x[a : a + self.s.batch_size]).float().cpu().numpy())
-        return np.concatenate(out)
-
-
-class _NumpyTarget:
-    """Shared numpy bookkeeping for the TensorFlow targets (network-input space, CPU)."""
+    A backbone's :meth:`~harness.backbones.base.Backbone.attack_target` returns an object with
+    ``start(uint8) -> x``, ``step(x, targets, do_step) -> (logits, x)``, ``slice``, ``assign``,
+    ``clone``, ``distances``, ``to_uint8`` and ``concat_logits_exact``; this base class provides
+    all but ``start`` and ``step`` for numpy inputs in the network's input space.
+    """
 
     def __init__(self, net, settings: AttackSettings):
         if settings.attack_at != "network_input":
@@ -216,93 +142,6 @@ class _NumpyTarget:
                                for a in range(0, len(x), self.s.batch_size)])
 
 
-class _TFEagerTarget(_NumpyTarget):
-    """Keras (TensorFlow backend) and TF-Hub: GradientTape on the network input."""
-
-    def __init__(self, net, settings):
-        super().__init__(net, settings)
-        from .backbones.base import import_tensorflow
-
-        self.tf = import_tensorflow()
-        if net.name == "keras":
-            if net.keras_backend != "tensorflow":
-                raise HarnessError("the keras attack path needs keras_backend=tensorflow")
-            model = net.model
-            self.fwd = lambda x: model(x, training=False)
-        else:
-            self.fwd = net._fn
-        self.cols = self.tf.constant(net._columns)
-        self.bias = None if net.bias or net._bias is None else self.tf.constant(net._bias, self.tf.float32)
-
-    def start(self, x_uint8):
-        from . import resize as rs
-
-        s = self.net.input_size
-        x = rs.resize_numpy(x_uint8, (s, s), self.net.resize_method, bool(self.net.align_corners))
-        return (x * self.scale + self.offset).astype(np.float32)
-
-    def step(self, x, t, do_step):
-        tf = self.tf
-        xt = tf.constant(x)
-        with tf.GradientTape() as tape:
-            tape.watch(xt)
-            logits = self.fwd(xt)
-            if self.bias is not None:
-                logits = logits - self.bias
-            logits = tf.gather(logits, self.cols, axis=1)
-            if do_step:
-                lp = tf.nn.log_softmax(logits, axis=1)
-                obj = tf.reduce_sum(tf.gather(lp, tf.constant(t), axis=1, batch_dims=1))
-        lg = logits.numpy()
-        if not do_step:
-            return lg, x
-        grad = tape.gradient(obj, xt).numpy()
-        return lg, self.update(x, grad)
-
-
-class _TF1GraphTarget(_NumpyTarget):
-    """The 2015 graph: logits and their gradient built inside the imported TF1 graph."""
-
-    def __init__(self, net, settings):
-        super().__init__(net, settings)
-        tf = net.tf
-        with net._graph.as_default():
-            pool = tf.reshape(net._pool, [-1, 2048])
-            w = tf.constant(net._W)
-            logits = tf.matmul(pool, w) + (tf.constant(net._b) if net.bias else 0.0)
-            logits = tf.gather(logits, tf.constant(net._columns), axis=1)
-            self.t_ph = tf.compat.v1.placeholder(tf.int32, [None], name="harness_targets")
-            lp = tf.nn.log_softmax(logits, axis=1)
-            obj = tf.reduce_sum(tf.gather(lp, self.t_ph, axis=1, batch_dims=1))
-            (self.grad,) = tf.compat.v1.gradients(obj, [net._inp])
-            self.logits = logits
-
-    def start(self, x_uint8):
-        from . import resize as rs
-
-        s = self.net.graph_input_size
-        # attack the 299x299 image fed at ExpandDims (the graph's resize is then an identity)
-        x = rs.resize_numpy(x_uint8, (s, s), self.net.resize_method, bool(self.net.align_corners))
-        return (x * self.scale + self.offset).astype(np.float32)
-
-    def step(self, x, t, do_step):
-        sess, inp = self.net._sess, self.net._inp
-        if not do_step:
-            return sess.run(self.logits, {inp: x}), x
-        lg, g = sess.run([self.logits, self.grad], {inp: x, self.t_ph: np.asarray(t, np.int32)})
-        return lg, self.update(x, g)
-
-
-def attack_target(net, settings: AttackSettings):
-    if net.name == "torchvision":
-        return _TorchTarget(net, settings)
-    if net.name in ("keras", "tfhub"):
-        return _TFEagerTarget(net, settings)
-    if net.name == "tf2015":
-        return _TF1GraphTarget(net, settings)
-    raise HarnessError(f"backbone {net.name} has no gradient path for the attack")
-
-
 # ------------------------------------------------------------------------------ the attack
 @dataclass
 class AttackResult:
@@ -335,14 +174,12 @@ def run_attack(net, start_uint8: np.ndarray, settings: AttackSettings | None = N
     s = settings or AttackSettings()
     if not net.has_gradients:
         raise HarnessError(f"backbone {net.name} has no gradient path for the attack")
-    from .backbones.base import check_images
-
     start_uint8 = check_images(start_uint8)
     n = len(start_uint8)
     tgt = cycling_targets(n, net.num_classes) if targets is None else np.asarray(targets)
     if tgt.shape != (n,) or tgt.min() < 0 or tgt.max() >= net.num_classes:
         raise HarnessError(f"attack targets must be {n} class indices in [0, {net.num_classes})")
-    T = attack_target(net, s)
+    T = net.attack_target(s)
     x = T.start(start_uint8)
     x0 = T.clone(x)
     t0 = time.perf_counter()
@@ -395,4 +232,5 @@ def _as_np(v):
     return np.asarray(v)
 
 
-__all__ = ["AttackSettings", "AttackResult", "run_attack", "cycling_targets", "fgsm_step_torch"]
+__all__ = ["AttackSettings", "AttackResult", "NumpyAttackTarget", "run_attack", "cycling_targets",
+           "fgsm_step_torch"]

@@ -1,42 +1,56 @@
 """Logits (and pool features) computed once per (images, backbone, knobs) and kept on disk.
 
 Key = sha256 over the image source's fingerprint (which samples, in which order, at which
-resolution), the backbone's cache identity (name, weights sha256, every knob, framework
-versions) and the cache format version.  Layout under ``root`` (default
-``$INCEPTION_NOTE_CACHE/logits``, i.e. ``~/.cache/inception-note/logits``)::
+resolution, and for generated images the generating code), the backbone's cache identity
+(name, sha256 of the weights actually loaded, every knob that changes the output, framework
+versions) and the cache format version.  Layout under ``<cache.dir>/logits``::
 
-    <key[:2]>/<key>/meta.json          identity, provenance, sha256 of each array, complete flag
-    <key[:2]>/<key>/logits.npy         float32 N x C           (when complete)
-    <key[:2]>/<key>/pool.npy           float32 N x 2048        (when features were asked for)
-    <key[:2]>/<key>/chunks/<start>.npz one chunk while a run is in progress (resumable)
+    <key[:2]>/<key>/meta.json                    identity and provenance (written once)
+    <key[:2]>/<key>/chunks/<start>-<stop>.npz    rows start..stop-1 while a run is in progress
+    <key[:2]>/<key>/logits.npy, pool.npy         the sealed arrays
+    <key[:2]>/<key>/sealed.json                  written last: sha256 and shape of each array
+    <key[:2]>/<key>/locks/                       one lock per chunk, one for sealing
 
-Every file is written atomically.  A complete entry whose arrays do not match their recorded
-sha256 (or cannot be read) is reported with a warning and recomputed.
+Integrity: every chunk carries its entry key, its row range and the sha256 of its arrays, and is
+checked before it is used or sealed; non-finite values are never written; a sealed entry is
+checked against ``sealed.json`` before use.  A chunk that fails a check is moved to ``bad/``
+and recomputed.  Chunks are named by their row range, so a resumed run with another
+``chunk_size`` uses whatever rows are already there.  ``enabled=false`` computes in memory and
+reads, writes and deletes nothing.
+
+Concurrency: many processes (Hydra multirun jobs, SLURM array tasks on a shared filesystem) may
+fill one entry at once.  A process computes a chunk only while holding that chunk's file lock
+(``filelock``; released by the OS if the process dies), so no chunk is computed twice while its
+owner is alive, and a killed job leaves every finished chunk for the next one.  Files are
+written under unique temporary names in their own directory and renamed into place (no rename
+across devices).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from . import results
+from .backbones.weights import cache_root
 from .errors import HarnessError
-from .provenance import sha256_file
+from .provenance import now_iso, sha256_file
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+WAIT_SECONDS = 0.5
 
 
 def default_root() -> Path:
-    base = os.environ.get("INCEPTION_NOTE_CACHE", "~/.cache/inception-note")
-    return Path(base).expanduser() / "logits"
+    return cache_root() / "logits"
 
 
 @dataclass
@@ -51,13 +65,24 @@ class CachedOutputs:
     provenance: dict = field(default_factory=dict)
 
 
+def _sha(arr: np.ndarray) -> str:
+    a = np.ascontiguousarray(arr)
+    h = hashlib.sha256(f"{a.dtype.str}|{a.shape}".encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _finite(*arrays) -> bool:
+    return all(a is None or bool(np.isfinite(a).all()) for a in arrays)
+
+
 class LogitsCache:
     def __init__(self, root=None, chunk_size: int = 1024, enabled: bool = True):
         self.root = Path(root).expanduser() if root else default_root()
-        if int(chunk_size) < 1:
-            raise HarnessError(f"cache chunk_size must be positive, got {chunk_size}")
+        if isinstance(chunk_size, bool) or int(chunk_size) < 1:
+            raise HarnessError(f"cache chunk_size must be a positive integer, got {chunk_size}")
         self.chunk_size = int(chunk_size)
-        self.enabled = enabled
+        self.enabled = bool(enabled)
 
     # ------------------------------------------------------------------ keys
     @staticmethod
@@ -72,143 +97,274 @@ class LogitsCache:
     def entry_dir(self, key: str) -> Path:
         return self.root / key[:2] / key
 
-    # ------------------------------------------------------------------ read
-    def _load_complete(self, d: Path, want_pool: bool):
-        meta_path = d / "meta.json"
-        if not meta_path.exists():
+    # ------------------------------------------------------------------ sealed entries
+    def _load_sealed(self, d: Path, want_pool: bool, warn: bool = True):
+        sealed = d / "sealed.json"
+        if not sealed.exists():
             return None
         try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            warnings.warn(f"logits cache: unreadable {meta_path}; recomputing", stacklevel=3)
+            rec = json.loads(sealed.read_text())
+            arrays = rec["arrays"]
+        except (OSError, json.JSONDecodeError, KeyError):
+            if warn:
+                warnings.warn(f"logits cache: unreadable {sealed}; recomputing", stacklevel=3)
             return None
-        if not meta.get("complete"):
-            return None
-        if want_pool and "pool.npy" not in meta.get("arrays", {}):
-            return None  # computed without features: recompute with them
+        if want_pool and "pool" not in arrays:
+            return None  # sealed without features: computed again with them
         out = {}
-        for name, sha in meta.get("arrays", {}).items():
-            p = d / name
+        for name, info in arrays.items():
             try:
-                if not p.exists() or sha256_file(p) != sha:
+                arr = np.load(d / f"{name}.npy")
+                if _sha(arr) != info["sha256"]:
                     raise ValueError("sha256 mismatch")
-                out[name] = np.load(p)
-            except (OSError, ValueError) as exc:
-                warnings.warn(f"logits cache: entry {d.name} is corrupt ({name}: {exc}); recomputing",
-                              stacklevel=3)
+            except (OSError, ValueError, KeyError) as exc:
+                if warn:
+                    warnings.warn(f"logits cache: entry {d.name} is corrupt ({name}: {exc}); "
+                                  "recomputing it", stacklevel=3)
                 return None
-        return meta, out
+            out[name] = arr
+        return rec, out
 
-    @staticmethod
-    def _is_complete(d: Path) -> bool:
-        try:
-            return bool(json.loads((d / "meta.json").read_text()).get("complete"))
-        except (OSError, json.JSONDecodeError):
-            return True  # unreadable metadata: treat as a broken complete entry
-
-    # ------------------------------------------------------------------ compute
+    # ------------------------------------------------------------------ public
     def get(self, backbone, source, features: bool = False, progress: bool = True,
-            recompute: bool = False) -> CachedOutputs:
+            label: str = "") -> CachedOutputs:
         """Logits (and pool features) for every sample of ``source`` under ``backbone``."""
         if features and not backbone.has_features:
             raise HarnessError(f"backbone {backbone.name} exposes no pool features (only logits)")
-        key = self.key(source, backbone)
-        d = self.entry_dir(key)
         t0 = time.perf_counter()
-        if self.enabled and not recompute:
-            hit = self._load_complete(d, features)
-            if hit is not None:
-                meta, arrs = hit
-                return CachedOutputs(arrs["logits.npy"], arrs.get("pool.npy"), key, meta, True, 0,
-                                     time.perf_counter() - t0, meta.get("provenance", {}))
-        if d.exists() and (recompute or self._is_complete(d)):
-            # forced, or a complete entry that failed to load (corrupt / lacks features): redo it;
-            # an incomplete entry keeps its chunks and is resumed
-            shutil.rmtree(d, ignore_errors=True)
-        return self._compute(backbone, source, key, d, features, progress, t0)
-
-    def _compute(self, backbone, source, key, d: Path, features, progress, t0) -> CachedOutputs:
-        n = len(source)
+        enabled = self.enabled and getattr(source, "cacheable", True)
+        key = self.key(source, backbone)
         prov = {"backbone": backbone.provenance(), "images": source.provenance()}
-        ident = self.identity(source, backbone)
-        chunks_dir = d / "chunks"
-        if self.enabled:
-            chunks_dir.mkdir(parents=True, exist_ok=True)
-            results.write_json(d / "meta.json", {"identity": ident, "complete": False,
-                                                 "features": features, "provenance": prov})
-        starts = list(range(0, n, self.chunk_size))
-        logits_parts, pool_parts = {}, {}
-        done = 0
-        for s in starts:
-            part = self._load_chunk(chunks_dir / f"{s:09d}.npz", features) if self.enabled else None
-            if part is not None:
-                logits_parts[s], pool_parts[s] = part
-                done += len(part[0])
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+        if not enabled:
+            logits, pool, n = self._compute_in_memory(backbone, source, features, progress, label)
+            return CachedOutputs(logits, pool, key, {"identity": self.identity(source, backbone)},
+                                 False, n, time.perf_counter() - t0, prov)
+        d = self.entry_dir(key)
+        hit = self._load_sealed(d, features)
+        if hit is not None:
+            rec, arrs = hit
+            return CachedOutputs(arrs["logits"], arrs.get("pool"), key, rec, True, 0,
+                                 time.perf_counter() - t0, rec.get("provenance", prov))
+        return self._compute(backbone, source, key, d, features, progress, label, prov, t0)
 
-            bar = tqdm(total=n, initial=done, unit="img", desc=f"{backbone.name} logits", smoothing=0.1,
-                       leave=False)
-        computed = 0
+    # ------------------------------------------------------------------ computing
+    def _bar(self, progress, total, initial, backbone, label):
+        if not progress:
+            return None
+        from tqdm.auto import tqdm
+
+        desc = f"{label + ': ' if label else ''}{backbone.name} logits"
+        return tqdm(total=total, initial=initial, unit="img", desc=desc, smoothing=0.1, leave=False)
+
+    def _rows(self, backbone, source, start, stop, features, bar):
+        lg, pl = [], []
+        for batch in source.batches_range(start, stop, backbone.batch_size):
+            a, b = backbone.forward(batch, features=features)
+            lg.append(a)
+            if features:
+                pl.append(b)
+            if bar is not None:
+                bar.update(len(batch))
+        logits = np.concatenate(lg)
+        pool = np.concatenate(pl) if features else None
+        if logits.shape[0] != stop - start:
+            raise RuntimeError(f"computed {logits.shape[0]} rows for samples {start}..{stop - 1}")
+        if not _finite(logits, pool):
+            raise HarnessError(f"backbone {backbone.name} produced NaN/inf for samples "
+                               f"{start}..{stop - 1}; nothing was cached")
+        return logits, pool
+
+    def _compute_in_memory(self, backbone, source, features, progress, label):
+        n = len(source)
+        bar = self._bar(progress, n, 0, backbone, label)
         try:
-            for s in starts:
-                if s in logits_parts:
-                    continue
-                e = min(s + self.chunk_size, n)
-                lg, pl = [], []
-                for batch in source.batches_range(s, e, backbone.batch_size):
-                    a, b = backbone.forward(batch, features=features)
-                    lg.append(a)
-                    if features:
-                        pl.append(b)
-                    if bar is not None:
-                        bar.update(len(batch))
-                logits_parts[s] = np.concatenate(lg)
-                pool_parts[s] = np.concatenate(pl) if features else None
-                computed += e - s
-                if self.enabled:
-                    self._save_chunk(chunks_dir / f"{s:09d}.npz", logits_parts[s], pool_parts[s])
+            logits, pool = self._rows(backbone, source, 0, n, features, bar)
         finally:
             if bar is not None:
                 bar.close()
-        logits = np.concatenate([logits_parts[s] for s in starts])
-        pool = np.concatenate([pool_parts[s] for s in starts]) if features else None
-        if logits.shape[0] != n:
-            raise HarnessError(f"logits cache: computed {logits.shape[0]} rows for {n} samples")
-        meta = {"identity": ident, "complete": True, "features": features, "provenance": prov,
-                "created": results.prov.now_iso(), "arrays": {}}
-        if self.enabled:
-            for name, arr in (("logits.npy", logits), ("pool.npy", pool)):
+        return logits, pool, n
+
+    def _compute(self, backbone, source, key, d, features, progress, label, prov, t0):
+        n = len(source)
+        ident = self.identity(source, backbone)
+        for sub in ("chunks", "locks", "bad"):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+        if not (d / "meta.json").exists():
+            results.write_json(d / "meta.json", {"identity": ident, "provenance": prov,
+                                                 "created": now_iso()})
+        grid = [(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
+        have = self._scan(d, features)
+        done0 = sum(min(e, n) - s for s, e in _merge(list(have)))
+        bar = self._bar(progress, n, done0, backbone, label)
+        computed = 0
+        try:
+            while True:
+                hit = self._load_sealed(d, features, warn=False)  # finished by another process?
+                if hit is not None:
+                    rec, arrs = hit
+                    return CachedOutputs(arrs["logits"], arrs.get("pool"), key, rec, True,
+                                         computed, time.perf_counter() - t0, rec["provenance"])
+                have = self._scan(d, features)
+                todo = [r for r in grid if not _covered(r, have)]
+                if not todo:
+                    parts = self._assemble(d, key, have, n, features)
+                    if parts is not None:
+                        break
+                    continue  # a chunk failed its check and was moved aside: compute it again
+                busy = []
+                for s, e in todo:
+                    lock = FileLock(str(d / "locks" / f"{s:09d}.lock"))
+                    try:
+                        lock.acquire(timeout=0)
+                    except Timeout:
+                        busy.append(lock)
+                        continue
+                    try:
+                        if _covered((s, e), self._scan(d, features)):
+                            continue
+                        logits, pool = self._rows(backbone, source, s, e, features, bar)
+                        self._save_chunk(d, key, s, e, logits, pool)
+                        computed += e - s
+                    finally:
+                        lock.release()
+                if busy and len(busy) == len(todo):
+                    # every missing chunk is being computed by another process: wait for one
+                    with busy[0].acquire(timeout=None, poll_interval=WAIT_SECONDS):
+                        pass
+        finally:
+            if bar is not None:
+                bar.close()
+        logits, pool = parts
+        rec = self._seal(d, ident, prov, logits, pool)
+        return CachedOutputs(logits, pool, key, rec, False, computed, time.perf_counter() - t0,
+                             prov)
+
+    # ------------------------------------------------------------------ chunks
+    @staticmethod
+    def _chunk_name(s: int, e: int) -> str:
+        return f"{s:09d}-{e:09d}.npz"
+
+    def _save_chunk(self, d: Path, key: str, s: int, e: int, logits, pool) -> None:
+        header = {"key": key, "start": s, "stop": e, "logits": _sha(logits),
+                  "pool": None if pool is None else _sha(pool)}
+        buf = io.BytesIO()
+        arrays = {"logits": logits, "header": np.frombuffer(json.dumps(header).encode(), np.uint8)}
+        if pool is not None:
+            arrays["pool"] = pool
+        np.savez(buf, **arrays)
+        results.atomic_write_bytes(d / "chunks" / self._chunk_name(s, e), buf.getvalue())
+
+    @staticmethod
+    def _scan(d: Path, features: bool) -> dict:
+        """Row ranges of the chunks on disk (checked later, when used): {(start, stop): path}."""
+        out = {}
+        for p in (d / "chunks").glob("*.npz"):
+            try:
+                s, e = (int(v) for v in p.stem.split("-"))
+            except ValueError:
+                continue
+            if features and not _has_pool(p):
+                continue
+            out[(s, e)] = p
+        return out
+
+    def _load_chunk(self, p: Path, key: str, s: int, e: int, features: bool):
+        """The chunk's arrays if it is what its name says, intact and finite; else None."""
+        try:
+            with np.load(p) as z:
+                header = json.loads(bytes(z["header"]).decode())
+                logits = z["logits"]
+                pool = z["pool"] if "pool" in z.files else None
+        except FileNotFoundError:
+            return "gone"
+        except Exception as exc:  # a torn or foreign file
+            return f"unreadable ({type(exc).__name__})"
+        problems = []
+        if header.get("key") != key:
+            problems.append("belongs to another cache entry")
+        if (header.get("start"), header.get("stop")) != (s, e):
+            problems.append(f"holds rows {header.get('start')}..{header.get('stop')}")
+        if logits.shape[0] != e - s or _sha(logits) != header.get("logits"):
+            problems.append("logits do not match their sha256")
+        if pool is not None and (pool.shape[0] != e - s or _sha(pool) != header.get("pool")):
+            problems.append("pool features do not match their sha256")
+        if features and pool is None:
+            problems.append("has no pool features")
+        if not _finite(logits, pool):
+            problems.append("holds NaN/inf")
+        return "; ".join(problems) if problems else (logits, pool)
+
+    def _assemble(self, d: Path, key: str, have: dict, n: int, features: bool):
+        """All n rows from checked chunks, or None after moving a bad chunk aside."""
+        logits = pool = None
+        filled = np.zeros(n, dtype=bool)
+        for (s, e), p in sorted(have.items()):
+            if e > n or s >= e or filled[s:e].all():
+                continue
+            got = self._load_chunk(p, key, s, e, features)
+            if isinstance(got, str):
+                if got != "gone":
+                    warnings.warn(f"logits cache: chunk {p.name} of {d.name} {got}; moved to "
+                                  "bad/ and recomputed", stacklevel=4)
+                    try:
+                        os.replace(p, d / "bad" / f"{p.name}.{os.getpid()}.{time.time_ns()}")
+                    except FileNotFoundError:
+                        pass
+                return None
+            lg, pl = got
+            if logits is None:
+                logits = np.empty((n, *lg.shape[1:]), lg.dtype)
+                pool = np.empty((n, *pl.shape[1:]), pl.dtype) if features else None
+            logits[s:e] = lg
+            if features:
+                pool[s:e] = pl
+            filled[s:e] = True
+        if not filled.all():
+            return None
+        return logits, pool
+
+    def _seal(self, d: Path, ident: dict, prov: dict, logits, pool) -> dict:
+        with FileLock(str(d / "locks" / "seal.lock")):
+            hit = self._load_sealed(d, pool is not None, warn=False)
+            if hit is not None:
+                return hit[0]
+            arrays = {}
+            for name, arr in (("logits", logits), ("pool", pool)):
                 if arr is None:
                     continue
-                with results.atomic_path(d / name) as tmp:
+                with results.atomic_path(d / f"{name}.npy") as tmp:
                     np.save(tmp, arr)
-                meta["arrays"][name] = sha256_file(d / name)
-            results.write_json(d / "meta.json", meta)
-            shutil.rmtree(chunks_dir, ignore_errors=True)
-        return CachedOutputs(logits, pool, key, meta, False, computed, time.perf_counter() - t0, prov)
+                arrays[name] = {"sha256": _sha(arr), "shape": list(arr.shape),
+                                "file_sha256": sha256_file(d / f"{name}.npy")}
+            rec = {"identity": ident, "provenance": prov, "sealed": now_iso(), "n": len(logits),
+                   "arrays": arrays}
+            results.write_json(d / "sealed.json", rec)
+            for p in (d / "chunks").glob("*.npz"):  # redundant now; readers fall back to sealed
+                p.unlink(missing_ok=True)
+        return rec
 
-    @staticmethod
-    def _save_chunk(path: Path, logits, pool) -> None:
-        with results.atomic_path(path, suffix=".npz") as tmp:
-            with open(tmp, "wb") as f:
-                if pool is None:
-                    np.savez(f, logits=logits)
-                else:
-                    np.savez(f, logits=logits, pool=pool)
 
-    @staticmethod
-    def _load_chunk(path: Path, features: bool):
-        if not path.exists():
-            return None
-        try:
-            with np.load(path) as z:
-                lg = z["logits"]
-                pl = z["pool"] if "pool" in z.files else None
-        except Exception:
-            warnings.warn(f"logits cache: unreadable chunk {path}; recomputing it", stacklevel=3)
-            return None
-        if features and pl is None:
-            return None
-        return lg, pl
+def _has_pool(p: Path) -> bool:
+    try:
+        with np.load(p) as z:
+            return "pool" in z.files
+    except Exception:
+        return True  # let the check in _load_chunk report it
+
+
+def _merge(ranges: list) -> list:
+    out = []
+    for s, e in sorted(ranges):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def _covered(rng: tuple, have: dict) -> bool:
+    s, e = rng
+    for a, b in _merge(list(have)):
+        if a <= s and e <= b:
+            return True
+    return False

@@ -1,36 +1,101 @@
 """Command line: ``python -m harness +experiment=<name> [key=value ...]`` (Hydra, version_base 1.3).
 
-``python -m harness`` alone lists the experiments; an unknown name is a one-line error.
+Also installed as the console script ``inception-note``.  ``python -m harness`` alone lists the
+experiments; ``-h`` shows Hydra's help with the same list; tab completion:
+``eval "$(inception-note -sc install=bash)"``.
+
+Error policy: the harness's own errors (:class:`~harness.errors.HarnessError`) are printed as one
+line and exit with their code (2, or 3 for a strict sanity failure); anything else is a bug and
+prints its traceback plus one line saying so (exit 1).  An interrupt exits 130.  In a multirun
+(``-m``) a failing job is recorded in its ``INCOMPLETE`` marker and the other jobs still run;
+the command exits 1 at the end if any job failed.
+
+Run dirs: unless ``hydra.run.dir`` is given, each run claims a new
+``<output_root>/<experiment>/<timestamp to the microsecond>`` directory exclusively (a counter
+suffix if taken), so two runs never share one; an explicit ``hydra.run.dir`` that already holds
+results is refused unless ``overwrite=true``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
+from pathlib import Path
 
 from .errors import HarnessError
 from .experiment_registry import CONF_DIR, available_experiments, describe
 
+BUG_LINE = ("error: the traceback above is a bug in inception-note (or in code it called, such as "
+            "a generator callable), not a problem with your command; please report it")
+_FAILED_JOBS: list[str] = []
+_CLAIMED: list[Path] = []  # dirs this process created for its runs (removed again if unused)
 
-def _requested_experiment(argv: list[str]) -> str | None:
-    for arg in argv:
-        for prefix in ("+experiment=", "++experiment=", "experiment="):
-            if arg.startswith(prefix):
-                return arg[len(prefix):]
+
+def _value(argv: list[str], *keys: str) -> str | None:
+    for arg in reversed(argv):
+        for key in keys:
+            for prefix in (f"{key}=", f"+{key}=", f"++{key}="):
+                if arg.startswith(prefix):
+                    return arg[len(prefix):]
     return None
 
 
 def _print_listing() -> None:
     print("inception-note: run one experiment with  python -m harness +experiment=<name>\n")
-    print("experiments:")
-    for name in available_experiments():
-        print(f"  {name:<26} {describe(name)}")
-    print("\nconfig groups and keys: python -m harness +experiment=<name> --cfg job")
+    print(experiment_listing())
+    print("\nhelp, config groups and keys: python -m harness +experiment=<name> --help")
+
+
+def experiment_listing() -> str:
+    lines = ["experiments:"]
+    lines += [f"  {n:<26} {describe(n)}" for n in available_experiments()]
+    return "\n".join(lines)
+
+
+def quiet_frameworks(verbose: bool) -> None:
+    """Silence TensorFlow's C++ log noise (cuInit, absl) unless ``verbose=true``."""
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+        os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+def _register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("harness_experiments"):
+        OmegaConf.register_new_resolver("harness_experiments", experiment_listing)
+
+
+def _claim_dirs(argv: list[str], name: str | None) -> list[str]:
+    """Add a freshly claimed ``hydra.run.dir`` / ``hydra.sweep.dir`` unless the user set one."""
+    from . import runner
+
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    given = _value(argv, key)
+    overwrite = (_value(argv, "overwrite") or "").lower() == "true"
+    if given is not None:
+        if not multirun:
+            runner.check_run_dir(Path(given), overwrite)
+        return argv
+    if name is None:
+        return argv
+    root = Path(_value(argv, "output_root") or "results")
+    stem = ("multirun_" if multirun else "") + runner.timestamp()
+    claimed = runner.claim_new_dir(root / name, stem)
+    _CLAIMED.append(claimed)
+    return [*argv, f"{key}={claimed}"]
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    passthrough = any(a.startswith("--") or a == "-m" for a in argv)
-    name = _requested_experiment(argv)
+    quiet_frameworks((_value(argv, "verbose") or "").lower() == "true")
+    passthrough = any(a.startswith("-") for a in argv)
+    name = _value(argv, "experiment")
     if name is None and not passthrough:
         _print_listing()
         raise SystemExit(0)
@@ -38,21 +103,80 @@ def main(argv: list[str] | None = None) -> None:
         valid = ", ".join(available_experiments())
         print(f"error: unknown experiment '{name}'; valid experiments: {valid}", file=sys.stderr)
         raise SystemExit(2)
+    help_only = any(a in ("-h", "--help", "--hydra-help", "--info", "--cfg", "-c") or
+                    a.startswith(("-sc", "--shell-completion", "--info")) for a in argv)
+    try:
+        if not help_only:
+            argv = _claim_dirs(argv, name)
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
 
     import hydra
+
+    _register_resolvers()
 
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
     def _task(cfg) -> None:
         from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
 
-        from .api import run_with_config
-
-        run_dir = HydraConfig.get().runtime.output_dir
-        try:
-            run_with_config(cfg, run_dir)
-        except (HarnessError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(getattr(exc, "exit_code", 2)) from None
+        hc = HydraConfig.get()
+        multirun = hc.mode == RunMode.MULTIRUN
+        code = run_task(cfg, hc.runtime.output_dir, list(hc.overrides.task), multirun)
+        if code and not multirun:
+            raise SystemExit(code)
 
     sys.argv = [sys.argv[0], *argv]
     _task()
+    if _FAILED_JOBS:
+        print(f"error: {len(_FAILED_JOBS)} job(s) failed: {', '.join(_FAILED_JOBS)} "
+              "(each keeps an INCOMPLETE marker with its error)", file=sys.stderr)
+        raise SystemExit(1)
+
+
+def run_task(cfg, run_dir, overrides: list[str], multirun: bool = False) -> int:
+    """Validate and run one job; return its exit code (0 = success), printing errors by policy."""
+    from .api import compose_defaults, run_with_config
+    from .config import validate
+
+    name = cfg.get("experiment_name")
+    if name is None:
+        print("error: no experiment chosen; add +experiment=<name> (python -m harness lists them)",
+              file=sys.stderr)
+        return 2
+    code = 0
+    try:
+        validate(cfg, overrides, compose_defaults(name))
+        run_with_config(cfg, run_dir)
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print(f"error: interrupted; {run_dir} keeps an INCOMPLETE marker", file=sys.stderr)
+        if multirun:
+            raise SystemExit(130) from None
+        code = 130
+    except SystemExit as exc:  # sys.exit() inside code the harness called
+        print(f"error: code called sys.exit({exc.code}) inside the run; the run stopped "
+              f"unfinished ({run_dir} keeps an INCOMPLETE marker)", file=sys.stderr)
+        code = 1
+    except Exception:
+        traceback.print_exc()
+        print(BUG_LINE, file=sys.stderr)
+        code = 1
+    if code:
+        _forget_unused(Path(run_dir))
+        if multirun:
+            _FAILED_JOBS.append(f"{Path(run_dir).name} ({name})")
+    return code
+
+
+def _forget_unused(run_dir: Path) -> None:
+    """A claimed run dir that holds only Hydra's .hydra/ (the run never started) is removed."""
+    import shutil
+
+    from .runner import result_entries
+
+    if run_dir in _CLAIMED and run_dir.exists() and not result_entries(run_dir):
+        shutil.rmtree(run_dir, ignore_errors=True)

@@ -19,6 +19,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from .errors import HarnessError
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
@@ -56,8 +58,6 @@ def _name_of_wnid() -> dict:
 
 def wnid_to_index(wnid: str) -> int:
     """Sorted-wnid index (0..999), the label order of torchvision and Keras."""
-    from .errors import HarnessError
-
     try:
         return sorted_wnids().index(wnid)
     except ValueError:
@@ -83,7 +83,7 @@ def class_names(layout: str) -> list[str]:
         for i, w, _ in devkit_table():
             out[i] = names[w]
         return out
-    raise ValueError(f"unknown class layout {layout!r}; choose from {', '.join(LAYOUTS)}")
+    raise HarnessError(f"unknown class layout {layout!r}; choose from {', '.join(LAYOUTS)}")
 
 
 def tf2015_names_from_label_map(label_map_text: str) -> list[str]:
@@ -103,4 +103,31 @@ def meaningful_indices(layout: str) -> list[int]:
         return list(range(1, 1001))
     if layout == "tf2015_1008":
         return list(range(1, 1001))
-    raise ValueError(f"unknown class layout {layout!r}")
+    raise HarnessError(f"unknown class layout {layout!r}")
+
+
+def sorted_index_of_outputs(layout: str, raw_indices):
+    """Sorted-wnid class index (0..999) of raw output indices of ``layout`` (-1: not a class)."""
+    import numpy as np
+
+    raw = np.asarray(raw_indices)
+    if layout == "imagenet1000":
+        return raw.copy()
+    if layout == "tfhub1001":
+        return np.where((raw >= 1) & (raw <= 1000), raw - 1, -1)
+    if layout == "tf2015_1008":
+        dev = devkit_id_to_index()
+        table = np.full(1008, -1)
+        for i in range(1, 1001):
+            table[i] = dev[i]
+        return table[raw]
+    raise HarnessError(f"unknown class layout {layout!r}")
+
+
+def layout_of_outputs(n: int) -> str:
+    """The class layout of a classifier with ``n`` outputs (1000, 1001 or 1008)."""
+    layouts = {1000: "imagenet1000", 1001: "tfhub1001", 1008: "tf2015_1008"}
+    if n not in layouts:
+        raise HarnessError(f"a classifier with {n} outputs is none of the ImageNet layouts "
+                           "(1000, 1001 with background, 1008 of the 2015 graph)")
+    return layouts[n]

@@ -1,8 +1,25 @@
-"""One figure style for everything under paper_figs/."""
+"""Figures: one non-interactive backend, one style for paper_figs/, readable axes."""
 
 from __future__ import annotations
 
 import contextlib
+
+
+def subplots(*args, **kwargs):
+    """``plt.subplots`` on the Agg backend (figures are only ever written to files)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kwargs)
+
+
+def integer_ticks(axis) -> None:
+    """Integer tick labels (split numbers, iterations, counts)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 @contextlib.contextmanager

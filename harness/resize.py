@@ -88,6 +88,25 @@ def check_method(method: str, align_corners) -> None:
         raise HarnessError(f"align_corners applies only to resize=torch_bilinear, not {method}")
 
 
+#: the resize methods an experiment compares, label -> backbone knobs
+COMPARED = {
+    "tf1_bilinear": {"resize": "tf1_bilinear"},
+    "tf2_bilinear": {"resize": "tf2_bilinear"},
+    "torch_bilinear(align_corners=True)": {"resize": "torch_bilinear", "align_corners": True},
+    "torch_bilinear(align_corners=False)": {"resize": "torch_bilinear", "align_corners": False},
+    "antialias": {"resize": "antialias"},
+    "pil_bicubic": {"resize": "pil_bicubic"},
+}
+
+
+def canonical(method: str, align_corners=None) -> str:
+    """The operation a resize performs: methods with identical weights share one name (TF2's
+    half-pixel bilinear is torch's ``align_corners=False`` bilinear), so they share cache keys."""
+    if method == "tf2_bilinear" or (method == "torch_bilinear" and not align_corners):
+        return "bilinear_half_pixel"
+    return describe(method, align_corners)
+
+
 def describe(method: str, align_corners=None) -> str:
     if method == "torch_bilinear":
         return f"torch_bilinear(align_corners={bool(align_corners)})"

@@ -7,12 +7,14 @@ on crafted inputs; ``experiments/sanity.py`` runs them on a researcher's samples
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from . import scores
+from .sweeps import sample_size_sweep
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 REPORT_VERSION = 1
@@ -40,34 +42,42 @@ def _worst(*statuses) -> str:
 
 
 # ------------------------------------------------------------------------------ 1 sample count
-def check_sample_count(prep: scores.PreparedProbs, n_splits: int = 10, resamples: int = 5, seed: int = 0) -> Check:
+MIN_EXTRAPOLATION = 1000  # fewer samples: too few subsample sizes for a meaningful fit
+
+
+def check_sample_count(prep: scores.PreparedProbs, splits: scores.SplitSpec, resamples: int = 5,
+                       seed: int = 0) -> Check:
     """N against 50,000, and the bias of classic IS at this N extrapolated by subsampling.
 
     IS with S splits of n = N/S samples behaves like IS_inf - b / n (the marginal of each split is
     estimated from n samples); fitting that on subsamples of N/8 .. N predicts IS at 50,000.
+    With fewer than 1,000 samples the fit is not attempted (the reason is stated instead).
     """
-    from .sweeps import sample_size_sweep
-
-    n = prep.n
-    sizes = sorted({max(2 * n_splits, n // d) for d in (8, 4, 2, 1)})
-    sweep = sample_size_sweep(prep, sizes, resamples, n_splits, seed)
-    details = {"sizes": sweep.n_samples.tolist(), "is_mean": sweep.is_mean.tolist()}
-    pred50k = bias_pct = None
-    if len(sweep) >= 2:
-        x = n_splits / sweep.n_samples.to_numpy(dtype=float)  # 1 / split size
+    n, k = prep.n, splits.n_splits
+    details: dict = {}
+    bias_pct = None
+    if n < MIN_EXTRAPOLATION:
+        details["extrapolation"] = (f"not attempted: {n:,} samples are fewer than "
+                                    f"{MIN_EXTRAPOLATION:,}, too few to fit how IS grows with N")
+    else:
+        sizes = sorted({max(2 * k, n // d) for d in (8, 4, 2, 1)})
+        sweep = sample_size_sweep(prep, sizes, resamples, k, seed, splits=splits)
+        details.update({"sizes": sweep.n_samples.tolist(), "is_mean": sweep.is_mean.tolist()})
+        x = k / sweep.n_samples.to_numpy(dtype=float)  # 1 / split size
         b, a = np.polyfit(x, sweep.is_mean.to_numpy(), 1)  # IS(n) = a + b / n_per_split
-        pred50k = float(a + b * n_splits / 50_000)
+        pred50k = float(a + b * k / 50_000)
         at_n = float(sweep.is_mean.iloc[-1])
         bias_pct = 100 * (at_n / pred50k - 1)
         details.update({"fit_is_infinite_n": float(a), "predicted_is_at_50000": pred50k,
                         "is_at_n": at_n, "bias_vs_50000_pct": bias_pct})
     status = PASS if n >= 50_000 else FAIL if n < 5_000 else WARN
     return Check(1, "sample_count", status, n, "PASS >= 50,000; WARN 5,000-49,999; FAIL < 5,000",
-                 "Classic IS estimates p(y) per split: fewer samples per split give a lower, noisier IS, so "
-                 "numbers at different N are not comparable"
-                 + (f"; at this N the 10-split IS is {bias_pct:+.2f}% off its predicted value at 50,000" if bias_pct is not None else ""),
-                 "Report IS on 50,000 samples (10 splits of 5,000), as the original code and most papers do",
-                 details)
+                 "Classic IS estimates p(y) per split: fewer samples per split give a lower, "
+                 "noisier IS, so numbers at different N are not comparable"
+                 + (f"; at this N the {k}-split IS is {bias_pct:+.2f}% off its predicted value "
+                    "at 50,000" if bias_pct is not None else ""),
+                 "Report IS on 50,000 samples (10 splits of 5,000), as the original code and "
+                 "most papers do", details)
 
 
 # ------------------------------------------------------------------------------ 2 range / format
@@ -111,46 +121,55 @@ def check_input_format(images: np.ndarray, backbone_desc: str = "") -> Check:
 
 
 # ------------------------------------------------------------------------------ 3 order
-def check_order(prep: scores.PreparedProbs, n_splits: int = 10, seed: int = 0, ddof: int = 0) -> Check:
+def check_order(prep: scores.PreparedProbs, splits: scores.SplitSpec, seed: int = 0) -> Check:
     pred = prep.probs.argmax(axis=1)
-    run_len = len(pred) / (np.count_nonzero(pred[1:] != pred[:-1]) + 1)
+    run_len = scores.mean_run_length(pred)
     n_cls = len(np.unique(pred))
     # a well-mixed sequence changes class almost every step: expected run ~ 1 / (1 - sum q_c^2)
     q = np.bincount(pred, minlength=prep.num_classes) / len(pred)
     expected = 1.0 / max(1e-12, 1.0 - float((q**2).sum()))
-    k = min(n_splits, prep.n)
-    loaded = scores.inception_score(prep, k, ddof=ddof)
-    shuffled = scores.inception_score(prep, k, order=seed, ddof=ddof)
+    as_given = dataclasses.replace(splits, shuffle="none", seed=None)
+    loaded = scores.inception_score(prep, splits=as_given)
+    shuffled = scores.inception_score(
+        prep, splits=dataclasses.replace(splits, shuffle="numpy_rng", seed=seed))
     diff = 100 * (loaded.mean / shuffled.mean - 1)
     sorted_like = run_len > 3 * expected and run_len > 2
-    status = WARN if sorted_like or abs(loaded.mean - shuffled.mean) > max(shuffled.std, 1e-12) else PASS
-    return Check(3, "order", status, {"mean_run_length": run_len, "expected_if_shuffled": expected,
-                                       "is_as_loaded": loaded.mean, "is_shuffled": shuffled.mean, "diff_pct": diff},
-                 "WARN when predicted classes come in runs > 3x what a shuffled order gives, or when as-loaded "
-                 "and shuffled IS differ by more than the shuffled std",
-                 "Splits are contiguous: class-sorted samples put few classes in each split, which lowers IS and "
-                 "inflates its std (ImageNet val sorted: ~63 +- 8 instead of hundreds)",
-                 f"Shuffle with a fixed seed before splitting and say so (order=shuffled, seed={seed})",
-                 {"predicted_classes": int(n_cls), "std_as_loaded": loaded.std, "std_shuffled": shuffled.std,
+    status = WARN if sorted_like or abs(loaded.mean - shuffled.mean) > max(shuffled.std, 1e-12) \
+        else PASS
+    return Check(3, "order", status, {"mean_run_length": run_len,
+                                       "expected_if_shuffled": expected,
+                                       "is_as_loaded": loaded.mean, "is_shuffled": shuffled.mean,
+                                       "diff_pct": diff},
+                 "WARN when predicted classes come in runs > 3x what a shuffled order gives, or "
+                 "when as-loaded and shuffled IS differ by more than the shuffled std",
+                 "Splits are contiguous: class-sorted samples put few classes in each split, "
+                 "which lowers IS and inflates its std (ImageNet val sorted: ~63 +- 8 instead of "
+                 "hundreds)",
+                 f"Shuffle with a fixed seed before splitting and say so (splits.shuffle=numpy_rng "
+                 f"splits.seed={seed})",
+                 {"predicted_classes": int(n_cls), "std_as_loaded": loaded.std,
+                  "std_shuffled": shuffled.std,
                   "split_scores_as_loaded": loaded.split_scores.tolist(),
                   "split_scores_shuffled": shuffled.split_scores.tolist()})
 
 
 # ------------------------------------------------------------------------------ 4 splits
-def check_splits(prep: scores.PreparedProbs, n_splits: int = 10, ddof: int = 0) -> Check:
-    k = min(n_splits, prep.n)
-    r10 = scores.inception_score(prep, k, ddof=ddof)
-    r1 = scores.inception_score(prep, 1)
+def check_splits(prep: scores.PreparedProbs, splits: scores.SplitSpec) -> Check:
+    k = splits.n_splits
+    rk = scores.inception_score(prep, splits=splits)
+    r1 = scores.inception_score(prep, splits=dataclasses.replace(splits, n_splits=1, ddof=0))
     sg = scores.improved_score(prep)
-    gap = r1.mean - r10.mean
-    status = WARN if gap > max(r10.std, 1e-12) else PASS
-    return Check(4, "splits", status, {"is_10_splits": r10.mean, "is_10_splits_std": r10.std, "is_1_split": r1.mean,
-                                        "sg_nats": sg.nats, "sg_bits": sg.bits, "sg_sem_nats": sg.sem},
-                 "WARN when IS(1 split) - IS(10 splits) exceeds the reported std",
-                 "The split count changes the number (paper Table 2: 9.91 at 1 split, 9.09 at 200); the std over "
-                 "splits does not cover that bias",
+    gap = r1.mean - rk.mean
+    status = WARN if gap > max(rk.std, 1e-12) else PASS
+    return Check(4, "splits", status, {f"is_{k}_splits": rk.mean, f"is_{k}_splits_std": rk.std,
+                                        "is_1_split": r1.mean, "sg_nats": sg.nats,
+                                        "sg_bits": sg.bits, "sg_sem_nats": sg.sem},
+                 f"WARN when IS(1 split) - IS({k} splits) exceeds the reported std",
+                 "The split count changes the number (paper Table 2: 9.91 at 1 split, 9.09 at "
+                 "200); the std over splits does not cover that bias",
                  "Report n_splits with the number, and S(G) (no splits, no exp) beside it",
-                 {"gap": gap, "n_splits": k, "std_ddof": ddof})
+                 {"gap": gap, "n_splits": rk.n_splits, "split_sizes": list(rk.split_sizes),
+                  "std_ddof": splits.ddof})
 
 
 # ------------------------------------------------------------------------------ 5 backbone spread

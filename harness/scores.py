@@ -28,8 +28,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import HarnessError
+
 __all__ = [
     "ROW_SUM_TOL",
+    "SplitSpec",
+    "ASSIGNS",
+    "SHUFFLES",
     "ISResult",
     "ImprovedScore",
     "TopClasses",
@@ -58,9 +63,12 @@ def softmax(logits, axis: int = -1) -> np.ndarray:
     >>> softmax(np.array([[1000.0, 1000.0, -1000.0]])).round(6).tolist()
     [[0.5, 0.5, 0.0]]
     """
-    z = np.asarray(logits, dtype=np.float64)
+    # One memory layout whatever the caller's: column-major, which is what the CPU backbones
+    # return; summation order (and so the last bit) would otherwise depend on where logits came
+    # from (a cache, a GPU, a slice).
+    z = np.array(logits, dtype=np.float64, order="F")
     if not np.all(np.isfinite(z)):
-        raise ValueError("softmax: logits contain NaN or inf; check the backbone output")
+        raise HarnessError("softmax: logits contain NaN or inf; check the backbone output")
     z = z - np.max(z, axis=axis, keepdims=True)
     np.exp(z, out=z)
     z /= np.sum(z, axis=axis, keepdims=True)
@@ -68,28 +76,28 @@ def softmax(logits, axis: int = -1) -> np.ndarray:
 
 
 def validate_probs(probs, name: str = "probs") -> np.ndarray:
-    """Return ``probs`` as a C-contiguous float64 array, or raise a one-line ``ValueError``."""
+    """Return ``probs`` as a C-contiguous float64 array, or raise a one-line :class:`HarnessError` (a ``ValueError``)."""
     p = np.asarray(probs)
     if p.ndim != 2:
-        raise ValueError(
+        raise HarnessError(
             f"{name} must be 2-D (N samples x C classes), got shape {p.shape}; "
             "reshape to (N, C) or pass softmax(logits)"
         )
     n, c = p.shape
     if n < 1:
-        raise ValueError(f"{name} has no rows (shape {p.shape}); pass at least one sample")
+        raise HarnessError(f"{name} has no rows (shape {p.shape}); pass at least one sample")
     if c < 2:
-        raise ValueError(f"{name} has {c} class(es); the Inception Score needs at least 2")
+        raise HarnessError(f"{name} has {c} class(es); the Inception Score needs at least 2")
     if not np.issubdtype(p.dtype, np.number) or np.issubdtype(p.dtype, np.complexfloating):
-        raise ValueError(f"{name} must be a real numeric array, got dtype {p.dtype}")
+        raise HarnessError(f"{name} must be a real numeric array, got dtype {p.dtype}")
     p = np.ascontiguousarray(p, dtype=np.float64)
     row_sums = p.sum(axis=1)
     if not np.isfinite(row_sums).all():  # a NaN or inf anywhere makes its row sum non-finite
         bad = int(np.count_nonzero(~np.isfinite(row_sums)))
-        raise ValueError(f"{name} contains NaN or inf in {bad} row(s); fix the upstream logits")
+        raise HarnessError(f"{name} contains NaN or inf in {bad} row(s); fix the upstream logits")
     if p.min() < 0:
         bad = int(np.count_nonzero((p < 0).any(axis=1)))
-        raise ValueError(
+        raise HarnessError(
             f"{name} has negative entries in {bad} row(s) (min {p.min():.3g}); "
             "pass probabilities, not logits (use softmax(logits))"
         )
@@ -97,7 +105,7 @@ def validate_probs(probs, name: str = "probs") -> np.ndarray:
     worst = float(dev.max())
     if worst > ROW_SUM_TOL:
         bad = int(np.count_nonzero(dev > ROW_SUM_TOL))
-        raise ValueError(
+        raise HarnessError(
             f"{name} rows must sum to 1 within {ROW_SUM_TOL:g}: {bad} row(s) are off, "
             f"worst by {worst:.3g}; pass softmax(logits) or renormalise"
         )
@@ -167,6 +175,105 @@ def per_sample_kl(probs) -> np.ndarray:
     return _kl_to(prep, slice(None), prep.probs.mean(axis=0))
 
 
+ASSIGNS = ("floor", "chunk", "drop_remainder")
+SHUFFLES = ("none", "numpy_rng", "numpy_randomstate", "torch_randperm")
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How N rows become splits: the conventions the reference implementations differ in.
+
+    ``assign``: ``floor`` (rows ``i*N//S .. (i+1)*N//S``: the original code, torch-fidelity),
+    ``chunk`` (``torch.chunk``: ceil(N/S) rows per split, possibly fewer splits; torchmetrics),
+    ``drop_remainder`` (S splits of N//S rows, the last N mod S rows unused; sbarratt, piq).
+    ``shuffle`` (applied first): ``none``, ``numpy_rng`` (``np.random.default_rng(seed)``),
+    ``numpy_randomstate`` (``np.random.RandomState(seed)``, torch-fidelity with seed 2020),
+    ``torch_randperm`` (``torch.randperm`` with a generator seeded by ``seed``; torchmetrics).
+    ``ddof``: the std's delta degrees of freedom over split scores (0 = ``np.std``).
+    """
+
+    n_splits: int = 10
+    assign: str = "floor"
+    shuffle: str = "none"
+    seed: int | None = None
+    ddof: int = 0
+
+    def __post_init__(self):
+        for name, v in (("n_splits", self.n_splits), ("ddof", self.ddof)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise HarnessError(f"{name} must be an integer, got {v!r}")
+        if self.n_splits < 1:
+            raise HarnessError(f"n_splits must be at least 1, got {self.n_splits}")
+        if self.ddof < 0:
+            raise HarnessError(f"ddof must be a non-negative integer, got {self.ddof!r}")
+        if self.assign not in ASSIGNS:
+            raise HarnessError(f"splits.assign must be one of {', '.join(ASSIGNS)}, got {self.assign!r}")
+        if self.shuffle not in SHUFFLES:
+            raise HarnessError(
+                f"splits.shuffle must be one of {', '.join(SHUFFLES)}, got {self.shuffle!r}")
+        if self.shuffle != "none" and (
+                self.seed is None or isinstance(self.seed, (bool, np.bool_))
+                or not isinstance(self.seed, (int, np.integer))):
+            raise HarnessError(
+                f"splits.shuffle={self.shuffle} needs an integer seed (splits.seed=<int>), "
+                f"got {self.seed!r}")
+
+    @classmethod
+    def from_order(cls, n_splits: int, order=None, ddof: int = 0) -> SplitSpec:
+        """The harness's original ``order`` argument: None = as given, int = numpy_rng(seed)."""
+        seed = _check_order(order)
+        return cls(n_splits, "floor", "none" if seed is None else "numpy_rng", seed, ddof)
+
+    def permutation(self, n: int) -> np.ndarray | None:
+        if self.shuffle == "none":
+            return None
+        if self.shuffle == "numpy_rng":
+            return np.random.default_rng(self.seed).permutation(n)
+        if self.shuffle == "numpy_randomstate":
+            return np.random.RandomState(self.seed).permutation(n)
+        try:
+            import torch
+        except ImportError:
+            raise HarnessError("splits.shuffle=torch_randperm needs torch installed") from None
+        gen = torch.Generator().manual_seed(int(self.seed))
+        return torch.randperm(n, generator=gen).numpy()
+
+    def bounds(self, n: int) -> list[tuple[int, int]]:
+        """(start, stop) of every split of n rows (after the shuffle)."""
+        s = self.n_splits
+        if s > n:
+            raise HarnessError(
+                f"n_splits={s} is more than the N={n} samples; use at most {n} splits (or more "
+                "samples)")
+        if self.assign == "floor":
+            out = [(i * n // s, (i + 1) * n // s) for i in range(s)]
+        elif self.assign == "chunk":
+            size = -(-n // s)
+            out = [(a, min(a + size, n)) for a in range(0, n, size)]
+        else:
+            size = n // s
+            out = [(i * size, (i + 1) * size) for i in range(s)]
+        if self.ddof >= len(out):
+            raise HarnessError(
+                f"ddof={self.ddof} needs more than {self.ddof} splits, but there are {len(out)}; "
+                "lower ddof or use more splits (the std would be undefined)")
+        return out
+
+    def label(self) -> str:
+        """Human/machine-readable label, e.g. ``floor after numpy_randomstate(2020)``."""
+        if self.assign == "floor" and self.shuffle == "none":
+            return "contiguous"
+        if self.assign == "floor" and self.shuffle == "numpy_rng":
+            return f"contiguous after shuffle(seed={self.seed})"
+        base = {"floor": "contiguous", "chunk": "torch.chunk", "drop_remainder":
+                "contiguous, remainder dropped"}[self.assign]
+        return base if self.shuffle == "none" else f"{base} after {self.shuffle}({self.seed})"
+
+    def provenance(self) -> dict:
+        return {"split_assignment": self.label(), "split_assign": self.assign,
+                "split_shuffle": self.shuffle, "split_seed": self.seed, "std_ddof": self.ddof}
+
+
 @dataclass(frozen=True)
 class ISResult:
     """Classic Inception Score: mean and std over split scores."""
@@ -179,6 +286,7 @@ class ISResult:
     ddof: int
     order: int | None = None  # None: as given; int: seed of the permutation applied first
     split_sizes: tuple = field(default=())
+    spec: SplitSpec | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -186,30 +294,33 @@ class ISResult:
             "is_std": self.std,
             "n_splits": self.n_splits,
             "n_samples": self.n,
-            "std_ddof": self.ddof,
-            "split_assignment": split_assignment_label(self.order),
+            **(self.spec.provenance() if self.spec else {"std_ddof": self.ddof}),
         }
 
 
 def split_assignment_label(order: int | None) -> str:
-    """Human/machine-readable label for how rows were assigned to splits."""
-    return "contiguous" if order is None else f"contiguous after shuffle(seed={order})"
+    """Human/machine-readable label for how rows were assigned to splits (``order`` form)."""
+    return SplitSpec.from_order(1, order).label()
 
 
 def _check_order(order) -> int | None:
     if order is None:
         return None
     if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)):
-        raise ValueError(f"order must be None (keep the given order) or an int seed, got {order!r}")
+        raise HarnessError(f"order must be None (keep the given order) or an int seed, got {order!r}")
     return int(order)
 
 
-def inception_score(probs, n_splits: int = 10, order: int | None = None, ddof: int = 0) -> ISResult:
-    """Classic Inception Score over ``n_splits`` contiguous splits.
+def inception_score(probs, n_splits: int = 10, order: int | None = None, ddof: int = 0,
+                    splits: SplitSpec | None = None) -> ISResult:
+    """Classic Inception Score over splits of the rows.
 
-    ``order=None`` keeps the rows as given; an int applies ``np.random.default_rng(order)``'s
-    permutation first.  ``ddof`` is the std's delta degrees of freedom (0 = the original
-    code's ``np.std``); with ``ddof >= n_splits`` the std is undefined and NaN.
+    By default the original code's convention: ``n_splits`` contiguous splits
+    ``probs[i*N//S:(i+1)*N//S]``; ``order=None`` keeps the rows as given, an int applies
+    ``np.random.default_rng(order)``'s permutation first; ``ddof`` is the std's delta degrees of
+    freedom (0 = the original code's ``np.std``).  ``splits`` (a :class:`SplitSpec`) chooses any
+    peer's convention instead.  More splits than rows, or ``ddof`` >= the number of splits, is
+    an error (never NaN).
 
     >>> probs = np.full((6, 3), 1 / 3)                    # a classifier that knows nothing
     >>> round(inception_score(probs, n_splits=3).mean, 12)
@@ -217,34 +328,26 @@ def inception_score(probs, n_splits: int = 10, order: int | None = None, ddof: i
     """
     prep = prepare(probs)
     n = prep.n
-    if isinstance(n_splits, (bool, np.bool_)) or not isinstance(n_splits, (int, np.integer)):
-        raise ValueError(f"n_splits must be an integer, got {n_splits!r}")
-    n_splits = int(n_splits)
-    if n_splits < 1 or n_splits > n:
-        raise ValueError(f"n_splits must be between 1 and N={n}, got {n_splits}")
-    if not isinstance(ddof, (int, np.integer)) or ddof < 0:
-        raise ValueError(f"ddof must be a non-negative integer, got {ddof!r}")
-    seed = _check_order(order)
-    if seed is not None:
-        perm = np.random.default_rng(seed).permutation(n)
+    spec = splits if splits is not None else SplitSpec.from_order(n_splits, order, ddof)
+    bounds = spec.bounds(n)
+    perm = spec.permutation(n)
+    if perm is not None:
         prep = PreparedProbs(probs=prep.probs[perm], neg_entropy=prep.neg_entropy[perm])
-    scores = np.empty(n_splits, dtype=np.float64)
-    sizes = []
-    for i in range(n_splits):
-        sl = slice(i * n // n_splits, (i + 1) * n // n_splits)
+    scores = np.empty(len(bounds), dtype=np.float64)
+    for i, (a, b) in enumerate(bounds):
+        sl = slice(a, b)
         marginal = prep.probs[sl].mean(axis=0)
         scores[i] = math.exp(float(_kl_to(prep, sl, marginal).mean()))
-        sizes.append(sl.stop - sl.start)
-    std = float(np.std(scores, ddof=ddof)) if n_splits > ddof else float("nan")
     return ISResult(
         mean=float(scores.mean()),
-        std=std,
+        std=float(np.std(scores, ddof=spec.ddof)),
         split_scores=scores,
-        n_splits=n_splits,
+        n_splits=len(bounds),
         n=n,
-        ddof=int(ddof),
-        order=seed,
-        split_sizes=tuple(sizes),
+        ddof=int(spec.ddof),
+        order=spec.seed if spec.shuffle == "numpy_rng" else None,
+        split_sizes=tuple(b - a for a, b in bounds),
+        spec=spec,
     )
 
 
@@ -296,7 +399,7 @@ def _check_base(base) -> float:
         return 1.0
     b = float(base)
     if not b > 0 or b == 1:
-        raise ValueError(f"base must be a positive number other than 1 (or 'e'), got {base!r}")
+        raise HarnessError(f"base must be a positive number other than 1 (or 'e'), got {base!r}")
     return math.log(b)
 
 
@@ -333,7 +436,7 @@ def top_marginal_classes(probs, k: int = 10) -> TopClasses:
     p = prepare(probs).probs
     q = p.mean(axis=0)
     if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+        raise HarnessError(f"k must be a positive integer, got {k!r}")
     k = min(int(k), q.shape[0])
     idx = np.lexsort((np.arange(q.shape[0]), -q))[:k]  # stable: ties keep the lower index first
     return TopClasses(indices=idx, probs=q[idx])
@@ -343,3 +446,14 @@ def underflow_count(probs) -> int:
     """Number of rows holding at least one exact zero (an underflowed softmax output)."""
     p = np.asarray(probs)
     return int(np.count_nonzero((p == 0).any(axis=1)))
+
+
+def mean_run_length(labels) -> float:
+    """Mean length of runs of equal labels in the given order (1 for a well-mixed sequence).
+
+    >>> mean_run_length([0, 0, 1, 1, 2, 2])
+    2.0
+    """
+    pred = np.asarray(labels)
+    changes = int(np.count_nonzero(pred[1:] != pred[:-1]))
+    return float(len(pred) / (changes + 1))

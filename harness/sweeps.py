@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pandas as pd
 
 from . import scores
+from .errors import HarnessError
 
 
 def sample_size_sweep(prep: scores.PreparedProbs, sizes, resamples: int, n_splits: int, seed: int,
-                      ddof: int = 0) -> pd.DataFrame:
+                      ddof: int = 0, splits: scores.SplitSpec | None = None) -> pd.DataFrame:
     """IS (n_splits) and S(G) on seeded subsets of each size, drawn without replacement.
 
     Each subset keeps the loaded order (sorted indices).  At the full size every resample would
     be the same set, so it is evaluated once.  Subsets are gathered into one reusable buffer
-    (fresh allocations cost more in page faults than the scores themselves).
+    (fresh allocations cost more in page faults than the scores themselves).  Sizes above N
+    are left out; a size below ``n_splits`` uses as many splits as samples (the row says so).
+    ``splits`` sets the split convention (its ``n_splits`` is replaced per size).
     """
+    base = splits or scores.SplitSpec(n_splits, ddof=ddof)
     sizes = [int(n) for n in sizes if n <= prep.n]
     buf = np.empty((max([n for n in sizes if n < prep.n], default=0), prep.num_classes))
 
@@ -29,7 +34,8 @@ def sample_size_sweep(prep: scores.PreparedProbs, sizes, resamples: int, n_split
             idx.sort()
             np.take(prep.probs, idx, axis=0, out=buf[:n], mode="clip")  # idx valid: no bounds checks (3.5x)
             sub = scores.PreparedProbs(buf[:n], prep.neg_entropy[idx])
-        return (scores.inception_score(sub, min(n_splits, n), ddof=ddof).mean, scores.improved_score(sub).nats)
+        spec = dataclasses.replace(base, n_splits=min(n_splits, n))
+        return (scores.inception_score(sub, splits=spec).mean, scores.improved_score(sub).nats)
 
     jobs = [(n, r) for n in sizes for r in range(1 if n == prep.n else int(resamples))]
     results = {j: one(*j) for j in jobs}
@@ -52,13 +58,17 @@ def sample_size_sweep(prep: scores.PreparedProbs, sizes, resamples: int, n_split
     return pd.DataFrame(rows)
 
 
-def split_sweep(prep, n_splits_list, order, ddof) -> pd.DataFrame:
+def split_sweep(prep, n_splits_list, splits: scores.SplitSpec) -> pd.DataFrame:
+    """Classic IS for every split count (same convention otherwise), and S(G) beside it."""
+    too_many = [int(k) for k in n_splits_list if int(k) > prep.n]
+    if too_many:
+        raise HarnessError(f"n_splits={too_many} exceed the N={prep.n} samples; use at most "
+                           f"{prep.n} splits (or more samples)")
     sg = scores.improved_score(prep)
     rows = []
     for k in n_splits_list:
-        if k > prep.n:
-            continue
-        r = scores.inception_score(prep, int(k), order=order, ddof=ddof)
-        rows.append({"n_splits": int(k), "split_size": prep.n // int(k), "is_mean": r.mean, "is_std": r.std,
-                     "sg_nats": sg.nats, "sg_bits": sg.bits, "exp_sg": math.exp(sg.nats), "sg_sem_nats": sg.sem})
+        r = scores.inception_score(prep, splits=dataclasses.replace(splits, n_splits=int(k)))
+        rows.append({"n_splits": int(k), "split_size": prep.n // int(k), "is_mean": r.mean,
+                     "is_std": r.std, "sg_nats": sg.nats, "sg_bits": sg.bits,
+                     "exp_sg": math.exp(sg.nats), "sg_sem_nats": sg.sem})
     return pd.DataFrame(rows)

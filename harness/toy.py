@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate, special
 
+from .errors import HarnessError
+
 GENERATORS = ("true_mixture", "plus_minus_infinity", "uniform_-100_100", "normal_0_20")
 
 PAPER_CLAIMS = {
@@ -42,11 +44,11 @@ class ToySetup:
 
     def __post_init__(self):
         if self.scale_is not in ("variance", "std"):
-            raise ValueError(f"toy.scale_is must be 'variance' or 'std', got {self.scale_is!r}")
+            raise HarnessError(f"toy.scale_is must be 'variance' or 'std', got {self.scale_is!r}")
         if not self.scale > 0 or not self.wide_scale > 0:
-            raise ValueError("toy.scale and the wide generator's scale must be positive")
+            raise HarnessError("toy.scale and the wide generator's scale must be positive")
         if not self.uniform_high > self.uniform_low:
-            raise ValueError("toy uniform generator needs high > low")
+            raise HarnessError("toy uniform generator needs high > low")
 
     def sigma(self, value: float) -> float:
         """Standard deviation for a scale value under this setup's convention."""
@@ -127,7 +129,7 @@ def _expect(f, generator: str, setup: ToySetup) -> float:
         )
     if generator == "plus_minus_infinity":
         return 0.5 * float(f(-np.inf)) + 0.5 * float(f(np.inf))
-    raise ValueError(f"unknown toy generator {generator!r}; choose from {', '.join(GENERATORS)}")
+    raise HarnessError(f"unknown toy generator {generator!r}; choose from {', '.join(GENERATORS)}")
 
 
 @dataclass(frozen=True)
@@ -161,4 +163,4 @@ def sample(generator: str, n: int, setup: ToySetup, rng: np.random.Generator) ->
         return rng.uniform(setup.uniform_low, setup.uniform_high, n)
     if generator == "normal_0_20":
         return setup.sigma(setup.wide_scale) * rng.standard_normal(n)
-    raise ValueError(f"unknown toy generator {generator!r}; choose from {', '.join(GENERATORS)}")
+    raise HarnessError(f"unknown toy generator {generator!r}; choose from {', '.join(GENERATORS)}")

@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Everything the harness caches (random-weight exports, logits) goes to a throwaway directory,
 # never the user's ~/.cache; and no test may see real pretrained weights by accident.
 _TMP = tempfile.mkdtemp(prefix="inception-note-tests-")

@@ -17,6 +17,7 @@ import pytest
 
 from harness import backbones, cache, data, imagenet
 from harness.backbones import weights as W
+from harness.backbones.random_init import random_iv3_state
 from harness.errors import HarnessError, MissingInputError
 
 from .conftest import needs_tf, needs_torch
@@ -56,7 +57,9 @@ def test_shape_batch_independence_determinism_provenance(fixture, request, rnd_i
     np.testing.assert_array_equal(net.logits(x), out)  # deterministic
     prov = net.provenance()
     assert REQUIRED_PROVENANCE <= set(prov), REQUIRED_PROVENANCE - set(prov)
-    assert prov["weights_sha256"] == "random:0" and prov["weights_note"] == "random weights"
+    assert prov["weights"] == "random:0" and prov["weights_note"] == "random weights"
+    # the sha256 of the arrays the network was built from, not a label
+    assert prov["weights_sha256"] == W.state_sha256(random_iv3_state(0, net.raw_outputs))
 
 
 @needs_torch
@@ -157,7 +160,7 @@ def test_unknown_backbone_knob_and_weights():
 
 @needs_torch
 def test_unknown_knob_and_cuda_without_gpu():
-    with pytest.raises(HarnessError, match="unexpected keyword"):
+    with pytest.raises(HarnessError, match="unknown knob"):
         backbones.load("torchvision", weights="random:0", colour="blue")
     import torch
 
@@ -258,7 +261,7 @@ def test_keras_pretrained_lookup_and_md5_pin(tmp_path, monkeypatch):
 
 @needs_tf
 def test_tfhub_savedmodel_dir_and_errors(tmp_path, monkeypatch, tfhub_net, rnd_images):
-    exported = Path(tfhub_net.weights_info["weights_path"])
+    exported = Path(tfhub_net.provenance()["network_file"])
     net = backbones.load("tfhub", weights=f"file:{exported}", input_size=75, batch_size=4)
     np.testing.assert_allclose(net.logits(rnd_images), tfhub_net.logits(rnd_images), rtol=1e-6, atol=1e-6)
     assert len(net.provenance()["weights_sha256"]) == 64

@@ -60,13 +60,12 @@ def test_weights_sensitivity(tmp_path):
     pw = res.tables["pairwise"].set_index(["backbone_a", "backbone_b"])
     kt = pw.loc[("keras", "torchvision")]  # the paper's orientation
     assert kt.diff_pct == pytest.approx((kt.is_a / kt.is_b - 1) * 100) and pd.isna(kt.paper_diff_pct)
-    # paper numbers appear only beside the paper's datasets: check the lookup on a real CIFAR layout
-    from harness.pipeline import paper_dataset
+    # paper numbers appear only beside the paper's datasets: a real CIFAR-10 layout says so
+    from .test_data import write_cifar
 
-    class Fake:
-        kind, split = "cifar10", "train"
-
-    assert paper_dataset(Fake()) == "cifar10_train"
+    write_cifar(tmp_path / "c10")
+    assert data.load("cifar10", root=str(tmp_path / "c10")).paper_dataset() == "cifar10_train"
+    assert data.load("cifar10", root=str(tmp_path / "c10"), split="test").paper_dataset() == "cifar10_test"
     assert (tmp_path / "weights_sensitivity" / "weights_sensitivity.png").exists()
     assert "RANDOM WEIGHTS" in (tmp_path / "weights_sensitivity" / "table.md").read_text()
 
@@ -202,7 +201,12 @@ def test_paper_offline_and_paper_figs(tmp_path):
     t = res.table.set_index("experiment")
     assert t.loc["toy_gaussian", "status"] == "ran" and t.loc["splits_simulated", "status"] == "ran"
     assert t.loc["weights_sensitivity", "status"] == "skipped"
-    assert "inception_v3_google-0cc3c7bd.pth" in t.loc["weights_sensitivity", "detail"]
+    miss = res.tables["missing"]
+    torch_file = miss[miss.missing.str.contains("inception_v3_google-0cc3c7bd.pth")]
+    assert len(torch_file) == 1  # each missing file once, naming who needs it
+    assert "weights_sensitivity" in torch_file.needed_by.iloc[0]
+    assert f"[{torch_file['item'].iloc[0]}]" in t.loc["weights_sensitivity", "detail"]
+    assert not (tmp_path / "paper" / "weights_sensitivity").exists()  # no empty dir for a skip
     assert t.loc["adversarial", "status"] == "skipped"
     out = tmp_path / "figs"
     figs = run("paper_figs", tmp_path, f"paper_figs.out_dir={out}")

@@ -12,6 +12,10 @@ from harness.errors import HarnessError
 
 from .conftest import needs_tf, needs_torch
 
+keras_iv3 = pytest.importorskip("harness.backbones.keras_iv3")
+torchvision_state_to_keras = keras_iv3.torchvision_state_to_keras
+keras_to_torchvision_state = keras_iv3.keras_to_torchvision_state
+
 pytestmark = [needs_torch, needs_tf]
 
 
@@ -29,8 +33,8 @@ def keras_model():
 
 def test_round_trip_torchvision_keras_torchvision_is_exact(keras_model):
     sd = random_iv3_state(5, 1000)  # gamma = 1: the folding is the identity
-    porting.torchvision_state_to_keras(keras_model, sd)
-    back = porting.keras_to_torchvision_state(keras_model)
+    torchvision_state_to_keras(keras_model, sd)
+    back = keras_to_torchvision_state(keras_model)
     assert set(back) == set(sd)
     for k in sd:
         np.testing.assert_array_equal(back[k], sd[k], err_msg=k)
@@ -42,16 +46,16 @@ def test_round_trip_keras_torchvision_keras_is_exact_and_gamma_folds(keras_model
     for w in ws:  # keep variances positive
         np.abs(w, out=w) if w.ndim == 1 else None
     keras_model.set_weights(ws)
-    sd = porting.keras_to_torchvision_state(keras_model)
-    porting.torchvision_state_to_keras(keras_model, sd)
+    sd = keras_to_torchvision_state(keras_model)
+    torchvision_state_to_keras(keras_model, sd)
     for a, b in zip(keras_model.get_weights(), ws):
         np.testing.assert_array_equal(a, b)
     # gamma != 1 has no place in Keras (BatchNormalization(scale=False)): it is folded into the
     # kernel and the mean; the port is then exact as a function, not tensor for tensor
     sd = random_iv3_state(5, 1000)
     sd = {k: (v * 1.7 if k.endswith("bn.weight") else v) for k, v in sd.items()}
-    porting.torchvision_state_to_keras(keras_model, sd)
-    back = porting.keras_to_torchvision_state(keras_model)
+    torchvision_state_to_keras(keras_model, sd)
+    back = keras_to_torchvision_state(keras_model)
     c = "Conv2d_1a_3x3"
     np.testing.assert_allclose(back[f"{c}.conv.weight"], 1.7 * sd[f"{c}.conv.weight"], rtol=1e-6)
     np.testing.assert_allclose(back[f"{c}.bn.running_mean"], 1.7 * sd[f"{c}.bn.running_mean"], rtol=1e-6)
@@ -118,6 +122,10 @@ def test_2015_graph_runs_in_pytorch_and_keras_from_the_graphdef(tmp_path, rnd_im
     assert rel(tv_wrong.logits(x), graph) > 1e-2  # torchvision's own pooling: not the 2015 network
     k = backbones.load("keras", weights=f"ported:tf2015:file:{tgz}", pool_compat="tf2015", **common)
     assert rel(k.logits(x), graph) < 1e-4
+    # the first-class name for that network, reading the graph without TensorFlow
+    t2 = backbones.load("tf2015_torch", weights=f"file:{tgz}", batch_size=2)
+    assert rel(t2.logits(x), graph) < 1e-4 and t2.class_layout == "tf2015_1008"
+    np.testing.assert_array_equal(t2.logits(x), tv.logits(x))
     prov = tv.provenance()
     assert prov["weights_sha256"].startswith("ported:tf2015:") and prov["port_version"] == porting.PORT_VERSION
     side = json.loads(Path(prov["ported_cache"]).with_suffix(".json").read_text())
@@ -143,11 +151,13 @@ def test_class_layout_mappings_are_inverse():
 
 
 def test_unsupported_pairs_are_one_line_errors():
-    with pytest.raises(HarnessError, match="cannot port from tfhub"):
+    with pytest.raises(HarnessError, match="ported:tfhub for backbone torchvision is not supported"):
         backbones.load("torchvision", weights="ported:tfhub")
-    with pytest.raises(HarnessError, match="no ported weights for TF-Hub"):
+    with pytest.raises(HarnessError, match="tfhub runs ported weights from: none"):
         backbones.load("tfhub", weights="ported:torchvision:random:0")
     with pytest.raises(HarnessError, match="not supported"):
         backbones.load("torchvision", weights="ported:torchvision:random:0")
+    with pytest.raises(HarnessError, match="ported:resnet for backbone keras is not supported"):
+        backbones.load("keras", weights="ported:resnet")
     with pytest.raises(HarnessError, match="pool_compat must be"):
         backbones.load("torchvision", weights="random:0", pool_compat="caffe")

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from harness import data, sanity, scores
+from harness.scores import SplitSpec
 
 from .conftest import needs_torch
+
+TEN = SplitSpec(10)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,10 +33,10 @@ def natural_images(n=50, seed=0):
 
 def test_sample_count():
     big = clean_probs(n=50_000, c=50)
-    assert sanity.check_sample_count(big).status == sanity.PASS
-    small = sanity.check_sample_count(clean_probs(n=2000))
+    assert sanity.check_sample_count(big, TEN).status == sanity.PASS
+    small = sanity.check_sample_count(clean_probs(n=2000), TEN)
     assert small.status == sanity.FAIL and small.value == 2000
-    mid = sanity.check_sample_count(clean_probs(n=8000))
+    mid = sanity.check_sample_count(clean_probs(n=8000), TEN)
     assert mid.status == sanity.WARN
     # the extrapolated value at 50,000 is above the biased value at N (more samples per split)
     assert mid.details["predicted_is_at_50000"] > mid.details["is_at_n"]
@@ -59,22 +62,22 @@ def test_input_format_fires_on_wrong_ranges_constant_and_bgr():
 
 def test_order_fires_on_class_sorted_samples():
     prep = clean_probs()
-    assert sanity.check_order(prep).status == sanity.PASS
+    assert sanity.check_order(prep, TEN).status == sanity.PASS
     order = np.argsort(prep.probs.argmax(1), kind="stable")
     sorted_prep = scores.PreparedProbs(prep.probs[order], prep.neg_entropy[order])
-    c = sanity.check_order(sorted_prep)
+    c = sanity.check_order(sorted_prep, TEN)
     assert c.status == sanity.WARN
     assert c.value["mean_run_length"] > 10 and c.value["is_as_loaded"] < c.value["is_shuffled"]
 
 
 def test_splits_flags_a_gap_larger_than_the_std():
     # quiet only when each split's marginal is estimated well (2 classes, 5,000 samples per split)
-    assert sanity.check_splits(clean_probs(n=50_000, c=2)).status == sanity.PASS
+    assert sanity.check_splits(clean_probs(n=50_000, c=2), TEN).status == sanity.PASS
     # with 100 classes the split bias already exceeds the std over splits at 50,000 samples:
     # the systematic error the paper describes, which the reported +- does not cover
-    c = sanity.check_splits(clean_probs(n=50_000))
+    c = sanity.check_splits(clean_probs(n=50_000), TEN)
     assert c.status == sanity.WARN and c.details["gap"] > 3 * c.value["is_10_splits_std"]
-    small = sanity.check_splits(clean_probs(n=300))  # 30 samples per split for 100 classes
+    small = sanity.check_splits(clean_probs(n=300), TEN)  # 30 samples per split for 100 classes
     assert small.status == sanity.WARN and small.details["gap"] > small.value["is_10_splits_std"]
 
 
@@ -130,7 +133,7 @@ def test_sanity_experiment_end_to_end_json_schema_and_strict_exit(tmp_path):
     np.savez(tmp_path / "train.npz", images=np.concatenate([x[:30], data.load("synthetic", count=30, seed=9).read_all()]))
     cmd = [sys.executable, "-m", "harness", "+experiment=sanity", "weights=random:0", "dataset=arrays",
            f"dataset.path={tmp_path / 'samples.npz'}", "+dataset@reference=arrays",
-           f"reference.path={tmp_path / 'train.npz'}", "backbone.input_size=75", "other_backbones=[]",
+           f"reference.path={tmp_path / 'train.npz'}", "backbone.input_size=75", "~other_backbones",
            "progress=false", "n_splits=4", f"hydra.run.dir={tmp_path / 'run'}"]
     r = subprocess.run(cmd + ["strict=true"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 3, r.stderr[-2000:]
@@ -148,6 +151,9 @@ def test_sanity_experiment_end_to_end_json_schema_and_strict_exit(tmp_path):
     assert "## Reporting line" in md and "RANDOM WEIGHTS" in md
     for f in ("check3_order.png", "check4_splits.png", "check5_backbones.png", "check6_resize.png"):
         assert (tmp_path / "run" / f).exists()
-    # without strict the same run exits 0
+    # the same run dir is not reused by accident ...
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "already holds results" in r.stderr and "overwrite=true" in r.stderr
+    # ... and without strict the same run exits 0
+    r = subprocess.run(cmd + ["overwrite=true"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]

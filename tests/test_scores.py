@@ -8,6 +8,7 @@ import pytest
 from scipy import special, stats
 
 from harness import scores
+from harness.errors import HarnessError
 
 
 def dirichlet(n, c, alpha=0.3, seed=0):
@@ -88,7 +89,10 @@ def test_ddof_zero_and_one():
     assert r0.std == pytest.approx(np.std(ref, ddof=0), rel=1e-9)
     assert r1.std == pytest.approx(np.std(ref, ddof=1), rel=1e-9)
     assert r1.std == pytest.approx(r0.std * math.sqrt(10 / 9), rel=1e-9)
-    assert math.isnan(scores.inception_score(p, 1, ddof=1).std)
+    with pytest.raises(HarnessError, match="ddof=1 needs more than 1 splits"):
+        scores.inception_score(p, 1, ddof=1)  # an undefined std is an error, never NaN
+    with pytest.raises(HarnessError, match="ddof=5 needs more than 5 splits, but there are 3"):
+        scores.inception_score(p, 3, ddof=5)
 
 
 def test_identity_log_is_equals_improved_score_equals_entropy_difference():
@@ -175,9 +179,12 @@ def test_row_sum_tolerance_is_1e_6():
         scores.inception_score(np.array([[0.5, 0.5 + 2e-6], [0.5, 0.5]]), 1)
 
 
-@pytest.mark.parametrize("s", [0, -1, 11])
-def test_bad_n_splits(s):
-    with pytest.raises(ValueError, match="n_splits must be between 1 and N=10"):
+@pytest.mark.parametrize("s, msg", [(0, "n_splits must be at least 1"),
+                                    (-1, "n_splits must be at least 1"),
+                                    (11, "n_splits=11 is more than the N=10 samples"),
+                                    (True, "n_splits must be an integer")])
+def test_bad_n_splits(s, msg):
+    with pytest.raises(HarnessError, match=msg):
         scores.inception_score(dirichlet(10, 3), n_splits=s)
 
 

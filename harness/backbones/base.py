@@ -1,8 +1,8 @@
-"""The one interface every Inception network is run through.
+"""The contract of an Inception network: everything other modules may ask of a backbone.
 
 ``Backbone.logits(images)`` takes uint8 N x H x W x 3 and returns float32 N x C logits, where C
-depends on the ``classes`` knob.  Every knob that can move an Inception Score is a constructor
-argument with a documented default and appears in ``provenance()`` and in the cache key:
+depends on the ``classes`` knob.  Every knob that can move a score is a constructor argument,
+appears in ``provenance()`` and is part of the cache key (``cache_identity()``):
 
 ========== ==============================================================================
 knob       meaning
@@ -18,20 +18,46 @@ device     cpu | cuda
 input_size network input resolution (299; smaller where the architecture allows, for tests)
 batch_size images per forward pass (results do not depend on it)
 ========== ==============================================================================
+
+What a subclass provides (and nothing outside ``harness/backbones`` looks inside it):
+
+* class attributes: ``name``, ``framework``, ``class_layout``/``raw_outputs`` (its classifier's
+  ImageNet layout), ``default_bias``, ``default_norm``, ``native_resize``, capability flags,
+  ``port_sources`` (whose weights it can run via ``ported:``);
+* :meth:`official_artifact`: what ``weights=pretrained`` means and where it is found;
+* :meth:`read_state` (classmethod): a weights file of its own format as the canonical
+  torchvision-layout state dict, so other backbones can run its weights;
+* :meth:`_load`: build the network from :class:`~harness.backbones.weights.ResolvedWeights`
+  (a file of its format, or a canonical state for ``random:``/``ported:``);
+* :meth:`_forward`: uint8 batch -> raw logits (bias per knob) and pool features;
+* :meth:`attack_target`: its gradient path for :mod:`harness.attack` (optional);
+* :meth:`framework_versions`, :meth:`extra_knobs`, :meth:`extra_provenance`.
+
+The base class turns a weights spec into resolved weights once for every backbone, maps outputs
+to ImageNet-1k (top-1), selects classes, checks inputs and outputs, and writes provenance.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import os
+import sys
+
 import numpy as np
 
-from .. import imagenet
+from .. import imagenet, porting
 from .. import resize as rs
+from ..config import as_bool, as_optional_bool
 from ..errors import HarnessError
 from ..provenance import package_versions
-from .weights import WeightsSpec
+from . import weights as W
 
 CLASS_CHOICES = ("all", "first1000", "last1000", "imagenet1000")
 NORMS = ("auto", "minus_one_one", "centered_128", "imagenet_mean_std", "zero_one", "zero_255")
+NORM_LABELS = {"minus_one_one": "[-1, 1]", "centered_128": "(x - 128) / 128",
+               "zero_one": "[0, 1]", "zero_255": "[0, 255]",
+               "imagenet_mean_std": "(x/255 - ImageNet mean) / std"}
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
 MIN_IMAGE_SIDE = 16
@@ -41,24 +67,49 @@ def preload_torch() -> None:
     """Import torch and torchvision if installed, before any TensorFlow import.
 
     torchvision (and the triton it initialises) imported *after* TensorFlow segfaults the
-    process (exit 139; ../shared/environment-notes.md), so every TensorFlow import goes
-    through :func:`import_tensorflow`, which calls this first.
+    process (exit 139), so every TensorFlow import goes through :func:`import_tensorflow`,
+    which calls this first.
     """
-    import importlib.util
-
     for mod in ("torch", "torchvision"):
         if importlib.util.find_spec(mod) is not None:
             importlib.import_module(mod)
 
 
-def import_tensorflow():
-    """Import TensorFlow with torch and torchvision loaded first: the other order segfaults."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    preload_torch()
+@contextlib.contextmanager
+def quiet_stderr(enabled: bool = True):
+    """Send file descriptor 2 to /dev/null for a block (C++ libraries that log before their
+    log level is read, like TensorFlow's absl lines at import).  Python errors still raise."""
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
     try:
-        import tensorflow as tf
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def import_tensorflow():
+    """Import TensorFlow with torch and torchvision loaded first: the other order segfaults.
+
+    Unless ``verbose=true`` (``TF_CPP_MIN_LOG_LEVEL`` below 3), TensorFlow's C++ log lines
+    (oneDNN, cuInit, CUDA drivers, MLIR) are silenced.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    preload_torch()
+    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "3" and "tensorflow" not in sys.modules
+    try:
+        with quiet_stderr(quiet):
+            import tensorflow as tf
+
+            if quiet:
+                tf.get_logger().setLevel("ERROR")
+                tf.config.list_logical_devices()  # device discovery logs here, once
     except ImportError:
         raise HarnessError("this backbone needs TensorFlow: pip install -e '.[tf]'") from None
     return tf
@@ -73,8 +124,6 @@ def import_torch():
 
 
 def import_torchvision():
-    import sys
-
     if "torchvision" not in sys.modules and "tensorflow" in sys.modules:
         raise HarnessError(
             "torchvision must be imported before TensorFlow in one process (the other order "
@@ -83,7 +132,8 @@ def import_torchvision():
     try:
         import torchvision
     except ImportError:
-        raise HarnessError("the torchvision backbone needs torchvision: pip install -e '.[torch]'") from None
+        raise HarnessError(
+            "the torchvision backbone needs torchvision: pip install -e '.[torch]'") from None
     return torchvision
 
 
@@ -92,23 +142,26 @@ def check_images(images, min_side: int = MIN_IMAGE_SIDE) -> np.ndarray:
     x = np.asarray(images)
     if x.dtype != np.uint8:
         raise HarnessError(
-            f"backbone input must be uint8 images in [0, 255], got dtype {x.dtype}; convert floats "
-            "with harness.data.to_uint8(x, value_range) (0_1, -1_1 or 0_255)")
+            f"backbone input must be uint8 images in [0, 255], got dtype {x.dtype}; convert "
+            "floats with harness.data.to_uint8(x, value_range) (0_1, -1_1 or 0_255)")
     if x.ndim != 4:
         raise HarnessError(f"backbone input must be N x H x W x 3, got shape {x.shape}"
-                           + ("; add a channel axis (grayscale? convert to RGB)" if x.ndim == 3 else ""))
+                           + ("; add a channel axis (grayscale? convert to RGB)"
+                              if x.ndim == 3 else ""))
     if x.shape[-1] != 3:
         raise HarnessError(f"backbone input must have 3 (RGB) channels last, got shape {x.shape}"
-                           + ("; transpose N x 3 x H x W to N x H x W x 3" if x.shape[1] == 3 else ""))
+                           + ("; transpose N x 3 x H x W to N x H x W x 3"
+                              if x.shape[1] == 3 else ""))
     if x.shape[0] == 0:
         raise HarnessError("backbone input is an empty batch (0 images)")
     if min(x.shape[1], x.shape[2]) < min_side:
-        raise HarnessError(f"images are {x.shape[1]}x{x.shape[2]}; the minimum side is {min_side} pixels")
+        raise HarnessError(
+            f"images are {x.shape[1]}x{x.shape[2]}; the minimum side is {min_side} pixels")
     return x
 
 
 class Backbone:
-    """Base class; subclasses set the class attributes and implement ``_load``/``_forward``."""
+    """Base class of every backbone; see the module docstring for the contract."""
 
     name = "base"
     framework = "none"
@@ -123,11 +176,19 @@ class Backbone:
     has_gradients = False
     min_input_size = 75
     fixed_input_size: int | None = None
+    #: the network's column in Barratt & Sharma's Table 1 (None: not in the paper)
+    paper_label: str | None = None
+    #: backbones whose weights this one can run (``weights=ported:<name>``)
+    port_sources: tuple = ()
+    #: True: ported weights keep their classifier layout (1000 or 1008 outputs); False: they are
+    #: mapped to this backbone's own ``class_layout``
+    ported_keeps_layout = True
 
     def __init__(self, weights="pretrained", resize="native", align_corners=None, bias=None,
                  classes="all", input_norm="auto", dtype="float32", device="cpu", input_size=299,
-                 batch_size=32, allow_download=False, weights_sha256=None):
-        self.weights_spec = WeightsSpec.parse(weights)
+                 batch_size=32, allow_download=False, weights_sha256=None, cache_dir=None):
+        self.weights_spec = W.WeightsSpec.parse(weights)
+        align_corners = as_optional_bool(align_corners, "align_corners")
         if resize == "native":
             self.resize_method, ac = self.native_resize
             self.align_corners = ac if align_corners is None else align_corners
@@ -136,54 +197,104 @@ class Backbone:
             rs.check_method(resize, align_corners)
             self.resize_method, self.align_corners = resize, align_corners
             if resize == "torch_bilinear" and align_corners is None:
-                raise HarnessError("resize=torch_bilinear needs align_corners=true or false (it changes IS)")
+                raise HarnessError(
+                    "resize=torch_bilinear needs align_corners=true or false (it changes IS)")
             self.resize_requested = resize
         if classes not in CLASS_CHOICES:
-            raise HarnessError(f"unknown classes {classes!r}; choose from {', '.join(CLASS_CHOICES)}")
+            raise HarnessError(
+                f"unknown classes {classes!r}; choose from {', '.join(CLASS_CHOICES)}")
         if input_norm not in NORMS:
             raise HarnessError(f"unknown input_norm {input_norm!r}; choose from {', '.join(NORMS)}")
         if dtype not in ("float32", "float64"):
             raise HarnessError(f"dtype must be float32 or float64, got {dtype!r}")
         if dtype == "float64" and not self.supports_float64:
-            raise HarnessError(f"backbone {self.name} runs in float32 only (its weights/graph are float32)")
+            raise HarnessError(
+                f"backbone {self.name} runs in float32 only (its weights/graph are float32)")
         if device not in ("cpu", "cuda"):
             raise HarnessError(f"device must be cpu or cuda, got {device!r}")
         if device == "cuda" and not self.supports_cuda:
-            raise HarnessError(f"backbone {self.name} has no CUDA path in this harness; use device=cpu")
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise HarnessError(
+                f"backbone {self.name} has no CUDA path in this harness; set its device to cpu")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
             raise HarnessError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if isinstance(input_size, bool) or not isinstance(input_size, (int, np.integer)):
+            raise HarnessError(f"input_size must be an integer, got {input_size!r}")
         input_size = int(input_size)
         if self.fixed_input_size is not None and input_size != self.fixed_input_size:
-            raise HarnessError(f"backbone {self.name} takes {self.fixed_input_size}x{self.fixed_input_size} "
-                               f"input only, got input_size={input_size}")
+            raise HarnessError(
+                f"backbone {self.name} takes {self.fixed_input_size}x{self.fixed_input_size} "
+                f"input only, got input_size={input_size}")
         if input_size < self.min_input_size:
-            raise HarnessError(f"backbone {self.name} needs input_size >= {self.min_input_size}, got {input_size}")
-        self.bias = self.default_bias if bias is None else bool(bias)
+            raise HarnessError(
+                f"backbone {self.name} needs input_size >= {self.min_input_size}, got {input_size}")
+        bias = as_optional_bool(bias, "bias")
+        self.bias = self.default_bias if bias is None else bias
         self.classes = classes
         self.input_norm = self.default_norm if input_norm == "auto" else input_norm
         self.dtype = dtype
         self.device = device
         self.input_size = input_size
         self.batch_size = int(batch_size)
-        self.allow_download = bool(allow_download)
+        self.allow_download = as_bool(allow_download, "allow_download")
         self.weights_sha256 = weights_sha256
-        self.weights_info: dict = {}
-        self._load()
+        self.cache_dir = cache_dir
+        resolved = self.resolve_weights(self.weights_spec)
+        self.weights_info: dict = dict(resolved.record)
+        self._load(resolved)
         self._columns = self._class_columns()
 
-    # ------------------------------------------------------------------ subclass interface
-    def _load(self) -> None:
+    # ------------------------------------------------------------------ subclass contract
+    @classmethod
+    def official_artifact(cls, **knobs) -> W.OfficialArtifact | None:
+        """What ``weights=pretrained`` loads (None: no official weights)."""
+        return None
+
+    @classmethod
+    def read_state(cls, path) -> dict:
+        """A weights file of this backbone's format as a canonical (torchvision-layout) state."""
+        raise HarnessError(f"weights of backbone {cls.name} cannot be ported to other backbones")
+
+    def _load(self, weights: W.ResolvedWeights) -> None:
+        """Build the network: from ``weights.path`` (own format) or ``weights.state``."""
         raise NotImplementedError
 
     def _forward(self, images: np.ndarray, want_features: bool):
-        """uint8 batch -> (raw logits N x raw_outputs, with or without bias per knob; pool or None)."""
+        """uint8 batch -> (raw logits N x raw_outputs, bias per knob; pool features or None)."""
         raise NotImplementedError
 
     def framework_versions(self) -> dict:
         return {}
 
+    def extra_knobs(self) -> dict:
+        return {}
+
     def extra_provenance(self) -> dict:
         return {}
+
+    def attack_target(self, settings):
+        """This backbone's gradient path for :func:`harness.attack.run_attack`."""
+        raise HarnessError(f"backbone {self.name} has no gradient path for the attack")
+
+    # ------------------------------------------------------------------ weights
+    def resolve_weights(self, spec: W.WeightsSpec) -> W.ResolvedWeights:
+        """The one place a weights spec becomes a file or a canonical state."""
+        if spec.kind in ("pretrained", "file"):
+            art = self.official_artifact(**self._artifact_knobs()) \
+                if spec.kind == "pretrained" else None
+            return W.locate_file(self.name, spec, art, self.allow_download, self.weights_sha256)
+        if spec.kind == "random":
+            return W.random_weights(spec, self.raw_outputs, self.cache_dir)
+        sd, record = porting.ported_state(spec, self, self.allow_download, self.cache_dir)
+        return W.ResolvedWeights(spec, state=sd, record=record)
+
+    def _artifact_knobs(self) -> dict:
+        return {}
+
+    def adopt_layout(self, n_outputs: int) -> None:
+        """Ported weights with another classifier layout (1000 <-> 1008) keep it."""
+        self.raw_outputs = int(n_outputs)
+        self.class_layout = imagenet.layout_of_outputs(n_outputs)
 
     # ------------------------------------------------------------------ shared
     def _class_columns(self) -> np.ndarray:
@@ -191,7 +302,8 @@ class Backbone:
         if self.classes == "all":
             return np.arange(r)
         if r < 1000:
-            raise HarnessError(f"classes={self.classes} needs >= 1000 outputs; {self.name} has {r}")
+            raise HarnessError(
+                f"classes={self.classes} needs >= 1000 outputs; {self.name} has {r}")
         if self.classes == "first1000":
             return np.arange(1000)
         if self.classes == "last1000":
@@ -211,8 +323,27 @@ class Backbone:
         return imagenet.class_names(self.class_layout)
 
     @property
+    def paper_column(self) -> str | None:
+        """The paper's label for this network, unless it runs another network's weights."""
+        return None if self.weights_spec.kind == "ported" else self.paper_label
+
+    @property
     def random_weights(self) -> bool:
         return self.weights_spec.is_random
+
+    def imagenet_predictions(self, logits: np.ndarray) -> np.ndarray:
+        """Predicted ImageNet-1k class (sorted-wnid index 0..999) of each row of ``logits``."""
+        full = np.full((logits.shape[0], self.raw_outputs), -np.inf)
+        full[:, self._columns] = logits
+        real = imagenet.meaningful_indices(self.class_layout)
+        raw = np.asarray(real)[full[:, real].argmax(1)]
+        return imagenet.sorted_index_of_outputs(self.class_layout, raw)
+
+    def top1_accuracy(self, logits: np.ndarray, labels) -> float | None:
+        """Top-1 accuracy against sorted-wnid labels 0..999 (None without labels)."""
+        if labels is None:
+            return None
+        return float((self.imagenet_predictions(logits) == np.asarray(labels)).mean())
 
     def normalize_from_255(self):
         """(scale, offset) per channel such that net_input = x_0_255 * scale + offset."""
@@ -229,6 +360,14 @@ class Backbone:
             return 1 / (255.0 * IMAGENET_STD), -IMAGENET_MEAN / IMAGENET_STD
         raise HarnessError(f"input_norm {n} not supported by {self.name}")
 
+    def _check_outputs(self, logits: np.ndarray, pool) -> None:
+        if not np.isfinite(logits).all():
+            raise HarnessError(
+                f"backbone {self.name} produced NaN/inf logits; check the weights file")
+        if pool is not None and not np.isfinite(pool).all():
+            raise HarnessError(
+                f"backbone {self.name} produced NaN/inf pool features; check the weights file")
+
     def forward(self, images, features: bool = False):
         """(logits float32 N x C, pool features float32 N x 2048 or None), batched."""
         x = check_images(images)
@@ -241,9 +380,9 @@ class Backbone:
             if features:
                 feats.append(np.asarray(pool, dtype=np.float32))
         logits = np.concatenate(outs)
-        if not np.isfinite(logits).all():
-            raise HarnessError(f"backbone {self.name} produced NaN/inf logits; check the weights file")
-        return logits, (np.concatenate(feats) if features else None)
+        pool = np.concatenate(feats) if features else None
+        self._check_outputs(logits, pool)
+        return logits, pool
 
     def logits(self, images) -> np.ndarray:
         return self.forward(images, features=False)[0]
@@ -252,12 +391,11 @@ class Backbone:
         return self.forward(images, features=True)[1]
 
     def knobs(self) -> dict:
-        """Every setting that changes the output (and so the cache key)."""
+        """Every setting that changes the output (the effective resize, not its request)."""
         return {
             "backbone": self.name,
             "weights": str(self.weights_spec),
             "resize": rs.describe(self.resize_method, self.align_corners),
-            "resize_requested": self.resize_requested,
             "bias": self.bias,
             "classes": self.classes,
             "num_classes": self.num_classes,
@@ -268,29 +406,31 @@ class Backbone:
             **self.extra_knobs(),
         }
 
-    def extra_knobs(self) -> dict:
-        return {}
-
     def provenance(self) -> dict:
         return {
             **self.knobs(),
+            "resize_requested": self.resize_requested,
             "framework": self.framework,
             "framework_versions": self.framework_versions(),
             "class_layout": self.class_layout,
             "raw_outputs": self.raw_outputs,
-            "value_range": {"minus_one_one": "[-1, 1]", "centered_128": "(x - 128) / 128",
-                            "zero_one": "[0, 1]", "zero_255": "[0, 255]",
-                            "imagenet_mean_std": "(x/255 - ImageNet mean) / std"}[self.input_norm],
+            "value_range": NORM_LABELS[self.input_norm],
             "batch_size": self.batch_size,
             **self.weights_info,
             **self.extra_provenance(),
         }
 
     def cache_identity(self) -> dict:
-        """What the logits depend on: knobs, weights hash, framework versions (not batch size)."""
-        return {"knobs": self.knobs(), "weights_sha256": self.weights_info.get("weights_sha256"),
+        """What the logits depend on: knobs, weights hash, framework versions (not batch size,
+        not how the resize was asked for: ``native`` and its explicit name share a key)."""
+        knobs = {**self.knobs(), "resize": rs.canonical(self.resize_method, self.align_corners)}
+        return {"knobs": knobs, "weights_sha256": self.weights_info.get("weights_sha256"),
                 "framework_versions": self.framework_versions(),
                 "numpy": package_versions().get("numpy")}
+
+    def describe(self) -> str:
+        """One line for progress bars and messages."""
+        return f"{self.name} ({self.weights_spec}, {rs.describe(self.resize_method, self.align_corners)})"
 
     def __repr__(self) -> str:
         return f"<Backbone {self.name} weights={self.weights_spec} classes={self.num_classes}>"

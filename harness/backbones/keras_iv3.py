@@ -11,7 +11,9 @@ must be chosen before Keras is first imported in the process.
 from __future__ import annotations
 
 import os
+import re
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +22,7 @@ from ..errors import HarnessError
 from ..provenance import package_version
 from . import weights as W
 from .base import Backbone, import_tensorflow, import_torch, preload_torch
+from .iv3_arch import all_convs
 
 BACKENDS = ("tensorflow", "torch")
 
@@ -50,8 +53,27 @@ def import_keras(backend: str):
     return keras
 
 
+KERAS_ARTIFACT = W.OfficialArtifact(
+    "keras", "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+    "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
+    "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+    "KERAS_HOME", "~/.keras", subdir="models", pin_kind="md5",
+    pin="9a0d58056eeedaa3f26cb7ebd46da564")
+
+
+def _load_weights_file(model, path: Path) -> None:
+    try:
+        model.load_weights(str(path))
+    except Exception as exc:
+        raise HarnessError(
+            f"cannot load Keras weights {path} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); need an InceptionV3 .h5 / "
+            ".weights.h5 with the 1000-class top") from None
+
+
 class KerasIV3(Backbone):
     name = "keras"
+    paper_label = "IV3 Keras"
     framework = "keras"
     class_layout = "imagenet1000"
     raw_outputs = 1000
@@ -59,14 +81,31 @@ class KerasIV3(Backbone):
     default_norm = "minus_one_one"
     native_resize = ("tf2_bilinear", None)
     has_gradients = True
+    port_sources = ("torchvision", "tf2015")
 
     def __init__(self, keras_backend: str = "tensorflow", pool_compat: str = "keras", **kw):
         if keras_backend not in BACKENDS:
             raise HarnessError(f"keras_backend must be tensorflow or torch, got {keras_backend!r}")
         self.keras_backend = keras_backend
         self.supports_cuda = keras_backend == "torch"
+        if pool_compat not in ("keras", "torchvision", "tf2015"):
+            raise HarnessError(
+                f"pool_compat must be keras, torchvision or tf2015, got {pool_compat!r}")
         self.pool_compat = pool_compat
         super().__init__(**kw)
+
+    @classmethod
+    def official_artifact(cls, **knobs) -> W.OfficialArtifact:
+        return KERAS_ARTIFACT
+
+    @classmethod
+    def read_state(cls, path) -> dict:
+        keras = import_keras(sys.modules["keras"].backend.backend() if "keras" in sys.modules
+                             else "tensorflow")
+        model = keras.applications.InceptionV3(include_top=True, weights=None,
+                                               classifier_activation=None)
+        _load_weights_file(model, Path(path))
+        return keras_to_torchvision_state(model)
 
     def build_model(self, keras, num_classes: int = 1000):
         s = self.input_size
@@ -80,54 +119,34 @@ class KerasIV3(Backbone):
         finally:
             keras.config.set_dtype_policy(policy)
         if self.pool_compat != "keras":
-            from ..porting import keras_pool_compat
-
             model = keras_pool_compat(model, self.pool_compat)
         return model
 
-    def _load(self) -> None:
+    def _load(self, weights) -> None:
         keras = import_keras(self.keras_backend)
         self.keras = keras
         if self.device == "cuda":
             torch = import_torch()
             if not torch.cuda.is_available():
                 raise HarnessError("device=cuda requested but torch sees no CUDA GPU; use device=cpu")
-        spec = self.weights_spec
-        path = hashes = None
-        ported = None
-        if spec.kind == "ported":
-            from ..porting import ported_state_dict
-
-            ported, hashes, path = ported_state_dict(spec, target="keras", allow_download=self.allow_download)
-            if ported["fc.weight"].shape[0] == 1008:
-                self.raw_outputs, self.class_layout = 1008, "tf2015_1008"
         model = self.build_model(keras, self.raw_outputs)
-        if spec.kind in ("pretrained", "file"):
-            path, hashes = W.locate("keras", spec, self.allow_download, user_sha256=self.weights_sha256)
-            try:
-                model.load_weights(str(path))
-            except Exception as exc:
-                raise HarnessError(
-                    f"cannot load Keras weights {path} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
-                    "need an InceptionV3 .h5 / .weights.h5 with the 1000-class top") from None
-        elif spec.kind == "random":
-            from ..porting import torchvision_state_to_keras
-            from .random_init import random_iv3_state
-
-            torchvision_state_to_keras(model, random_iv3_state(spec.seed, 1000))
-        elif spec.kind == "ported":
-            from ..porting import torchvision_state_to_keras
-
-            torchvision_state_to_keras(model, ported)
+        if weights.state is not None:
+            torchvision_state_to_keras(model, weights.state)
         else:
-            raise HarnessError(f"keras backbone: unsupported weights {spec}")
+            _load_weights_file(model, weights.path)
         self.model = model
         self._fmodel = keras.Model(model.inputs, [model.get_layer("avg_pool").output,
                                                   model.get_layer("predictions").output])
         self._bias = np.asarray(model.get_layer("predictions").get_weights()[1], dtype=np.float64)
-        self.weights_info = W.weights_record(spec, path, hashes, W.OFFICIAL["keras"])
-        if spec.kind == "ported":
-            self.weights_info.update({k: hashes[k] for k in ("source_sha256", "port_version", "ported_cache")})
+
+    def attack_target(self, settings):
+        if self.keras_backend != "tensorflow":
+            raise HarnessError("the keras attack path needs keras_backend=tensorflow")
+        from .tf_attack import TFEagerAttackTarget
+
+        model = self.model
+        return TFEagerAttackTarget(self, settings, lambda x: model(x, training=False),
+                                   None if self.bias else self._bias, self._columns)
 
     def preprocess(self, x_uint8: np.ndarray) -> np.ndarray:
         s = self.input_size
@@ -157,3 +176,100 @@ def _to_numpy(x):
     if hasattr(x, "detach"):
         return x.detach().cpu().numpy()
     return np.asarray(x)
+
+
+# ------------------------------------------------------------------------------ canonical state <-> Keras
+def _suffix(name: str) -> int:
+    m = re.search(r"_(\d+)$", name)
+    return int(m.group(1)) if m else 0
+
+
+def keras_conv_bn_layers(model):
+    """Conv2D and BatchNormalization layers of a Keras InceptionV3 in creation order."""
+    convs = [lay for lay in model.layers if type(lay).__name__ == "Conv2D"]
+    bns = [lay for lay in model.layers if type(lay).__name__ == "BatchNormalization"]
+    convs.sort(key=lambda lay: _suffix(lay.name))
+    bns.sort(key=lambda lay: _suffix(lay.name))
+    if len(convs) != len(all_convs()) or len(bns) != len(convs):
+        raise HarnessError(f"model has {len(convs)} convs / {len(bns)} BatchNorms; not Inception V3 (94)")
+    return convs, bns
+
+
+def torchvision_state_to_keras(model, sd: dict) -> None:
+    """Load a torchvision-layout state dict (numpy or torch tensors) into a Keras InceptionV3."""
+    convs, bns = keras_conv_bn_layers(model)
+    for spec, conv, bn in zip(all_convs(), convs, bns):
+        w = _np(sd[f"{spec.torch}.conv.weight"]).astype(np.float64)       # O I H W
+        gamma = _np(sd[f"{spec.torch}.bn.weight"]).astype(np.float64)
+        kernel = np.transpose(w * gamma[:, None, None, None], (2, 3, 1, 0))   # H W I O
+        if tuple(conv.kernel.shape) != kernel.shape:
+            raise HarnessError(f"{spec.torch}: kernel {kernel.shape} does not fit Keras layer {conv.name} {tuple(conv.kernel.shape)}")
+        conv.set_weights([kernel.astype(conv.kernel.dtype)])
+        mean = _np(sd[f"{spec.torch}.bn.running_mean"]).astype(np.float64) * gamma
+        var = _np(sd[f"{spec.torch}.bn.running_var"]).astype(np.float64)
+        beta = _np(sd[f"{spec.torch}.bn.bias"]).astype(np.float64)
+        dt = bn.moving_mean.dtype
+        bn.set_weights([beta.astype(dt), mean.astype(dt), var.astype(dt)])
+    dense = model.get_layer("predictions")
+    fw, fb = _np(sd["fc.weight"]), _np(sd["fc.bias"])
+    if tuple(dense.kernel.shape) != (fw.shape[1], fw.shape[0]):
+        raise HarnessError(f"classifier {fw.shape} does not fit Keras predictions {tuple(dense.kernel.shape)}")
+    dense.set_weights([fw.T.astype(dense.kernel.dtype), fb.astype(dense.kernel.dtype)])
+
+
+def keras_to_torchvision_state(model) -> dict:
+    """torchvision-layout numpy state dict from a Keras InceptionV3 (gamma = 1)."""
+    convs, bns = keras_conv_bn_layers(model)
+    sd = {}
+    for spec, conv, bn in zip(all_convs(), convs, bns):
+        (kernel,) = conv.get_weights()
+        beta, mean, var = bn.get_weights()
+        sd[f"{spec.torch}.conv.weight"] = np.transpose(kernel, (3, 2, 0, 1)).copy()
+        sd[f"{spec.torch}.bn.weight"] = np.ones_like(beta)
+        sd[f"{spec.torch}.bn.bias"] = beta
+        sd[f"{spec.torch}.bn.running_mean"] = mean
+        sd[f"{spec.torch}.bn.running_var"] = var
+    w, b = model.get_layer("predictions").get_weights()
+    sd["fc.weight"], sd["fc.bias"] = w.T.copy(), b
+    return sd
+
+
+def _np(v) -> np.ndarray:
+    if hasattr(v, "detach"):
+        return v.detach().cpu().numpy()
+    return np.asarray(v)
+
+
+# ------------------------------------------------------------------------------ Keras pooling compat
+def keras_pool_compat(model, mode: str):
+    """A Keras InceptionV3 whose in-block average pools follow another implementation.
+
+    ``torchvision``: count padded zeros (count_include_pad=True); ``tf2015``: as Keras, but the
+    last block's pool is a max pool (the 2015 graph's mixed_10).  The result is a fresh model with
+    the same layer names and weight order (weights are loaded into it afterwards).
+    """
+    keras = sys.modules["keras"]
+    if mode not in ("keras", "torchvision", "tf2015"):
+        raise HarnessError(f"pool_compat must be keras, torchvision or tf2015, got {mode!r}")
+    if mode == "keras":
+        return model
+    pools = sorted((lay for lay in model.layers if type(lay).__name__ == "AveragePooling2D"),
+                   key=lambda lay: _suffix(lay.name))
+    last = pools[-1].name
+
+    class CountPadAvgPool(keras.layers.Layer):
+        def call(self, x):
+            x = keras.ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+            return keras.ops.average_pool(x, 3, 1, "valid")
+
+    def clone(layer):
+        if type(layer).__name__ != "AveragePooling2D":
+            return layer.__class__.from_config(layer.get_config())
+        if mode == "torchvision":
+            return CountPadAvgPool(name=f"{layer.name}_count_pad", dtype=layer.dtype_policy)
+        if layer.name == last:
+            return keras.layers.MaxPooling2D((3, 3), strides=(1, 1), padding="same", name=f"{layer.name}_max",
+                                             dtype=layer.dtype_policy)
+        return layer
+
+    return keras.models.clone_model(model, clone_function=clone)

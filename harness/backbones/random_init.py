@@ -70,12 +70,18 @@ def _compute(seed: int) -> dict:
     return sd
 
 
-def random_iv3_state(seed: int, num_outputs: int = 1000) -> dict:
-    """torchvision-layout float32 numpy state dict (conv OIHW, fc (C x 2048)); cached per seed."""
-    from ..results import atomic_path
-    from . import weights as W
+def random_iv3_state(seed: int, num_outputs: int = 1000, cache_dir=None) -> dict:
+    """torchvision-layout float32 numpy state dict (conv OIHW, fc (C x 2048)).
 
-    path = W.OFFICIAL["tf2015"].directory() / "random" / f"iv3_random_{int(seed)}_v{RANDOM_INIT_VERSION}.npz"
+    Cached per seed as ``<cache.dir>/weights/random/iv3_random_<seed>_v<version>.npz``; a file
+    that cannot be read is rebuilt.  Callers hash the arrays they get (``weights_sha256``), so a
+    replaced file changes every cache key that depends on it.
+    """
+    from ..results import atomic_path
+    from .weights import cache_root
+
+    name = f"iv3_random_{int(seed)}_v{RANDOM_INIT_VERSION}.npz"
+    path = cache_root(cache_dir) / "weights" / "random" / name
     sd = None
     if path.exists():
         try:

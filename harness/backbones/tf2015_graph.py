@@ -18,6 +18,7 @@ so ``versions.producer`` is 8) and tensor shapes, filled with the canonical rand
 
 from __future__ import annotations
 
+import hashlib
 import tarfile
 from pathlib import Path
 
@@ -25,16 +26,22 @@ import numpy as np
 
 from .. import imagenet
 from .. import resize as rs
+from ..attack import NumpyAttackTarget
 from ..errors import HarnessError
+from ..porting import to_1008_layout as to_1008
 from ..provenance import package_version
+from ..results import atomic_write_bytes, atomic_write_text
+from . import graphdef as gdr
 from . import weights as W
 from .base import Backbone, import_tensorflow
-from .iv3_arch import BLOCKS, STEM, Conv, Pool
+from .iv3_arch import BLOCKS, STEM, Conv, Pool, all_convs
+from .random_init import random_iv3_state
 
 GRAPH_MEMBER = "classify_image_graph_def.pb"
 LABEL_MAP_MEMBER = "imagenet_2012_challenge_label_map_proto.pbtxt"
 REQUIRED_NODES = ("ExpandDims", "ResizeBilinear", "pool_3", "softmax/logits/MatMul")
 GRAPH_PRODUCER = 8  # < 9: BatchNormWithGlobalNormalization still importable
+BN_EPS = 1e-3
 
 
 def read_graph_bytes(path: Path) -> tuple[bytes, str | None]:
@@ -56,28 +63,62 @@ def read_graph_bytes(path: Path) -> tuple[bytes, str | None]:
         raise HarnessError(f"tf2015: cannot read {path} ({type(exc).__name__}); the archive is truncated or corrupt") from None
 
 
+def parse_nodes(data: bytes, path) -> dict:
+    """The graph's nodes (pure-python reader), checked to be the 2015 Inception graph."""
+    try:
+        nodes = gdr.read_nodes(data)
+    except gdr.GraphDefError:
+        raise HarnessError(f"tf2015: {path} is not a GraphDef (truncated or corrupt)") from None
+    missing = [n for n in REQUIRED_NODES if n not in nodes]
+    if missing:
+        raise HarnessError(
+            f"tf2015: {path} lacks nodes {', '.join(missing)}; not the 2015-12-05 Inception graph")
+    return nodes
+
+
 def parse_graphdef(data: bytes, path, tf):
+    """The TensorFlow ``GraphDef`` (for importing into a session); check it with parse_nodes."""
     gd = tf.compat.v1.GraphDef()
     try:
         gd.ParseFromString(data)
     except Exception:
         raise HarnessError(f"tf2015: {path} is not a GraphDef (truncated or corrupt)") from None
-    names = {n.name for n in gd.node}
-    missing = [n for n in REQUIRED_NODES if n not in names]
-    if missing:
-        raise HarnessError(f"tf2015: {path} lacks nodes {', '.join(missing)}; not the 2015-12-05 Inception graph")
     return gd
 
 
-def graph_constants(gd, names=None) -> dict:
-    """Const nodes of a GraphDef as numpy arrays (optionally only ``names``)."""
-    from tensorflow.python.framework import tensor_util
+def graph_state(nodes: dict) -> dict:
+    """Canonical torchvision-layout numpy state (1008 classes) from the 2015 graph's constants.
 
-    out = {}
-    for n in gd.node:
-        if n.op == "Const" and (names is None or n.name in names):
-            out[n.name] = tensor_util.MakeNdarray(n.attr["value"].tensor)
-    return out
+    The graph's ``BatchNormWithGlobalNormalization`` uses gamma only when its
+    ``scale_after_normalization`` attribute is set; otherwise gamma is 1 in the canonical state.
+    """
+    consts = gdr.constants(nodes)
+    sd, eps_seen = {}, set()
+    for c in all_convs():
+        try:
+            w = consts[f"{c.tf}/conv2d_params"]
+            beta = consts[f"{c.tf}/batchnorm/beta"]
+            mean = consts[f"{c.tf}/batchnorm/moving_mean"]
+            var = consts[f"{c.tf}/batchnorm/moving_variance"]
+            gamma = consts[f"{c.tf}/batchnorm/gamma"]
+        except KeyError as exc:
+            raise HarnessError(f"2015 graph lacks {exc.args[0]}; cannot port it") from None
+        node = nodes.get(f"{c.tf}/batchnorm")
+        if node is not None and node.op == "BatchNormWithGlobalNormalization":
+            eps_seen.add(round(node.attr("variance_epsilon"), 9))
+            if not node.attr("scale_after_normalization", False):
+                gamma = np.ones_like(gamma)  # the op ignores gamma then
+        sd[f"{c.torch}.conv.weight"] = np.transpose(w, (3, 2, 0, 1)).astype(np.float32)
+        sd[f"{c.torch}.bn.weight"] = gamma.astype(np.float32)
+        sd[f"{c.torch}.bn.bias"] = beta.astype(np.float32)
+        sd[f"{c.torch}.bn.running_mean"] = mean.astype(np.float32)
+        sd[f"{c.torch}.bn.running_var"] = var.astype(np.float32)
+    if eps_seen and eps_seen != {round(BN_EPS, 9)}:
+        raise HarnessError(
+            f"2015 graph uses BatchNorm epsilon {sorted(eps_seen)}, not {BN_EPS}; port not exact")
+    sd["fc.weight"] = consts["softmax/weights"].T.astype(np.float32).copy()
+    sd["fc.bias"] = consts["softmax/biases"].astype(np.float32)
+    return sd
 
 
 # ------------------------------------------------------------------------------ builder
@@ -194,19 +235,37 @@ def build_graphdef(sd: dict, image_size: int = 299, scale_after_normalization: b
     return g.gd
 
 
-def random_graph_path(seed: int) -> Path:
-    """Build (once, cached) the canonical random 2015-style graph as a .pb file."""
-    from ..results import atomic_write_bytes
-    from .random_init import RANDOM_INIT_VERSION, random_iv3_state
+def graph_for_state(sd: dict, cache_dir=None) -> Path:
+    """The 2015-style graph holding canonical state ``sd`` as a ``.pb`` (built once, cached).
 
-    target = W.OFFICIAL["tf2015"].directory() / "random" / f"tf2015_random_{seed}_v{RANDOM_INIT_VERSION}.pb"
-    if not target.exists():
-        atomic_write_bytes(target, build_graphdef(random_iv3_state(seed, 1008)).SerializeToString())
+    Named by the sha256 of the state; a sidecar holds the sha256 of the ``.pb`` bytes, and a file
+    that no longer matches it is rebuilt.
+    """
+    key = W.state_sha256(sd)
+    target = W.cache_root(cache_dir) / "weights" / "graphs" / f"tf2015_{key[:24]}.pb"
+    sidecar = target.with_suffix(".sha256")
+    if target.exists() and sidecar.exists() and W.sha256_of(target) == sidecar.read_text().strip():
+        return target
+    data = build_graphdef(to_1008(sd)).SerializeToString()
+    atomic_write_bytes(target, data)
+    atomic_write_text(sidecar, hashlib.sha256(data).hexdigest() + "\n")
     return target
+
+
+def random_graph_path(seed: int, cache_dir=None) -> Path:
+    """The canonical random 2015-style graph as a ``.pb`` file (``weights=random:<seed>``)."""
+    return graph_for_state(random_iv3_state(seed, 1008, cache_dir), cache_dir)
+
+
+TF2015_ARTIFACT = W.OfficialArtifact(
+    "tf2015", "inception-2015-12-05.tgz",
+    "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz",
+    "INCEPTION_NOTE_WEIGHTS", lambda: W.cache_root() / "weights", alternatives=(GRAPH_MEMBER,))
 
 
 class TF2015Graph(Backbone):
     name = "tf2015"
+    paper_label = "IV2 TF"
     framework = "tensorflow"
     class_layout = "tf2015_1008"
     raw_outputs = 1008
@@ -217,36 +276,36 @@ class TF2015Graph(Backbone):
     fixed_input_size = 299
     has_gradients = True  # tf.gradients inside the imported graph (harness.attack)
 
-    def _load(self) -> None:
+    port_sources = ("torchvision", "keras")
+    ported_keeps_layout = False  # other weights run at the graph's 1008 outputs (devkit ids)
+
+    @classmethod
+    def official_artifact(cls, **knobs) -> W.OfficialArtifact:
+        return TF2015_ARTIFACT
+
+    @classmethod
+    def read_state(cls, path) -> dict:
+        data, _ = read_graph_bytes(Path(path))
+        return graph_state(parse_nodes(data, path))
+
+    def _load(self, weights) -> None:
         tf = import_tensorflow()
         self.tf = tf
-        spec = self.weights_spec
-        hashes = None
-        if spec.kind == "random":
-            path = random_graph_path(spec.seed)
-        elif spec.kind in ("pretrained", "file"):
-            path, hashes = W.locate("tf2015", spec, self.allow_download, user_sha256=self.weights_sha256)
-        elif spec.kind == "ported":
-            from ..porting import ported_state_dict, to_1008_layout
-            from ..results import atomic_write_bytes
-
-            sd, hashes, _src = ported_state_dict(spec, target="tf2015", allow_download=self.allow_download)
-            path = Path(hashes["ported_cache"]).with_suffix(".pb")
-            if not path.exists():  # the same graph, other weights: the 2015 implementation on them
-                atomic_write_bytes(path, build_graphdef(to_1008_layout(sd)).SerializeToString())
+        if weights.state is not None:
+            path = graph_for_state(weights.state, self.cache_dir)
         else:
-            raise HarnessError(f"tf2015 backbone: unsupported weights {spec}")
+            path = weights.path
+        self.network_file = Path(path)
         data, self._label_map = read_graph_bytes(Path(path))
+        nodes = parse_nodes(data, path)
         gd = parse_graphdef(data, path, tf)
-        consts = graph_constants(gd, {"softmax/weights", "softmax/biases", "ResizeBilinear/size"})
-        mm = next(n for n in gd.node if n.name == "softmax/logits/MatMul")
-        wname = mm.input[1].split(":")[0]
-        if wname not in consts:
-            consts.update(graph_constants(gd, {wname}))
+        wname = nodes["softmax/logits/MatMul"].inputs[1].split(":")[0]
+        consts = gdr.constants(nodes, {wname, "softmax/biases", "ResizeBilinear/size"})
         self._W = consts[wname].astype(np.float32)            # 2048 x 1008
         self._b = consts.get("softmax/biases", np.zeros(self._W.shape[1])).astype(np.float32)
         if self._W.shape != (2048, 1008):
-            raise HarnessError(f"tf2015: softmax weights have shape {self._W.shape}, expected (2048, 1008)")
+            raise HarnessError(
+                f"tf2015: softmax weights have shape {self._W.shape}, expected (2048, 1008)")
         self.graph_input_size = int(consts.get("ResizeBilinear/size", np.array([299, 299]))[0])
         graph = tf.Graph()
         with graph.as_default():
@@ -255,12 +314,14 @@ class TF2015Graph(Backbone):
                 (pool,) = tf.compat.v1.import_graph_def(gd, input_map={"ExpandDims:0": inp},
                                                         return_elements=["pool_3:0"], name="")
             except Exception as exc:
-                raise HarnessError(f"tf2015: cannot import {path} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+                raise HarnessError(
+                    f"tf2015: cannot import {path} ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
         self._graph, self._inp, self._pool = graph, inp, pool
         self._sess = tf.compat.v1.Session(graph=graph)
-        self.weights_info = W.weights_record(spec, Path(path), hashes, W.OFFICIAL["tf2015"])
-        if spec.kind == "ported":
-            self.weights_info.update({k: hashes[k] for k in ("source_sha256", "port_version", "ported_cache")})
+
+    def attack_target(self, settings):
+        return TF1GraphAttackTarget(self, settings)
 
     def _layout_names(self):
         if self._label_map:
@@ -285,7 +346,39 @@ class TF2015Graph(Backbone):
     def extra_provenance(self) -> dict:
         return {"resize_location": "inside the graph (ResizeBilinear)" if self.resize_method == "tf1_bilinear"
                 else "harness, before the graph (graph resize is then 299->299, an identity)",
+                "network_file": str(self.network_file),
                 "label_map": "from the tgz" if self._label_map else "assumed devkit ids (see harness.imagenet)"}
 
     def framework_versions(self) -> dict:
         return {"tensorflow": package_version("tensorflow")}
+
+
+class TF1GraphAttackTarget(NumpyAttackTarget):
+    """The 2015 graph: logits and their gradient built inside the imported TF1 graph."""
+
+    def __init__(self, net, settings):
+        super().__init__(net, settings)
+        tf = net.tf
+        with net._graph.as_default():
+            pool = tf.reshape(net._pool, [-1, 2048])
+            w = tf.constant(net._W)
+            logits = tf.matmul(pool, w) + (tf.constant(net._b) if net.bias else 0.0)
+            logits = tf.gather(logits, tf.constant(net._columns), axis=1)
+            self.t_ph = tf.compat.v1.placeholder(tf.int32, [None], name="harness_targets")
+            lp = tf.nn.log_softmax(logits, axis=1)
+            obj = tf.reduce_sum(tf.gather(lp, self.t_ph, axis=1, batch_dims=1))
+            (self.grad,) = tf.compat.v1.gradients(obj, [net._inp])
+            self.logits = logits
+
+    def start(self, x_uint8):
+        s = self.net.graph_input_size
+        # attack the 299x299 image fed at ExpandDims (the graph's resize is then an identity)
+        x = rs.resize_numpy(x_uint8, (s, s), self.net.resize_method, bool(self.net.align_corners))
+        return (x * self.scale + self.offset).astype(np.float32)
+
+    def step(self, x, t, do_step):
+        sess, inp = self.net._sess, self.net._inp
+        if not do_step:
+            return sess.run(self.logits, {inp: x}), x
+        lg, g = sess.run([self.logits, self.grad], {inp: x, self.t_ph: np.asarray(t, np.int32)})
+        return lg, self.update(x, g)

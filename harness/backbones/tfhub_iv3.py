@@ -11,6 +11,8 @@ as a SavedModel through Keras and loads it with ``hub.load``, so the real loadin
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,40 +20,48 @@ import numpy as np
 from .. import resize as rs
 from ..errors import HarnessError
 from ..provenance import package_version
+from ..results import atomic_write_text
 from . import weights as W
 from .base import Backbone, import_tensorflow
+from .keras_iv3 import import_keras, torchvision_state_to_keras
+
+TFHUB_DEFAULT_HANDLE = "https://tfhub.dev/google/imagenet/inception_v3/classification/5"
 
 
-def random_savedmodel(seed: int, input_size: int) -> Path:
-    """Export (once, cached) the canonical random Inception V3 with 1001 outputs as a SavedModel."""
-    from ..porting import torchvision_state_to_keras
-    from .keras_iv3 import import_keras
-    from .random_init import RANDOM_INIT_VERSION, random_iv3_state
+def savedmodel_for_state(sd: dict, input_size: int, cache_dir=None) -> Path:
+    """Export (once, cached) canonical state ``sd`` (1001 outputs) as a Keras SavedModel.
 
-    target = W.OFFICIAL["tf2015"].directory() / "random" / f"tfhub_random_{seed}_s{input_size}_v{RANDOM_INIT_VERSION}"
-    if (target / "saved_model.pb").exists():
+    Named by the sha256 of the state and the input size; a sidecar holds the SavedModel's tree
+    sha256, and an export that no longer matches it is rebuilt.
+    """
+    key = W.state_sha256(sd)
+    target = W.cache_root(cache_dir) / "weights" / "savedmodels" / f"tfhub_{key[:24]}_s{input_size}"
+    sidecar = target.with_name(target.name + ".sha256")
+    if (target / "saved_model.pb").exists() and sidecar.exists() \
+            and W.sha256_of(target) == sidecar.read_text().strip():
         return target
     keras = import_keras("tensorflow")
     model = keras.applications.InceptionV3(include_top=True, weights=None, classes=1001,
                                            input_shape=(input_size, input_size, 3),
                                            classifier_activation=None)
-    torchvision_state_to_keras(model, random_iv3_state(seed, 1001))
+    torchvision_state_to_keras(model, sd)
     export_keras_savedmodel(model, target)
+    atomic_write_text(sidecar, W.sha256_of(target) + "\n")
     return target
 
 
 def export_keras_savedmodel(model, target: Path) -> None:
     """``model.export`` into a temporary directory, then rename (no half-written SavedModel)."""
-    import shutil
-    import tempfile
-
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".export_", dir=target.parent))
     try:
         model.export(str(tmp / "m"), verbose=False)
-        if target.exists():
-            shutil.rmtree(target)
-        (tmp / "m").rename(target)
+        if target.exists():  # a stale or mismatching export: replaced
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            (tmp / "m").rename(target)
+        except OSError:  # another process published it first: keep theirs
+            pass
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -67,49 +77,64 @@ class TFHubIV3(Backbone):
     supports_float64 = False
     has_features = False
     has_gradients = True
+    port_sources = ()  # the classification SavedModel is a TF-Hub artifact of its own
 
-    def __init__(self, handle: str = W.TFHUB_DEFAULT_HANDLE, **kw):
+    def __init__(self, handle: str = TFHUB_DEFAULT_HANDLE, **kw):
         self.handle = handle
         super().__init__(**kw)
 
-    def _load(self) -> None:
+    @classmethod
+    def official_artifact(cls, handle: str = TFHUB_DEFAULT_HANDLE, **knobs) -> W.OfficialArtifact:
+        local = Path(handle).expanduser()
+        if local.is_dir():  # a local SavedModel directory given as the handle
+            return W.OfficialArtifact("tfhub", local.name, handle, "", str(local.parent),
+                                      is_dir=True)
+        return W.tfhub_artifact(handle)
+
+    def _artifact_knobs(self) -> dict:
+        return {"handle": self.handle}
+
+    def _load(self, weights) -> None:
         tf = import_tensorflow()
         self.tf = tf
         try:
             import warnings
 
-            with warnings.catch_warnings():  # tensorflow_hub 0.16 imports the deprecated pkg_resources
+            with warnings.catch_warnings():  # tensorflow_hub 0.16 imports pkg_resources
                 warnings.simplefilter("ignore", UserWarning)
                 import tensorflow_hub as hub
         except ImportError:
-            raise HarnessError("the tfhub backbone needs tensorflow_hub: pip install -e '.[tf]'") from None
-        spec = self.weights_spec
-        path = hashes = None
-        if spec.kind == "random":
-            path = random_savedmodel(spec.seed, self.input_size)
-        elif spec.kind in ("pretrained", "file"):
-            path, hashes = W.locate("tfhub", spec, self.allow_download, handle=self.handle,
-                                    user_sha256=self.weights_sha256)
-            if not (Path(path) / "saved_model.pb").exists():
-                raise HarnessError(f"tfhub: {path} is not a SavedModel directory (no saved_model.pb)")
+            raise HarnessError(
+                "the tfhub backbone needs tensorflow_hub: pip install -e '.[tf]'") from None
+        if weights.state is not None:
+            path = savedmodel_for_state(weights.state, self.input_size, self.cache_dir)
         else:
-            raise HarnessError(f"tfhub backbone: unsupported weights {spec} (no ported weights for TF-Hub)")
+            path = weights.path
+            if not (Path(path) / "saved_model.pb").exists():
+                raise HarnessError(
+                    f"tfhub: {path} is not a SavedModel directory (no saved_model.pb)")
         try:
             obj = hub.load(str(path))
         except Exception as exc:
             raise HarnessError(
-                f"tfhub: cannot load SavedModel {path} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
-            ) from None
+                f"tfhub: cannot load SavedModel {path} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
         self._obj = obj
+        self.network_file = Path(path)
         self._fn = self._find_callable(obj, path)
         probe = self._call(np.zeros((1, self.input_size, self.input_size, 3), np.float32))
         if probe.shape[-1] != self.raw_outputs:
-            raise HarnessError(f"tfhub: {path} outputs {probe.shape[-1]} values; expected 1001 ImageNet logits")
+            raise HarnessError(
+                f"tfhub: {path} outputs {probe.shape[-1]} values; expected 1001 ImageNet logits")
         self._bias = self._find_bias(obj)
-        self.weights_info = W.weights_record(spec, path, hashes, None)
-        if spec.kind == "pretrained":
+        if weights.spec.kind == "pretrained":
             self.weights_info["handle"] = self.handle
-            self.weights_info["weights_official_pin"] = W.OFFICIAL["tfhub"].describe_pin()
+
+    def attack_target(self, settings):
+        from .tf_attack import TFEagerAttackTarget
+
+        return TFEagerAttackTarget(self, settings, self._fn,
+                                   None if self.bias else self._bias, self._columns)
 
     def _find_callable(self, obj, path):
         tf = self.tf
@@ -148,6 +173,9 @@ class TFHubIV3(Backbone):
 
     def extra_knobs(self) -> dict:
         return {"handle": self.handle}
+
+    def extra_provenance(self) -> dict:
+        return {"network_file": str(self.network_file)}
 
     def framework_versions(self) -> dict:
         return {"tensorflow": package_version("tensorflow"), "tensorflow-hub": package_version("tensorflow-hub")}

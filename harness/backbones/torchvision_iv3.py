@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import attack
 from .. import resize as rs
+from ..config import as_bool
 from ..errors import HarnessError
 from ..provenance import package_version
 from . import weights as W
-from .base import Backbone, import_torch, import_torchvision
+from .base import Backbone, check_images, import_torch, import_torchvision
 
 PRECISIONS = ("highest", "tf32", "bf16")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
@@ -43,8 +45,16 @@ def load_state_dict_file(path: Path, torch) -> dict:
     return obj
 
 
+TORCHVISION_ARTIFACT = W.OfficialArtifact(
+    "torchvision", "inception_v3_google-0cc3c7bd.pth",
+    "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+    "TORCH_HOME", "$XDG_CACHE_HOME/torch",
+    subdir="hub/checkpoints", pin_kind="sha256_prefix", pin="0cc3c7bd")
+
+
 class TorchvisionIV3(Backbone):
     name = "torchvision"
+    paper_label = "IV3 Torch"
     framework = "torch"
     class_layout = "imagenet1000"
     raw_outputs = 1000
@@ -52,6 +62,7 @@ class TorchvisionIV3(Backbone):
     native_resize = ("torch_bilinear", True)
     supports_cuda = True
     has_gradients = True
+    port_sources = ("keras", "tf2015")
 
     def __init__(self, transform_input: bool = False, channels_last="auto",
                  precision: str = "highest", fuse_bn="auto", compile: str = "none",
@@ -59,8 +70,7 @@ class TorchvisionIV3(Backbone):
         if pool_compat not in ("torchvision", "keras", "tf2015"):
             raise HarnessError(f"pool_compat must be torchvision, keras or tf2015, got {pool_compat!r}")
         self.pool_compat = pool_compat
-        if not isinstance(transform_input, bool):
-            raise HarnessError("torchvision backbone: transform_input must be true or false (never implicit)")
+        transform_input = as_bool(transform_input, "transform_input")
         if precision not in PRECISIONS:
             raise HarnessError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if precision != "highest" and kw.get("device", "cpu") != "cuda":
@@ -73,53 +83,49 @@ class TorchvisionIV3(Backbone):
             # slower for exact float32 on an H100, and faster again with TF32 / bf16
             on_gpu = kw.get("device", "cpu") == "cuda"
             channels_last = not on_gpu or precision != "highest"
-        self.channels_last = bool(channels_last)
+        self.channels_last = as_bool(channels_last, "channels_last")
         self.precision = precision
         if fuse_bn == "auto":
             # folding BatchNorm into the convs is exact in real arithmetic and moves logits by
             # ~3e-6 relative (measured); it is worth ~1-3% on a GPU, so it is on there by default
             fuse_bn = kw.get("device", "cpu") == "cuda"
-        self.fuse_bn = bool(fuse_bn)
+        self.fuse_bn = as_bool(fuse_bn, "fuse_bn")
         self.compile_mode = compile
-        if kw.get("input_norm", "auto") == "auto":
-            kw["input_norm"] = "imagenet_mean_std" if transform_input else "minus_one_one"
+        if kw.get("input_norm", "auto") == "auto" and transform_input:
+            kw["input_norm"] = "imagenet_mean_std"  # what transform_input=True expects
         super().__init__(**kw)
 
     # ------------------------------------------------------------------ loading
-    def _load(self) -> None:
+    @classmethod
+    def official_artifact(cls, **knobs) -> W.OfficialArtifact:
+        return TORCHVISION_ARTIFACT
+
+    @classmethod
+    def read_state(cls, path) -> dict:
+        torch = import_torch()
+        return {k: v.numpy() for k, v in load_state_dict_file(Path(path), torch).items()
+                if not k.startswith("AuxLogits.") and not k.endswith("num_batches_tracked")}
+
+    def _state_from_file(self, path: Path, torch) -> dict:
+        """A weights file of this backbone's format as a torch state dict."""
+        return load_state_dict_file(path, torch)
+
+    def _load(self, weights) -> None:
         torch = import_torch()
         torchvision = import_torchvision()
 
         self.torch = torch
         if self.device == "cuda" and not torch.cuda.is_available():
             raise HarnessError("device=cuda requested but torch sees no CUDA GPU; use device=cpu")
-        spec = self.weights_spec
-        path = hashes = None
-        if spec.kind == "random":
-            from .random_init import random_iv3_state
-
-            model = torchvision.models.inception_v3(
-                weights=None, aux_logits=True, init_weights=False, transform_input=self.transform_input)
-            sd = {k: torch.from_numpy(v) for k, v in random_iv3_state(spec.seed, 1000).items()}
-            self._load_state(model, sd, f"random:{spec.seed}")
-        elif spec.kind in ("pretrained", "file"):
-            path, hashes = W.locate("torchvision", spec, self.allow_download, user_sha256=self.weights_sha256)
-            model = torchvision.models.inception_v3(
-                weights=None, aux_logits=True, init_weights=False, transform_input=self.transform_input)
-            self._load_state(model, load_state_dict_file(path, torch), path)
-        elif spec.kind == "ported":
-            from ..porting import ported_state_dict
-
-            sd, hashes, path = ported_state_dict(spec, target="torchvision", allow_download=self.allow_download)
-            n_out = sd["fc.weight"].shape[0]
-            if n_out == 1008:  # the 2015 graph's classifier: keep its 1008 outputs and layout
-                self.raw_outputs, self.class_layout = 1008, "tf2015_1008"
-            model = torchvision.models.inception_v3(
-                weights=None, aux_logits=True, init_weights=False, transform_input=self.transform_input,
-                num_classes=n_out)
-            self._load_state(model, {k: torch.from_numpy(np.asarray(v)) for k, v in sd.items()}, path)
+        if weights.state is not None:
+            sd = {k: torch.from_numpy(np.asarray(v)) for k, v in weights.state.items()}
+            where = weights.spec
         else:
-            raise HarnessError(f"torchvision backbone: unsupported weights {spec}")
+            sd, where = self._state_from_file(weights.path, torch), weights.path
+        model = torchvision.models.inception_v3(
+            weights=None, aux_logits=True, init_weights=False,
+            transform_input=self.transform_input, num_classes=self.raw_outputs)
+        self._load_state(model, sd, where)
         model.AuxLogits = None  # eval never uses it; the official file carries its weights
         model.aux_logits = False
         model.eval()
@@ -133,9 +139,6 @@ class TorchvisionIV3(Backbone):
         if self.fuse_bn:
             fold_batchnorm(model, torch)
         self.model = model
-        self.weights_info = W.weights_record(spec, path, hashes, W.OFFICIAL["torchvision"])
-        if spec.kind == "ported":
-            self.weights_info.update({k: hashes[k] for k in ("source_sha256", "port_version", "ported_cache")})
         scale, offset = self.normalize_from_255()
         tdtype = torch.float64 if self.dtype == "float64" else torch.float32
         self._scale = torch.as_tensor(scale, dtype=tdtype, device=self.device).view(1, 3, 1, 1)
@@ -143,8 +146,8 @@ class TorchvisionIV3(Backbone):
         self._tdtype = tdtype
         self._net_fn = self.net
         if self.compile_mode != "none":
-            self._net_fn = torch.compile(self.net, mode=None if self.compile_mode == "default" else self.compile_mode,
-                                         dynamic=False)
+            mode = None if self.compile_mode == "default" else self.compile_mode
+            self._net_fn = torch.compile(self.net, mode=mode, dynamic=False)
 
     def _load_state(self, model, sd: dict, path) -> None:
         own = model.state_dict()
@@ -223,8 +226,6 @@ class TorchvisionIV3(Backbone):
         """On CUDA all batches are queued before one copy back to the host (no per-batch sync)."""
         if self.device != "cuda":
             return super().forward(images, features)
-        from .base import check_images
-
         torch = self.torch
         x = check_images(images)
         cols = torch.as_tensor(self._columns, device=self.device)
@@ -239,8 +240,7 @@ class TorchvisionIV3(Backbone):
                     feats.append(pool.to(torch.float32, copy=True))
             logits = torch.cat(outs).cpu().numpy()
             pool = torch.cat(feats).cpu().numpy() if features else None
-        if not np.isfinite(logits).all():
-            raise HarnessError(f"backbone {self.name} produced NaN/inf logits; check the weights file")
+        self._check_outputs(logits, pool)
         return logits, pool
 
     def _forward(self, images, want_features):
@@ -255,6 +255,9 @@ class TorchvisionIV3(Backbone):
         if self.pool_compat == "tf2015" and stage == "Mixed_7c":
             return lambda x: F.max_pool2d(x, 3, 1, 1)  # the 2015 graph's mixed_10 quirk
         return lambda x: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)  # TF/Keras 'SAME'
+
+    def attack_target(self, settings):
+        return TorchAttackTarget(self, settings)
 
     # ------------------------------------------------------------------ provenance
     def extra_knobs(self) -> dict:
@@ -343,3 +346,81 @@ def fold_batchnorm(model, torch) -> None:
             conv.weight.data.copy_(w)
             conv.bias = torch.nn.Parameter(b, requires_grad=False)
             mod.bn = torch.nn.Identity()
+
+
+class TorchAttackTarget:
+    """torchvision: attack in the network input (or the source image through the resize)."""
+
+    def __init__(self, net, settings: attack.AttackSettings):
+        self.net, self.s, self.torch = net, settings, net.torch
+        torch = self.torch
+        scale, offset = net.normalize_from_255()
+        dt = net._tdtype
+        self.scale = torch.as_tensor(scale, dtype=dt, device=net.device).view(1, 3, 1, 1)
+        self.offset = torch.as_tensor(offset, dtype=dt, device=net.device).view(1, 3, 1, 1)
+        self.lo, self.hi = self.offset, 255 * self.scale + self.offset
+        self.eps = torch.as_tensor(settings.eps_network(scale), dtype=dt, device=net.device).view(1, 3, 1, 1)
+        self.cols = torch.as_tensor(net._columns, device=net.device)
+
+    def start(self, x_uint8: np.ndarray):
+        net = self.net
+        if self.s.attack_at == "network_input":
+            with self.torch.no_grad():
+                parts = [net.preprocess(x_uint8[i : i + 256]).contiguous() for i in range(0, len(x_uint8), 256)]
+            return self.torch.cat(parts)
+        if net.resize_method == "pil_bicubic":
+            raise HarnessError("attack_at=source needs a differentiable resize (not pil_bicubic)")
+        t = self.torch.from_numpy(np.ascontiguousarray(x_uint8)).to(net.device).permute(0, 3, 1, 2)
+        return (t.to(net._tdtype) * self.scale + self.offset).contiguous()
+
+    def logit_fn(self, x):
+        net = self.net
+        if self.s.attack_at == "source":
+            s = net.input_size
+            x = rs.resize_torch_nhwc(x.permute(0, 2, 3, 1), (s, s), net.resize_method,
+                                     bool(net.align_corners)).permute(0, 3, 1, 2)
+        logits, _ = net.net(x)
+        return logits.index_select(1, self.cols)
+
+    def step(self, x, t, do_step: bool):
+        torch = self.torch
+        tt = torch.as_tensor(t, device=self.net.device)
+        with precision_context(torch, self.s.precision if self.net.device == "cuda" else "highest"):
+            if not do_step:
+                with torch.no_grad():
+                    return self.logit_fn(x).float().cpu().numpy(), x
+            logits, x2 = attack.fgsm_step_torch(self.logit_fn, x, tt, self.eps, self.lo, self.hi)
+        return logits.float().cpu().numpy(), x2
+
+    def slice(self, x, a, b):
+        return x[a:b]
+
+    def assign(self, x, a, b, v):
+        x[a:b] = v
+
+    def distances(self, x, x0):
+        d = (x - x0) / self.scale  # in grey levels
+        n = d.shape[0]
+        dn = (x - x0).reshape(n, -1)
+        dp = d.reshape(n, -1)
+        return {
+            "linf_network": dn.abs().amax(1).double().cpu().numpy(),
+            "l2_network": dn.double().norm(dim=1).cpu().numpy(),
+            "linf_pixels": dp.abs().amax(1).double().cpu().numpy(),
+        }
+
+    def to_uint8(self, x) -> np.ndarray:
+        pix = (x - self.offset) / self.scale
+        return pix.round().clamp(0, 255).to(self.torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+    def clone(self, x):
+        return x.clone()
+
+    def concat_logits_exact(self, x) -> np.ndarray:
+        """Logits of x in exact float32 (to report what TF32 / bf16 did to the IS)."""
+        torch = self.torch
+        out = []
+        with torch.no_grad(), precision_context(torch, "highest"):
+            for a in range(0, x.shape[0], self.s.batch_size):
+                out.append(self.logit_fn(x[a : a + self.s.batch_size]).float().cpu().numpy())
+        return np.concatenate(out)

@@ -1,12 +1,20 @@
 """Where weights come from: ``pretrained``, ``file:<path>``, ``random:<seed>``, ``ported:...``.
 
-Official artefacts are found through each ecosystem's own cache (``TORCH_HOME``,
-``KERAS_HOME``, ``TFHUB_CACHE_DIR``; the 2015 graph in the harness's weights directory) and
-downloaded only with ``allow_download=true``.  Each is pinned by the hash its ecosystem
-publishes (torchvision: the sha256 prefix in the file name; Keras: the md5 in
-``keras.applications``); where no hash is published (TF-Hub, the 2015 tgz) the file's sha256 is
-recorded and ``weights_sha256=<hex>`` enforces one.  Missing files give one line naming the
-file, its hash, the directory searched and the two ways to fix it.
+:func:`resolve` turns a weights spec into :class:`ResolvedWeights` once, for every backbone:
+
+* ``pretrained``: the backbone's :class:`OfficialArtifact`, found in its ecosystem's own cache
+  (``TORCH_HOME``, ``KERAS_HOME``, ``TFHUB_CACHE_DIR``; the 2015 graph in the harness's weights
+  directory) and downloaded only with ``allow_download=true``; pinned by the hash its ecosystem
+  publishes where one exists (torchvision: the sha256 prefix in the file name; Keras: the md5 in
+  ``keras.applications``); elsewhere the sha256 is recorded and ``weights_sha256=<hex>`` pins it;
+* ``file:<path>``: any file or directory in the backbone's own format, sha256 recorded;
+* ``random:<seed>``: the canonical random state (:mod:`random_init`), cached under
+  ``<cache.dir>/weights/random``; its ``weights_sha256`` is the sha256 of the arrays actually
+  loaded, so a replaced cache file changes every cache key that depends on it;
+* ``ported:<backbone>[:<weights>]``: another backbone's weights in canonical layout
+  (:mod:`harness.porting`).
+
+Missing files give one line naming the file, its hash, the directory searched and the fixes.
 """
 
 from __future__ import annotations
@@ -14,11 +22,20 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import HarnessError, MissingInputError
 from ..provenance import sha256_file, sha256_tree
+
+
+def cache_root(cache_dir=None) -> Path:
+    """The harness's cache directory (``cache.dir``; default ``$INCEPTION_NOTE_CACHE``)."""
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    return Path(os.environ.get("INCEPTION_NOTE_CACHE", "~/.cache/inception-note")).expanduser()
 
 
 @dataclass(frozen=True)
@@ -44,8 +61,7 @@ class WeightsSpec:
             except ValueError:
                 pass
         if s.startswith("ported:") and len(s) > 7:
-            rest = s[7:]
-            src, _, sub = rest.partition(":")
+            src, _, sub = s[7:].partition(":")
             return cls("ported", source_backbone=src, source_spec=sub or "pretrained")
         raise HarnessError(
             f"weights={spec!r} is not understood; use pretrained, file:<path>, random:<seed> "
@@ -54,7 +70,8 @@ class WeightsSpec:
 
     @property
     def is_random(self) -> bool:
-        return self.kind == "random" or (self.kind == "ported" and self.source_spec.startswith("random:"))
+        return self.kind == "random" or (
+            self.kind == "ported" and self.source_spec.startswith("random:"))
 
     def __str__(self) -> str:
         if self.kind == "file":
@@ -68,58 +85,96 @@ class WeightsSpec:
 
 @dataclass(frozen=True)
 class OfficialArtifact:
+    """What ``weights=pretrained`` means for one backbone, and where its ecosystem keeps it."""
+
     backbone: str
     filename: str
     url: str
     env_var: str
-    pin_kind: str | None  # "sha256_prefix" | "md5" | "sha256" | None
-    pin: str | None
+    default_dir: object         # str (``~``, $XDG_CACHE_HOME expanded) or a callable -> path,
+                                # used when env_var is unset
+    subdir: str = ""            # appended to the env var's directory (torch: hub/checkpoints)
+    pin_kind: str | None = None  # "sha256_prefix" | "md5" | "sha256" | None
+    pin: str | None = None
     is_dir: bool = False
+    alternatives: tuple = ()    # other file names accepted in the same directory
 
     def directory(self) -> Path:
-        if self.backbone == "torchvision":
-            home = os.environ.get("TORCH_HOME") or os.path.join(
-                os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
-            return Path(home).expanduser() / "hub" / "checkpoints"
-        if self.backbone == "keras":
-            return Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / "models"
-        if self.backbone == "tfhub":
-            base = os.environ.get("TFHUB_CACHE_DIR") or os.path.join(tempfile.gettempdir(), "tfhub_modules")
-            return Path(base).expanduser()
-        base = os.environ.get("INCEPTION_NOTE_WEIGHTS") or os.path.join(
-            os.environ.get("INCEPTION_NOTE_CACHE", "~/.cache/inception-note"), "weights")
-        return Path(base).expanduser()
+        base = os.environ.get(self.env_var)
+        if not base:
+            default = self.default_dir() if callable(self.default_dir) else self.default_dir
+            xdg = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+            base = str(default).replace("$XDG_CACHE_HOME", xdg)
+        return Path(base).expanduser() / self.subdir
 
     def describe_pin(self) -> str:
         if self.pin_kind == "sha256_prefix":
-            return f"sha256 {self.pin}... (torchvision's published prefix)"
+            return f"sha256 {self.pin}... (the published prefix)"
         if self.pin_kind == "md5":
-            return f"md5 {self.pin} (keras.applications' published hash)"
+            return f"md5 {self.pin} (the published hash)"
         if self.pin_kind == "sha256":
             return f"sha256 {self.pin}"
         return "no published hash (sha256 recorded on first use; pin it with weights_sha256=)"
 
+    def missing_message(self, where: Path) -> str:
+        if self.is_dir:
+            return (
+                f"backbone {self.backbone}: SavedModel for handle {self.url} not found as "
+                f"{where / self.filename} (TF-Hub caches a handle in "
+                "TFHUB_CACHE_DIR/<sha1 of the handle>); on a connected machine run "
+                f"TFHUB_CACHE_DIR={where} python -c \"import tensorflow_hub as h; "
+                f"h.resolve('{self.url}')\" and copy {where / self.filename} here, or pass "
+                "weights=file:<SavedModel directory> (no published hash: its sha256 is "
+                "recorded; pin it with weights_sha256=)")
+        return (
+            f"backbone {self.backbone}: pretrained weights {self.filename} "
+            f"({self.describe_pin()}) not found in {where}; on a connected machine download "
+            f"{self.url} into that directory (or set {self.env_var}), or pass "
+            "weights=file:<path> to a copy")
 
-TFHUB_DEFAULT_HANDLE = "https://tfhub.dev/google/imagenet/inception_v3/classification/5"
+    def locate(self, allow_download: bool = False) -> Path:
+        where = self.directory()
+        for name in (self.filename, *self.alternatives):
+            path = where / name
+            if path.exists() and (not self.is_dir or (path / "saved_model.pb").exists()):
+                return path
+        if not allow_download:
+            raise MissingInputError(self.missing_message(where))
+        return self._download(where)
 
-OFFICIAL = {
-    "torchvision": OfficialArtifact(
-        "torchvision", "inception_v3_google-0cc3c7bd.pth",
-        "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
-        "TORCH_HOME", "sha256_prefix", "0cc3c7bd"),
-    "keras": OfficialArtifact(
-        "keras", "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
-        "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
-        "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
-        "KERAS_HOME", "md5", "9a0d58056eeedaa3f26cb7ebd46da564"),
-    "tfhub": OfficialArtifact(
-        "tfhub", hashlib.sha1(TFHUB_DEFAULT_HANDLE.encode()).hexdigest(), TFHUB_DEFAULT_HANDLE,
-        "TFHUB_CACHE_DIR", None, None, is_dir=True),
-    "tf2015": OfficialArtifact(
-        "tf2015", "inception-2015-12-05.tgz",
-        "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz",
-        "INCEPTION_NOTE_WEIGHTS", None, None),
-}
+    def _download(self, where: Path) -> Path:
+        where.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.is_dir:
+                import tensorflow_hub as hub
+
+                return Path(hub.resolve(self.url))
+            import urllib.request
+
+            target = where / self.filename
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.filename}.", dir=where)
+            os.close(fd)
+            urllib.request.urlretrieve(self.url, tmp)  # noqa: S310 (the official URL)
+            os.replace(tmp, target)
+            return target
+        except Exception as exc:
+            raise MissingInputError(
+                f"{self.missing_message(where)} (download failed: {type(exc).__name__}; is the "
+                "machine offline?)") from None
+
+
+def tfhub_artifact(handle: str) -> OfficialArtifact:
+    """TF-Hub resolves a handle to ``$TFHUB_CACHE_DIR/<sha1 of the handle>``."""
+    return OfficialArtifact(
+        "tfhub", hashlib.sha1(handle.encode()).hexdigest(), handle, "TFHUB_CACHE_DIR",
+        os.path.join(tempfile.gettempdir(), "tfhub_modules"), is_dir=True)
+
+
+def harness_weights_dir() -> Path:
+    """Where the harness looks for files with no ecosystem cache of their own (the 2015 tgz)."""
+    base = os.environ.get("INCEPTION_NOTE_WEIGHTS") or os.path.join(
+        os.environ.get("INCEPTION_NOTE_CACHE", "~/.cache/inception-note"), "weights")
+    return Path(base).expanduser()
 
 
 def file_hashes(path: Path) -> dict:
@@ -134,13 +189,13 @@ def file_hashes(path: Path) -> dict:
     return {"sha256": sha.hexdigest(), "md5": md5.hexdigest()}
 
 
-def check_pin(path: Path, hashes: dict, art: OfficialArtifact | None, user_sha256: str | None) -> None:
+def check_pin(path: Path, hashes: dict, art: OfficialArtifact | None, user_sha256) -> None:
     """Raise if the file does not carry the expected hash."""
     if user_sha256:
         if hashes["sha256"] != str(user_sha256).lower():
             raise HarnessError(
-                f"weights file {path} has sha256 {hashes['sha256']}, but weights_sha256={user_sha256} "
-                "was required; the file is not the one you pinned")
+                f"weights file {path} has sha256 {hashes['sha256']}, but "
+                f"weights_sha256={user_sha256} was required; the file is not the one you pinned")
         return
     if art is None or art.pin_kind is None:
         return
@@ -152,96 +207,69 @@ def check_pin(path: Path, hashes: dict, art: OfficialArtifact | None, user_sha25
     if not ok:
         got = hashes["md5"] if art.pin_kind == "md5" else hashes["sha256"]
         raise HarnessError(
-            f"{art.backbone}: {path} does not match the official {art.describe_pin()} (got {got}); "
-            "the file is truncated, corrupt or not the official one: delete it and re-download, "
-            "or pass weights=file:<path> to use it knowingly")
+            f"{art.backbone}: {path} does not match the official {art.describe_pin()} (got "
+            f"{got}); the file is truncated, corrupt or not the official one: delete it and "
+            "re-download, or pass weights=file:<path> to use it knowingly")
 
 
-def missing_message(art: OfficialArtifact, where: Path) -> str:
-    if art.backbone == "tfhub":
-        return (
-            f"backbone tfhub: SavedModel for handle {art.url} not found as {where / art.filename} "
-            f"(TF-Hub caches a handle in TFHUB_CACHE_DIR/<sha1 of the handle>); on a connected machine run "
-            f"TFHUB_CACHE_DIR={where} python -c \"import tensorflow_hub as h; h.resolve('{art.url}')\" and copy "
-            f"{where / art.filename} here, or pass weights=file:<SavedModel directory> (no published hash: "
-            "its sha256 is recorded; pin it with weights_sha256=)"
-        )
-    return (
-        f"backbone {art.backbone}: pretrained weights {art.filename} ({art.describe_pin()}) not found "
-        f"in {where}; on a connected machine download {art.url} into that directory "
-        f"(or set {art.env_var}), or pass weights=file:<path> to a copy"
-    )
+def state_sha256(sd: dict) -> str:
+    """sha256 over a state dict's names, dtypes, shapes and bytes (what a network computes with)."""
+    h = hashlib.sha256()
+    for k in sorted(sd):
+        a = np.ascontiguousarray(np.asarray(sd[k]))
+        h.update(f"{k}|{a.dtype.str}|{a.shape}\n".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
-def resolve_pretrained(backbone: str, allow_download: bool = False, handle: str | None = None) -> Path:
-    """Path of the official artefact in its ecosystem's cache, downloading only if allowed."""
-    art = OFFICIAL[backbone]
-    if backbone == "tfhub" and handle and handle != art.url:
-        if Path(handle).expanduser().is_dir():
-            return Path(handle).expanduser()
-        art = OfficialArtifact("tfhub", hashlib.sha1(handle.encode()).hexdigest(), handle,
-                               "TFHUB_CACHE_DIR", None, None, is_dir=True)
-    where = art.directory()
-    path = where / art.filename
-    if backbone == "tf2015" and not path.exists() and (where / "classify_image_graph_def.pb").exists():
-        path = where / "classify_image_graph_def.pb"
-    if path.exists() and (not art.is_dir or (path / "saved_model.pb").exists()):
-        return path
-    if not allow_download:
-        raise MissingInputError(missing_message(art, where))
-    return _download(art, where)
+@dataclass
+class ResolvedWeights:
+    """A weights choice made concrete: a file in the backbone's format, or a canonical state.
+
+    ``state`` (torchvision-layout numpy arrays) is set for ``random:`` and ``ported:``;
+    ``path`` for ``pretrained`` and ``file:``.  ``record`` is the provenance.
+    """
+
+    spec: WeightsSpec
+    path: Path | None = None
+    state: dict | None = None
+    record: dict = field(default_factory=dict)
+
+    @property
+    def sha256(self) -> str | None:
+        return self.record.get("weights_sha256")
 
 
-def _download(art: OfficialArtifact, where: Path) -> Path:
-    where.mkdir(parents=True, exist_ok=True)
-    try:
-        if art.backbone == "tfhub":
-            import tensorflow_hub as hub
-
-            return Path(hub.resolve(art.url))
-        import urllib.request
-
-        target = where / art.filename
-        tmp = target.with_suffix(target.suffix + ".part")
-        urllib.request.urlretrieve(art.url, tmp)  # noqa: S310 (official https/http URL)
-        os.replace(tmp, target)
-        return target
-    except Exception as exc:
-        raise MissingInputError(
-            f"{missing_message(art, where)} (download failed: {type(exc).__name__}; is the machine offline?)"
-        ) from None
-
-
-def weights_record(spec: WeightsSpec, path: Path | None, hashes: dict | None,
-                   art: OfficialArtifact | None = None) -> dict:
-    """The provenance of a weights choice."""
-    rec = {"weights": str(spec), "weights_kind": spec.kind, "weights_path": str(path) if path else None,
-           "weights_sha256": hashes["sha256"] if hashes else None,
-           "weights_md5": hashes.get("md5") if hashes else None}
-    if spec.kind == "random":
-        rec["weights_sha256"] = f"random:{spec.seed}"
-        rec["weights_note"] = "random weights"
-    if art is not None and spec.kind == "pretrained":
-        rec["weights_official_pin"] = art.describe_pin()
-    return rec
-
-
-def locate(backbone: str, spec: WeightsSpec, allow_download: bool = False, handle: str | None = None,
-           user_sha256: str | None = None) -> tuple[Path | None, dict | None]:
-    """Find and verify the weights file for ``pretrained``/``file:`` specs."""
+def locate_file(backbone: str, spec: WeightsSpec, art: OfficialArtifact | None,
+                allow_download: bool, user_sha256=None) -> ResolvedWeights:
+    """``pretrained`` (via ``art``) or ``file:``: find the file, check its pin, record hashes."""
     if spec.kind == "pretrained":
-        path = resolve_pretrained(backbone, allow_download, handle)
-        art = OFFICIAL[backbone] if not (backbone == "tfhub" and handle and handle != OFFICIAL["tfhub"].url) else None
-    elif spec.kind == "file":
+        if art is None:
+            raise HarnessError(f"backbone {backbone} has no official pretrained weights; "
+                               "pass weights=file:<path>, random:<seed> or ported:<backbone>")
+        path = art.locate(allow_download)
+    else:
         path = Path(spec.path).expanduser()
         art = None
         if not path.exists():
-            raise MissingInputError(f"backbone {backbone}: weights file {path} does not exist; fix weights=file:<path>")
-    else:
-        return None, None
+            raise MissingInputError(
+                f"backbone {backbone}: weights file {path} does not exist; fix weights=file:<path>")
     hashes = file_hashes(path)
     check_pin(path, hashes, art, user_sha256)
-    return path, hashes
+    rec = {"weights": str(spec), "weights_kind": spec.kind, "weights_path": str(path),
+           "weights_sha256": hashes["sha256"], "weights_md5": hashes.get("md5")}
+    if art is not None:
+        rec["weights_official_pin"] = art.describe_pin()
+    return ResolvedWeights(spec, path=path, record=rec)
+
+
+def random_weights(spec: WeightsSpec, num_outputs: int, cache_dir=None) -> ResolvedWeights:
+    from .random_init import random_iv3_state
+
+    sd = random_iv3_state(spec.seed, num_outputs, cache_dir)
+    return ResolvedWeights(spec, state=sd, record={
+        "weights": str(spec), "weights_kind": "random", "weights_path": None,
+        "weights_sha256": state_sha256(sd), "weights_md5": None, "weights_note": "random weights"})
 
 
 def sha256_of(path) -> str:

@@ -9,18 +9,20 @@ and every batch is checked against it.
 from __future__ import annotations
 
 import hashlib
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ..backbones.weights import cache_root
+from ..config import as_bool
 from ..errors import HarnessError, MissingInputError
+from ..results import atomic_path
 from .base import ImageSource, normalize_value_range, to_uint8
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("INCEPTION_NOTE_CACHE", "~/.cache/inception-note")).expanduser()
+    return cache_root()
 
 
 def _open_npz_member(path: Path, key: str | None):
@@ -63,13 +65,13 @@ def _open_npz_member(path: Path, key: str | None):
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     target = default_cache_dir() / "npz_extracted" / f"{h.hexdigest()[:24]}_{key}.npy"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
-        with zipfile.ZipFile(path) as zf, zf.open(key + ".npy") as src, open(tmp, "wb") as dst:
-            for block in iter(lambda: src.read(1 << 20), b""):
-                dst.write(block)
-        os.replace(tmp, target)
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(key + ".npy")
+        if not target.exists() or target.stat().st_size != info.file_size:
+            # a per-process temporary name: concurrent readers never share a half-written file
+            with atomic_path(target) as tmp, zf.open(info) as src, open(tmp, "wb") as dst:
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    dst.write(block)
     return np.load(target, mmap_mode="r"), key, members
 
 
@@ -77,12 +79,14 @@ class ArraySource(ImageSource):
     kind = "arrays"
 
     def __init__(self, path: str, key: str | None = None, value_range: str | None = None,
-                 layout: str = "auto", labels_key: str | None = "labels", **kw):
+                 layout: str = "auto", labels_key: str | None = "labels",
+                 trust_value_range: bool = False, **kw):
         super().__init__(**kw)
         self.path = Path(path).expanduser()
         if not self.path.is_file():
             raise MissingInputError(f"arrays: file {self.path} does not exist; pass dataset.path=<.npy or .npz>")
         self.value_range = value_range = normalize_value_range(value_range)
+        self.trust_value_range = as_bool(trust_value_range, "trust_value_range")
         self._labels_arr = None
         try:
             if self.path.suffix == ".npz":
@@ -120,15 +124,18 @@ class ArraySource(ImageSource):
             raise HarnessError(f"arrays: {self.path} images have size {h}x{w}")
         self._hw = (int(h), int(w))
         if len(arr):
-            self._convert(np.asarray(arr[: min(len(arr), 64)]))  # fail early on a range mismatch
+            # fail early on a range mismatch, and cross-check the declared range on a sample
+            self._convert(np.asarray(arr[: min(len(arr), 1024)]),
+                          cross_check=not self.trust_value_range)
         if self._labels_arr is not None and len(self._labels_arr) != len(arr):
             raise HarnessError(f"arrays: {labels_key} has {len(self._labels_arr)} entries for {len(arr)} images")
         self._content_sha: str | None = None
 
-    def _convert(self, x: np.ndarray) -> np.ndarray:
+    def _convert(self, x: np.ndarray, cross_check: bool = False) -> np.ndarray:
         if self.layout == "NCHW":
             x = x.transpose(0, 2, 3, 1)
-        return np.ascontiguousarray(to_uint8(x, self.value_range, f"arrays {self.path.name}"))
+        return np.ascontiguousarray(to_uint8(x, self.value_range, f"arrays {self.path.name}",
+                                             check_range=cross_check))
 
     def _total(self) -> int:
         return int(self.arr.shape[0])

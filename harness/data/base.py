@@ -62,11 +62,15 @@ def normalize_value_range(value_range):
     return v
 
 
-def to_uint8(x: np.ndarray, value_range: str | None, where: str) -> np.ndarray:
+def to_uint8(x: np.ndarray, value_range: str | None, where: str,
+             check_range: bool = True) -> np.ndarray:
     """Convert a float (or integer) image batch to uint8 using its declared value range.
 
     Values outside the declared range are an error: a silent range mismatch is one of the most
     common ways IS numbers go wrong.  A tolerance of 1e-6 of the range absorbs float rounding.
+    With ``check_range`` the data are also cross-checked against the declaration: ``-1_1``
+    data without a single negative value, or ``0_255`` data that never exceed 1, are errors
+    (they are almost surely ``0_1`` data declared wrongly).
     """
     value_range = normalize_value_range(value_range)
     if x.dtype == np.uint8:
@@ -98,6 +102,16 @@ def to_uint8(x: np.ndarray, value_range: str | None, where: str) -> np.ndarray:
                 f"{where}: values span [{vmin:.4g}, {vmax:.4g}], outside the declared value_range "
                 f"{value_range} [{lo:g}, {hi:g}]; declare the range the data really has"
             )
+        if check_range and value_range == "-1_1" and vmin >= 0:
+            raise HarnessError(
+                f"{where}: declared value_range -1_1 but no value is negative (span [{vmin:.4g}, "
+                f"{vmax:.4g}]): these look like 0_1 data; declare dataset.value_range=0_1 (or "
+                "dataset.trust_value_range=true if they really are [-1, 1] images)")
+        if check_range and value_range == "0_255" and vmax <= 1.0:
+            raise HarnessError(
+                f"{where}: declared value_range 0_255 but no value exceeds 1 (span [{vmin:.4g}, "
+                f"{vmax:.4g}]): these look like 0_1 data; declare dataset.value_range=0_1 (or "
+                "dataset.trust_value_range=true if they really are [0, 255] images)")
     y = (x.astype(np.float64) - lo) * (255.0 / (hi - lo))
     return np.clip(np.rint(y), 0, 255).astype(np.uint8)
 
@@ -146,6 +160,14 @@ class ImageSource:
     def _all_labels(self) -> np.ndarray | None:
         return None
 
+    #: whether logits of this source may be cached (a generator whose code cannot be
+    #: identified may not: its fingerprint would not change when the code does)
+    cacheable = True
+
+    def paper_dataset(self) -> str | None:
+        """Which of the paper's datasets these images really are (None: not one of them)."""
+        return None
+
     # ---- common -----------------------------------------------------------------------------
     @property
     def indices(self) -> np.ndarray:
@@ -172,6 +194,16 @@ class ImageSource:
                 idx = idx[: self.n_requested]
             self._indices = idx.astype(np.int64)
         return self._indices
+
+    def first(self, n: int) -> ImageSource:
+        """The same source restricted to its first ``n`` samples (a copy; files not re-read)."""
+        import copy
+
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise HarnessError(f"dataset n must be a positive integer, got {n!r}")
+        other = copy.copy(self)
+        other.n_requested, other._indices, other._fingerprint = int(n), None, None
+        return other
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])

@@ -122,3 +122,6 @@ class Cifar10Source(ImageSource):
 
     def _extra_provenance(self) -> dict:
         return {"root": str(self.folder), "split": self.split, "official_md5_match": self.official}
+
+    def paper_dataset(self) -> str | None:
+        return f"cifar10_{self.split}"

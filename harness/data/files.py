@@ -1,28 +1,32 @@
 """Sources backed by image files: ``folder`` (any directory) and ``imagenet_val``.
 
-Files are found recursively and yielded in sorted relative-path order.  A header scan at
-construction records each file's size and colour mode, so corrupt non-images fail early with
-the file's name; a file that only breaks while decoding fails then, also by name.  With
-``skip_bad=true`` every file is fully decoded once up front and the bad ones are skipped and
-counted in provenance (so N and the fingerprint are known before any logits are computed).
+Files are found recursively and yielded in sorted relative-path order.  Each file is read once
+at construction: the sha256 of its bytes (the fingerprint) and its header (size, colour mode)
+come from the same read, so corrupt non-images fail early with the file's name; a file that only
+breaks while decoding fails then, also by name.  With ``skip_bad=true`` every file is fully
+decoded once up front and the bad ones are skipped and counted in provenance (so N and the
+fingerprint are known before any logits are computed).  Decoding refuses to guess: see
+:func:`decode_image` for 16-bit, alpha, CMYK and EXIF orientation.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from ..config import as_bool
 from ..errors import HarnessError, MissingInputError
-from ..provenance import sha256_file
 from .base import ImageSource
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 PREPROCESS = ("none", "resize", "resize_center_crop")
 RESAMPLE = ("bilinear", "bicubic", "lanczos", "nearest")
+DECODE_VERSION = 2  # 2: 16-bit, alpha, CMYK and EXIF handled explicitly
 
 
 def _pil():
@@ -40,36 +44,127 @@ def _resample(name: str):
             "lanczos": Image.LANCZOS, "nearest": Image.NEAREST}[name]
 
 
+ALPHA = ("error", "drop", "white", "black")
+CMYK = ("error", "naive")
+EXIF = ("apply", "ignore")
+_ALPHA_MODES = ("RGBA", "LA", "RGBa", "La", "PA")
+
+
+def decode_image(im, alpha: str = "error", cmyk: str = "error", exif_orientation: str = "apply"):
+    """A PIL image as uint8 H x W x 3 RGB, refusing to guess; returns (array, what was done).
+
+    * 16-bit (``I;16*``, and ``I`` from a 16-bit PNG): high byte, ``v >> 8`` (libpng's
+      ``strip_16``; Pillow does the same for 16-bit RGB);
+    * grayscale / bilevel / palette / YCbCr: exact conversion to RGB;
+    * alpha: dropped when every pixel is opaque; otherwise ``alpha`` decides (``error``,
+      ``drop``, composite on ``white`` or ``black``);
+    * CMYK: converted through its embedded ICC profile; without one only ``cmyk=naive``
+      (Pillow's profile-free formula) converts it;
+    * EXIF orientation: applied (``apply``, what image viewers show) or ``ignore``d;
+    * float (``F``) and 32-bit integer images: an error (their range is unknown).
+    """
+    from PIL import ImageOps
+
+    done = []
+    if exif_orientation == "apply":
+        orient = im.getexif().get(0x0112, 1)
+        if orient not in (None, 1):
+            im = ImageOps.exif_transpose(im)
+            done.append("exif_rotated")
+    mode = im.mode
+    if mode.startswith("I;16") or mode == "I":
+        x = np.asarray(im)
+        if mode == "I" and (x.min() < 0 or x.max() > 65535 or im.format != "PNG"):
+            raise HarnessError(f"{mode} image with values {x.min()}..{x.max()}: not 8 or 16 bit; "
+                               "convert it to 8-bit RGB")
+        g = (x.astype(np.uint32) >> 8).astype(np.uint8)
+        return np.repeat(g[..., None], 3, axis=2), done + ["16bit_to_8bit"]
+    if mode == "F":
+        raise HarnessError("float image (mode F): its value range is unknown; save 8-bit RGB")
+    if mode == "P" and "transparency" in im.info:
+        im, mode = im.convert("RGBA"), "RGBA"
+    if mode in _ALPHA_MODES:
+        rgba = np.asarray(im.convert("RGBA"))
+        a = rgba[..., 3]
+        if a.min() == 255:
+            return np.ascontiguousarray(rgba[..., :3]), done + ["alpha_opaque_dropped"]
+        if alpha == "error":
+            raise HarnessError(
+                f"image has transparent pixels (alpha down to {a.min()}); say what they should "
+                "be: dataset.alpha=drop, white or black")
+        if alpha == "drop":
+            return np.ascontiguousarray(rgba[..., :3]), done + ["alpha_dropped"]
+        bg = 255.0 if alpha == "white" else 0.0
+        w = a[..., None].astype(np.float64) / 255.0
+        out = np.rint(rgba[..., :3] * w + bg * (1 - w)).astype(np.uint8)
+        return out, done + [f"alpha_on_{alpha}"]
+    if mode == "CMYK":
+        icc = im.info.get("icc_profile")
+        if icc:
+            import io
+
+            from PIL import ImageCms
+
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            im = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"),
+                                           outputMode="RGB")
+            return np.asarray(im, dtype=np.uint8), done + ["cmyk_icc"]
+        if cmyk != "naive":
+            raise HarnessError("CMYK image without a colour profile: the RGB it shows is not "
+                               "defined; convert it to RGB, or pass dataset.cmyk=naive")
+        return np.asarray(im.convert("RGB"), dtype=np.uint8), done + ["cmyk_naive"]
+    if mode in ("LAB", "HSV"):
+        raise HarnessError(f"{mode} image: convert it to RGB first")
+    if mode != "RGB":
+        done.append(f"{mode.lower()}_to_rgb")
+        im = im.convert("RGB")
+    return np.asarray(im, dtype=np.uint8), done
+
+
 class FileImageSource(ImageSource):
-    """Shared machinery: file list, header scan, decode, RGB conversion, preprocessing."""
+    """Shared machinery: file list, one pass of hashing + header reading, decode, preprocessing.
+
+    Each file is read once at construction: its bytes give the sha256 (the fingerprint) and the
+    header (size, mode) is parsed from the same bytes, so unreadable files fail early, by name.
+    """
 
     decodes_files = True
 
     def __init__(self, preprocess: str = "none", size: int = 299, crop_fraction: float = 0.875,
-                 resample: str = "bilinear", skip_bad: bool = False, **kw):
+                 resample: str = "bilinear", skip_bad: bool = False, alpha: str = "error",
+                 cmyk: str = "error", exif_orientation: str = "apply", **kw):
         super().__init__(**kw)
         if preprocess not in PREPROCESS:
-            raise HarnessError(f"unknown preprocess {preprocess!r}; choose from {', '.join(PREPROCESS)}")
+            raise HarnessError(
+                f"unknown preprocess {preprocess!r}; choose from {', '.join(PREPROCESS)}")
         if not 0 < float(crop_fraction) <= 1:
             raise HarnessError(f"crop_fraction must be in (0, 1], got {crop_fraction}")
+        for name, value, allowed in (("alpha", alpha, ALPHA), ("cmyk", cmyk, CMYK),
+                                     ("exif_orientation", exif_orientation, EXIF)):
+            if value not in allowed:
+                raise HarnessError(f"dataset.{name} must be one of {', '.join(allowed)}, "
+                                   f"got {value!r}")
         _resample(resample)
         self.preprocess = preprocess
         self.size = int(size)
         self.crop_fraction = float(crop_fraction)
         self.resample = resample
-        self.skip_bad = bool(skip_bad)
+        self.skip_bad = as_bool(skip_bad, "skip_bad")
+        self.alpha, self.cmyk, self.exif_orientation = alpha, cmyk, exif_orientation
         self.root: Path = Path(".")
         self.files: list[Path] = []
         self.sizes: list[tuple[int, int]] = []
         self.modes: Counter = Counter()
+        self.handling: Counter = Counter()
         self.skipped: list[str] = []
-        self._file_hashes: list[str] | None = None
+        self._file_hashes: list[str] = []
 
     # -- discovery -----------------------------------------------------------------------------
     def _scan(self, files: list[Path]) -> None:
-        """Header scan (or full decode with skip_bad): sizes, modes, bad files."""
+        """Read every file once: sha256 of its bytes and its header (or a full decode with
+        skip_bad, so N and the fingerprint are known before any logits are computed)."""
         Image = _pil()
-        keep, sizes = [], []
+        keep, sizes, hashes = [], [], []
         it = files
         if self.progress and len(files) > 2000:
             from tqdm.auto import tqdm
@@ -77,10 +172,14 @@ class FileImageSource(ImageSource):
             it = tqdm(files, desc=f"scan {self.kind}", unit="file", leave=False)
         for f in it:
             try:
-                with Image.open(f) as im:
+                raw = f.read_bytes()
+                with Image.open(io.BytesIO(raw)) as im:
                     if self.skip_bad:
-                        im.load()
+                        self._decode_opened(im)
                     size, mode = im.size, im.mode
+                    if self.exif_orientation == "apply" and \
+                            im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+                        size = size[::-1]  # rotated by 90 degrees when decoded
             except Exception as exc:  # PIL raises many types for bad files
                 if self.skip_bad:
                     self.skipped.append(self._rel(f))
@@ -91,8 +190,9 @@ class FileImageSource(ImageSource):
                 ) from None
             keep.append(f)
             sizes.append((size[1], size[0]))
+            hashes.append(hashlib.sha256(raw).hexdigest())
             self.modes[mode] += 1
-        self.files, self.sizes = keep, sizes
+        self.files, self.sizes, self._file_hashes = keep, sizes, hashes
         if not self.files:
             raise HarnessError(f"{self.kind}: no readable images under {self.root}")
 
@@ -100,19 +200,22 @@ class FileImageSource(ImageSource):
         return f.relative_to(self.root).as_posix()
 
     # -- reading -------------------------------------------------------------------------------
+    def _decode_opened(self, im) -> np.ndarray:
+        im.load()
+        x, done = decode_image(im, self.alpha, self.cmyk, self.exif_orientation)
+        self.handling.update(done)
+        if self.preprocess != "none":
+            x = np.asarray(self._preprocess(_pil().fromarray(x)), dtype=np.uint8)
+        return x
+
     def _decode(self, i: int) -> np.ndarray:
         Image = _pil()
         f = self.files[i]
         try:
             with Image.open(f) as im:
-                im.load()
-                if im.mode != "RGB":
-                    # palette/grayscale/RGBA/CMYK -> RGB; the alpha channel is dropped
-                    im = im.convert("RGB")
-                im = self._preprocess(im)
-                return np.asarray(im, dtype=np.uint8)
-        except HarnessError:
-            raise
+                return self._decode_opened(im)
+        except HarnessError as exc:
+            raise HarnessError(f"{self.kind}: image {f}: {exc}") from None
         except Exception as exc:
             raise HarnessError(
                 f"{self.kind}: cannot decode image {f} ({type(exc).__name__}: {exc}); remove or "
@@ -153,13 +256,6 @@ class FileImageSource(ImageSource):
         return len(self.files)
 
     def file_hashes(self) -> list[str]:
-        if self._file_hashes is None:
-            it = self.files
-            if self.progress and len(self.files) > 2000:
-                from tqdm.auto import tqdm
-
-                it = tqdm(self.files, desc=f"hash {self.kind}", unit="file", leave=False)
-            self._file_hashes = [sha256_file(f) for f in it]
         return self._file_hashes
 
     def _identity(self) -> dict:
@@ -167,7 +263,11 @@ class FileImageSource(ImageSource):
         for f, fh in zip(self.files, self.file_hashes()):
             h.update(self._rel(f).encode() + b"\0" + fh.encode() + b"\n")
         return {"files_sha256": h.hexdigest(), "n_files": len(self.files),
-                "preprocess": self._preprocess_desc()}
+                "preprocess": self._preprocess_desc(), "decode": self._decode_desc()}
+
+    def _decode_desc(self) -> dict:
+        return {"version": DECODE_VERSION, "alpha": self.alpha, "cmyk": self.cmyk,
+                "exif_orientation": self.exif_orientation}
 
     def _preprocess_desc(self) -> dict:
         d = {"preprocess": self.preprocess}
@@ -185,8 +285,10 @@ class FileImageSource(ImageSource):
         return {
             "root": str(self.root),
             "preprocessing": self._preprocess_desc(),
+            "decoding": {**self._decode_desc(), "sixteen_bit": "v >> 8 (high byte)"},
             "color_modes": dict(self.modes),
             "converted_to_rgb": sum(v for k, v in self.modes.items() if k != "RGB"),
+            "decode_handling": dict(self.handling),
             "skip_bad": self.skip_bad,
             "skipped_files": len(self.skipped),
             "skipped_examples": self.skipped[:10],
@@ -232,6 +334,9 @@ class ImageNetValSource(FileImageSource):
     """
 
     kind = "imagenet_val"
+
+    def paper_dataset(self) -> str | None:
+        return "imagenet_val"
 
     def __init__(self, root: str, layout: str = "auto", label_file: str | None = None,
                  label_format: str = "devkit_id", preprocess: str = "resize_center_crop", **kw):

@@ -60,6 +60,9 @@ class NoiseSource(_PerSampleSource):
 
     kind = "noise"
 
+    def paper_dataset(self) -> str | None:
+        return "noise"
+
     def _sample(self, rng, i):
         return rng.integers(0, 256, size=(self.size, self.size, 3), dtype=np.uint8)
 

@@ -6,23 +6,117 @@ N x 3 x H x W) with a declared ``value_range``.  It must be deterministic given 
 Samples are generated in chunks of ``chunk_size``; chunk k gets the seed
 ``SeedSequence([seed, k]).generate_state(1)[0]``, so any sample can be regenerated alone.
 
-The fingerprint covers the callable's name, the sha256 of the file that defines it, seed,
-chunk size, kwargs and an optional ``identity`` string (put the checkpoint's sha256 there:
-the harness cannot see what the callable loads).
+The fingerprint covers the callable's name, the sha256 of the file that defines it and of every
+local module it imports (recursively: modules outside the Python installation and
+site-packages; installed packages count by name and version), seed, chunk size, kwargs and an
+optional ``identity`` string (put the checkpoint's sha256 there: the harness cannot see what
+the callable loads).  When the code cannot be identified (no source file, or a dynamic import
+such as ``importlib.import_module``/``__import__``/``exec``), its logits are not cached and a
+warning says why.  ``sys.exit`` or Ctrl-C inside the callable stops the run with an error,
+never with exit code 0.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import importlib.util
 import inspect
+import sys
+import sysconfig
+import warnings
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import HarnessError
+from ..config import as_bool
+from ..errors import HarnessError, UserCodeExit
 from .base import ImageSource, normalize_value_range, to_uint8
+
+DYNAMIC_CALLS = ("import_module", "__import__", "exec", "eval", "run_path", "spec_from_file_location")
+
+
+def _installed_roots() -> list[Path]:
+    paths = sysconfig.get_paths()
+    roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots |= {str(Path(p)) for p in sys.path if "site-packages" in p or "dist-packages" in p}
+    return [Path(r).resolve() for r in roots if r]
+
+
+def _is_installed(path: Path, roots) -> bool:
+    path = path.resolve()
+    return any(path.is_relative_to(r) for r in roots)
+
+
+def code_identity(path: Path) -> tuple[dict | None, str | None]:
+    """sha256 of a module file and of the local modules it imports, recursively.
+
+    Returns (identity, None) or (None, reason) when the code cannot be identified.
+    """
+    import os
+
+    roots = _installed_roots()
+    seen, files, packages = set(), {}, {}
+    home = Path(path).resolve().parent
+    todo = [Path(path).resolve()]
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        try:
+            src = f.read_bytes()
+            tree = ast.parse(src)
+        except (OSError, SyntaxError, ValueError) as exc:
+            return None, f"cannot read {f} ({type(exc).__name__})"
+        files[os.path.relpath(f, home)] = hashlib.sha256(src).hexdigest()  # location-free
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                fn = node.func
+                name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
+                if name in DYNAMIC_CALLS:
+                    return None, f"{f.name} calls {name}() (a dynamic import the harness cannot follow)"
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:  # relative: resolve against the file's own package directory
+                    base = f.parent
+                    for _ in range(node.level - 1):
+                        base = base.parent
+                    mod = (node.module or "").replace(".", "/")
+                    for cand in (base / f"{mod}.py", base / mod / "__init__.py",
+                                 *[base / mod / f"{a.name}.py" for a in node.names]):
+                        if mod or cand.name != "__init__.py":
+                            if cand.is_file():
+                                todo.append(cand.resolve())
+                    continue
+                names = [node.module or ""]
+            for name in names:
+                top = name.split(".")[0]
+                if not top or top in sys.stdlib_module_names:
+                    continue
+                local = [f.parent / f"{name.replace('.', '/')}.py",
+                         f.parent / name.replace(".", "/") / "__init__.py"]
+                hit = next((c for c in local if c.is_file()), None)
+                if hit is None:
+                    try:
+                        spec = importlib.util.find_spec(name)
+                    except (ImportError, ValueError):
+                        spec = None
+                    origin = Path(spec.origin) if spec and spec.origin and spec.origin not in (
+                        "built-in", "frozen") else None
+                    if origin is None or _is_installed(origin, roots) or origin.suffix != ".py":
+                        try:
+                            packages[top] = metadata.version(top)
+                        except metadata.PackageNotFoundError:
+                            packages[top] = None
+                        continue
+                    hit = origin
+                todo.append(hit.resolve())
+    return {"files_sha256": dict(sorted(files.items())), "packages": dict(sorted(packages.items()))}, None
 
 
 def resolve_callable(spec: str):
@@ -54,7 +148,7 @@ class GeneratorSource(ImageSource):
 
     def __init__(self, callable: str, count: int, seed: int = 0, chunk_size: int = 250,
                  value_range: str | None = None, kwargs: dict | None = None,
-                 identity: str | None = None, **kw):
+                 identity: str | None = None, trust_value_range: bool = False, **kw):
         super().__init__(**kw)
         self.spec = callable
         self.fn = resolve_callable(callable)
@@ -64,11 +158,21 @@ class GeneratorSource(ImageSource):
         self.value_range = normalize_value_range(value_range)
         self.kwargs = dict(kwargs or {})
         self.identity = identity
+        self.trust_value_range = as_bool(trust_value_range, "trust_value_range")
         try:
             src = inspect.getsourcefile(self.fn)
-            self.source_sha256 = hashlib.sha256(Path(src).read_bytes()).hexdigest() if src else None
-        except (TypeError, OSError):
-            self.source_sha256 = None
+        except TypeError:
+            src = None
+        self.source_sha256 = self.code = None
+        self.uncacheable_reason = None
+        if src is None:
+            self.uncacheable_reason = f"{callable} has no Python source file"
+        else:
+            self.source_sha256 = hashlib.sha256(Path(src).read_bytes()).hexdigest()
+            self.code, self.uncacheable_reason = code_identity(Path(src))
+        if self.uncacheable_reason:
+            warnings.warn(f"generator: {self.uncacheable_reason}; its logits will not be cached "
+                          "(the harness could not see when the code changes)", stacklevel=2)
         self._cache: tuple[int, np.ndarray] | None = None
         first = self._chunk(0)
         self._hw = first.shape[1:3]
@@ -82,8 +186,12 @@ class GeneratorSource(ImageSource):
         n = min(self.chunk_size, self.count - k * self.chunk_size)
         try:
             x = self.fn(n, self.chunk_seed(k), **self.kwargs)
-        except Exception as exc:
-            raise HarnessError(f"generator: {self.spec} failed ({type(exc).__name__}: {exc})") from None
+        except SystemExit as exc:
+            raise UserCodeExit(f"generator: {self.spec} called sys.exit({exc.code}) while making "
+                               f"samples {k * self.chunk_size}..; the run stopped unfinished") from None
+        except KeyboardInterrupt:
+            raise UserCodeExit(f"generator: {self.spec} was interrupted; the run stopped "
+                               "unfinished") from None
         if hasattr(x, "detach"):  # a torch tensor
             x = x.detach().cpu().numpy()
         x = np.asarray(x)
@@ -93,7 +201,8 @@ class GeneratorSource(ImageSource):
             raise HarnessError(
                 f"generator: {self.spec}({n}, seed) returned shape {x.shape}; expected {n} x H x W x 3 "
                 "(or N x 3 x H x W)")
-        x = np.ascontiguousarray(to_uint8(x, self.value_range, f"generator {self.spec}"))
+        x = np.ascontiguousarray(to_uint8(x, self.value_range, f"generator {self.spec}",
+                                          check_range=k == 0 and not self.trust_value_range))
         if k > 0 and x.shape[1:3] != tuple(self._hw):
             raise HarnessError(f"generator: chunk {k} has size {x.shape[1:3]}, chunk 0 had {tuple(self._hw)}")
         self._cache = (k, x)
@@ -113,12 +222,18 @@ class GeneratorSource(ImageSource):
     def _resolution(self):
         return tuple(int(v) for v in self._hw)
 
+    @property
+    def cacheable(self) -> bool:
+        return self.uncacheable_reason is None
+
     def _identity(self) -> dict:
-        return {"callable": self.spec, "source_sha256": self.source_sha256, "seed": self.gen_seed,
+        return {"callable": self.spec, "code": self.code, "seed": self.gen_seed,
                 "chunk_size": self.chunk_size, "count": self.count, "kwargs": self.kwargs,
                 "identity": self.identity, "value_range": self.value_range}
 
     def _extra_provenance(self) -> dict:
         return {"callable": self.spec, "source_sha256": self.source_sha256, "seed": self.gen_seed,
+                "code_files": len((self.code or {}).get("files_sha256", {})),
+                "cacheable": self.cacheable, "not_cached_because": self.uncacheable_reason,
                 "chunk_size": self.chunk_size, "identity": self.identity,
                 "value_range": self.value_range or "uint8 0..255"}

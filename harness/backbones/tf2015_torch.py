@@ -1,0 +1,56 @@
+"""``tf2015_torch``: the original 2015-12-05 Inception network, in PyTorch.
+
+The weights of the original IS code's graph (``inception-2015-12-05.tgz`` or its
+``classify_image_graph_def.pb``, read without TensorFlow by :mod:`harness.backbones.graphdef`)
+run in torchvision's Inception V3 with the graph's own semantics: in-block average pools that
+exclude padding, a max pool in the last block's pool branch (``mixed_10``), input (x - 128) / 128,
+TF1 bilinear resize to 299 from the original resolution, 1008 outputs, logits without the
+classifier bias.  This is the network torch-fidelity (``FeatureExtractorInceptionV3``), pytorch-fid
+(``use_fid_inception=True``) and torchmetrics run; on identical inputs it matches the TF1 graph
+(``tf2015``) to ~1.6e-6 relative (tests), so GPU users get the original network without
+TensorFlow.  ``weights=file:`` also takes a ``.pth`` state dict in torch-fidelity's / pytorch-fid's
+layout (e.g. ``weights-inception-2015-12-05-6726825d.pth``).
+"""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+from .tf2015_graph import TF2015_ARTIFACT, TF2015Graph
+from .torchvision_iv3 import TorchvisionIV3, load_state_dict_file
+
+
+def _is_graph_file(path: Path) -> bool:
+    return path.suffix in (".pb", ".tgz", ".gz") or (path.is_file() and tarfile.is_tarfile(path))
+
+
+class TF2015Torch(TorchvisionIV3):
+    name = "tf2015_torch"
+    paper_label = "IV2 TF"
+    class_layout = "tf2015_1008"
+    raw_outputs = 1008
+    default_bias = False
+    default_norm = "centered_128"
+    native_resize = ("tf1_bilinear", None)
+    port_sources = ("torchvision", "keras", "tf2015")
+    ported_keeps_layout = False
+
+    def __init__(self, pool_compat: str = "tf2015", **kw):
+        super().__init__(pool_compat=pool_compat, **kw)
+
+    @classmethod
+    def official_artifact(cls, **knobs):
+        return TF2015_ARTIFACT
+
+    @classmethod
+    def read_state(cls, path) -> dict:
+        path = Path(path)
+        if _is_graph_file(path):
+            return TF2015Graph.read_state(path)
+        return TorchvisionIV3.read_state(path)
+
+    def _state_from_file(self, path: Path, torch) -> dict:
+        if _is_graph_file(Path(path)):
+            return {k: torch.from_numpy(v) for k, v in TF2015Graph.read_state(path).items()}
+        return load_state_dict_file(Path(path), torch)

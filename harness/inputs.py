@@ -1,0 +1,130 @@
+"""The one way experiments get their networks and images.
+
+An experiment's config names its inputs as nodes: ``backbone`` (one network) or ``backbones``
+(name -> network), ``other_backbones`` (the sanity report's spread), ``dataset`` and
+``reference`` (one image source each) or ``datasets`` (key -> source).  :func:`load` builds the
+ones an experiment asks for, in one pass, and
+
+* applies the global ``weights=`` override to every network, here and only here (with
+  ``distinct_random_weights=true`` network number i gets ``random:<seed + i>``);
+* passes ``cache.dir`` to every network (random and ported weights are cached there);
+* reports every missing weights file and dataset in one message before anything is computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from omegaconf import DictConfig, OmegaConf
+
+from . import backbones, data
+from .errors import ConfigError, MissingInputError
+
+BACKBONE_NODES = ("backbone", "backbones", "other_backbones")
+DATASET_NODES = ("dataset", "reference", "datasets")
+
+
+@dataclass
+class Inputs:
+    nets: dict = field(default_factory=dict)      # key -> Backbone
+    sources: dict = field(default_factory=dict)   # key -> ImageSource
+    specs: dict = field(default_factory=dict)     # key -> the backbone spec it was built from
+
+    @property
+    def random_weights(self) -> bool:
+        return any(n.random_weights for n in self.nets.values())
+
+    def net(self, key: str = "backbone"):
+        return self.nets[key]
+
+    def source(self, key: str = "dataset"):
+        return self.sources[key]
+
+
+def _container(node) -> dict:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+
+
+def _nodes(cfg, name: str) -> dict:
+    """key -> config dict of one named input node (a single node or a mapping of nodes)."""
+    node = cfg.get(name)
+    if node is None:
+        return {}
+    d = _container(node)
+    if "name" in d and not isinstance(d["name"], dict):
+        return {name: d}
+    return {k: v for k, v in d.items() if isinstance(v, dict)}
+
+
+def backbone_specs(cfg, nodes=BACKBONE_NODES) -> dict:
+    """key -> backbone spec with the run-wide settings applied (weights override, cache dir)."""
+    specs = {}
+    for name in nodes:
+        specs.update(_nodes(cfg, name))
+    weights = cfg.get("weights")
+    distinct = bool(cfg.get("distinct_random_weights", False))
+    cache_dir = (cfg.get("cache") or {}).get("dir")
+    out = {}
+    for i, (key, spec) in enumerate(specs.items()):
+        spec = dict(spec)
+        if weights:
+            w = str(weights)
+            if distinct and w.startswith("random:"):
+                w = f"random:{int(w.split(':', 1)[1]) + i}"
+            spec["weights"] = w
+        if cache_dir is not None:
+            spec["cache_dir"] = cache_dir
+        out[key] = spec
+    return out
+
+
+def build_backbone(spec: dict, **overrides):
+    """One network from a spec (plus knob overrides, e.g. another resize for the same net)."""
+    return backbones.from_config({**spec, **overrides})
+
+
+def load(cfg, nets=BACKBONE_NODES, sources=DATASET_NODES, source_overrides=None) -> Inputs:
+    """Build the networks and image sources an experiment asks for; all missing at once.
+
+    ``nets``/``sources``: which input nodes to build (names from :data:`BACKBONE_NODES` and
+    :data:`DATASET_NODES`); ``source_overrides``: key -> parameters replacing the config's.
+    """
+    for name in (*nets, *sources):
+        if name not in BACKBONE_NODES + DATASET_NODES:
+            raise ConfigError(f"unknown input node {name!r}")
+    missing, out = [], Inputs()
+    out.specs = backbone_specs(cfg, nets)
+    for key, spec in out.specs.items():
+        try:
+            out.nets[key] = build_backbone(spec)
+        except MissingInputError as exc:
+            missing.extend(exc.items)
+    for name in sources:
+        for key, params in _nodes(cfg, name).items():
+            params = {**params, **(source_overrides or {}).get(key, {})}
+            try:
+                out.sources[key] = data.from_config(params)
+            except MissingInputError as exc:
+                missing.extend(exc.items)
+    if missing:
+        missing = list(dict.fromkeys(missing))  # one file needed twice is reported once
+        hint = ("; or run with weights=random:<seed> for a labelled smoke run"
+                if any(m.startswith("backbone") for m in missing) else "")
+        raise MissingInputError(
+            f"{len(missing)} input(s) missing, nothing was computed: " + " | ".join(missing) + hint,
+            items=missing)
+    return out
+
+
+def load_available(cfg, node: str) -> tuple[dict, dict]:
+    """The networks of ``node`` whose weights are present, and why each other one is not.
+
+    For optional comparisons (the sanity report's spread): a missing file skips that network.
+    """
+    nets, missing = {}, {}
+    for key, spec in backbone_specs(cfg, (node,)).items():
+        try:
+            nets[key] = build_backbone(spec)
+        except MissingInputError as exc:
+            missing[key] = str(exc)
+    return nets, missing
