@@ -1,6 +1,6 @@
-# Two commands from a fresh clone: `make run` (the main job) and `make test` (the test suite).
-# Each creates .venv on first use and installs the project with every framework
-# (torch 2.14.1 + torchvision 0.29.1 from this workplace's disk, TensorFlow 2.21, Keras 3).
+# Two commands from a fresh clone: `make run` (the main job) and `make test` (lint + tests).
+# Each creates .venv on first use and installs the project with every framework, the Hydra
+# launchers and the peer libraries the tests compare against.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(PY) -m harness +experiment=paper
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)

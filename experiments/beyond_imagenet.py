@@ -29,6 +29,7 @@ NOISE_ASSUMPTION = "noise: uniform uint8 pixels at 32x32 (an assumption; the pap
 def compute(cfg) -> Result:
     got = inputs.load(cfg, nets=("backbones",), sources=("datasets",))
     spec = config.split_spec(cfg)
+    got.require_splits(spec.n_splits)
     rows, tops = [], []
     for (bkey, net), (dkey, src) in itertools.product(got.nets.items(), got.sources.items()):
         out = outputs(cfg, net, src, label=f"{bkey} on {dkey}")

@@ -26,6 +26,7 @@ def compute(cfg) -> Result:
     out = outputs(cfg, net, src)
     prep = scores.prepare(out.probs)
     spec = config.split_spec(cfg)
+    got.require_splits(spec.n_splits)
     shuffle = "numpy_rng" if spec.shuffle == "none" else spec.shuffle
     pred = prep.probs.argmax(1)
     rows, per_split, specs = [], [], []

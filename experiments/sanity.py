@@ -37,6 +37,7 @@ def compute(cfg) -> Result:
     net, src = got.net(), got.source()
     ref = got.sources.get("reference")
     spec = config.split_spec(cfg)
+    got.require_splits(spec.n_splits, ("dataset",))
     seed = int(cfg.shuffle_seed)
     want_f = net.has_features
     out = outputs(cfg, net, src, features=want_f, label="checks 1-4, 7-9")

@@ -36,6 +36,7 @@ PAPER_PAIR_PCT = {("IV3 Keras", "IV3 Torch", "cifar10_train"): 11.45,
 def compute(cfg) -> Result:
     got = inputs.load(cfg, nets=("backbones",), sources=("datasets",))
     spec = config.split_spec(cfg)
+    got.require_splits(spec.n_splits)
     rows = []
     for (bkey, net), (dkey, src) in itertools.product(got.nets.items(), got.sources.items()):
         out = outputs(cfg, net, src, label=f"{bkey} on {dkey}")

@@ -91,6 +91,24 @@ def _claim_dirs(argv: list[str], name: str | None) -> list[str]:
     return [*argv, f"{key}={claimed}"]
 
 
+def precheck(name: str, argv: list[str]) -> None:
+    """Compose and validate the config before any run dir exists: a bad override (Hydra's
+    own errors included) is one line, and leaves nothing behind."""
+    from .api import compose
+    from .errors import ConfigError
+
+    overrides = [a for a in argv if not a.startswith("-")
+                 and not a.lstrip("+").startswith("experiment=")]
+    try:
+        compose(name, overrides)
+    except HarnessError:
+        raise
+    except Exception as exc:  # Hydra/OmegaConf: unknown group option, merge type errors ...
+        msg = " ".join(str(exc).split())
+        raise ConfigError(f"invalid override: {msg} (python -m harness +experiment={name} "
+                          "--help lists the config)") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     quiet_frameworks((_value(argv, "verbose") or "").lower() == "true")
@@ -105,8 +123,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     help_only = any(a in ("-h", "--help", "--hydra-help", "--info", "--cfg", "-c") or
                     a.startswith(("-sc", "--shell-completion", "--info")) for a in argv)
+    multirun = any(a in ("-m", "--multirun") for a in argv)
     try:
         if not help_only:
+            if name is not None and not multirun:
+                precheck(name, argv)
             argv = _claim_dirs(argv, name)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -145,13 +166,13 @@ def run_task(cfg, run_dir, overrides: list[str], multirun: bool = False) -> int:
         print("error: no experiment chosen; add +experiment=<name> (python -m harness lists them)",
               file=sys.stderr)
         return 2
-    code = 0
+    code, user_error = 0, False
     try:
         validate(cfg, overrides, compose_defaults(name))
         run_with_config(cfg, run_dir)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        code = exc.exit_code
+        code, user_error = exc.exit_code, True
     except KeyboardInterrupt:
         print(f"error: interrupted; {run_dir} keeps an INCOMPLETE marker", file=sys.stderr)
         if multirun:
@@ -166,17 +187,21 @@ def run_task(cfg, run_dir, overrides: list[str], multirun: bool = False) -> int:
         print(BUG_LINE, file=sys.stderr)
         code = 1
     if code:
-        _forget_unused(Path(run_dir))
+        if not multirun:
+            _forget_unused(Path(run_dir), user_error)
         if multirun:
             _FAILED_JOBS.append(f"{Path(run_dir).name} ({name})")
     return code
 
 
-def _forget_unused(run_dir: Path) -> None:
-    """A claimed run dir that holds only Hydra's .hydra/ (the run never started) is removed."""
+def _forget_unused(run_dir: Path, user_error: bool) -> None:
+    """A claimed run dir that holds no results is removed: one that never started, or one
+    stopped by a user-fixable error (printed) before it wrote anything.  A crash or an
+    interrupt keeps its INCOMPLETE marker."""
     import shutil
 
-    from .runner import result_entries
+    from .runner import INCOMPLETE, result_entries
 
-    if run_dir in _CLAIMED and run_dir.exists() and not result_entries(run_dir):
+    held = [p.name for p in result_entries(run_dir)] if run_dir.exists() else []
+    if run_dir in _CLAIMED and (not held or (user_error and held == [INCOMPLETE])):
         shutil.rmtree(run_dir, ignore_errors=True)

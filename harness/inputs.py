@@ -34,6 +34,13 @@ class Inputs:
     def random_weights(self) -> bool:
         return any(n.random_weights for n in self.nets.values())
 
+    def require_splits(self, n_splits: int, keys=None) -> None:
+        """Refuse, before any logits are computed, a split count above a source's size."""
+        for key, src in self.sources.items():
+            if (keys is None or key in keys) and len(src) < n_splits:
+                raise ConfigError(f"n_splits={n_splits} is more than the N={len(src)} samples of "
+                                  f"{key}; use at most {len(src)} splits (or more samples)")
+
     def net(self, key: str = "backbone"):
         return self.nets[key]
 

@@ -206,6 +206,10 @@ class SplitSpec:
             raise HarnessError(f"n_splits must be at least 1, got {self.n_splits}")
         if self.ddof < 0:
             raise HarnessError(f"ddof must be a non-negative integer, got {self.ddof!r}")
+        if self.ddof >= self.n_splits:
+            raise HarnessError(
+                f"ddof={self.ddof} needs more than {self.ddof} splits, but n_splits="
+                f"{self.n_splits}; lower ddof or use more splits (the std would be undefined)")
         if self.assign not in ASSIGNS:
             raise HarnessError(f"splits.assign must be one of {', '.join(ASSIGNS)}, got {self.assign!r}")
         if self.shuffle not in SHUFFLES:

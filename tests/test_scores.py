@@ -91,7 +91,7 @@ def test_ddof_zero_and_one():
     assert r1.std == pytest.approx(r0.std * math.sqrt(10 / 9), rel=1e-9)
     with pytest.raises(HarnessError, match="ddof=1 needs more than 1 splits"):
         scores.inception_score(p, 1, ddof=1)  # an undefined std is an error, never NaN
-    with pytest.raises(HarnessError, match="ddof=5 needs more than 5 splits, but there are 3"):
+    with pytest.raises(HarnessError, match="ddof=5 needs more than 5 splits, but n_splits=3"):
         scores.inception_score(p, 3, ddof=5)
 
 

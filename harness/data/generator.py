@@ -128,6 +128,10 @@ def resolve_callable(spec: str):
             path = Path(mod_name).expanduser()
             if not path.is_file():
                 raise HarnessError(f"generator: file {path} does not exist")
+            # like running the file as a script: its own directory is importable (its helpers)
+            home = str(path.resolve().parent)
+            if home not in sys.path:
+                sys.path.insert(0, home)
             mspec = importlib.util.spec_from_file_location(f"_harness_gen_{path.stem}", path)
             module = importlib.util.module_from_spec(mspec)
             mspec.loader.exec_module(module)
