@@ -33,18 +33,29 @@ def main():
     cases = {
         "torchvision random:0": dict(weights="random:0"),
         "2015 IS network in PyTorch (ported:tf2015:random:0)": dict(
-            weights="ported:tf2015:random:0", pool_compat="tf2015", input_norm="centered_128", bias=False,
-            resize="tf1_bilinear"),
+            weights="ported:tf2015:random:0",
+            pool_compat="tf2015",
+            input_norm="centered_128",
+            bias=False,
+            resize="tf1_bilinear",
+        ),
     }
     print(f"{'case':55s} {'rel err cuda/cpu':>16s} {'IS10 cpu':>10s} {'IS10 cuda':>10s}")
     for name, kw in cases.items():
         cpu = backbones.load("torchvision", device="cpu", batch_size=32, **kw).logits(x)
-        for label, extra in (("exact fp32", {"fuse_bn": False}), ("exact fp32, BN folded", {"fuse_bn": True}),
-                             ("TF32", {"precision": "tf32"})):
-            gpu = backbones.load("torchvision", device="cuda", batch_size=32, **kw, **extra).logits(x)
+        for label, extra in (
+            ("exact fp32", {"fuse_bn": False}),
+            ("exact fp32, BN folded", {"fuse_bn": True}),
+            ("TF32", {"precision": "tf32"}),
+        ):
+            gpu = backbones.load("torchvision", device="cuda", batch_size=32, **kw, **extra).logits(
+                x
+            )
             i_cpu = scores.inception_score(scores.softmax(cpu), 10).mean
             i_gpu = scores.inception_score(scores.softmax(gpu), 10).mean
-            print(f"{name[:40] + ', ' + label:55s} {rel(gpu, cpu):16.2e} {i_cpu:10.6f} {i_gpu:10.6f}")
+            print(
+                f"{name[:40] + ', ' + label:55s} {rel(gpu, cpu):16.2e} {i_cpu:10.6f} {i_gpu:10.6f}"
+            )
 
 
 if __name__ == "__main__":

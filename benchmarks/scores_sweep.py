@@ -29,7 +29,7 @@ def naive_is(p, n_splits):
     n = p.shape[0]
     out = []
     for i in range(n_splits):
-        part = p[i * n // n_splits:(i + 1) * n // n_splits]
+        part = p[i * n // n_splits : (i + 1) * n // n_splits]
         py = part.mean(axis=0, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
             kl = np.where(part > 0, part * (np.log(part) - np.log(py)), 0.0).sum(axis=1)
@@ -56,7 +56,9 @@ def main(argv=None):
     ours = {k: scores.inception_score(prep, k).mean for k in SPLITS}
     sg = scores.improved_score(prep)
     t_sweep = time.perf_counter() - t
-    assert all(abs(ours[k] - naive[k]) < 1e-9 * naive[k] for k in SPLITS), "implementations disagree"
+    assert all(abs(ours[k] - naive[k]) < 1e-9 * naive[k] for k in SPLITS), (
+        "implementations disagree"
+    )
 
     from harness.sweeps import sample_size_sweep
 
@@ -76,9 +78,12 @@ def main(argv=None):
     print(f"{'step':62s} {'seconds':>8s}")
     for name, sec in rows:
         print(f"{name:62s} {sec:8.3f}")
-    print(f"\nspeed-up of the sweep over the naive loop: {t_naive / (t_prep + t_sweep):.1f}x; "
-          f"S(G) = {sg.nats:.6f} nats; target < 2 s: n_splits sweep {'met' if t_prep + t_sweep < 2 else 'MISSED'}, "
-          f"sample-size sweep {'met' if t_sizes < 2 else 'MISSED'}")
+    print(
+        f"\nspeed-up of the sweep over the naive loop: {t_naive / (t_prep + t_sweep):.1f}x; "
+        f"S(G) = {sg.nats:.6f} nats; target < 2 s: n_splits sweep "
+        f"{'met' if t_prep + t_sweep < 2 else 'MISSED'}, "
+        f"sample-size sweep {'met' if t_sizes < 2 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Images/s of each backbone: the harness path against the raw framework forward, same process.
 
     python benchmarks/throughput.py --device cpu  --backbones torchvision keras tfhub tf2015
-    python benchmarks/throughput.py --device cuda --backbones torchvision --batch-sizes 256 --gpu-modes
+    python benchmarks/throughput.py --device cuda --backbones torchvision \
+        --batch-sizes 256 --gpu-modes
 
 * harness: ``backbone.logits(uint8 N x 32 x 32 x 3)`` end to end (host->device copy, resize to
   299, normalisation, network, logits back to numpy float32, class selection, finite check).
@@ -52,12 +53,17 @@ def timeit_pair(fns, n_images: int, warmup: int = 1, repeat: int = 3, sync=None)
 
 
 def raw_forward(net, x_uint8):
-    """A closure running the framework's own forward on preprocessed inputs (built outside the timer)."""
+    """A closure running the framework's own forward on preprocessed inputs (built outside the
+    timer).
+    """
     name = net.name
     if name == "torchvision":
         import torch
 
-        xs = [net.preprocess(x_uint8[s : s + net.batch_size]) for s in range(0, len(x_uint8), net.batch_size)]
+        xs = [
+            net.preprocess(x_uint8[s : s + net.batch_size])
+            for s in range(0, len(x_uint8), net.batch_size)
+        ]
         if net.channels_last:
             xs = [x.contiguous(memory_format=torch.channels_last) for x in xs]
         model = net.model
@@ -66,18 +72,31 @@ def raw_forward(net, x_uint8):
             with torch.inference_mode(), net.precision_context():
                 for x in xs:
                     model(x)
+
         return run
     if name == "keras":
-        xs = [net.preprocess(x_uint8[s : s + net.batch_size]) for s in range(0, len(x_uint8), net.batch_size)]
+        xs = [
+            net.preprocess(x_uint8[s : s + net.batch_size])
+            for s in range(0, len(x_uint8), net.batch_size)
+        ]
         return lambda: [net.model.predict_on_batch(x) for x in xs]
     if name == "tfhub":
         from harness import resize as rs
 
-        xs = [net.tf.constant(rs.resize_numpy(x_uint8[s : s + net.batch_size], (299, 299), "tf2_bilinear") / 255.0,
-                              dtype=net.tf.float32) for s in range(0, len(x_uint8), net.batch_size)]
+        xs = [
+            net.tf.constant(
+                rs.resize_numpy(x_uint8[s : s + net.batch_size], (299, 299), "tf2_bilinear")
+                / 255.0,
+                dtype=net.tf.float32,
+            )
+            for s in range(0, len(x_uint8), net.batch_size)
+        ]
         return lambda: [net._fn(x).numpy() for x in xs]
     if name == "tf2015":
-        xs = [x_uint8[s : s + net.batch_size].astype(np.float32) for s in range(0, len(x_uint8), net.batch_size)]
+        xs = [
+            x_uint8[s : s + net.batch_size].astype(np.float32)
+            for s in range(0, len(x_uint8), net.batch_size)
+        ]
         return lambda: [net._sess.run(net._pool, {net._inp: x}) for x in xs]
     raise ValueError(name)
 
@@ -97,12 +116,25 @@ def bench_backbone(name, device, batch_sizes, n_images, repeat):
             import torch
 
             sync = torch.cuda.synchronize
-        raw, har = timeit_pair([raw_forward(net, x), lambda net=net: net.logits(x)], n_images,
-                               repeat=repeat, sync=sync)
-        rows.append({"backbone": name, "device": device, "batch_size": bs, "mode": "default",
-                     "raw_img_s": raw, "harness_img_s": har, "harness_vs_raw": har / raw - 1})
-        print(f"{name:12s} {device:5s} bs={bs:4d}  raw {raw:9.1f} img/s  harness {har:9.1f} img/s  "
-              f"({100 * (har / raw - 1):+.1f}%)", flush=True)
+        raw, har = timeit_pair(
+            [raw_forward(net, x), lambda net=net: net.logits(x)], n_images, repeat=repeat, sync=sync
+        )
+        rows.append(
+            {
+                "backbone": name,
+                "device": device,
+                "batch_size": bs,
+                "mode": "default",
+                "raw_img_s": raw,
+                "harness_img_s": har,
+                "harness_vs_raw": har / raw - 1,
+            }
+        )
+        print(
+            f"{name:12s} {device:5s} bs={bs:4d}  raw {raw:9.1f} img/s  harness {har:9.1f} img/s  "
+            f"({100 * (har / raw - 1):+.1f}%)",
+            flush=True,
+        )
     return rows
 
 
@@ -116,35 +148,70 @@ def gpu_modes(batch_size, n_images, repeat, is_images, mode_filter=None):
         ("exact fp32 (TF32 off), NCHW", dict(channels_last=False, fuse_bn=False)),
         ("exact fp32, channels_last", dict(channels_last=True, fuse_bn=False)),
         ("exact fp32, NCHW + BN folded", dict(channels_last=False, fuse_bn=True)),
-        ("exact fp32, NCHW + BN folded + torch.compile", dict(channels_last=False, fuse_bn=True, compile="default")),
-        ("exact fp32, NCHW + BN folded + compile reduce-overhead (CUDA graphs)",
-         dict(channels_last=False, fuse_bn=True, compile="reduce-overhead")),
-        ("exact fp32, channels_last + BN folded + torch.compile",
-         dict(channels_last=True, fuse_bn=True, compile="default")),
+        (
+            "exact fp32, NCHW + BN folded + torch.compile",
+            dict(channels_last=False, fuse_bn=True, compile="default"),
+        ),
+        (
+            "exact fp32, NCHW + BN folded + compile reduce-overhead (CUDA graphs)",
+            dict(channels_last=False, fuse_bn=True, compile="reduce-overhead"),
+        ),
+        (
+            "exact fp32, channels_last + BN folded + torch.compile",
+            dict(channels_last=True, fuse_bn=True, compile="default"),
+        ),
         ("TF32, NCHW + BN folded", dict(channels_last=False, fuse_bn=True, precision="tf32")),
-        ("TF32, channels_last + BN folded", dict(channels_last=True, fuse_bn=True, precision="tf32")),
-        ("TF32, channels_last + BN folded + torch.compile",
-         dict(channels_last=True, fuse_bn=True, precision="tf32", compile="default")),
-        ("bf16 autocast, channels_last + BN folded + torch.compile",
-         dict(channels_last=True, fuse_bn=True, precision="bf16", compile="default")),
+        (
+            "TF32, channels_last + BN folded",
+            dict(channels_last=True, fuse_bn=True, precision="tf32"),
+        ),
+        (
+            "TF32, channels_last + BN folded + torch.compile",
+            dict(channels_last=True, fuse_bn=True, precision="tf32", compile="default"),
+        ),
+        (
+            "bf16 autocast, channels_last + BN folded + torch.compile",
+            dict(channels_last=True, fuse_bn=True, precision="bf16", compile="default"),
+        ),
     ]
     if mode_filter:
         modes = [m for m in modes if m[0] == modes[0][0] or any(f in m[0] for f in mode_filter)]
     rows, ref_logits, ref_is = [], None, None
     for label, kw in modes:
-        net = backbones.load("torchvision", weights="random:0", device="cuda", batch_size=batch_size, **kw)
-        raw, har = timeit_pair([raw_forward(net, x), lambda net=net: net.logits(x)], n_images, warmup=2,
-                               repeat=repeat, sync=torch.cuda.synchronize)
+        net = backbones.load(
+            "torchvision", weights="random:0", device="cuda", batch_size=batch_size, **kw
+        )
+        raw, har = timeit_pair(
+            [raw_forward(net, x), lambda net=net: net.logits(x)],
+            n_images,
+            warmup=2,
+            repeat=repeat,
+            sync=torch.cuda.synchronize,
+        )
         lg = net.logits(xis).astype(np.float64)
         is10 = scores.inception_score(scores.softmax(lg), 10).mean
         if ref_logits is None:
             ref_logits, ref_is = lg, is10
         relerr = float(np.abs(lg - ref_logits).max() / np.abs(ref_logits).max())
-        rows.append({"backbone": "torchvision", "device": "cuda", "batch_size": batch_size, "mode": label,
-                     "raw_img_s": raw, "harness_img_s": har, "harness_vs_raw": har / raw - 1,
-                     "logits_rel_err_vs_exact": relerr, "is10": is10, "is10_change": is10 - ref_is})
-        print(f"{label:55s} raw {raw:8.1f}  harness {har:8.1f} img/s  logits err {relerr:.2e}  "
-              f"IS {is10:.6f} ({is10 - ref_is:+.2e})", flush=True)
+        rows.append(
+            {
+                "backbone": "torchvision",
+                "device": "cuda",
+                "batch_size": batch_size,
+                "mode": label,
+                "raw_img_s": raw,
+                "harness_img_s": har,
+                "harness_vs_raw": har / raw - 1,
+                "logits_rel_err_vs_exact": relerr,
+                "is10": is10,
+                "is10_change": is10 - ref_is,
+            }
+        )
+        print(
+            f"{label:55s} raw {raw:8.1f}  harness {har:8.1f} img/s  logits err {relerr:.2e}  "
+            f"IS {is10:.6f} ({is10 - ref_is:+.2e})",
+            flush=True,
+        )
     return rows
 
 
@@ -157,7 +224,9 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--gpu-modes", action="store_true")
     ap.add_argument("--is-images", type=int, default=5000)
-    ap.add_argument("--mode-filter", nargs="*", default=None, help="only GPU modes containing these strings")
+    ap.add_argument(
+        "--mode-filter", nargs="*", default=None, help="only GPU modes containing these strings"
+    )
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     a = ap.parse_args(argv)
     preload_torch()

@@ -28,12 +28,18 @@ def compute(cfg) -> Result:
     n_images = int(a.n_images) if a.n_images else net.num_classes
     source = got.source()
     if getattr(source, "count", n_images) < n_images:  # generated start images: make enough
-        source = inputs.load(cfg, nets=(), sources=("dataset",),
-                             source_overrides={"dataset": {"count": n_images}}).source()
+        source = inputs.load(
+            cfg, nets=(), sources=("dataset",), source_overrides={"dataset": {"count": n_images}}
+        ).source()
     source = source.first(n_images)
     if net.device == "cpu":
-        est_min = (n_images * (int(a.iterations) + 1) * CPU_SECONDS_PER_IMAGE_STEP
-                   * (net.input_size / 299) ** 2 / 60)
+        est_min = (
+            n_images
+            * (int(a.iterations) + 1)
+            * CPU_SECONDS_PER_IMAGE_STEP
+            * (net.input_size / 299) ** 2
+            / 60
+        )
         if est_min > float(a.max_cpu_minutes):
             raise ResourceUnavailable(
                 f"adversarial: {n_images} images x {a.iterations} iterations at "
@@ -41,81 +47,125 @@ def compute(cfg) -> Result:
                 f"this CPU (limit attack.max_cpu_minutes={a.max_cpu_minutes}); use device=cuda "
                 "(1000 x 100 takes ~2.6 min on an H100), or fewer attack.n_images / "
                 "attack.iterations, or a smaller backbone.input_size, or raise "
-                "attack.max_cpu_minutes")
-    settings = attack.AttackSettings(eps=float(a.eps), eps_units=a.eps_units,
-                                     iterations=int(a.iterations), n_splits=int(a.n_splits),
-                                     batch_size=int(a.batch_size), attack_at=a.attack_at,
-                                     precision=a.precision)
+                "attack.max_cpu_minutes"
+            )
+    settings = attack.AttackSettings(
+        eps=float(a.eps),
+        eps_units=a.eps_units,
+        iterations=int(a.iterations),
+        n_splits=int(a.n_splits),
+        batch_size=int(a.batch_size),
+        attack_at=a.attack_at,
+        precision=a.precision,
+    )
     start = source.read_all()
     res = attack.run_attack(net, start, settings, progress=as_bool(cfg.progress, "progress"))
 
     spec = scores.SplitSpec(min(settings.n_splits, len(start)))
     prov = provenance_columns(net, source, spec, cfg.seed)
-    prov.update({"eps": settings.eps, "eps_units": settings.eps_units,
-                 "iterations": settings.iterations, "attack_at": settings.attack_at,
-                 "attack_precision": settings.precision,
-                 "targets": f"cycling i mod {net.num_classes}"})
+    prov.update(
+        {
+            "eps": settings.eps,
+            "eps_units": settings.eps_units,
+            "iterations": settings.iterations,
+            "attack_at": settings.attack_at,
+            "attack_precision": settings.precision,
+            "targets": f"cycling i mod {net.num_classes}",
+        }
+    )
     hist = pd.DataFrame(res.history)
     for k, v in prov.items():
         hist[k] = v
     f = res.final
     rows = []
-    for stage, d in (("start (before the attack)", f["start"]),
-                     (f"after {settings.iterations} iterations, float, {settings.precision}",
-                      f["float_in_attack_precision"]),
-                     (f"after {settings.iterations} iterations, float, exact fp32",
-                      f["float_exact_fp32"]),
-                     ("after, quantised to uint8 (what would be published)", f["quantized_uint8"])):
-        rows.append({"stage": stage, "is_mean": d["is_mean"], "is_std": d["is_std"],
-                     "is_1split": d["is_1split"], "sg_nats": d["sg_nats"],
-                     "mean_target_prob": d["mean_target_prob"]})
+    for stage, d in (
+        ("start (before the attack)", f["start"]),
+        (
+            f"after {settings.iterations} iterations, float, {settings.precision}",
+            f["float_in_attack_precision"],
+        ),
+        (f"after {settings.iterations} iterations, float, exact fp32", f["float_exact_fp32"]),
+        ("after, quantised to uint8 (what would be published)", f["quantized_uint8"]),
+    ):
+        rows.append(
+            {
+                "stage": stage,
+                "is_mean": d["is_mean"],
+                "is_std": d["is_std"],
+                "is_1split": d["is_1split"],
+                "sg_nats": d["sg_nats"],
+                "mean_target_prob": d["mean_target_prob"],
+            }
+        )
     final = pd.DataFrame(rows)
     final["max_possible_is"] = f["max_possible_is"]
     # a split of m images can reach at most min(C, m): with 1000 images and 10 splits, 100
     final["max_possible_is_per_split"] = min(
-        net.num_classes, len(start) // max(1, min(settings.n_splits, len(start))))
+        net.num_classes, len(start) // max(1, min(settings.n_splits, len(start)))
+    )
     final["paper_is_from_noise"] = PAPER["noise"]
     final["seconds"] = res.seconds
     final["final_linf_pixels"] = hist["linf_pixels"].iloc[-1]
     final["final_linf_network"] = hist["linf_network"].iloc[-1]
     for k, v in prov.items():
         final[k] = v
-    return Result({"table": final, "history": hist}, net.random_weights,
-                  extra={"seconds": res.seconds, "final": res.final,
-                         "images_per_second_iteration": res.extra["images_per_second_iteration"]},
-                  objects={"attack": res, "net": net, "settings": settings,
-                           "grid_classes": int(a.grid_classes),
-                           "save_images": as_bool(a.save_images, "attack.save_images")})
+    return Result(
+        {"table": final, "history": hist},
+        net.random_weights,
+        extra={
+            "seconds": res.seconds,
+            "final": res.final,
+            "images_per_second_iteration": res.extra["images_per_second_iteration"],
+        },
+        objects={
+            "attack": res,
+            "net": net,
+            "settings": settings,
+            "grid_classes": int(a.grid_classes),
+            "save_images": as_bool(a.save_images, "attack.save_images"),
+        },
+    )
 
 
 def present(result: Result, run) -> None:
     o = result.objects
     res, net, settings = o["attack"], o["net"], o["settings"]
-    run.table(result.tables["history"], name="history",
-              title="IS and attack statistics after every FGSM iteration", quiet=True)
-    run.table(result.table, name="table",
-              title=f"Adversarial IS inflation ({net.name}, {len(res.start_uint8)} images, "
-                    f"eps={settings.eps:g} {settings.eps_units}, {settings.iterations} iterations)",
-              notes=["IS of the quantised images is recomputed through the backbone's normal path.",
-                     f"Paper: IS {PAPER['noise']} from uniform noise, {PAPER['cifar10_wgan']} from "
-                     "CIFAR-10 WGAN samples (max 1000)."],
-              print_columns=["stage", "is_mean", "is_std", "is_1split", "sg_nats",
-                             "mean_target_prob"])
+    run.table(
+        result.tables["history"],
+        name="history",
+        title="IS and attack statistics after every FGSM iteration",
+        quiet=True,
+    )
+    run.table(
+        result.table,
+        name="table",
+        title=f"Adversarial IS inflation ({net.name}, {len(res.start_uint8)} images, "
+        f"eps={settings.eps:g} {settings.eps_units}, {settings.iterations} iterations)",
+        notes=[
+            "IS of the quantised images is recomputed through the backbone's normal path.",
+            f"Paper: IS {PAPER['noise']} from uniform noise, {PAPER['cifar10_wgan']} from "
+            "CIFAR-10 WGAN samples (max 1000).",
+        ],
+        print_columns=["stage", "is_mean", "is_std", "is_1split", "sg_nats", "mean_target_prob"],
+    )
     run.figure(curve_figure(result.tables["history"], net.num_classes), "attack_curve")
     run.figure(grid_figure(res, net, o["grid_classes"]), "before_after")
     if o["save_images"]:
         from harness.results import atomic_path
 
         with atomic_path(run.run_dir / "images.npz", suffix=".npz") as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, start_uint8=res.start_uint8, final_uint8=res.final_uint8,
-                     targets=res.targets)
+            np.savez(
+                fh, start_uint8=res.start_uint8, final_uint8=res.final_uint8, targets=res.targets
+            )
         run.outputs["images"] = {"npz": str(run.run_dir / "images.npz")}
 
 
 def headline(result: Result) -> str:
     t = result.table
-    return (f"IS after attack (uint8): {t.is_mean.iloc[-1]:.2f} ({int(t.n_splits.iloc[-1])} "
-            f"splits), {t.is_1split.iloc[-1]:.2f} (1 split)")
+    return (
+        f"IS after attack (uint8): {t.is_mean.iloc[-1]:.2f} ({int(t.n_splits.iloc[-1])} "
+        f"splits), {t.is_1split.iloc[-1]:.2f} (1 split)"
+    )
 
 
 def curve_figure(hist: pd.DataFrame, num_classes: int):
@@ -137,7 +187,9 @@ def curve_figure(hist: pd.DataFrame, num_classes: int):
     ax2.set_ylabel("probability / rate")
     ax2.set_ylim(-0.02, 1.02)
     ax3 = ax2.twinx()
-    ax3.plot(it, hist["linf_pixels"], color="gray", ls="--", label="L-inf perturbation (grey levels)")
+    ax3.plot(
+        it, hist["linf_pixels"], color="gray", ls="--", label="L-inf perturbation (grey levels)"
+    )
     ax3.set_ylabel("grey levels")
     h1, l1 = ax2.get_legend_handles_labels()
     h2, l2 = ax3.get_legend_handles_labels()
@@ -172,4 +224,8 @@ def _to_net_res(x, hw):
 
 def paper_figures(run_dir):
     t = pd.read_csv(f"{run_dir}/table.csv")
-    return {"adversarial_curve": curve_figure(pd.read_csv(f"{run_dir}/history.csv"), int(t.max_possible_is.iloc[0]))}
+    return {
+        "adversarial_curve": curve_figure(
+            pd.read_csv(f"{run_dir}/history.csv"), int(t.max_possible_is.iloc[0])
+        )
+    }

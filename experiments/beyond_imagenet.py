@@ -21,8 +21,14 @@ from harness.runner import Result
 
 PAPER_H_BITS = {"cifar10_train": 4.664, "noise": 6.512, "imagenet_val": 1.97}  # by paper dataset
 # the paper's Table 3 lists six of its top-10 classes on CIFAR-10 (the rest are not known)
-PAPER_TOP_CIFAR = ("moving van", "sorrel", "container ship", "thresher", "hartebeest",
-                   "fox squirrel")
+PAPER_TOP_CIFAR = (
+    "moving van",
+    "sorrel",
+    "container ship",
+    "thresher",
+    "hartebeest",
+    "fox squirrel",
+)
 NOISE_ASSUMPTION = "noise: uniform uint8 pixels at 32x32 (an assumption; the paper does not say)"
 
 
@@ -39,8 +45,9 @@ def compute(cfg) -> Result:
         pkey = src.paper_dataset()  # paper numbers only beside the paper's own datasets
         r["paper_dataset"] = pkey
         r["paper_h_y_given_x_bits"] = PAPER_H_BITS.get(pkey)
-        r["diff_to_paper_bits"] = (r["h_y_given_x_bits"] - PAPER_H_BITS[pkey]
-                                   if pkey in PAPER_H_BITS else None)
+        r["diff_to_paper_bits"] = (
+            r["h_y_given_x_bits"] - PAPER_H_BITS[pkey] if pkey in PAPER_H_BITS else None
+        )
         r.update(provenance_columns(net, src, spec, cfg.seed))
         r["backbone_key"] = bkey
         rows.append(r)
@@ -49,41 +56,68 @@ def compute(cfg) -> Result:
             top = scores.top_marginal_classes(out.probs, int(cfg.top_k))
             for rank, (idx, p) in enumerate(top, 1):
                 nm = names[idx]
-                tops.append({"backbone": bkey, "dataset_key": dkey, "rank": rank,
-                             "class_index": idx, "class_name": nm, "marginal_prob": p,
-                             "in_paper_table3": any(pn in nm.lower() for pn in PAPER_TOP_CIFAR),
-                             "cifar10_classes": (", ".join(imagenet.CIFAR10_CLASSES)
-                                                 if rank == 1 else ""),
-                             "weights": net.provenance()["weights"],
-                             "dataset_fingerprint": src.fingerprint()})
+                tops.append(
+                    {
+                        "backbone": bkey,
+                        "dataset_key": dkey,
+                        "rank": rank,
+                        "class_index": idx,
+                        "class_name": nm,
+                        "marginal_prob": p,
+                        "in_paper_table3": any(pn in nm.lower() for pn in PAPER_TOP_CIFAR),
+                        "cifar10_classes": (
+                            ", ".join(imagenet.CIFAR10_CLASSES) if rank == 1 else ""
+                        ),
+                        "weights": net.provenance()["weights"],
+                        "dataset_fingerprint": src.fingerprint(),
+                    }
+                )
     tables = {"table": pd.DataFrame(rows)}
     if tops:
         tables["top_classes"] = pd.DataFrame(tops)
-    return Result(tables, got.random_weights,
-                  objects={"top_k": cfg.top_k, "top_dataset": cfg.top_classes_dataset})
+    return Result(
+        tables,
+        got.random_weights,
+        objects={"top_k": cfg.top_k, "top_dataset": cfg.top_classes_dataset},
+    )
 
 
 def present(result: Result, run) -> None:
-    run.table(result.table, title="Conditional entropy H(y|x) beyond ImageNet (paper 4.2.1)",
-              notes=[NOISE_ASSUMPTION,
-                     "paper: CIFAR-10 4.664, noise 6.512, ImageNet val 1.97 bits (max 9.97)."],
-              print_columns=["backbone", "dataset_key", "h_y_given_x_bits",
-                             "paper_h_y_given_x_bits", "h_y_bits", "is_mean"])
+    run.table(
+        result.table,
+        title="Conditional entropy H(y|x) beyond ImageNet (paper 4.2.1)",
+        notes=[
+            NOISE_ASSUMPTION,
+            "paper: CIFAR-10 4.664, noise 6.512, ImageNet val 1.97 bits (max 9.97).",
+        ],
+        print_columns=[
+            "backbone",
+            "dataset_key",
+            "h_y_given_x_bits",
+            "paper_h_y_given_x_bits",
+            "h_y_bits",
+            "is_mean",
+        ],
+    )
     if "top_classes" in result.tables:
         o = result.objects
-        run.table(result.tables["top_classes"], name="top_classes",
-                  title=f"Top-{o['top_k']} ImageNet classes of p_hat(y) on {o['top_dataset']} "
-                        "(paper Table 3: Moving Van, Sorrel, Container Ship, Threshing Machine, "
-                        "Hartebeest, Fox Squirrel, ...)",
-                  print_columns=["backbone", "rank", "class_name", "marginal_prob",
-                                 "in_paper_table3"])
+        run.table(
+            result.tables["top_classes"],
+            name="top_classes",
+            title=f"Top-{o['top_k']} ImageNet classes of p_hat(y) on {o['top_dataset']} "
+            "(paper Table 3: Moving Van, Sorrel, Container Ship, Threshing Machine, "
+            "Hartebeest, Fox Squirrel, ...)",
+            print_columns=["backbone", "rank", "class_name", "marginal_prob", "in_paper_table3"],
+        )
     run.figure(figure(result.table), "conditional_entropy")
 
 
 def headline(result: Result) -> str:
     t = result.table
-    return "; ".join(f"{b}/{d}: {v:.4g} bits"
-                     for b, d, v in zip(t.backbone_key, t.dataset_key, t.h_y_given_x_bits))
+    return "; ".join(
+        f"{b}/{d}: {v:.4g} bits"
+        for b, d, v in zip(t.backbone_key, t.dataset_key, t.h_y_given_x_bits)
+    )
 
 
 def figure(table: pd.DataFrame):
@@ -94,8 +128,14 @@ def figure(table: pd.DataFrame):
     for i, b in enumerate(bnames):
         sub = table[table.backbone == b].set_index("dataset_key").reindex(dkeys)
         ax.bar(np.arange(len(dkeys)) + i * w, sub.h_y_given_x_bits, width=w, label=b)
-    paper = table.drop_duplicates("dataset_key").set_index("dataset_key").paper_h_y_given_x_bits.reindex(dkeys)
-    ax.plot(np.arange(len(dkeys)) + 0.4 - w / 2, paper.to_numpy(dtype=float), "kx", ms=10, label="paper")
+    paper = (
+        table.drop_duplicates("dataset_key")
+        .set_index("dataset_key")
+        .paper_h_y_given_x_bits.reindex(dkeys)
+    )
+    ax.plot(
+        np.arange(len(dkeys)) + 0.4 - w / 2, paper.to_numpy(dtype=float), "kx", ms=10, label="paper"
+    )
     ax.axhline(table.max_bits.max(), color="gray", ls="--", lw=1, label="maximum log2 C")
     ax.set_xticks(np.arange(len(dkeys)) + 0.4 - w / 2, dkeys)
     ax.set_ylabel("mean H(y|x), bits")

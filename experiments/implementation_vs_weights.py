@@ -46,23 +46,31 @@ def compute(cfg) -> Result:
     plan = {}
     for b, bspec in specs.items():
         plan[("own", b)] = (bspec, {})
-        same_w = (specs[same]["weights"] if b == same
-                  else f"ported:{specs[same]['name']}:{specs[same]['weights']}")
+        same_w = (
+            specs[same]["weights"]
+            if b == same
+            else f"ported:{specs[same]['name']}:{specs[same]['weights']}"
+        )
         plan[("implementation", b)] = (bspec, {**common, "weights": same_w})
-        own_w = (specs[ref]["weights"] if b == ref
-                 else f"ported:{bspec['name']}:{bspec['weights']}")
+        own_w = specs[ref]["weights"] if b == ref else f"ported:{bspec['name']}:{bspec['weights']}"
         plan[("weights", b)] = (specs[ref], {**common, "weights": own_w, "bias": True})
     for label, over in rs.COMPARED.items():
         plan[("resize", label)] = (specs[ref], {**common, **over})
-    nets = {key: own[key[1]] if key[0] == "own" else inputs.build_backbone(bspec, **over)
-            for key, (bspec, over) in plan.items()}
+    nets = {
+        key: own[key[1]] if key[0] == "own" else inputs.build_backbone(bspec, **over)
+        for key, (bspec, over) in plan.items()
+    }
     random_w = any(n.random_weights for n in nets.values())
 
     rows = []
     for (kind, b), net in nets.items():
         out = outputs(cfg, net, src, label=f"{kind} {b}")
-        r = {"run": kind, "backbone_or_resize": b, "implementation": net.name,
-             "weights_spec": net.provenance()["weights"]}
+        r = {
+            "run": kind,
+            "backbone_or_resize": b,
+            "implementation": net.name,
+            "weights_spec": net.provenance()["weights"],
+        }
         r.update(score_row(out.probs, spec))
         r.update(provenance_columns(net, src, spec, cfg.seed))
         r["pool_compat"] = net.provenance().get("pool_compat", "native")
@@ -75,10 +83,17 @@ def compute(cfg) -> Result:
         total = get[("own", a)] - base
         impl = get[("implementation", a)] - get[("implementation", b)]
         wts = get[("weights", a)] - get[("weights", b)]
-        pairs.append({"pair": f"{a} vs {b}", "own_a": get[("own", a)], "own_b": base,
-                      "total_pct": 100 * total / base, "implementation_pct": 100 * impl / base,
-                      "weights_pct": 100 * wts / base,
-                      "remainder_pct": 100 * (total - impl - wts) / base})
+        pairs.append(
+            {
+                "pair": f"{a} vs {b}",
+                "own_a": get[("own", a)],
+                "own_b": base,
+                "total_pct": 100 * total / base,
+                "implementation_pct": 100 * impl / base,
+                "weights_pct": 100 * wts / base,
+                "remainder_pct": 100 * (total - impl - wts) / base,
+            }
+        )
     pairs = pd.DataFrame(pairs)
     res = table[table.run == "resize"][["backbone_or_resize", "is_mean", "is_std"]].copy()
     res.columns = ["resize", "is_mean", "is_std"]
@@ -89,29 +104,49 @@ def compute(cfg) -> Result:
         t["same_weights_from"] = same
         t["n_splits"] = spec.n_splits
         t["common_preprocessing"] = ", ".join(f"{kk}={v}" for kk, v in common.items())
-    return Result({"table": table, "decomposition": pairs, "resize": res}, random_w,
-                  objects={"dkey": dkey, "ref": ref})
+    return Result(
+        {"table": table, "decomposition": pairs, "resize": res},
+        random_w,
+        objects={"dkey": dkey, "ref": ref},
+    )
 
 
 def present(result: Result, run) -> None:
     o = result.objects
-    run.table(result.table, title=f"IS under own / same weights / one implementation ({o['dkey']})",
-              print_columns=["run", "backbone_or_resize", "implementation", "weights_spec",
-                             "is_mean", "is_std"])
-    run.table(result.tables["decomposition"], name="decomposition",
-              title="Each pairwise IS difference split into implementation and weights effects "
-                    "(% of own[b])",
-              notes=["implementation: same (ported) weights in each implementation, common "
-                     "preprocessing; weights: each backbone's weights in the reference "
-                     "implementation; remainder: native preprocessing, class count, bias and "
-                     "interactions."],
-              print_columns=["pair", "total_pct", "implementation_pct", "weights_pct",
-                             "remainder_pct"])
-    run.table(result.tables["resize"], name="resize",
-              title=f"Resize effect alone ({o['ref']} implementation, {o['ref']} weights)",
-              print_columns=["resize", "is_mean", "diff_vs_tf1_bilinear_pct"])
-    run.figure(figure(result.tables["decomposition"], result.tables["resize"]),
-               "implementation_vs_weights")
+    run.table(
+        result.table,
+        title=f"IS under own / same weights / one implementation ({o['dkey']})",
+        print_columns=[
+            "run",
+            "backbone_or_resize",
+            "implementation",
+            "weights_spec",
+            "is_mean",
+            "is_std",
+        ],
+    )
+    run.table(
+        result.tables["decomposition"],
+        name="decomposition",
+        title="Each pairwise IS difference split into implementation and weights effects "
+        "(% of own[b])",
+        notes=[
+            "implementation: same (ported) weights in each implementation, common "
+            "preprocessing; weights: each backbone's weights in the reference "
+            "implementation; remainder: native preprocessing, class count, bias and "
+            "interactions."
+        ],
+        print_columns=["pair", "total_pct", "implementation_pct", "weights_pct", "remainder_pct"],
+    )
+    run.table(
+        result.tables["resize"],
+        name="resize",
+        title=f"Resize effect alone ({o['ref']} implementation, {o['ref']} weights)",
+        print_columns=["resize", "is_mean", "diff_vs_tf1_bilinear_pct"],
+    )
+    run.figure(
+        figure(result.tables["decomposition"], result.tables["resize"]), "implementation_vs_weights"
+    )
 
 
 def figure(pairs: pd.DataFrame, res: pd.DataFrame):
@@ -119,8 +154,11 @@ def figure(pairs: pd.DataFrame, res: pd.DataFrame):
     y = np.arange(len(pairs))
     left_pos = np.zeros(len(pairs))
     left_neg = np.zeros(len(pairs))
-    for col, color in (("implementation_pct", "tab:orange"), ("weights_pct", "tab:blue"),
-                       ("remainder_pct", "tab:gray")):
+    for col, color in (
+        ("implementation_pct", "tab:orange"),
+        ("weights_pct", "tab:blue"),
+        ("remainder_pct", "tab:gray"),
+    ):
         v = pairs[col].to_numpy()
         start = np.where(v >= 0, left_pos, left_neg)
         ax.barh(y, v, left=start, color=color, label=col.replace("_pct", ""))
@@ -132,8 +170,13 @@ def figure(pairs: pd.DataFrame, res: pd.DataFrame):
     ax.set_xlabel("IS difference, % of the second backbone")
     ax.legend(fontsize=7)
     ax2.bar(range(len(res)), res.diff_vs_tf1_bilinear_pct)
-    ax2.set_xticks(range(len(res)), [r.replace("(align_corners=", "\n(ac=") for r in res.resize], fontsize=7,
-                   rotation=30, ha="right")
+    ax2.set_xticks(
+        range(len(res)),
+        [r.replace("(align_corners=", "\n(ac=") for r in res.resize],
+        fontsize=7,
+        rotation=30,
+        ha="right",
+    )
     ax2.set_ylabel("IS change vs tf1_bilinear, %")
     ax2.set_title("resize method alone", fontsize=9)
     fig.tight_layout()
@@ -141,5 +184,8 @@ def figure(pairs: pd.DataFrame, res: pd.DataFrame):
 
 
 def paper_figures(run_dir):
-    return {"implementation_vs_weights": figure(pd.read_csv(f"{run_dir}/decomposition.csv"),
-                                                pd.read_csv(f"{run_dir}/resize.csv"))}
+    return {
+        "implementation_vs_weights": figure(
+            pd.read_csv(f"{run_dir}/decomposition.csv"), pd.read_csv(f"{run_dir}/resize.csv")
+        )
+    }

@@ -25,14 +25,16 @@ from harness.runner import Result
 def duplicate_rates(samples_f, ref_f, threshold: float) -> dict:
     nn_ref, _ = nearest_similarity(samples_f, ref_f)
     nn_self, _ = nearest_similarity(samples_f, samples_f, exclude_self=True)
-    return {"nn_dup_rate_vs_train": float((nn_ref >= threshold).mean()),
-            "mean_nn_similarity_vs_train": float(nn_ref.mean()),
-            "within_sample_dup_rate": float((nn_self >= threshold).mean())}
+    return {
+        "nn_dup_rate_vs_train": float((nn_ref >= threshold).mean()),
+        "mean_nn_similarity_vs_train": float(nn_ref.mean()),
+        "within_sample_dup_rate": float((nn_self >= threshold).mean()),
+    }
 
 
 def compute(cfg) -> Result:
     got = inputs.load(cfg, nets=("backbones",), sources=("datasets",))
-    (bname, net), = got.nets.items()
+    ((bname, net),) = got.nets.items()
     train, held = got.source("train"), got.source("heldout")
     tr = outputs(cfg, net, train, features=True, label="train")
     he = outputs(cfg, net, held, features=True, label="held-out")
@@ -58,38 +60,71 @@ def compute(cfg) -> Result:
     full = dataclasses.replace(spec, n_splits=min(spec.n_splits, len(train)))
     table["train_is_full"] = scores.inception_score(tr.probs, splits=full).mean
     prov = provenance_columns(net, None, spec, cfg.seed)
-    prov.update({"n_samples": n, "dup_threshold_cosine": thr,
-                 "features": "pool (2048), centred on the train mean",
-                 "train_fingerprint": train.fingerprint(), "heldout_fingerprint": held.fingerprint(),
-                 "train_dataset": train.kind, "heldout_dataset": held.kind})
+    prov.update(
+        {
+            "n_samples": n,
+            "dup_threshold_cosine": thr,
+            "features": "pool (2048), centred on the train mean",
+            "train_fingerprint": train.fingerprint(),
+            "heldout_fingerprint": held.fingerprint(),
+            "train_dataset": train.kind,
+            "heldout_dataset": held.kind,
+        }
+    )
     for kk, v in prov.items():
         table[kk] = v
-    return Result({"table": table}, got.random_weights,
-                  objects={"what": bname, "n": n, "thr": thr})
+    return Result({"table": table}, got.random_weights, objects={"what": bname, "n": n, "thr": thr})
 
 
 def present(result: Result, run) -> None:
     o = result.objects
-    run.table(result.table, title=f"IS rewards memorisation; nearest neighbours catch it "
-                                  f"({o['what']}, {o['n']:,} samples each)",
-              notes=[f"A sample counts as a copy when its nearest training image has cosine "
-                     f"similarity >= {o['thr']} in centred pool features."],
-              print_columns=["generator", "is_mean", "is_std", "sg_nats", "nn_dup_rate_vs_train",
-                             "within_sample_dup_rate"])
+    run.table(
+        result.table,
+        title=f"IS rewards memorisation; nearest neighbours catch it "
+        f"({o['what']}, {o['n']:,} samples each)",
+        notes=[
+            f"A sample counts as a copy when its nearest training image has cosine "
+            f"similarity >= {o['thr']} in centred pool features."
+        ],
+        print_columns=[
+            "generator",
+            "is_mean",
+            "is_std",
+            "sg_nats",
+            "nn_dup_rate_vs_train",
+            "within_sample_dup_rate",
+        ],
+    )
     run.figure(figure(result.table), "memorization")
 
 
 def figure(table: pd.DataFrame):
     fig, ax = subplots(figsize=(8, 3.8))
     x = np.arange(len(table))
-    ax.bar(x - 0.2, table.is_mean, width=0.4, yerr=table.is_std, capsize=3, label="IS (mean +- std)")
+    ax.bar(
+        x - 0.2, table.is_mean, width=0.4, yerr=table.is_std, capsize=3, label="IS (mean +- std)"
+    )
     ax.set_ylabel("Inception Score")
     ax2 = ax.twinx()
-    ax2.bar(x + 0.2, table.nn_dup_rate_vs_train, width=0.4, color="tab:red", label="fraction copied from train")
+    ax2.bar(
+        x + 0.2,
+        table.nn_dup_rate_vs_train,
+        width=0.4,
+        color="tab:red",
+        label="fraction copied from train",
+    )
     ax2.set_ylim(0, 1.05)
     ax2.set_ylabel("nearest-neighbour copy rate")
-    ax.set_xticks(x, [g.replace(" memorised training images", "\nmemorised").replace(" (generalises, no copies)", "")
-                      for g in table.generator], fontsize=7)
+    ax.set_xticks(
+        x,
+        [
+            g.replace(" memorised training images", "\nmemorised").replace(
+                " (generalises, no copies)", ""
+            )
+            for g in table.generator
+        ],
+        fontsize=7,
+    )
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper left")

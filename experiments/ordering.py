@@ -21,8 +21,8 @@ from harness.runner import Result
 
 def compute(cfg) -> Result:
     got = inputs.load(cfg, nets=("backbones",), sources=("datasets",))
-    (bname, net), = got.nets.items()
-    (dkey, src), = got.sources.items()
+    ((bname, net),) = got.nets.items()
+    ((dkey, src),) = got.sources.items()
     out = outputs(cfg, net, src)
     prep = scores.prepare(out.probs)
     spec = config.split_spec(cfg)
@@ -31,60 +31,105 @@ def compute(cfg) -> Result:
     pred = prep.probs.argmax(1)
     rows, per_split, specs = [], [], []
     for seed in [None] + [int(s) for s in cfg.shuffle_seeds]:
-        sp = (dataclasses.replace(spec, shuffle="none", seed=None) if seed is None
-              else dataclasses.replace(spec, shuffle=shuffle, seed=seed))
+        sp = (
+            dataclasses.replace(spec, shuffle="none", seed=None)
+            if seed is None
+            else dataclasses.replace(spec, shuffle=shuffle, seed=seed)
+        )
         r = scores.inception_score(prep, splits=sp)
         perm = sp.permutation(prep.n)
         perm = np.arange(prep.n) if perm is None else perm
         distinct = [len(np.unique(pred[perm[a:b]])) for a, b in sp.bounds(prep.n)]
-        rows.append({"split_order": "as_loaded" if seed is None else f"shuffled(seed={seed})",
-                     "is_mean": r.mean, "is_std": r.std,
-                     "mean_distinct_predicted_classes_per_split": float(np.mean(distinct))})
+        rows.append(
+            {
+                "split_order": "as_loaded" if seed is None else f"shuffled(seed={seed})",
+                "is_mean": r.mean,
+                "is_std": r.std,
+                "mean_distinct_predicted_classes_per_split": float(np.mean(distinct)),
+            }
+        )
         specs.append(sp)
         if seed is None or seed == int(cfg.shuffle_seeds[0]):
             for i, (sc, d) in enumerate(zip(r.split_scores, distinct)):
-                per_split.append({"split_order": rows[-1]["split_order"], "split": i,
-                                  "is_split": sc, "distinct_classes": d})
+                per_split.append(
+                    {
+                        "split_order": rows[-1]["split_order"],
+                        "split": i,
+                        "is_split": sc,
+                        "distinct_classes": d,
+                    }
+                )
     table = pd.DataFrame(rows)
     base = table.is_mean.iloc[0]
     table["diff_vs_as_loaded_pct"] = (table.is_mean / base - 1) * 100
     shuffled = table.iloc[1:]
-    summary = pd.DataFrame([{
-        "as_loaded_is": base, "as_loaded_std": table.is_std.iloc[0],
-        "shuffled_is_mean_over_seeds": shuffled.is_mean.mean(),
-        "shuffled_is_sd_over_seeds": shuffled.is_mean.std(ddof=1) if len(shuffled) > 1 else 0.0,
-        "shuffled_std_mean": shuffled.is_std.mean(),
-        "order_effect_pct": (shuffled.is_mean.mean() / base - 1) * 100,
-        "run_length_of_predicted_classes": scores.mean_run_length(pred),
-    }])
+    summary = pd.DataFrame(
+        [
+            {
+                "as_loaded_is": base,
+                "as_loaded_std": table.is_std.iloc[0],
+                "shuffled_is_mean_over_seeds": shuffled.is_mean.mean(),
+                "shuffled_is_sd_over_seeds": shuffled.is_mean.std(ddof=1)
+                if len(shuffled) > 1
+                else 0.0,
+                "shuffled_std_mean": shuffled.is_std.mean(),
+                "order_effect_pct": (shuffled.is_mean.mean() / base - 1) * 100,
+                "run_length_of_predicted_classes": scores.mean_run_length(pred),
+            }
+        ]
+    )
     prov = provenance_columns(net, src, spec, cfg.seed)
     for t in (table, summary):
         for kk, v in prov.items():
             t[kk] = v
     for key in ("split_assignment", "split_shuffle", "split_seed"):
         table[key] = [sp.provenance()[key] for sp in specs]
-    return Result({"table": table, "summary": summary, "per_split": pd.DataFrame(per_split)},
-                  got.random_weights, objects={"k": spec.n_splits, "what": f"{bname} on {dkey}"})
+    return Result(
+        {"table": table, "summary": summary, "per_split": pd.DataFrame(per_split)},
+        got.random_weights,
+        objects={"k": spec.n_splits, "what": f"{bname} on {dkey}"},
+    )
 
 
 def present(result: Result, run) -> None:
     o = result.objects
-    run.table(result.table, title=f"IS ({o['k']} splits) as loaded vs shuffled ({o['what']})",
-              print_columns=["split_order", "is_mean", "is_std", "diff_vs_as_loaded_pct",
-                             "mean_distinct_predicted_classes_per_split"])
-    run.table(result.tables["summary"], name="summary",
-              title="How much order alone moves the number",
-              print_columns=["as_loaded_is", "shuffled_is_mean_over_seeds", "order_effect_pct",
-                             "run_length_of_predicted_classes"])
-    run.table(result.tables["per_split"], name="per_split",
-              title="Per-split IS and class coverage", quiet=True)
+    run.table(
+        result.table,
+        title=f"IS ({o['k']} splits) as loaded vs shuffled ({o['what']})",
+        print_columns=[
+            "split_order",
+            "is_mean",
+            "is_std",
+            "diff_vs_as_loaded_pct",
+            "mean_distinct_predicted_classes_per_split",
+        ],
+    )
+    run.table(
+        result.tables["summary"],
+        name="summary",
+        title="How much order alone moves the number",
+        print_columns=[
+            "as_loaded_is",
+            "shuffled_is_mean_over_seeds",
+            "order_effect_pct",
+            "run_length_of_predicted_classes",
+        ],
+    )
+    run.table(
+        result.tables["per_split"],
+        name="per_split",
+        title="Per-split IS and class coverage",
+        quiet=True,
+    )
     run.figure(figure(result.tables["per_split"], result.table), "ordering")
 
 
 def headline(result: Result) -> str:
     s = result.tables["summary"].iloc[0]
-    return (f"as loaded {s.as_loaded_is:.4g}, shuffled {s.shuffled_is_mean_over_seeds:.4g} "
-            f"({s.order_effect_pct:+.1f}%)")
+    return (
+        f"as loaded {s.as_loaded_is:.4g}, shuffled {s.shuffled_is_mean_over_seeds:.4g} "
+        f"({s.order_effect_pct:+.1f}%)"
+    )
 
 
 def figure(per_split: pd.DataFrame, table: pd.DataFrame):
@@ -103,4 +148,8 @@ def figure(per_split: pd.DataFrame, table: pd.DataFrame):
 
 
 def paper_figures(run_dir):
-    return {"ordering": figure(pd.read_csv(f"{run_dir}/per_split.csv"), pd.read_csv(f"{run_dir}/table.csv"))}
+    return {
+        "ordering": figure(
+            pd.read_csv(f"{run_dir}/per_split.csv"), pd.read_csv(f"{run_dir}/table.csv")
+        )
+    }

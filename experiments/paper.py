@@ -1,4 +1,5 @@
-"""Experiment ``paper``: every experiment whose inputs are available, and what is missing for the rest.
+"""Experiment ``paper``: every experiment whose inputs are available, and what is missing for the
+rest.
 
 Each sub-experiment runs into ``<run dir>/<label>/`` with its own tables, figures and provenance.
 A missing weights file or dataset marks it *skipped* (its directory is not left behind) with the
@@ -22,8 +23,11 @@ from harness.runner import Result
 
 
 def _passthrough(cfg) -> list[str]:
-    out = [f"seed={cfg.seed}", f"device={cfg.device}",
-           f"progress={str(bool(cfg.get('progress', True))).lower()}"]
+    out = [
+        f"seed={cfg.seed}",
+        f"device={cfg.device}",
+        f"progress={str(bool(cfg.get('progress', True))).lower()}",
+    ]
     if cfg.get("weights"):
         out.append(f"weights={cfg.weights}")
     return out
@@ -47,8 +51,11 @@ def present(result: Result, run) -> None:
         try:
             sub = run_with_config(compose(name, overrides), sub_dir)
             module = experiment_module(name)
-            detail = module.headline(sub.result) if hasattr(module, "headline") \
+            detail = (
+                module.headline(sub.result)
+                if hasattr(module, "headline")
                 else f"{len(sub.table)} rows"
+            )
         except MissingInputError as exc:
             status = "skipped"
             for item_msg in exc.items:
@@ -63,24 +70,34 @@ def present(result: Result, run) -> None:
             status, detail = "failed", f"{type(exc).__name__}: {exc} (a bug)"
             run.text(traceback.format_exc(), f"{label}_traceback.txt")
             print(f"failed (traceback in {label}_traceback.txt): {detail}", flush=True)
-        rows.append({"experiment": label, "status": status,
-                     "seconds": round(time.perf_counter() - t0, 1),
-                     "run_dir": str(sub_dir) if status == "ran" else "", "detail": detail,
-                     "overrides": " ".join(overrides)})
+        rows.append(
+            {
+                "experiment": label,
+                "status": status,
+                "seconds": round(time.perf_counter() - t0, 1),
+                "run_dir": str(sub_dir) if status == "ran" else "",
+                "detail": detail,
+                "overrides": " ".join(overrides),
+            }
+        )
     table = pd.DataFrame(rows)
-    run.table(table, title="paper: what ran, and exactly what is missing for the rest",
-              quiet=True)
+    run.table(table, title="paper: what ran, and exactly what is missing for the rest", quiet=True)
     if missing:
-        miss = pd.DataFrame([{"item": i, "missing": m, "needed_by": ", ".join(labels)}
-                             for i, (m, labels) in enumerate(missing.items(), 1)])
+        miss = pd.DataFrame(
+            [
+                {"item": i, "missing": m, "needed_by": ", ".join(labels)}
+                for i, (m, labels) in enumerate(missing.items(), 1)
+            ]
+        )
         run.table(miss, name="missing", title="Missing inputs (each once)", quiet=True)
     print_summary(table, missing)
 
 
 def print_summary(table: pd.DataFrame, missing: dict) -> None:
     """One line per experiment, then every missing input once, unbroken (URLs stay whole)."""
-    print("\n" + "=" * 80 + "\npaper: what ran, and exactly what is missing for the rest\n"
-          + "=" * 80)
+    print(
+        "\n" + "=" * 80 + "\npaper: what ran, and exactly what is missing for the rest\n" + "=" * 80
+    )
     for r in table.itertuples(index=False):
         print(f"{r.experiment:<26} {r.status:<8} {r.seconds:>7.1f} s  {r.detail}")
     if missing:

@@ -50,8 +50,9 @@ def compute(cfg) -> Result:
     pix = next(src.batches_range(0, m, m)) if m else None
     checks = [
         sanity.check_sample_count(prep, spec, int(cfg.bias_resamples), seed),
-        sanity.check_input_format(pix, f"{net.provenance()['resize']} to "
-                                       f"{net.input_size}x{net.input_size}"),
+        sanity.check_input_format(
+            pix, f"{net.provenance()['resize']} to {net.input_size}x{net.input_size}"
+        ),
         sanity.check_order(prep, spec, seed),
         sanity.check_splits(prep, spec),
     ]
@@ -61,7 +62,8 @@ def compute(cfg) -> Result:
     for key, other in others.items():
         if other.cache_identity() != net.cache_identity():  # the chosen network is there already
             spread[key] = scores.inception_score(
-                outputs(cfg, other, src, label=f"check 5: {key}").probs, splits=spec).mean
+                outputs(cfg, other, src, label=f"check 5: {key}").probs, splits=spec
+            ).mean
     for key in missing:
         spread[key] = None
     checks.append(sanity.check_backbone_spread(spread, net.name, cfg.compare_backbone))
@@ -70,23 +72,36 @@ def compute(cfg) -> Result:
     for label, over in rs.COMPARED.items():
         variant = inputs.build_backbone(got.specs["backbone"], **{"align_corners": None, **over})
         by_resize[label] = scores.inception_score(
-            outputs(cfg, variant, src, label=f"check 6: {label}").probs, splits=spec).mean
+            outputs(cfg, variant, src, label=f"check 6: {label}").probs, splits=spec
+        ).mean
     checks.append(sanity.check_preprocessing(by_resize, net.provenance()["resize"]))
     # 7: copies and duplicates (pool features)
     if want_f:
-        ref_f = outputs(cfg, net, ref, features=True, label="check 7: reference").pool \
-            if ref is not None else None
+        ref_f = (
+            outputs(cfg, net, ref, features=True, label="check 7: reference").pool
+            if ref is not None
+            else None
+        )
         checks.append(sanity.check_memorization(out.pool, ref_f, float(cfg.dup_threshold)))
     else:
-        checks.append(sanity.Check(7, "memorization_collapse", sanity.WARN, None,
-                                   "needs pool features", "IS cannot detect copies",
-                                   f"use a backbone with pool features ({net.name} has none)"))
+        checks.append(
+            sanity.Check(
+                7,
+                "memorization_collapse",
+                sanity.WARN,
+                None,
+                "needs pool features",
+                "IS cannot detect copies",
+                f"use a backbone with pool features ({net.name} has none)",
+            )
+        )
     checks.append(sanity.check_domain_fit(prep))
     checks.append(sanity.check_numerics(out.logits, prep))
 
     prov = net.provenance()
-    line, latex = sanity.reporting_line(prov, rk.mean, rk.std, prep.n, spec.n_splits,
-                                        spec.label(), spec.ddof, sg.nats)
+    line, latex = sanity.reporting_line(
+        prov, rk.mean, rk.std, prep.n, spec.n_splits, spec.label(), spec.ddof, sg.nats
+    )
     if net.random_weights:
         line = f"[{results.RANDOM_WEIGHTS_BANNER}] {line}"
         latex = f"% {results.RANDOM_WEIGHTS_BANNER}\n{latex}"
@@ -95,26 +110,50 @@ def compute(cfg) -> Result:
         "random_weights": net.random_weights,
         "reporting_line": line,
         "reporting_line_latex": latex,
-        "summary": {"is_mean": rk.mean, "is_std": rk.std, "n_splits": spec.n_splits,
-                    "sg_nats": sg.nats, "sg_bits": sg.bits, "n_samples": prep.n,
-                    **spec.provenance(),
-                    "n_pass": sum(c.status == sanity.PASS for c in checks),
-                    "n_warn": sum(c.status == sanity.WARN for c in checks),
-                    "n_fail": sum(c.status == sanity.FAIL for c in checks)},
+        "summary": {
+            "is_mean": rk.mean,
+            "is_std": rk.std,
+            "n_splits": spec.n_splits,
+            "sg_nats": sg.nats,
+            "sg_bits": sg.bits,
+            "n_samples": prep.n,
+            **spec.provenance(),
+            "n_pass": sum(c.status == sanity.PASS for c in checks),
+            "n_warn": sum(c.status == sanity.WARN for c in checks),
+            "n_fail": sum(c.status == sanity.FAIL for c in checks),
+        },
         "checks": [c.to_dict() for c in checks],
         "missing_backbones": missing,
         "backbone": prov,
         "samples": src.provenance(),
         "reference": ref.provenance() if ref is not None else None,
     }
-    table = pd.DataFrame([{"check": f"{c.id}. {c.name}", "status": c.status,
-                           "value": _short(c.value), "threshold": c.threshold} for c in checks])
+    table = pd.DataFrame(
+        [
+            {
+                "check": f"{c.id}. {c.name}",
+                "status": c.status,
+                "value": _short(c.value),
+                "threshold": c.threshold,
+            }
+            for c in checks
+        ]
+    )
     sweep_ks = [k for k in (1, 2, 5, 10, 20, 50) if k <= prep.n]
     splits_table = split_sweep(prep, sweep_ks, dataclasses.replace(spec, ddof=0))
-    return Result({"table": table}, net.random_weights, extra={"report": report},
-                  objects={"report": report, "spread": spread, "by_resize": by_resize,
-                           "splits": splits_table, "checks": checks,
-                           "strict": as_bool(cfg.strict, "strict")})
+    return Result(
+        {"table": table},
+        net.random_weights,
+        extra={"report": report},
+        objects={
+            "report": report,
+            "spread": spread,
+            "by_resize": by_resize,
+            "splits": splits_table,
+            "checks": checks,
+            "strict": as_bool(cfg.strict, "strict"),
+        },
+    )
 
 
 def present(result: Result, run) -> None:
@@ -123,8 +162,10 @@ def present(result: Result, run) -> None:
     run.json(report, "report")
     run.text(render_markdown(report), "report.md", key="report_md")
     run.table(result.table, title="Sanity checks", print_columns=["check", "status", "value"])
-    print(f"\nReporting line:\n  {report['reporting_line']}\n\nLaTeX:\n  "
-          f"{report['reporting_line_latex']}\n")
+    print(
+        f"\nReporting line:\n  {report['reporting_line']}\n\nLaTeX:\n  "
+        f"{report['reporting_line_latex']}\n"
+    )
     run.figure(order_figure(report), "check3_order")
     run.figure(splits_figure(o["splits"]), "check4_splits")
     run.figure(bars_figure(o["spread"], "IS by backbone (check 5)"), "check5_backbones")
@@ -134,7 +175,8 @@ def present(result: Result, run) -> None:
         # raised after the run's files and provenance are written (see finish_strict)
         run.pending_error = StrictFailure(
             f"sanity: {report['summary']['n_fail']} check(s) FAILED ({failed}); "
-            f"see {run.run_dir / 'report.md'}")
+            f"see {run.run_dir / 'report.md'}"
+        )
 
 
 def _short(v) -> str:
@@ -148,21 +190,45 @@ def render_markdown(report: dict) -> str:
     if report["random_weights"]:
         lines += [f"**{results.RANDOM_WEIGHTS_BANNER}**", ""]
     s = report["summary"]
-    lines += [f"{s['n_pass']} PASS, {s['n_warn']} WARN, {s['n_fail']} FAIL on {s['n_samples']:,} samples.", "",
-              "## Reporting line", "", f"> {report['reporting_line']}", "", "```latex", report["reporting_line_latex"],
-              "```", "", "## Checks", ""]
+    lines += [
+        f"{s['n_pass']} PASS, {s['n_warn']} WARN, {s['n_fail']} FAIL on {s['n_samples']:,} "
+        "samples.",
+        "",
+        "## Reporting line",
+        "",
+        f"> {report['reporting_line']}",
+        "",
+        "```latex",
+        report["reporting_line_latex"],
+        "```",
+        "",
+        "## Checks",
+        "",
+    ]
     for c in report["checks"]:
-        lines += [f"### {c['id']}. {c['name']}: **{c['status']}**", "",
-                  f"- measured: `{_short(c['value'])}`", f"- threshold: {c['threshold']}",
-                  f"- why it matters: {c['why']}", f"- how to fix: {c['fix']}"]
+        lines += [
+            f"### {c['id']}. {c['name']}: **{c['status']}**",
+            "",
+            f"- measured: `{_short(c['value'])}`",
+            f"- threshold: {c['threshold']}",
+            f"- why it matters: {c['why']}",
+            f"- how to fix: {c['fix']}",
+        ]
         probs = c.get("details", {}).get("problems")
         if probs:
             lines += [f"- found: {p}" for p in probs]
         lines.append("")
     b = report["backbone"]
-    lines += ["## Provenance", "", f"- backbone: {b['backbone']} ({b['weights']}, sha256 {b.get('weights_sha256')})",
-              f"- resize: {b['resize']}, input {b['input_size']}, value range {b['value_range']}, classes {b['classes']}",
-              f"- samples: {report['samples']['dataset']}, fingerprint {report['samples']['fingerprint']}", ""]
+    lines += [
+        "## Provenance",
+        "",
+        f"- backbone: {b['backbone']} ({b['weights']}, sha256 {b.get('weights_sha256')})",
+        f"- resize: {b['resize']}, input {b['input_size']}, value range {b['value_range']}, "
+        f"classes {b['classes']}",
+        f"- samples: {report['samples']['dataset']}, fingerprint "
+        f"{report['samples']['fingerprint']}",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -29,12 +29,21 @@ def compute(cfg) -> Result:
     spec = config.split_spec(cfg, n_splits=ks[0])
     truth = None
     if cfg.source == "simulated":
-        sim = SimulatedProbs(int(cfg.simulated.num_classes), float(cfg.simulated.beta_a),
-                             float(cfg.simulated.beta_b), int(cfg.simulated.seed))
+        sim = SimulatedProbs(
+            int(cfg.simulated.num_classes),
+            float(cfg.simulated.beta_a),
+            float(cfg.simulated.beta_b),
+            int(cfg.simulated.seed),
+        )
         probs = sim.sample(int(cfg.simulated.n))
         truth = sim.describe()
-        prov = {**{k: v for k, v in truth.items() if not k.startswith("true_")},
-                "n_samples": len(probs), **spec.provenance(), "seed": cfg.seed, "dtype": "float64"}
+        prov = {
+            **{k: v for k, v in truth.items() if not k.startswith("true_")},
+            "n_samples": len(probs),
+            **spec.provenance(),
+            "seed": cfg.seed,
+            "dtype": "float64",
+        }
         random_weights, label = False, f"simulated ({sim.num_classes} classes)"
         paper = {}
     elif cfg.source == "network":
@@ -44,8 +53,11 @@ def compute(cfg) -> Result:
         prov = provenance_columns(net, src, spec, seed=cfg.seed)
         prov.pop("n_splits")
         random_weights, label = net.random_weights, f"{net.name} on {src.kind}"
-        is_paper = (net.paper_column == "IV3 Torch" and src.paper_dataset() == "cifar10_train"
-                    and len(probs) == 50000)
+        is_paper = (
+            net.paper_column == "IV3 Torch"
+            and src.paper_dataset() == "cifar10_train"
+            and len(probs) == 50000
+        )
         paper = PAPER_TORCH_CIFAR if is_paper else {}
     else:
         raise ConfigError(f"splits: source must be network or simulated, got {cfg.source!r}")
@@ -53,47 +65,78 @@ def compute(cfg) -> Result:
     prep = scores.prepare(probs)
     table = split_sweep(prep, ks, spec)
     table["paper_value"] = [paper.get(k) for k in table.n_splits]
-    table["diff_to_paper_pct"] = [(v - p) / p * 100 if p else None
-                                  for v, p in zip(table.is_mean, table.paper_value)]
+    table["diff_to_paper_pct"] = [
+        (v - p) / p * 100 if p else None for v, p in zip(table.is_mean, table.paper_value)
+    ]
     if truth:
         table["true_is"] = truth["true_inception_score"]
         table["bias_vs_true_pct"] = (table.is_mean / truth["true_inception_score"] - 1) * 100
         table["exp_sg_bias_vs_true_pct"] = (table.exp_sg / truth["true_inception_score"] - 1) * 100
     for k, v in prov.items():
         table[k] = v
-    sizes = sample_size_sweep(prep, list(cfg.sample_sizes), int(cfg.resamples), 10,
-                              int(cfg.seed), splits=spec)
+    sizes = sample_size_sweep(
+        prep, list(cfg.sample_sizes), int(cfg.resamples), 10, int(cfg.seed), splits=spec
+    )
     if truth:
         sizes["true_is"] = truth["true_inception_score"]
     for k, v in prov.items():
         if k != "n_samples":
             sizes[k] = v
-    return Result({"table": table, "sample_sizes": sizes}, random_weights,
-                  extra={"truth": truth}, objects={"label": label, "n": prep.n})
+    return Result(
+        {"table": table, "sample_sizes": sizes},
+        random_weights,
+        extra={"truth": truth},
+        objects={"label": label, "n": prep.n},
+    )
 
 
 def present(result: Result, run) -> None:
     table, sizes = result.tables["table"], result.tables["sample_sizes"]
     label, n = result.objects["label"], result.objects["n"]
-    run.table(table, title=f"Classic IS against the number of splits, and S(G) ({label}, N={n:,})",
-              notes=["S(G) uses the marginal of all N samples and has no split parameter; "
-                     "exp(S(G)) equals IS with 1 split.",
-                     "Paper (IV3 Torch, CIFAR-10): 9.9147 at 1 split, 9.737 at 10 (Table 1), "
-                     "9.0884 at 200."],
-              print_columns=[c for c in ("n_splits", "split_size", "is_mean", "is_std", "exp_sg",
-                                         "true_is", "bias_vs_true_pct", "paper_value")
-                             if c in table.columns])
-    run.table(sizes, name="sample_sizes",
-              title=f"IS (10 splits) and S(G) against sample size ({label})",
-              print_columns=[c for c in ("n_samples", "is_mean", "is_lo95", "is_hi95",
-                                         "exp_sg_mean", "true_is") if c in sizes.columns])
+    run.table(
+        table,
+        title=f"Classic IS against the number of splits, and S(G) ({label}, N={n:,})",
+        notes=[
+            "S(G) uses the marginal of all N samples and has no split parameter; "
+            "exp(S(G)) equals IS with 1 split.",
+            "Paper (IV3 Torch, CIFAR-10): 9.9147 at 1 split, 9.737 at 10 (Table 1), 9.0884 at 200.",
+        ],
+        print_columns=[
+            c
+            for c in (
+                "n_splits",
+                "split_size",
+                "is_mean",
+                "is_std",
+                "exp_sg",
+                "true_is",
+                "bias_vs_true_pct",
+                "paper_value",
+            )
+            if c in table.columns
+        ],
+    )
+    run.table(
+        sizes,
+        name="sample_sizes",
+        title=f"IS (10 splits) and S(G) against sample size ({label})",
+        print_columns=[
+            c
+            for c in ("n_samples", "is_mean", "is_lo95", "is_hi95", "exp_sg_mean", "true_is")
+            if c in sizes.columns
+        ],
+    )
     run.figure(figure(table, sizes), "splits")
 
 
 def headline(result: Result) -> str:
     r = result.table.set_index("n_splits").is_mean
-    s = "IS at " + " / ".join(f"{k}" for k in r.index[:3]) + " splits: " + " / ".join(
-        f"{v:.4f}" for v in r.iloc[:3])
+    s = (
+        "IS at "
+        + " / ".join(f"{k}" for k in r.index[:3])
+        + " splits: "
+        + " / ".join(f"{v:.4f}" for v in r.iloc[:3])
+    )
     t = result.table
     if "true_is" in t:
         s += f"; true IS {t.true_is.iloc[0]:.4f}; exp S(G) {t.exp_sg.iloc[0]:.4f}"
@@ -103,7 +146,9 @@ def headline(result: Result) -> str:
 def figure(table: pd.DataFrame, sizes: pd.DataFrame):
     fig, (ax, ax2) = subplots(1, 2, figsize=(11, 4))
     ax.plot(table.n_splits, table.is_mean, "o-", label="classic IS (mean over splits)")
-    ax.fill_between(table.n_splits, table.is_mean - table.is_std, table.is_mean + table.is_std, alpha=0.2)
+    ax.fill_between(
+        table.n_splits, table.is_mean - table.is_std, table.is_mean + table.is_std, alpha=0.2
+    )
     ax.axhline(table.exp_sg.iloc[0], color="tab:green", ls="--", label="exp S(G) (no splits)")
     if "true_is" in table:
         ax.axhline(table.true_is.iloc[0], color="k", ls=":", label="true IS = exp I(y;x)")

@@ -43,28 +43,30 @@ def compute_table(tcfg) -> pd.DataFrame:
         probs = toy.class_probs(toy.sample(gen, n, setup, rng), setup)
         sg = scores.improved_score(probs)
         is_mc = math.exp(sg.nats)
-        rows.append({
-            "generator": gen,
-            "is_exact": ex.inception_score,
-            "is_monte_carlo": is_mc,
-            # delta method: sd(exp(S)) ~ exp(S) * sem(S)
-            "is_mc_std": is_mc * sg.sem,
-            "is_mc_10_splits": scores.inception_score(probs, n_splits=10).mean,
-            "mutual_information_bits": ex.mutual_information_nats / LN2,
-            "conditional_entropy_bits": ex.conditional_entropy_nats / LN2,
-            "marginal_entropy_bits": ex.marginal_entropy_nats / LN2,
-            "mc_conditional_entropy_bits": scores.conditional_entropy(probs, base=2),
-            f"is_exact_if_scale_is_{other}": toy.exact(gen, other_setup).inception_score,
-            "beats_true_mixture": None,
-            "paper_claim": toy.PAPER_CLAIMS[gen],
-            "scale": setup.scale,
-            "scale_is": setup.scale_is,
-            "class_sigma": setup.class_sigma,
-            "mc_samples": n,
-            "mc_seed": int(tcfg.mc_seed),
-            "classifier": f"Bayes posterior sigmoid({setup.slope:g} x)",
-            "dtype": "float64",
-        })
+        rows.append(
+            {
+                "generator": gen,
+                "is_exact": ex.inception_score,
+                "is_monte_carlo": is_mc,
+                # delta method: sd(exp(S)) ~ exp(S) * sem(S)
+                "is_mc_std": is_mc * sg.sem,
+                "is_mc_10_splits": scores.inception_score(probs, n_splits=10).mean,
+                "mutual_information_bits": ex.mutual_information_nats / LN2,
+                "conditional_entropy_bits": ex.conditional_entropy_nats / LN2,
+                "marginal_entropy_bits": ex.marginal_entropy_nats / LN2,
+                "mc_conditional_entropy_bits": scores.conditional_entropy(probs, base=2),
+                f"is_exact_if_scale_is_{other}": toy.exact(gen, other_setup).inception_score,
+                "beats_true_mixture": None,
+                "paper_claim": toy.PAPER_CLAIMS[gen],
+                "scale": setup.scale,
+                "scale_is": setup.scale_is,
+                "class_sigma": setup.class_sigma,
+                "mc_samples": n,
+                "mc_seed": int(tcfg.mc_seed),
+                "classifier": f"Bayes posterior sigmoid({setup.slope:g} x)",
+                "dtype": "float64",
+            }
+        )
     df = pd.DataFrame(rows)
     base = df.loc[df.generator == "true_mixture", "is_exact"].iloc[0]
     df["beats_true_mixture"] = df["is_exact"] > base
@@ -78,12 +80,28 @@ def make_figure(tcfg, df: pd.DataFrame):
     x = np.linspace(-15, 15, 3001)
     fig, (ax, axb) = subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1.6, 1]})
     s = setup.class_sigma
-    ax.plot(x, toy._normal_pdf(x, -1, s), color="tab:blue", lw=2, label=f"class 0: N(-1, sd {s:.3g})")
-    ax.plot(x, toy._normal_pdf(x, 1, s), color="tab:orange", lw=2, label=f"class 1: N(+1, sd {s:.3g})")
-    ax.plot(x, dens["normal_0_20"](x), color="tab:green", ls="--", label=f"generator N(0, sd {setup.sigma(setup.wide_scale):.3g})")
-    ax.plot(x, dens["uniform_-100_100"](x), color="tab:purple", ls=":", label="generator U(-100, 100)")
-    ax.annotate("", xy=(-15, 0.12), xytext=(-12, 0.12), arrowprops=dict(arrowstyle="->", color="tab:red"))
-    ax.annotate("", xy=(15, 0.12), xytext=(12, 0.12), arrowprops=dict(arrowstyle="->", color="tab:red"))
+    ax.plot(
+        x, toy._normal_pdf(x, -1, s), color="tab:blue", lw=2, label=f"class 0: N(-1, sd {s:.3g})"
+    )
+    ax.plot(
+        x, toy._normal_pdf(x, 1, s), color="tab:orange", lw=2, label=f"class 1: N(+1, sd {s:.3g})"
+    )
+    ax.plot(
+        x,
+        dens["normal_0_20"](x),
+        color="tab:green",
+        ls="--",
+        label=f"generator N(0, sd {setup.sigma(setup.wide_scale):.3g})",
+    )
+    ax.plot(
+        x, dens["uniform_-100_100"](x), color="tab:purple", ls=":", label="generator U(-100, 100)"
+    )
+    ax.annotate(
+        "", xy=(-15, 0.12), xytext=(-12, 0.12), arrowprops=dict(arrowstyle="->", color="tab:red")
+    )
+    ax.annotate(
+        "", xy=(15, 0.12), xytext=(12, 0.12), arrowprops=dict(arrowstyle="->", color="tab:red")
+    )
     ax.text(-11.5, 0.13, "generator -inf\n(mass 1/2)", color="tab:red", ha="center", fontsize=8)
     ax.text(11.5, 0.13, "generator +inf\n(mass 1/2)", color="tab:red", ha="center", fontsize=8)
     ax.set_xlabel("x")
@@ -99,8 +117,13 @@ def make_figure(tcfg, df: pd.DataFrame):
 
     pos = np.arange(len(df))
     axb.bar(pos - 0.2, df.is_exact, width=0.4, label="exact (quadrature)")
-    axb.bar(pos + 0.2, df.is_monte_carlo, width=0.4, yerr=1.96 * df.is_mc_std,
-            label=f"Monte Carlo (N={int(df.mc_samples.iloc[0]):,})")
+    axb.bar(
+        pos + 0.2,
+        df.is_monte_carlo,
+        width=0.4,
+        yerr=1.96 * df.is_mc_std,
+        label=f"Monte Carlo (N={int(df.mc_samples.iloc[0]):,})",
+    )
     axb.axhline(2.0, color="k", ls="--", lw=1, label="maximum IS = 2")
     axb.set_xticks(pos, [g.replace("_", " ") for g in df.generator], rotation=20, fontsize=8)
     axb.set_ylim(1.0, 2.1)
@@ -122,12 +145,19 @@ def present(result: Result, run) -> None:
         title="1-D two-Gaussian toy: Inception Score of four generators under the Bayes classifier",
         notes=[
             "is_exact: adaptive quadrature; is_monte_carlo: exp(S(G)) on mc_samples draws; "
-            "is_mc_std: its standard error by the delta method; is_mc_10_splits: classic 10-split IS.",
+            "is_mc_std: its standard error by the delta method; is_mc_10_splits: classic 10-split "
+            "IS.",
             "The paper does not say whether its 2 (and 20) is a variance or a std: "
             "the other reading is in the is_exact_if_scale_is_* column.",
         ],
-        print_columns=["generator", "is_exact", "is_monte_carlo", "is_mc_std",
-                       "mutual_information_bits", "beats_true_mixture"],
+        print_columns=[
+            "generator",
+            "is_exact",
+            "is_monte_carlo",
+            "is_mc_std",
+            "mutual_information_bits",
+            "beats_true_mixture",
+        ],
     )
     run.figure(make_figure(result.objects["toy"], df), "toy_gaussian")
 

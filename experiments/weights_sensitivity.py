@@ -21,16 +21,20 @@ from harness.runner import Result
 
 # paper Table 1, keyed by the paper's network label: (IS mean, std); top-1 on ImageNet val
 PAPER_IS = {
-    ("IV2 TF", "cifar10_train"): (11.237, 0.11), ("IV3 Torch", "cifar10_train"): (9.737, 0.148),
+    ("IV2 TF", "cifar10_train"): (11.237, 0.11),
+    ("IV3 Torch", "cifar10_train"): (9.737, 0.148),
     ("IV3 Keras", "cifar10_train"): (10.852, 0.181),
-    ("IV2 TF", "imagenet_val"): (63.028, 8.311), ("IV3 Torch", "imagenet_val"): (63.702, 7.869),
+    ("IV2 TF", "imagenet_val"): (63.028, 8.311),
+    ("IV3 Torch", "imagenet_val"): (63.702, 7.869),
     ("IV3 Keras", "imagenet_val"): (65.938, 8.616),
 }
 PAPER_TOP1 = {"IV2 TF": 0.756, "IV3 Torch": 0.772, "IV3 Keras": 0.777}
 NOT_IN_PAPER = "(not in paper)"
 # paper's headline: Keras vs Torch differ by 11.5% on CIFAR-10 and 3.5% on ImageNet
-PAPER_PAIR_PCT = {("IV3 Keras", "IV3 Torch", "cifar10_train"): 11.45,
-                  ("IV3 Keras", "IV3 Torch", "imagenet_val"): 3.51}
+PAPER_PAIR_PCT = {
+    ("IV3 Keras", "IV3 Torch", "cifar10_train"): 11.45,
+    ("IV3 Keras", "IV3 Torch", "imagenet_val"): 3.51,
+}
 
 
 def compute(cfg) -> Result:
@@ -42,8 +46,12 @@ def compute(cfg) -> Result:
         out = outputs(cfg, net, src, label=f"{bkey} on {dkey}")
         label = net.paper_column
         pkey = src.paper_dataset()  # paper numbers only beside the paper's own datasets
-        row = {"backbone_key": bkey, "paper_label": label or NOT_IN_PAPER, "dataset_key": dkey,
-               "paper_dataset": pkey}
+        row = {
+            "backbone_key": bkey,
+            "paper_label": label or NOT_IN_PAPER,
+            "dataset_key": dkey,
+            "paper_dataset": pkey,
+        }
         row.update(score_row(out.probs, spec))
         paper = PAPER_IS.get((label, pkey)) if pkey and len(src) == 50_000 else None
         row["paper_is_mean"], row["paper_is_std"] = paper if paper else (None, None)
@@ -71,32 +79,68 @@ def pairwise(table: pd.DataFrame) -> pd.DataFrame:
             lx, ly = sub.loc[x, "paper_label"], sub.loc[y, "paper_label"]
             a, b = (y, x) if (ly, lx, "cifar10_train") in PAPER_PAIR_PCT else (x, y)
             la, lb = sub.loc[a, "paper_label"], sub.loc[b, "paper_label"]
-            pairs.append({"dataset_key": dkey, "backbone_a": a, "backbone_b": b,
-                          "is_a": sub.loc[a, "is_mean"], "is_b": sub.loc[b, "is_mean"],
-                          "diff_pct": (sub.loc[a, "is_mean"] / sub.loc[b, "is_mean"] - 1) * 100,
-                          "paper_diff_pct": PAPER_PAIR_PCT.get((la, lb, pkey))})
-    return pd.DataFrame(pairs)
+            pairs.append(
+                {
+                    "dataset_key": dkey,
+                    "backbone_a": a,
+                    "backbone_b": b,
+                    "is_a": sub.loc[a, "is_mean"],
+                    "is_b": sub.loc[b, "is_mean"],
+                    "diff_pct": (sub.loc[a, "is_mean"] / sub.loc[b, "is_mean"] - 1) * 100,
+                    "paper_diff_pct": PAPER_PAIR_PCT.get((la, lb, pkey)),
+                }
+            )
+    return pd.DataFrame(
+        pairs,
+        columns=[
+            "dataset_key",
+            "backbone_a",
+            "backbone_b",
+            "is_a",
+            "is_b",
+            "diff_pct",
+            "paper_diff_pct",
+        ],
+    )
 
 
 def present(result: Result, run) -> None:
     table = result.table
-    run.table(table, title="Inception Score of the same images under different Inception "
-                           "networks (paper Table 1)",
-              notes=["diff_to_paper_pct = (ours / paper - 1) x 100.  Paper order of images and "
-                     "resize are not known; ImageNet val in class-sorted order matches the "
-                     "paper's ~63 +- 8 (see the ordering experiment)."],
-              print_columns=["backbone_key", "dataset_key", "is_mean", "is_std", "sg_nats",
-                             "h_y_given_x_bits", "paper_is_mean", "diff_to_paper_pct", "top1"])
-    run.table(result.tables["pairwise"], name="pairwise",
-              title="Pairwise IS differences between backbones, % of backbone_b",
-              print_columns=["dataset_key", "backbone_a", "backbone_b", "diff_pct",
-                             "paper_diff_pct"])
+    run.table(
+        table,
+        title="Inception Score of the same images under different Inception "
+        "networks (paper Table 1)",
+        notes=[
+            "diff_to_paper_pct = (ours / paper - 1) x 100.  Paper order of images and "
+            "resize are not known; ImageNet val in class-sorted order matches the "
+            "paper's ~63 +- 8 (see the ordering experiment)."
+        ],
+        print_columns=[
+            "backbone_key",
+            "dataset_key",
+            "is_mean",
+            "is_std",
+            "sg_nats",
+            "h_y_given_x_bits",
+            "paper_is_mean",
+            "diff_to_paper_pct",
+            "top1",
+        ],
+    )
+    run.table(
+        result.tables["pairwise"],
+        name="pairwise",
+        title="Pairwise IS differences between backbones, % of backbone_b",
+        print_columns=["dataset_key", "backbone_a", "backbone_b", "diff_pct", "paper_diff_pct"],
+    )
     run.figure(figure(table), "weights_sensitivity")
 
 
 def headline(result: Result) -> str:
     t = result.table
-    return "; ".join(f"{b}/{d}: {v:.4g}" for b, d, v in zip(t.backbone_key, t.dataset_key, t.is_mean))
+    return "; ".join(
+        f"{b}/{d}: {v:.4g}" for b, d, v in zip(t.backbone_key, t.dataset_key, t.is_mean)
+    )
 
 
 def figure(table: pd.DataFrame):
@@ -108,9 +152,18 @@ def figure(table: pd.DataFrame):
         ax.bar(x, sub.is_mean, yerr=sub.is_std, capsize=4, color="tab:blue", label="this harness")
         m = sub.paper_is_mean.notna()
         if m.any():
-            ax.errorbar(x[m.values], sub.paper_is_mean[m], yerr=sub.paper_is_std[m], fmt="kx", ms=9, capsize=3,
-                        label="paper")
-        ax.set_xticks(x, [f"{b}\n{p}" for b, p in zip(sub.backbone_key, sub.paper_label)], fontsize=8)
+            ax.errorbar(
+                x[m.values],
+                sub.paper_is_mean[m],
+                yerr=sub.paper_is_std[m],
+                fmt="kx",
+                ms=9,
+                capsize=3,
+                label="paper",
+            )
+        ax.set_xticks(
+            x, [f"{b}\n{p}" for b, p in zip(sub.backbone_key, sub.paper_label)], fontsize=8
+        )
         ax.set_title(dkey, fontsize=10)
         ax.set_ylabel("Inception Score (mean +- std over splits)")
         ax.legend(fontsize=8)

@@ -2,7 +2,7 @@
 
 >>> from harness.api import compose, run_experiment            # doctest: +SKIP
 >>> cfg = compose("toy_gaussian", ["toy.mc_samples=10000"])     # doctest: +SKIP
->>> out = run_experiment("toy_gaussian", ["toy.mc_samples=10000"], run_dir="/tmp/toy")  # doctest: +SKIP
+>>> out = run_experiment("toy_gaussian", ["toy.mc_samples=10000"], "/tmp/toy")  # doctest: +SKIP
 >>> out.table[["generator", "is_exact"]]                        # doctest: +SKIP
 """
 
@@ -13,27 +13,32 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from . import config as config_rules
-from . import runner
+from . import protocols, runner
 from .experiment_registry import CONF_DIR, experiment_module
 
 
 def _compose_raw(overrides: list[str]) -> DictConfig:
-    """Compose ``config`` with ``overrides`` inside a running Hydra app or on our own."""
+    """Compose ``config`` with ``overrides`` in a Hydra of our own; a running Hydra app (the CLI)
+    gets its global state back afterwards."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.initialize import get_gh_backup, restore_gh_from_backup
 
-    if GlobalHydra.instance().is_initialized():
-        try:
+    backup = get_gh_backup()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(
+            version_base="1.3", config_dir=str(CONF_DIR), job_name="harness"
+        ):
             return hydra_compose("config", overrides=overrides)
-        except Exception:  # initialised for another config dir (a test, another app)
-            GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="harness"):
-        return hydra_compose("config", overrides=overrides)
+    finally:
+        restore_gh_from_backup(backup)
 
 
 def compose_defaults(experiment: str):
     """A function composing ``experiment`` with only the given group overrides (for validation)."""
+
     def _compose(group_overrides: list[str]) -> DictConfig:
         rest = [o for o in group_overrides if not o.lstrip("+~").startswith("experiment=")]
         return _compose_raw([f"+experiment={experiment}", *rest])
@@ -42,12 +47,18 @@ def compose_defaults(experiment: str):
 
 
 def compose(experiment: str, overrides: list[str] | None = None) -> DictConfig:
-    """The same (validated) config ``python -m harness +experiment=<experiment> <overrides>`` sees."""
+    """The (validated) config ``python -m harness +experiment=<experiment> <overrides>`` sees."""
     experiment_module(experiment)  # one-line error for unknown names
     overrides = list(overrides or [])
     cfg = _compose_raw([f"+experiment={experiment}", *overrides])
-    config_rules.validate(cfg, overrides, compose_defaults(experiment))
+    prepare(cfg, overrides, experiment)
     return cfg
+
+
+def prepare(cfg: DictConfig, overrides: list[str], experiment: str) -> None:
+    """Validate a composed config and apply its ``protocol`` (in place)."""
+    config_rules.validate(cfg, overrides, compose_defaults(experiment))
+    protocols.apply(cfg, overrides)
 
 
 def run_with_config(cfg: DictConfig, run_dir):

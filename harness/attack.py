@@ -45,13 +45,15 @@ class AttackSettings:
     n_splits: int = 10
     batch_size: int = 64
     attack_at: str = "network_input"  # network_input | source (torch only: through the resize)
-    precision: str = "highest"        # CUDA: highest (exact fp32) | tf32 | bf16
+    precision: str = "highest"  # CUDA: highest (exact fp32) | tf32 | bf16
 
     def __post_init__(self):
         if not self.eps > 0:
             raise HarnessError(f"attack eps must be positive, got {self.eps}")
         if self.eps_units not in EPS_UNITS:
-            raise HarnessError(f"attack eps_units must be one of {', '.join(EPS_UNITS)}, got {self.eps_units!r}")
+            raise HarnessError(
+                f"attack eps_units must be one of {', '.join(EPS_UNITS)}, got {self.eps_units!r}"
+            )
         if int(self.iterations) < 0:
             raise HarnessError(f"attack iterations must be >= 0, got {self.iterations}")
         if self.attack_at not in ("network_input", "source"):
@@ -105,9 +107,13 @@ class NumpyAttackTarget:
 
     def __init__(self, net, settings: AttackSettings):
         if settings.attack_at != "network_input":
-            raise HarnessError(f"attack_at=source is only available for torchvision, not {net.name}")
+            raise HarnessError(
+                f"attack_at=source is only available for torchvision, not {net.name}"
+            )
         if settings.precision != "highest":
-            raise HarnessError(f"attack precision={settings.precision} is a CUDA mode (torchvision only)")
+            raise HarnessError(
+                f"attack precision={settings.precision} is a CUDA mode (torchvision only)"
+            )
         self.net, self.s = net, settings
         scale, offset = net.normalize_from_255()
         self.scale = scale.astype(np.float32)
@@ -131,15 +137,22 @@ class NumpyAttackTarget:
         n = len(x)
         dn = (x - x0).reshape(n, -1).astype(np.float64)
         dp = ((x - x0) / self.scale).reshape(n, -1)
-        return {"linf_network": np.abs(dn).max(1), "l2_network": np.linalg.norm(dn, axis=1),
-                "linf_pixels": np.abs(dp).max(1)}
+        return {
+            "linf_network": np.abs(dn).max(1),
+            "l2_network": np.linalg.norm(dn, axis=1),
+            "linf_pixels": np.abs(dp).max(1),
+        }
 
     def to_uint8(self, x) -> np.ndarray:
         return np.clip(np.rint((x - self.offset) / self.scale), 0, 255).astype(np.uint8)
 
     def concat_logits_exact(self, x):
-        return np.concatenate([self.step(x[a : a + self.s.batch_size], None, False)[0]
-                               for a in range(0, len(x), self.s.batch_size)])
+        return np.concatenate(
+            [
+                self.step(x[a : a + self.s.batch_size], None, False)[0]
+                for a in range(0, len(x), self.s.batch_size)
+            ]
+        )
 
 
 # ------------------------------------------------------------------------------ the attack
@@ -159,7 +172,9 @@ def _summary(logits: np.ndarray, targets: np.ndarray, n_splits: int) -> dict:
     s = min(n_splits, len(p))
     is_s = scores.inception_score(p, s)
     return {
-        "is_mean": is_s.mean, "is_std": is_s.std, "n_splits": s,
+        "is_mean": is_s.mean,
+        "is_std": is_s.std,
+        "n_splits": s,
         "is_1split": scores.inception_score(p, 1).mean,
         "sg_nats": scores.improved_score(p).nats,
         "mean_target_prob": float(p[np.arange(len(p)), targets].mean()),
@@ -168,8 +183,13 @@ def _summary(logits: np.ndarray, targets: np.ndarray, n_splits: int) -> dict:
     }
 
 
-def run_attack(net, start_uint8: np.ndarray, settings: AttackSettings | None = None,
-               targets: np.ndarray | None = None, progress: bool = True) -> AttackResult:
+def run_attack(
+    net,
+    start_uint8: np.ndarray,
+    settings: AttackSettings | None = None,
+    targets: np.ndarray | None = None,
+    progress: bool = True,
+) -> AttackResult:
     """FGSM towards cycling targets; metrics after every iteration; quantised final images."""
     s = settings or AttackSettings()
     if not net.has_gradients:
@@ -214,16 +234,28 @@ def run_attack(net, start_uint8: np.ndarray, settings: AttackSettings | None = N
     quant_logits = net.logits(final_uint8)
     quant = _summary(quant_logits, tgt, s.n_splits)
     final = {
-        "float_in_attack_precision": {k: history[-1][k] for k in ("is_mean", "is_std", "is_1split", "sg_nats",
-                                                                  "mean_target_prob")},
+        "float_in_attack_precision": {
+            k: history[-1][k]
+            for k in ("is_mean", "is_std", "is_1split", "sg_nats", "mean_target_prob")
+        },
         "float_exact_fp32": exact,
         "quantized_uint8": quant,
-        "start": {k: history[0][k] for k in ("is_mean", "is_std", "is_1split", "sg_nats", "mean_target_prob")},
+        "start": {
+            k: history[0][k]
+            for k in ("is_mean", "is_std", "is_1split", "sg_nats", "mean_target_prob")
+        },
         "max_possible_is": net.num_classes,
         "linf_bound_network": s.iterations * float(np.max(np.asarray(_as_np(T.eps)))),
     }
-    return AttackResult(history, start_uint8, final_uint8, tgt, final, seconds,
-                        {"images_per_second_iteration": n * max(int(s.iterations), 1) / max(seconds, 1e-9)})
+    return AttackResult(
+        history,
+        start_uint8,
+        final_uint8,
+        tgt,
+        final,
+        seconds,
+        {"images_per_second_iteration": n * max(int(s.iterations), 1) / max(seconds, 1e-9)},
+    )
 
 
 def _as_np(v):
@@ -232,5 +264,11 @@ def _as_np(v):
     return np.asarray(v)
 
 
-__all__ = ["AttackSettings", "AttackResult", "NumpyAttackTarget", "run_attack", "cycling_targets",
-           "fgsm_step_torch"]
+__all__ = [
+    "AttackSettings",
+    "AttackResult",
+    "NumpyAttackTarget",
+    "run_attack",
+    "cycling_targets",
+    "fgsm_step_torch",
+]

@@ -87,8 +87,12 @@ class LogitsCache:
     # ------------------------------------------------------------------ keys
     @staticmethod
     def identity(source, backbone) -> dict:
-        return {"cache_version": CACHE_VERSION, "images": source.fingerprint(),
-                "n_samples": len(source), "backbone": backbone.cache_identity()}
+        return {
+            "cache_version": CACHE_VERSION,
+            "images": source.fingerprint(),
+            "n_samples": len(source),
+            "backbone": backbone.cache_identity(),
+        }
 
     def key(self, source, backbone) -> str:
         ident = self.identity(source, backbone)
@@ -119,15 +123,18 @@ class LogitsCache:
                     raise ValueError("sha256 mismatch")
             except (OSError, ValueError, KeyError) as exc:
                 if warn:
-                    warnings.warn(f"logits cache: entry {d.name} is corrupt ({name}: {exc}); "
-                                  "recomputing it", stacklevel=3)
+                    warnings.warn(
+                        f"logits cache: entry {d.name} is corrupt ({name}: {exc}); recomputing it",
+                        stacklevel=3,
+                    )
                 return None
             out[name] = arr
         return rec, out
 
     # ------------------------------------------------------------------ public
-    def get(self, backbone, source, features: bool = False, progress: bool = True,
-            label: str = "") -> CachedOutputs:
+    def get(
+        self, backbone, source, features: bool = False, progress: bool = True, label: str = ""
+    ) -> CachedOutputs:
         """Logits (and pool features) for every sample of ``source`` under ``backbone``."""
         if features and not backbone.has_features:
             raise HarnessError(f"backbone {backbone.name} exposes no pool features (only logits)")
@@ -137,14 +144,30 @@ class LogitsCache:
         prov = {"backbone": backbone.provenance(), "images": source.provenance()}
         if not enabled:
             logits, pool, n = self._compute_in_memory(backbone, source, features, progress, label)
-            return CachedOutputs(logits, pool, key, {"identity": self.identity(source, backbone)},
-                                 False, n, time.perf_counter() - t0, prov)
+            return CachedOutputs(
+                logits,
+                pool,
+                key,
+                {"identity": self.identity(source, backbone)},
+                False,
+                n,
+                time.perf_counter() - t0,
+                prov,
+            )
         d = self.entry_dir(key)
         hit = self._load_sealed(d, features)
         if hit is not None:
             rec, arrs = hit
-            return CachedOutputs(arrs["logits"], arrs.get("pool"), key, rec, True, 0,
-                                 time.perf_counter() - t0, rec.get("provenance", prov))
+            return CachedOutputs(
+                arrs["logits"],
+                arrs.get("pool"),
+                key,
+                rec,
+                True,
+                0,
+                time.perf_counter() - t0,
+                rec.get("provenance", prov),
+            )
         return self._compute(backbone, source, key, d, features, progress, label, prov, t0)
 
     # ------------------------------------------------------------------ computing
@@ -170,8 +193,10 @@ class LogitsCache:
         if logits.shape[0] != stop - start:
             raise RuntimeError(f"computed {logits.shape[0]} rows for samples {start}..{stop - 1}")
         if not _finite(logits, pool):
-            raise HarnessError(f"backbone {backbone.name} produced NaN/inf for samples "
-                               f"{start}..{stop - 1}; nothing was cached")
+            raise HarnessError(
+                f"backbone {backbone.name} produced NaN/inf for samples "
+                f"{start}..{stop - 1}; nothing was cached"
+            )
         return logits, pool
 
     def _compute_in_memory(self, backbone, source, features, progress, label):
@@ -190,8 +215,9 @@ class LogitsCache:
         for sub in ("chunks", "locks", "bad"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         if not (d / "meta.json").exists():
-            results.write_json(d / "meta.json", {"identity": ident, "provenance": prov,
-                                                 "created": now_iso()})
+            results.write_json(
+                d / "meta.json", {"identity": ident, "provenance": prov, "created": now_iso()}
+            )
         grid = [(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
         have = self._scan(d, features)
         done0 = sum(min(e, n) - s for s, e in _merge(list(have)))
@@ -202,8 +228,16 @@ class LogitsCache:
                 hit = self._load_sealed(d, features, warn=False)  # finished by another process?
                 if hit is not None:
                     rec, arrs = hit
-                    return CachedOutputs(arrs["logits"], arrs.get("pool"), key, rec, True,
-                                         computed, time.perf_counter() - t0, rec["provenance"])
+                    return CachedOutputs(
+                        arrs["logits"],
+                        arrs.get("pool"),
+                        key,
+                        rec,
+                        True,
+                        computed,
+                        time.perf_counter() - t0,
+                        rec["provenance"],
+                    )
                 have = self._scan(d, features)
                 todo = [r for r in grid if not _covered(r, have)]
                 if not todo:
@@ -236,8 +270,9 @@ class LogitsCache:
                 bar.close()
         logits, pool = parts
         rec = self._seal(d, ident, prov, logits, pool)
-        return CachedOutputs(logits, pool, key, rec, False, computed, time.perf_counter() - t0,
-                             prov)
+        return CachedOutputs(
+            logits, pool, key, rec, False, computed, time.perf_counter() - t0, prov
+        )
 
     # ------------------------------------------------------------------ chunks
     @staticmethod
@@ -245,8 +280,13 @@ class LogitsCache:
         return f"{s:09d}-{e:09d}.npz"
 
     def _save_chunk(self, d: Path, key: str, s: int, e: int, logits, pool) -> None:
-        header = {"key": key, "start": s, "stop": e, "logits": _sha(logits),
-                  "pool": None if pool is None else _sha(pool)}
+        header = {
+            "key": key,
+            "start": s,
+            "stop": e,
+            "logits": _sha(logits),
+            "pool": None if pool is None else _sha(pool),
+        }
         buf = io.BytesIO()
         arrays = {"logits": logits, "header": np.frombuffer(json.dumps(header).encode(), np.uint8)}
         if pool is not None:
@@ -304,8 +344,11 @@ class LogitsCache:
             got = self._load_chunk(p, key, s, e, features)
             if isinstance(got, str):
                 if got != "gone":
-                    warnings.warn(f"logits cache: chunk {p.name} of {d.name} {got}; moved to "
-                                  "bad/ and recomputed", stacklevel=4)
+                    warnings.warn(
+                        f"logits cache: chunk {p.name} of {d.name} {got}; moved to "
+                        "bad/ and recomputed",
+                        stacklevel=4,
+                    )
                     try:
                         os.replace(p, d / "bad" / f"{p.name}.{os.getpid()}.{time.time_ns()}")
                     except FileNotFoundError:
@@ -334,10 +377,18 @@ class LogitsCache:
                     continue
                 with results.atomic_path(d / f"{name}.npy") as tmp:
                     np.save(tmp, arr)
-                arrays[name] = {"sha256": _sha(arr), "shape": list(arr.shape),
-                                "file_sha256": sha256_file(d / f"{name}.npy")}
-            rec = {"identity": ident, "provenance": prov, "sealed": now_iso(), "n": len(logits),
-                   "arrays": arrays}
+                arrays[name] = {
+                    "sha256": _sha(arr),
+                    "shape": list(arr.shape),
+                    "file_sha256": sha256_file(d / f"{name}.npy"),
+                }
+            rec = {
+                "identity": ident,
+                "provenance": prov,
+                "sealed": now_iso(),
+                "n": len(logits),
+                "arrays": arrays,
+            }
             results.write_json(d / "sealed.json", rec)
             for p in (d / "chunks").glob("*.npz"):  # redundant now; readers fall back to sealed
                 p.unlink(missing_ok=True)

@@ -26,8 +26,10 @@ from pathlib import Path
 from .errors import HarnessError
 from .experiment_registry import CONF_DIR, available_experiments, describe
 
-BUG_LINE = ("error: the traceback above is a bug in inception-note (or in code it called, such as "
-            "a generator callable), not a problem with your command; please report it")
+BUG_LINE = (
+    "error: the traceback above is a bug in inception-note (or in code it called, such as "
+    "a generator callable), not a problem with your command; please report it"
+)
 _FAILED_JOBS: list[str] = []
 _CLAIMED: list[Path] = []  # dirs this process created for its runs (removed again if unused)
 
@@ -37,7 +39,7 @@ def _value(argv: list[str], *keys: str) -> str | None:
         for key in keys:
             for prefix in (f"{key}=", f"+{key}=", f"++{key}="):
                 if arg.startswith(prefix):
-                    return arg[len(prefix):]
+                    return arg[len(prefix) :]
     return None
 
 
@@ -97,16 +99,19 @@ def precheck(name: str, argv: list[str]) -> None:
     from .api import compose
     from .errors import ConfigError
 
-    overrides = [a for a in argv if not a.startswith("-")
-                 and not a.lstrip("+").startswith("experiment=")]
+    overrides = [
+        a for a in argv if not a.startswith("-") and not a.lstrip("+").startswith("experiment=")
+    ]
     try:
         compose(name, overrides)
     except HarnessError:
         raise
     except Exception as exc:  # Hydra/OmegaConf: unknown group option, merge type errors ...
         msg = " ".join(str(exc).split())
-        raise ConfigError(f"invalid override: {msg} (python -m harness +experiment={name} "
-                          "--help lists the config)") from None
+        raise ConfigError(
+            f"invalid override: {msg} (python -m harness +experiment={name} "
+            "--help lists the config)"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -121,8 +126,11 @@ def main(argv: list[str] | None = None) -> None:
         valid = ", ".join(available_experiments())
         print(f"error: unknown experiment '{name}'; valid experiments: {valid}", file=sys.stderr)
         raise SystemExit(2)
-    help_only = any(a in ("-h", "--help", "--hydra-help", "--info", "--cfg", "-c") or
-                    a.startswith(("-sc", "--shell-completion", "--info")) for a in argv)
+    help_only = any(
+        a in ("-h", "--help", "--hydra-help", "--info", "--cfg", "-c")
+        or a.startswith(("-sc", "--shell-completion", "--info"))
+        for a in argv
+    )
     multirun = any(a in ("-m", "--multirun") for a in argv)
     try:
         if not help_only:
@@ -144,31 +152,37 @@ def main(argv: list[str] | None = None) -> None:
 
         hc = HydraConfig.get()
         multirun = hc.mode == RunMode.MULTIRUN
-        code = run_task(cfg, hc.runtime.output_dir, list(hc.overrides.task), multirun)
+        # config groups may come from an extra search path: validation composes with it too
+        extra = [o for o in hc.overrides.hydra if o.startswith("hydra.searchpath")]
+        code = run_task(cfg, hc.runtime.output_dir, [*hc.overrides.task, *extra], multirun)
         if code and not multirun:
             raise SystemExit(code)
 
     sys.argv = [sys.argv[0], *argv]
     _task()
     if _FAILED_JOBS:
-        print(f"error: {len(_FAILED_JOBS)} job(s) failed: {', '.join(_FAILED_JOBS)} "
-              "(each keeps an INCOMPLETE marker with its error)", file=sys.stderr)
+        print(
+            f"error: {len(_FAILED_JOBS)} job(s) failed: {', '.join(_FAILED_JOBS)} "
+            "(each keeps an INCOMPLETE marker with its error)",
+            file=sys.stderr,
+        )
         raise SystemExit(1)
 
 
 def run_task(cfg, run_dir, overrides: list[str], multirun: bool = False) -> int:
     """Validate and run one job; return its exit code (0 = success), printing errors by policy."""
-    from .api import compose_defaults, run_with_config
-    from .config import validate
+    from .api import prepare, run_with_config
 
     name = cfg.get("experiment_name")
     if name is None:
-        print("error: no experiment chosen; add +experiment=<name> (python -m harness lists them)",
-              file=sys.stderr)
+        print(
+            "error: no experiment chosen; add +experiment=<name> (python -m harness lists them)",
+            file=sys.stderr,
+        )
         return 2
     code, user_error = 0, False
     try:
-        validate(cfg, overrides, compose_defaults(name))
+        prepare(cfg, overrides, name)
         run_with_config(cfg, run_dir)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -179,8 +193,11 @@ def run_task(cfg, run_dir, overrides: list[str], multirun: bool = False) -> int:
             raise SystemExit(130) from None
         code = 130
     except SystemExit as exc:  # sys.exit() inside code the harness called
-        print(f"error: code called sys.exit({exc.code}) inside the run; the run stopped "
-              f"unfinished ({run_dir} keeps an INCOMPLETE marker)", file=sys.stderr)
+        print(
+            f"error: code called sys.exit({exc.code}) inside the run; the run stopped "
+            f"unfinished ({run_dir} keeps an INCOMPLETE marker)",
+            file=sys.stderr,
+        )
         code = 1
     except Exception:
         traceback.print_exc()

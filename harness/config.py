@@ -29,11 +29,29 @@ FREE_FORM = ("hydra", "*.kwargs", "paper.experiments", "protocol_presets")
 
 #: Types of keys whose default is null (matched on the last path component).
 NULLABLE = {
-    "weights": str, "weights_sha256": str, "bias": bool, "align_corners": bool, "n": int,
-    "order_seed": int, "value_range": str, "key": str, "label_file": str, "identity": str,
-    "n_images": int, "n_samples": int, "reference": dict, "stats": str, "protocol": str,
-    "labels_key": str, "checks": list, "reference_stats": str, "shard": str,
-    "seed": int, "handle": str, "root": str, "path": str,
+    "weights": str,
+    "weights_sha256": str,
+    "bias": bool,
+    "align_corners": bool,
+    "n": int,
+    "order_seed": int,
+    "value_range": str,
+    "key": str,
+    "label_file": str,
+    "identity": str,
+    "n_images": int,
+    "n_samples": int,
+    "reference": dict,
+    "stats": str,
+    "protocol": str,
+    "labels_key": str,
+    "checks": list,
+    "reference_stats": str,
+    "shard": str,
+    "seed": int,
+    "handle": str,
+    "root": str,
+    "path": str,
 }
 
 #: Keys that take one integer or a list of integers.
@@ -58,13 +76,24 @@ def _plain(node):
 
 
 def _free_form(path: str) -> bool:
-    return any(path == pat or fnmatch.fnmatch(path, pat) or path.startswith(pat + ".")
-               or fnmatch.fnmatch(path, pat + ".*") for pat in FREE_FORM)
+    return any(
+        path == pat
+        or fnmatch.fnmatch(path, pat)
+        or path.startswith(pat + ".")
+        or fnmatch.fnmatch(path, pat + ".*")
+        for pat in FREE_FORM
+    )
 
 
 def _type_name(t) -> str:
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "a mapping"}.get(t, t.__name__)
+    return {
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }.get(t, t.__name__)
 
 
 def _check_value(path: str, value, default) -> None:
@@ -96,7 +125,9 @@ def _check_value(path: str, value, default) -> None:
     if leaf in INT_OR_LIST and isinstance(value, list):
         bad = [v for v in value if not (isinstance(v, int) and not isinstance(v, bool))]
         if bad or not value:
-            raise ConfigError(f"{path} must be an integer or a non-empty list of integers, got {value!r}")
+            raise ConfigError(
+                f"{path} must be an integer or a non-empty list of integers, got {value!r}"
+            )
 
 
 def _resolved(cfg) -> dict:
@@ -166,7 +197,9 @@ def split_counts(value, name: str = "n_splits") -> list[int]:
     elif isinstance(value, (list, tuple)) and value:
         values = [int(v) for v in value]
     else:
-        raise ConfigError(f"{name} must be an integer or a non-empty list of integers, got {value!r}")
+        raise ConfigError(
+            f"{name} must be an integer or a non-empty list of integers, got {value!r}"
+        )
     if any(v < 1 for v in values):
         raise ConfigError(f"{name} must be positive, got {value!r}")
     return values
@@ -176,8 +209,10 @@ def single_split_count(value, name: str = "n_splits") -> int:
     """One split count for experiments that report one IS (a one-element list is fine)."""
     values = split_counts(value, name)
     if len(values) != 1:
-        raise ConfigError(f"{name}={values}: this experiment reports one IS; give one number "
-                          "(sweeps over the split count: +experiment=splits)")
+        raise ConfigError(
+            f"{name}={values}: this experiment reports one IS; give one number "
+            "(sweeps over the split count: +experiment=splits)"
+        )
     return values[0]
 
 
@@ -194,5 +229,10 @@ def split_spec(cfg, n_splits: int | None = None, ddof: int | None = None):
     k = single_split_count(cfg.get("n_splits", 10)) if n_splits is None else int(n_splits)
     d = int(cfg.get("ddof", 0)) if ddof is None else int(ddof)
     seed = s.get("seed")
-    return SplitSpec(k, str(s.get("assign", "floor")), str(s.get("shuffle", "none")),
-                     None if seed is None else int(seed), d)
+    return SplitSpec(
+        k,
+        str(s.get("assign", "floor")),
+        str(s.get("shuffle", "none")),
+        None if seed is None else int(seed),
+        d,
+    )

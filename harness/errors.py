@@ -35,7 +35,9 @@ class MissingInputError(HarnessError):
 
 
 class ResourceUnavailable(MissingInputError):
-    """The run needs something this machine lacks at this scale (a GPU, time): one line with the fix."""
+    """The run needs something this machine lacks at this scale (a GPU, time): one line with the
+    fix.
+    """
 
 
 class UserCodeExit(HarnessError):

@@ -1,4 +1,6 @@
-"""The experiments that exist: one ``conf/experiment/<name>.yaml`` and one ``experiments/<name>.py``."""
+"""The experiments that exist: one ``conf/experiment/<name>.yaml`` and one
+``experiments/<name>.py``.
+"""
 
 from __future__ import annotations
 

@@ -23,8 +23,18 @@ from .errors import HarnessError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                   "ship", "truck")
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 LAYOUTS = ("imagenet1000", "tfhub1001", "tf2015_1008")
 
@@ -61,7 +71,9 @@ def wnid_to_index(wnid: str) -> int:
     try:
         return sorted_wnids().index(wnid)
     except ValueError:
-        raise HarnessError(f"unknown ImageNet wnid {wnid!r}: not one of the 1000 ILSVRC2012 classes") from None
+        raise HarnessError(
+            f"unknown ImageNet wnid {wnid!r}: not one of the 1000 ILSVRC2012 classes"
+        ) from None
 
 
 @lru_cache(maxsize=1)
@@ -87,10 +99,14 @@ def class_names(layout: str) -> list[str]:
 
 
 def tf2015_names_from_label_map(label_map_text: str) -> list[str]:
-    """Names of the 1008 outputs from the 2015 tgz's ``imagenet_2012_challenge_label_map_proto.pbtxt``."""
+    """Names of the 1008 outputs from the 2015 tgz's
+    ``imagenet_2012_challenge_label_map_proto.pbtxt``.
+    """
     names = _name_of_wnid()
     out = ["(unused)"] * 1008
-    for cls, wnid in re.findall(r'target_class:\s*(\d+)\s*target_class_string:\s*"(n\d+)"', label_map_text):
+    for cls, wnid in re.findall(
+        r'target_class:\s*(\d+)\s*target_class_string:\s*"(n\d+)"', label_map_text
+    ):
         out[int(cls)] = names.get(wnid, wnid)
     return out
 
@@ -128,6 +144,8 @@ def layout_of_outputs(n: int) -> str:
     """The class layout of a classifier with ``n`` outputs (1000, 1001 or 1008)."""
     layouts = {1000: "imagenet1000", 1001: "tfhub1001", 1008: "tf2015_1008"}
     if n not in layouts:
-        raise HarnessError(f"a classifier with {n} outputs is none of the ImageNet layouts "
-                           "(1000, 1001 with background, 1008 of the 2015 graph)")
+        raise HarnessError(
+            f"a classifier with {n} outputs is none of the ImageNet layouts "
+            "(1000, 1001 with background, 1008 of the 2015 graph)"
+        )
     return layouts[n]

@@ -26,9 +26,9 @@ DATASET_NODES = ("dataset", "reference", "datasets")
 
 @dataclass
 class Inputs:
-    nets: dict = field(default_factory=dict)      # key -> Backbone
-    sources: dict = field(default_factory=dict)   # key -> ImageSource
-    specs: dict = field(default_factory=dict)     # key -> the backbone spec it was built from
+    nets: dict = field(default_factory=dict)  # key -> Backbone
+    sources: dict = field(default_factory=dict)  # key -> ImageSource
+    specs: dict = field(default_factory=dict)  # key -> the backbone spec it was built from
 
     @property
     def random_weights(self) -> bool:
@@ -38,8 +38,10 @@ class Inputs:
         """Refuse, before any logits are computed, a split count above a source's size."""
         for key, src in self.sources.items():
             if (keys is None or key in keys) and len(src) < n_splits:
-                raise ConfigError(f"n_splits={n_splits} is more than the N={len(src)} samples of "
-                                  f"{key}; use at most {len(src)} splits (or more samples)")
+                raise ConfigError(
+                    f"n_splits={n_splits} is more than the N={len(src)} samples of "
+                    f"{key}; use at most {len(src)} splits (or more samples)"
+                )
 
     def net(self, key: str = "backbone"):
         return self.nets[key]
@@ -49,7 +51,9 @@ class Inputs:
 
 
 def _container(node) -> dict:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    return (
+        OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    )
 
 
 def _nodes(cfg, name: str) -> dict:
@@ -115,11 +119,15 @@ def load(cfg, nets=BACKBONE_NODES, sources=DATASET_NODES, source_overrides=None)
                 missing.extend(exc.items)
     if missing:
         missing = list(dict.fromkeys(missing))  # one file needed twice is reported once
-        hint = ("; or run with weights=random:<seed> for a labelled smoke run"
-                if any(m.startswith("backbone") for m in missing) else "")
+        hint = (
+            "; or run with weights=random:<seed> for a labelled smoke run"
+            if any(m.startswith("backbone") for m in missing)
+            else ""
+        )
         raise MissingInputError(
             f"{len(missing)} input(s) missing, nothing was computed: " + " | ".join(missing) + hint,
-            items=missing)
+            items=missing,
+        )
     return out
 
 

@@ -12,14 +12,16 @@ def normalise_features(f: np.ndarray, center: np.ndarray) -> np.ndarray:
     return g
 
 
-def nearest_similarity(q: np.ndarray, ref: np.ndarray, exclude_self: bool = False, chunk: int = 2048):
+def nearest_similarity(
+    q: np.ndarray, ref: np.ndarray, exclude_self: bool = False, chunk: int = 2048
+):
     """Max cosine similarity of every query row to the reference rows (float32 GEMM in chunks)."""
     best = np.full(len(q), -np.inf, dtype=np.float32)
     arg = np.zeros(len(q), dtype=np.int64)
     for a in range(0, len(q), chunk):
-        sims = q[a:a + chunk] @ ref.T
+        sims = q[a : a + chunk] @ ref.T
         if exclude_self:
-            np.fill_diagonal(sims[:, a:a + chunk], -np.inf)
-        arg[a:a + chunk] = sims.argmax(1)
-        best[a:a + chunk] = sims.max(1)
+            np.fill_diagonal(sims[:, a : a + chunk], -np.inf)
+        arg[a : a + chunk] = sims.argmax(1)
+        best[a : a + chunk] = sims.max(1)
     return best, arg

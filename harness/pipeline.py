@@ -14,9 +14,11 @@ from .config import as_bool
 def cache_from_config(cfg) -> LogitsCache:
     c = cfg.get("cache") or {}
     root = c.get("dir")
-    return LogitsCache(None if root is None else f"{root}/logits",
-                       chunk_size=int(c.get("chunk_size", 1024)),
-                       enabled=as_bool(c.get("enabled", True), "cache.enabled"))
+    return LogitsCache(
+        None if root is None else f"{root}/logits",
+        chunk_size=int(c.get("chunk_size", 1024)),
+        enabled=as_bool(c.get("enabled", True), "cache.enabled"),
+    )
 
 
 @dataclass
@@ -43,9 +45,13 @@ def outputs(cfg, net, source, features: bool = False, label: str = "") -> Output
 
     ``label`` names the step in the progress bar (e.g. the sanity check it belongs to).
     """
-    res = cache_from_config(cfg).get(net, source, features=features,
-                                     progress=as_bool(cfg.get("progress", True), "progress"),
-                                     label=label)
+    res = cache_from_config(cfg).get(
+        net,
+        source,
+        features=features,
+        progress=as_bool(cfg.get("progress", True), "progress"),
+        label=label,
+    )
     return Outputs(net, source, res.logits, res.pool, res.from_cache, res.key)
 
 

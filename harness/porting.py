@@ -34,7 +34,9 @@ def to_1008_layout(sd: dict) -> dict:
     if sd["fc.weight"].shape[0] == 1008:
         return sd
     if sd["fc.weight"].shape[0] != 1000:
-        raise HarnessError(f"cannot map a {sd['fc.weight'].shape[0]}-class classifier to the 2015 graph's 1008")
+        raise HarnessError(
+            f"cannot map a {sd['fc.weight'].shape[0]}-class classifier to the 2015 graph's 1008"
+        )
     pos = {w: i for i, w in enumerate(imagenet.sorted_wnids())}
     w = np.zeros((1008, sd["fc.weight"].shape[1]), np.float32)
     b = np.zeros(1008, np.float32)
@@ -79,12 +81,14 @@ def _load_cached(npz, sidecar) -> dict | None:
 
 
 def ported_state(spec: W.WeightsSpec, target, allow_download: bool = False, cache_dir=None):
-    """(canonical state, provenance record) for ``target`` running ``weights=ported:<src>[:<w>]``."""
+    """(canonical state, provenance) for ``target`` running ``weights=ported:<src>[:<w>]``."""
     src = spec.source_backbone
     if src not in target.port_sources:
         sources = ", ".join(target.port_sources) or "none"
-        raise HarnessError(f"weights=ported:{src} for backbone {target.name} is not supported; "
-                           f"{target.name} runs ported weights from: {sources}")
+        raise HarnessError(
+            f"weights=ported:{src} for backbone {target.name} is not supported; "
+            f"{target.name} runs ported weights from: {sources}"
+        )
     src_cls = backbone_class(src)
     sub = W.WeightsSpec.parse(spec.source_spec)
     if sub.kind == "ported":
@@ -94,8 +98,12 @@ def ported_state(spec: W.WeightsSpec, target, allow_download: bool = False, cach
         sd, src_sha, src_path = res.state, res.sha256, None
         record_extra = {}
     else:
-        res = W.locate_file(src, sub, src_cls.official_artifact() if sub.kind == "pretrained"
-                            else None, allow_download)
+        res = W.locate_file(
+            src,
+            sub,
+            src_cls.official_artifact() if sub.kind == "pretrained" else None,
+            allow_download,
+        )
         src_sha, src_path = res.sha256, res.path
         cache = W.cache_root(cache_dir) / "weights" / "ported"
         npz = cache / f"{src}_{src_sha[:24]}_v{PORT_VERSION}.npz"
@@ -106,10 +114,18 @@ def ported_state(spec: W.WeightsSpec, target, allow_download: bool = False, cach
             cache.mkdir(parents=True, exist_ok=True)
             with atomic_path(npz, suffix=".npz") as tmp, open(tmp, "wb") as f:
                 np.savez(f, **sd)
-            write_json(sidecar, {"source_backbone": src, "source_weights": spec.source_spec,
-                                 "source_sha256": src_sha, "source_path": str(src_path),
-                                 "state_sha256": W.state_sha256(sd),
-                                 "port_version": PORT_VERSION, "layout": "torchvision state dict"})
+            write_json(
+                sidecar,
+                {
+                    "source_backbone": src,
+                    "source_weights": spec.source_spec,
+                    "source_sha256": src_sha,
+                    "source_path": str(src_path),
+                    "state_sha256": W.state_sha256(sd),
+                    "port_version": PORT_VERSION,
+                    "layout": "torchvision state dict",
+                },
+            )
         record_extra = {"ported_cache": str(npz)}
     n_out = int(np.asarray(sd["fc.weight"]).shape[0])
     if target.ported_keeps_layout:
@@ -117,11 +133,18 @@ def ported_state(spec: W.WeightsSpec, target, allow_download: bool = False, cach
             target.adopt_layout(n_out)
     else:
         sd = to_layout(sd, target.class_layout)
-    record = {"weights": str(spec), "weights_kind": "ported",
-              "weights_path": str(src_path) if src_path else None,
-              "weights_sha256": f"ported:{src}:{src_sha}:v{PORT_VERSION}", "weights_md5": None,
-              "source_backbone": src, "source_weights": spec.source_spec,
-              "source_sha256": src_sha, "port_version": PORT_VERSION, **record_extra}
+    record = {
+        "weights": str(spec),
+        "weights_kind": "ported",
+        "weights_path": str(src_path) if src_path else None,
+        "weights_sha256": f"ported:{src}:{src_sha}:v{PORT_VERSION}",
+        "weights_md5": None,
+        "source_backbone": src,
+        "source_weights": spec.source_spec,
+        "source_sha256": src_sha,
+        "port_version": PORT_VERSION,
+        **record_extra,
+    }
     if sub.kind == "random":
         record["weights_note"] = "random weights (ported)"
     return sd, record

@@ -58,6 +58,7 @@ def package_versions() -> dict:
 @lru_cache(maxsize=1)
 def git_state() -> dict:
     """Commit of the harness checkout and whether tracked files differ from it."""
+
     def _git(*args):
         return subprocess.run(
             ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True

@@ -83,7 +83,9 @@ def weight_matrix(method: str, n_out: int, n_in: int, align_corners: bool = Fals
 
 def check_method(method: str, align_corners) -> None:
     if method not in METHODS:
-        raise HarnessError(f"unknown resize {method!r}; choose from {', '.join(METHODS)} (or native)")
+        raise HarnessError(
+            f"unknown resize {method!r}; choose from {', '.join(METHODS)} (or native)"
+        )
     if align_corners is not None and method != "torch_bilinear":
         raise HarnessError(f"align_corners applies only to resize=torch_bilinear, not {method}")
 
@@ -113,8 +115,9 @@ def describe(method: str, align_corners=None) -> str:
     return method
 
 
-def resize_numpy(x: np.ndarray, size: tuple[int, int], method: str, align_corners: bool = False,
-                 dtype=np.float32) -> np.ndarray:
+def resize_numpy(
+    x: np.ndarray, size: tuple[int, int], method: str, align_corners: bool = False, dtype=np.float32
+) -> np.ndarray:
     """Resize N x H x W x C (any real dtype) to ``size``; returns ``dtype`` in the input's scale."""
     n, h, w, c = x.shape
     oh, ow = size
@@ -147,8 +150,10 @@ def pil_bicubic(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def _torch_matrices(x, hw: tuple[int, int], size: tuple[int, int], method: str, align_corners: bool):
-    """(Wh, Ww) as tensors like ``x``, or None when the resize is an identity; errors as one line."""
+def _torch_matrices(
+    x, hw: tuple[int, int], size: tuple[int, int], method: str, align_corners: bool
+):
+    """(Wh, Ww) as tensors like ``x``, or None when the resize is an identity; one-line errors."""
     import torch
 
     (h, w), (oh, ow) = hw, size
@@ -160,8 +165,12 @@ def _torch_matrices(x, hw: tuple[int, int], size: tuple[int, int], method: str, 
         raise HarnessError("pil_bicubic runs on uint8 images before the tensor path")
     if (h, w) == (oh, ow) and method in ("tf1_bilinear", "tf2_bilinear", "antialias"):
         return None
-    wh = torch.as_tensor(weight_matrix(method, oh, h, bool(align_corners)), dtype=x.dtype, device=x.device)
-    ww = torch.as_tensor(weight_matrix(method, ow, w, bool(align_corners)), dtype=x.dtype, device=x.device)
+    wh = torch.as_tensor(
+        weight_matrix(method, oh, h, bool(align_corners)), dtype=x.dtype, device=x.device
+    )
+    ww = torch.as_tensor(
+        weight_matrix(method, ow, w, bool(align_corners)), dtype=x.dtype, device=x.device
+    )
     return wh, ww
 
 
@@ -191,5 +200,5 @@ def resize_torch_nhwc(x, size: tuple[int, int], method: str, align_corners: bool
         return x
     wh, ww = m
     oh, ow = size
-    y = torch.matmul(wh, x.reshape(n, h, w * c)).reshape(n * oh, w, c)   # along H
-    return torch.matmul(ww, y).reshape(n, oh, ow, c)                      # along W
+    y = torch.matmul(wh, x.reshape(n, h, w * c)).reshape(n * oh, w, c)  # along H
+    return torch.matmul(ww, y).reshape(n, oh, ow, c)  # along W

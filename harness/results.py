@@ -120,8 +120,16 @@ def to_markdown(df: pd.DataFrame, digits: int = 6) -> str:
 
 
 _TEX_ESCAPES = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-    "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
 }
 
 
@@ -185,7 +193,9 @@ def write_table(
 
     tex = to_latex(body, caption=title, digits=digits)
     if const or notes:
-        extra = [f"% {k}: {_fmt(v, digits)}" for k, v in const.items()] + [f"% {n}" for n in notes or []]
+        extra = [f"% {k}: {_fmt(v, digits)}" for k, v in const.items()] + [
+            f"% {n}" for n in notes or []
+        ]
         tex = "% Same for every row:\n" + "\n".join(extra) + "\n" + tex
     paths["tex"] = atomic_write_text(run_dir / f"{name}.tex", tex)
     return paths
@@ -193,11 +203,12 @@ def write_table(
 
 def print_table(df: pd.DataFrame, title: str = "", columns: list | None = None, digits: int = 5):
     """Print the main table to the terminal (body columns only)."""
-    view = df[columns] if columns else df
+    view = df[[c for c in columns if c in df.columns]] if columns else df
     if title:
         print(f"\n{title}")
-    with pd.option_context("display.max_columns", None, "display.width", 200,
-                           "display.max_colwidth", 60):
+    with pd.option_context(
+        "display.max_columns", None, "display.width", 200, "display.max_colwidth", 60
+    ):
         print(view.to_string(index=False, float_format=lambda v: _fmt(v, digits)))
 
 
@@ -206,8 +217,16 @@ def save_figure(fig, run_dir, name: str, random_weights: bool = False, dpi: int 
     import matplotlib.pyplot as plt
 
     if random_weights:
-        fig.text(0.5, 0.995, RANDOM_WEIGHTS_BANNER, ha="center", va="top", color="crimson",
-                 fontsize=9, weight="bold")
+        fig.text(
+            0.5,
+            0.995,
+            RANDOM_WEIGHTS_BANNER,
+            ha="center",
+            va="top",
+            color="crimson",
+            fontsize=9,
+            weight="bold",
+        )
     run_dir = Path(run_dir)
     paths = {}
     for ext in ("png", "pdf"):
@@ -219,8 +238,13 @@ def save_figure(fig, run_dir, name: str, random_weights: bool = False, dpi: int 
     return paths
 
 
-def write_provenance(run_dir, config: dict, extra: dict | None = None, started: str | None = None,
-                     random_weights: bool = False) -> Path:
+def write_provenance(
+    run_dir,
+    config: dict,
+    extra: dict | None = None,
+    started: str | None = None,
+    random_weights: bool = False,
+) -> Path:
     """``provenance.json``: config, package versions, git commit, seed, timestamps, host."""
     record = {
         "weights_note": RANDOM_WEIGHTS_BANNER if random_weights else None,

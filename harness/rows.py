@@ -7,38 +7,46 @@ import json
 from . import scores
 
 #: provenance keys a backbone may add beyond the standard ones
-_OPTIONAL_BACKBONE_KEYS = ("transform_input", "keras_backend", "handle", "precision",
-                           "pool_compat")
+_OPTIONAL_BACKBONE_KEYS = ("transform_input", "keras_backend", "handle", "precision", "pool_compat")
 
 
-def provenance_columns(net=None, source=None, splits: scores.SplitSpec | None = None,
-                       seed=None) -> dict:
+def provenance_columns(
+    net=None, source=None, splits: scores.SplitSpec | None = None, seed=None
+) -> dict:
     """Backbone, weights sha256, framework versions, preprocessing, classes, bias, split
     convention and shuffle, ddof, sample count, seed, device, dtype: one row's provenance."""
     row = {}
     if net is not None:
         p = net.provenance()
-        row.update({
-            "backbone": p["backbone"],
-            "weights": p["weights"],
-            "weights_sha256": p.get("weights_sha256"),
-            "framework_versions": json.dumps(p["framework_versions"], sort_keys=True),
-            "resize": p["resize"],
-            "value_range": p["value_range"],
-            "classes": p["classes"],
-            "num_classes": p["num_classes"],
-            "bias": p["bias"],
-            "device": p["device"],
-            "dtype": p["dtype"],
-            "input_size": p["input_size"],
-        })
+        row.update(
+            {
+                "backbone": p["backbone"],
+                "weights": p["weights"],
+                "weights_sha256": p.get("weights_sha256"),
+                "framework_versions": json.dumps(p["framework_versions"], sort_keys=True),
+                "resize": p["resize"],
+                "value_range": p["value_range"],
+                "classes": p["classes"],
+                "num_classes": p["num_classes"],
+                "bias": p["bias"],
+                "device": p["device"],
+                "dtype": p["dtype"],
+                "input_size": p["input_size"],
+            }
+        )
         for k in _OPTIONAL_BACKBONE_KEYS:
             if k in p:
                 row[k] = p[k]
     if source is not None:
         sp = source.provenance()
-        row.update({"dataset": sp["dataset"], "dataset_fingerprint": sp["fingerprint"],
-                    "n_samples": sp["n_samples"], "order": sp["order"]})
+        row.update(
+            {
+                "dataset": sp["dataset"],
+                "dataset_fingerprint": sp["fingerprint"],
+                "n_samples": sp["n_samples"],
+                "order": sp["order"],
+            }
+        )
     if splits is not None:
         row["n_splits"] = splits.n_splits
         row.update(splits.provenance())
@@ -53,8 +61,11 @@ def score_row(probs, splits: scores.SplitSpec) -> dict:
     r = scores.inception_score(prep, splits=splits)
     sg = scores.improved_score(prep)
     return {
-        "is_mean": r.mean, "is_std": r.std,
-        "sg_nats": sg.nats, "sg_bits": sg.bits, "sg_sem_nats": sg.sem,
+        "is_mean": r.mean,
+        "is_std": r.std,
+        "sg_nats": sg.nats,
+        "sg_bits": sg.bits,
+        "sg_sem_nats": sg.sem,
         "h_y_given_x_bits": scores.conditional_entropy(prep, 2),
         "h_y_bits": scores.marginal_entropy(prep, 2),
         "underflow_rows": scores.underflow_count(prep.probs),

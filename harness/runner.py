@@ -39,8 +39,8 @@ class Result:
 
     tables: dict
     random_weights: bool = False
-    extra: dict = field(default_factory=dict)     # JSON-able; goes into provenance.json
-    objects: dict = field(default_factory=dict)   # anything else ``present`` needs (images ...)
+    extra: dict = field(default_factory=dict)  # JSON-able; goes into provenance.json
+    objects: dict = field(default_factory=dict)  # anything else ``present`` needs (images ...)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -93,7 +93,8 @@ def check_run_dir(run_dir: Path, overwrite: bool) -> None:
         names = ", ".join(sorted(p.name for p in held)[:4])
         raise ConfigError(
             f"run dir {run_dir} already holds results ({names}{', ...' if len(held) > 4 else ''}); "
-            "choose another hydra.run.dir, or pass overwrite=true to replace them")
+            "choose another hydra.run.dir, or pass overwrite=true to replace them"
+        )
 
 
 class Run:
@@ -121,9 +122,17 @@ class Run:
 
     # ------------------------------------------------------------------ marker
     def _marker(self, extra: dict) -> None:
-        results.write_json(self.run_dir / INCOMPLETE, {
-            "experiment": self.name, "started": self.started, "pid": os.getpid(),
-            "host": prov.host_info()["hostname"], "argv": prov.host_info()["argv"], **extra})
+        results.write_json(
+            self.run_dir / INCOMPLETE,
+            {
+                "experiment": self.name,
+                "started": self.started,
+                "pid": os.getpid(),
+                "host": prov.host_info()["hostname"],
+                "argv": prov.host_info()["argv"],
+                **extra,
+            },
+        )
 
     def fail(self, exc: BaseException) -> None:
         """Leave the marker with the error line; remove a dir this run created and never used."""
@@ -132,14 +141,35 @@ class Run:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             return
         line = " ".join(str(exc).split()) or type(exc).__name__
-        self._marker({"status": "failed", "error_type": type(exc).__name__, "error": line,
-                      "failed": prov.now_iso()})
+        self._marker(
+            {
+                "status": "failed",
+                "error_type": type(exc).__name__,
+                "error": line,
+                "failed": prov.now_iso(),
+            }
+        )
 
     # ------------------------------------------------------------------ outputs
-    def table(self, df: pd.DataFrame, name: str = "table", title: str = "", notes=None,
-              print_columns: list | None = None, quiet: bool = False, keep_columns=None) -> dict:
-        paths = results.write_table(df, self.run_dir, name=name, title=title, notes=notes,
-                                    random_weights=self.random_weights, keep_columns=keep_columns)
+    def table(
+        self,
+        df: pd.DataFrame,
+        name: str = "table",
+        title: str = "",
+        notes=None,
+        print_columns: list | None = None,
+        quiet: bool = False,
+        keep_columns=None,
+    ) -> dict:
+        paths = results.write_table(
+            df,
+            self.run_dir,
+            name=name,
+            title=title,
+            notes=notes,
+            random_weights=self.random_weights,
+            keep_columns=keep_columns,
+        )
         self.outputs[name] = {k: str(v) for k, v in paths.items()}
         self.tables[name] = df
         if not quiet:
@@ -165,17 +195,20 @@ class Run:
     def finish(self, result: Result | None = None, **extra) -> ExperimentResult:
         extra = {**(result.extra if result else {}), **extra}
         results.write_provenance(
-            self.run_dir, self.cfg,
+            self.run_dir,
+            self.cfg,
             extra={"experiment": self.name, "outputs": self.outputs, **extra},
-            started=self.started, random_weights=self.random_weights,
+            started=self.started,
+            random_weights=self.random_weights,
         )
         (self.run_dir / INCOMPLETE).unlink(missing_ok=True)
         print(f"\n[{self.name}] outputs in {self.run_dir}")
         tables = dict(result.tables) if result else {}
         tables.update(self.tables)
         table = tables.get("table", pd.DataFrame())
-        return ExperimentResult(self.name, self.run_dir, table, tables, dict(self.outputs),
-                                dict(extra), result)
+        return ExperimentResult(
+            self.name, self.run_dir, table, tables, dict(self.outputs), dict(extra), result
+        )
 
 
 def execute(module, name: str, cfg, run_dir) -> ExperimentResult:

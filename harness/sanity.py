@@ -45,8 +45,9 @@ def _worst(*statuses) -> str:
 MIN_EXTRAPOLATION = 1000  # fewer samples: too few subsample sizes for a meaningful fit
 
 
-def check_sample_count(prep: scores.PreparedProbs, splits: scores.SplitSpec, resamples: int = 5,
-                       seed: int = 0) -> Check:
+def check_sample_count(
+    prep: scores.PreparedProbs, splits: scores.SplitSpec, resamples: int = 5, seed: int = 0
+) -> Check:
     """N against 50,000, and the bias of classic IS at this N extrapolated by subsampling.
 
     IS with S splits of n = N/S samples behaves like IS_inf - b / n (the marginal of each split is
@@ -57,8 +58,10 @@ def check_sample_count(prep: scores.PreparedProbs, splits: scores.SplitSpec, res
     details: dict = {}
     bias_pct = None
     if n < MIN_EXTRAPOLATION:
-        details["extrapolation"] = (f"not attempted: {n:,} samples are fewer than "
-                                    f"{MIN_EXTRAPOLATION:,}, too few to fit how IS grows with N")
+        details["extrapolation"] = (
+            f"not attempted: {n:,} samples are fewer than "
+            f"{MIN_EXTRAPOLATION:,}, too few to fit how IS grows with N"
+        )
     else:
         sizes = sorted({max(2 * k, n // d) for d in (8, 4, 2, 1)})
         sweep = sample_size_sweep(prep, sizes, resamples, k, seed, splits=splits)
@@ -68,16 +71,31 @@ def check_sample_count(prep: scores.PreparedProbs, splits: scores.SplitSpec, res
         pred50k = float(a + b * k / 50_000)
         at_n = float(sweep.is_mean.iloc[-1])
         bias_pct = 100 * (at_n / pred50k - 1)
-        details.update({"fit_is_infinite_n": float(a), "predicted_is_at_50000": pred50k,
-                        "is_at_n": at_n, "bias_vs_50000_pct": bias_pct})
+        details.update(
+            {
+                "fit_is_infinite_n": float(a),
+                "predicted_is_at_50000": pred50k,
+                "is_at_n": at_n,
+                "bias_vs_50000_pct": bias_pct,
+            }
+        )
     status = PASS if n >= 50_000 else FAIL if n < 5_000 else WARN
-    return Check(1, "sample_count", status, n, "PASS >= 50,000; WARN 5,000-49,999; FAIL < 5,000",
-                 "Classic IS estimates p(y) per split: fewer samples per split give a lower, "
-                 "noisier IS, so numbers at different N are not comparable"
-                 + (f"; at this N the {k}-split IS is {bias_pct:+.2f}% off its predicted value "
-                    "at 50,000" if bias_pct is not None else ""),
-                 "Report IS on 50,000 samples (10 splits of 5,000), as the original code and "
-                 "most papers do", details)
+    return Check(
+        1,
+        "sample_count",
+        status,
+        n,
+        "PASS >= 50,000; WARN 5,000-49,999; FAIL < 5,000",
+        "Classic IS estimates p(y) per split: fewer samples per split give a lower, "
+        "noisier IS, so numbers at different N are not comparable"
+        + (
+            f"; at this N the {k}-split IS is {bias_pct:+.2f}% off its predicted value at 50,000"
+            if bias_pct is not None
+            else ""
+        ),
+        "Report IS on 50,000 samples (10 splits of 5,000), as the original code and most papers do",
+        details,
+    )
 
 
 # ------------------------------------------------------------------------------ 2 range / format
@@ -99,7 +117,10 @@ def check_input_format(images: np.ndarray, backbone_desc: str = "") -> Check:
         problems.append(f"max pixel value is only {vmax:g}: values look scaled down")
     if frac_zero > 0.25 and vmax > 1:
         status = _worst(status, WARN)
-        problems.append(f"{100 * frac_zero:.0f}% of pixels are exactly 0: [-1, 1] data clipped at 0 when written as uint8?")
+        problems.append(
+            f"{100 * frac_zero:.0f}% of pixels are exactly 0: [-1, 1] data clipped at 0 when "
+            "written as uint8?"
+        )
     if frac_constant > 0.5:
         status = FAIL
         problems.append(f"{100 * frac_constant:.0f}% of images are (near-)constant (pixel std < 2)")
@@ -108,16 +129,34 @@ def check_input_format(images: np.ndarray, backbone_desc: str = "") -> Check:
         problems.append(f"{100 * frac_constant:.1f}% of images are (near-)constant")
     if ch_mean[2] > 1.15 * ch_mean[0] and ch_mean[2] - ch_mean[0] > 10:
         status = _worst(status, WARN)
-        problems.append(f"blue is brighter than red on average ({ch_mean[2]:.0f} vs {ch_mean[0]:.0f}): BGR channel order?")
+        problems.append(
+            f"blue is brighter than red on average ({ch_mean[2]:.0f} vs {ch_mean[0]:.0f}): BGR "
+            "channel order?"
+        )
     h, w = images.shape[1:3]
-    return Check(2, "input_format", status, {"min": vmin, "max": vmax, "mean_rgb": ch_mean.round(2).tolist(),
-                                              "resolution": f"{h}x{w}", "constant_fraction": frac_constant},
-                 "FAIL: max <= 1, max < 64, or > 50% constant images; WARN: > 25% zeros, > 1% constant, B > R",
-                 "A silent value-range mismatch is among the commonest ways IS goes wrong; constant images "
-                 "and swapped channels change the classifier's output",
-                 "Write images as uint8 0..255 RGB (or declare the float range with dataset.value_range)",
-                 {"problems": problems, "zero_fraction": frac_zero, "saturated_fraction": frac_top,
-                  "resized_to": backbone_desc})
+    return Check(
+        2,
+        "input_format",
+        status,
+        {
+            "min": vmin,
+            "max": vmax,
+            "mean_rgb": ch_mean.round(2).tolist(),
+            "resolution": f"{h}x{w}",
+            "constant_fraction": frac_constant,
+        },
+        "FAIL: max <= 1, max < 64, or > 50% constant images; WARN: > 25% zeros, > 1% constant, B > "
+        "R",
+        "A silent value-range mismatch is among the commonest ways IS goes wrong; constant images "
+        "and swapped channels change the classifier's output",
+        "Write images as uint8 0..255 RGB (or declare the float range with dataset.value_range)",
+        {
+            "problems": problems,
+            "zero_fraction": frac_zero,
+            "saturated_fraction": frac_top,
+            "resized_to": backbone_desc,
+        },
+    )
 
 
 # ------------------------------------------------------------------------------ 3 order
@@ -131,26 +170,39 @@ def check_order(prep: scores.PreparedProbs, splits: scores.SplitSpec, seed: int 
     as_given = dataclasses.replace(splits, shuffle="none", seed=None)
     loaded = scores.inception_score(prep, splits=as_given)
     shuffled = scores.inception_score(
-        prep, splits=dataclasses.replace(splits, shuffle="numpy_rng", seed=seed))
+        prep, splits=dataclasses.replace(splits, shuffle="numpy_rng", seed=seed)
+    )
     diff = 100 * (loaded.mean / shuffled.mean - 1)
     sorted_like = run_len > 3 * expected and run_len > 2
-    status = WARN if sorted_like or abs(loaded.mean - shuffled.mean) > max(shuffled.std, 1e-12) \
-        else PASS
-    return Check(3, "order", status, {"mean_run_length": run_len,
-                                       "expected_if_shuffled": expected,
-                                       "is_as_loaded": loaded.mean, "is_shuffled": shuffled.mean,
-                                       "diff_pct": diff},
-                 "WARN when predicted classes come in runs > 3x what a shuffled order gives, or "
-                 "when as-loaded and shuffled IS differ by more than the shuffled std",
-                 "Splits are contiguous: class-sorted samples put few classes in each split, "
-                 "which lowers IS and inflates its std (ImageNet val sorted: ~63 +- 8 instead of "
-                 "hundreds)",
-                 f"Shuffle with a fixed seed before splitting and say so (splits.shuffle=numpy_rng "
-                 f"splits.seed={seed})",
-                 {"predicted_classes": int(n_cls), "std_as_loaded": loaded.std,
-                  "std_shuffled": shuffled.std,
-                  "split_scores_as_loaded": loaded.split_scores.tolist(),
-                  "split_scores_shuffled": shuffled.split_scores.tolist()})
+    status = (
+        WARN if sorted_like or abs(loaded.mean - shuffled.mean) > max(shuffled.std, 1e-12) else PASS
+    )
+    return Check(
+        3,
+        "order",
+        status,
+        {
+            "mean_run_length": run_len,
+            "expected_if_shuffled": expected,
+            "is_as_loaded": loaded.mean,
+            "is_shuffled": shuffled.mean,
+            "diff_pct": diff,
+        },
+        "WARN when predicted classes come in runs > 3x what a shuffled order gives, or "
+        "when as-loaded and shuffled IS differ by more than the shuffled std",
+        "Splits are contiguous: class-sorted samples put few classes in each split, "
+        "which lowers IS and inflates its std (ImageNet val sorted: ~63 +- 8 instead of "
+        "hundreds)",
+        f"Shuffle with a fixed seed before splitting and say so (splits.shuffle=numpy_rng "
+        f"splits.seed={seed})",
+        {
+            "predicted_classes": int(n_cls),
+            "std_as_loaded": loaded.std,
+            "std_shuffled": shuffled.std,
+            "split_scores_as_loaded": loaded.split_scores.tolist(),
+            "split_scores_shuffled": shuffled.split_scores.tolist(),
+        },
+    )
 
 
 # ------------------------------------------------------------------------------ 4 splits
@@ -161,34 +213,64 @@ def check_splits(prep: scores.PreparedProbs, splits: scores.SplitSpec) -> Check:
     sg = scores.improved_score(prep)
     gap = r1.mean - rk.mean
     status = WARN if gap > max(rk.std, 1e-12) else PASS
-    return Check(4, "splits", status, {f"is_{k}_splits": rk.mean, f"is_{k}_splits_std": rk.std,
-                                        "is_1_split": r1.mean, "sg_nats": sg.nats,
-                                        "sg_bits": sg.bits, "sg_sem_nats": sg.sem},
-                 f"WARN when IS(1 split) - IS({k} splits) exceeds the reported std",
-                 "The split count changes the number (paper Table 2: 9.91 at 1 split, 9.09 at "
-                 "200); the std over splits does not cover that bias",
-                 "Report n_splits with the number, and S(G) (no splits, no exp) beside it",
-                 {"gap": gap, "n_splits": rk.n_splits, "split_sizes": list(rk.split_sizes),
-                  "std_ddof": splits.ddof})
+    return Check(
+        4,
+        "splits",
+        status,
+        {
+            f"is_{k}_splits": rk.mean,
+            f"is_{k}_splits_std": rk.std,
+            "is_1_split": r1.mean,
+            "sg_nats": sg.nats,
+            "sg_bits": sg.bits,
+            "sg_sem_nats": sg.sem,
+        },
+        f"WARN when IS(1 split) - IS({k} splits) exceeds the reported std",
+        "The split count changes the number (paper Table 2: 9.91 at 1 split, 9.09 at "
+        "200); the std over splits does not cover that bias",
+        "Report n_splits with the number, and S(G) (no splits, no exp) beside it",
+        {
+            "gap": gap,
+            "n_splits": rk.n_splits,
+            "split_sizes": list(rk.split_sizes),
+            "std_ddof": splits.ddof,
+        },
+    )
 
 
 # ------------------------------------------------------------------------------ 5 backbone spread
 def check_backbone_spread(is_by_backbone: dict, chosen: str, compare_to: str) -> Check:
     vals = {k: v for k, v in is_by_backbone.items() if v is not None}
     if len(vals) < 2:
-        return Check(5, "backbone_spread", WARN, vals, "needs >= 2 backbones with weights",
-                     "IS differs by up to 11.5% between Inception implementations on the same images (paper Table 1)",
-                     "Put the other backbones' weights in place (see README) to measure the spread", {})
+        return Check(
+            5,
+            "backbone_spread",
+            WARN,
+            vals,
+            "needs >= 2 backbones with weights",
+            "IS differs by up to 11.5% between Inception implementations on the same images (paper "
+            "Table 1)",
+            "Put the other backbones' weights in place (see README) to measure the spread",
+            {},
+        )
     lo, hi = min(vals.values()), max(vals.values())
     spread = 100 * (hi / lo - 1)
     status = WARN if spread > 5 or chosen != compare_to else PASS
-    return Check(5, "backbone_spread", status, {"spread_pct": spread, **vals},
-                 "WARN when the spread exceeds 5%, or when the chosen backbone is not the one the comparison "
-                 f"papers used ({compare_to})",
-                 "Numbers from different Inception networks are not comparable; most GAN papers used the 2015 TF "
-                 "graph of the original code (tf2015)",
-                 f"Compare only numbers from one backbone; report with {compare_to} when comparing to published IS",
-                 {"chosen": chosen, "comparison_papers_used": compare_to})
+    return Check(
+        5,
+        "backbone_spread",
+        status,
+        {"spread_pct": spread, **vals},
+        "WARN when the spread exceeds 5%, or when the chosen backbone is not the one the "
+        "comparison "
+        f"papers used ({compare_to})",
+        "Numbers from different Inception networks are not comparable; most GAN papers used the "
+        "2015 TF "
+        "graph of the original code (tf2015)",
+        f"Compare only numbers from one backbone; report with {compare_to} when comparing to "
+        "published IS",
+        {"chosen": chosen, "comparison_papers_used": compare_to},
+    )
 
 
 # ------------------------------------------------------------------------------ 6 preprocessing
@@ -197,14 +279,21 @@ def check_preprocessing(is_by_resize: dict, chosen: str) -> Check:
     lo, hi = min(vals.values()), max(vals.values())
     spread = 100 * (hi / lo - 1)
     status = WARN if spread > 2 else PASS
-    return Check(6, "preprocessing", status, {"spread_pct": spread, **vals}, "WARN when the spread exceeds 2%",
-                 "Resizing to 299 by TF1 bilinear, torch bilinear (either align_corners), antialiasing or PIL "
-                 "bicubic gives different IS on the same images",
-                 "State the resize method with the number; use tf1_bilinear to match the original code",
-                 {"chosen": chosen})
+    return Check(
+        6,
+        "preprocessing",
+        status,
+        {"spread_pct": spread, **vals},
+        "WARN when the spread exceeds 2%",
+        "Resizing to 299 by TF1 bilinear, torch bilinear (either align_corners), antialiasing or "
+        "PIL "
+        "bicubic gives different IS on the same images",
+        "State the resize method with the number; use tf1_bilinear to match the original code",
+        {"chosen": chosen},
+    )
 
 
-# ------------------------------------------------------------------------------ 7 memorization / collapse
+# ------------------------------------------------------------------------------ 7 memorization / co
 def check_memorization(samples_f: np.ndarray, ref_f: np.ndarray | None, threshold: float) -> Check:
     from .neighbors import nearest_similarity, normalise_features
 
@@ -213,23 +302,38 @@ def check_memorization(samples_f: np.ndarray, ref_f: np.ndarray | None, threshol
     self_sim, _ = nearest_similarity(s, s, exclude_self=True)
     within = float((self_sim >= threshold).mean())
     copy = None
-    details = {"within_sample_dup_rate": within, "threshold_cosine": threshold,
-               "mean_nn_similarity_within": float(self_sim.mean())}
+    details = {
+        "within_sample_dup_rate": within,
+        "threshold_cosine": threshold,
+        "mean_nn_similarity_within": float(self_sim.mean()),
+    }
     if ref_f is not None:
         r = normalise_features(ref_f, center)
         ref_sim, _ = nearest_similarity(s, r)
         copy = float((ref_sim >= threshold).mean())
-        details.update({"copied_from_reference_rate": copy, "mean_nn_similarity_to_reference": float(ref_sim.mean())})
+        details.update(
+            {
+                "copied_from_reference_rate": copy,
+                "mean_nn_similarity_to_reference": float(ref_sim.mean()),
+            }
+        )
     status = PASS
     if (copy is not None and copy > 0.01) or within > 0.10:
         status = FAIL
     elif (copy is not None and copy > 0.001) or within > 0.01:
         status = WARN
-    return Check(7, "memorization_collapse", status, {"copied_from_reference": copy, "duplicates_within": within},
-                 "FAIL > 1% copies of reference images or > 10% duplicates within; WARN > 0.1% / > 1%",
-                 "IS cannot detect a generator that replays training images or emits the same image many times",
-                 "Check nearest training neighbours of your samples; report the copy rate; pass reference=<train set>",
-                 details)
+    return Check(
+        7,
+        "memorization_collapse",
+        status,
+        {"copied_from_reference": copy, "duplicates_within": within},
+        "FAIL > 1% copies of reference images or > 10% duplicates within; WARN > 0.1% / > 1%",
+        "IS cannot detect a generator that replays training images or emits the same image many "
+        "times",
+        "Check nearest training neighbours of your samples; report the copy rate; pass "
+        "reference=<train set>",
+        details,
+    )
 
 
 # ------------------------------------------------------------------------------ 8 domain fit
@@ -237,11 +341,24 @@ def check_domain_fit(prep: scores.PreparedProbs) -> Check:
     h = scores.conditional_entropy(prep, 2)
     hmax = math.log2(prep.num_classes)
     status = FAIL if h >= 6.0 else WARN if h >= 3.0 else PASS
-    return Check(8, "domain_fit", status, h, "PASS < 3 bits (ImageNet-like); WARN 3-6; FAIL >= 6 (noise-like)",
-                 f"IS assumes an ImageNet classifier is confident on your images; paper: ImageNet {H_IMAGENET}, "
-                 f"CIFAR-10 {H_CIFAR}, noise {H_NOISE} bits (max {hmax:.2f})",
-                 "For non-ImageNet domains report a domain-specific score (or FID with a domain classifier) beside IS",
-                 {"max_bits": hmax, "paper_imagenet": H_IMAGENET, "paper_cifar10": H_CIFAR, "paper_noise": H_NOISE})
+    return Check(
+        8,
+        "domain_fit",
+        status,
+        h,
+        "PASS < 3 bits (ImageNet-like); WARN 3-6; FAIL >= 6 (noise-like)",
+        "IS assumes an ImageNet classifier is confident on your images; paper: ImageNet "
+        f"{H_IMAGENET}, "
+        f"CIFAR-10 {H_CIFAR}, noise {H_NOISE} bits (max {hmax:.2f})",
+        "For non-ImageNet domains report a domain-specific score (or FID with a domain classifier) "
+        "beside IS",
+        {
+            "max_bits": hmax,
+            "paper_imagenet": H_IMAGENET,
+            "paper_cifar10": H_CIFAR,
+            "paper_noise": H_NOISE,
+        },
+    )
 
 
 # ------------------------------------------------------------------------------ 9 numerics
@@ -249,12 +366,18 @@ def check_numerics(logits: np.ndarray, prep: scores.PreparedProbs) -> Check:
     finite = bool(np.isfinite(logits).all())
     under = scores.underflow_count(prep.probs)
     status = PASS if finite else FAIL
-    return Check(9, "numerics", status, {"finite": finite, "underflowed_rows": under, "dtype": str(prep.probs.dtype)},
-                 "FAIL on any NaN/inf",
-                 "The original code takes log(0) = -inf -> NaN on underflowed softmax outputs; this harness uses "
-                 "float64 and 0 log 0 = 0",
-                 "Compute in float64 with 0 log 0 = 0 (as here)",
-                 {"rows_with_exact_zero_probability": under, "n": prep.n})
+    return Check(
+        9,
+        "numerics",
+        status,
+        {"finite": finite, "underflowed_rows": under, "dtype": str(prep.probs.dtype)},
+        "FAIL on any NaN/inf",
+        "The original code takes log(0) = -inf -> NaN on underflowed softmax outputs; this harness "
+        "uses "
+        "float64 and 0 log 0 = 0",
+        "Compute in float64 with 0 log 0 = 0 (as here)",
+        {"rows_with_exact_zero_probability": under, "n": prep.n},
+    )
 
 
 # ------------------------------------------------------------------------------ reporting line
@@ -263,23 +386,42 @@ def weights_label(prov: dict) -> str:
     if kind == "random":
         return f"{b} RANDOM WEIGHTS ({prov['weights']}), not a real IS"
     if kind == "pretrained":
-        return {"torchvision": "torchvision IMAGENET1K_V1", "keras": "keras.applications imagenet",
-                "tf2015": "inception-2015-12-05 graph", "tfhub": f"TF-Hub {prov.get('handle', '')}"}.get(b, b)
+        return {
+            "torchvision": "torchvision IMAGENET1K_V1",
+            "keras": "keras.applications imagenet",
+            "tf2015": "inception-2015-12-05 graph",
+            "tfhub": f"TF-Hub {prov.get('handle', '')}",
+        }.get(b, b)
     return f"{b} {prov['weights']}"
 
 
-def reporting_line(prov: dict, is_mean: float, is_std: float, n: int, n_splits: int, split_assignment: str,
-                   ddof: int, sg_nats: float) -> tuple[str, str]:
+def reporting_line(
+    prov: dict,
+    is_mean: float,
+    is_std: float,
+    n: int,
+    n_splits: int,
+    split_assignment: str,
+    ddof: int,
+    sg_nats: float,
+) -> tuple[str, str]:
     sha = str(prov.get("weights_sha256") or "")
     sha_short = sha if sha.startswith("random") or sha.startswith("ported") else sha[:12] + "..."
     resize = prov["resize"].replace("tf1_bilinear", "TF1 bilinear").replace("_", " ")
-    text = (f"IS = {is_mean:.2f} ± {is_std:.2f} ({weights_label(prov)}, sha256 {sha_short}; {n:,} samples; "
-            f"{n_splits} {split_assignment} splits, ddof {ddof}; {resize} resize to {prov['input_size']}; "
-            f"S(G) = {sg_nats:.2f} nats)")
+    text = (
+        f"IS = {is_mean:.2f} ± {is_std:.2f} ({weights_label(prov)}, sha256 {sha_short}; {n:,} "
+        "samples; "
+        f"{n_splits} {split_assignment} splits, ddof {ddof}; {resize} resize to "
+        f"{prov['input_size']}; "
+        f"S(G) = {sg_nats:.2f} nats)"
+    )
     from .results import tex_escape
 
     n_tex = f"{n:,}".replace(",", "{,}")
-    latex = (rf"$\mathrm{{IS}} = {is_mean:.2f} \pm {is_std:.2f}$ ({tex_escape(weights_label(prov))}, sha256 "
-             rf"\texttt{{{tex_escape(sha_short)}}}; {n_tex} samples; {n_splits} {tex_escape(split_assignment)} splits, "
-             rf"ddof {ddof}; {tex_escape(resize)} resize to {prov['input_size']}; $S(G) = {sg_nats:.2f}$ nats)")
+    wl, sha, sa = (tex_escape(v) for v in (weights_label(prov), sha_short, split_assignment))
+    latex = (
+        rf"$\mathrm{{IS}} = {is_mean:.2f} \pm {is_std:.2f}$ ({wl}, sha256 \texttt{{{sha}}}; "
+        rf"{n_tex} samples; {n_splits} {sa} splits, ddof {ddof}; {tex_escape(resize)} resize to "
+        rf"{prov['input_size']}; $S(G) = {sg_nats:.2f}$ nats)"
+    )
     return text, latex

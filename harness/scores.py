@@ -76,7 +76,9 @@ def softmax(logits, axis: int = -1) -> np.ndarray:
 
 
 def validate_probs(probs, name: str = "probs") -> np.ndarray:
-    """Return ``probs`` as a C-contiguous float64 array, or raise a one-line :class:`HarnessError` (a ``ValueError``)."""
+    """Return ``probs`` as a C-contiguous float64 array, or raise a one-line :class:`HarnessError`
+    (a ``ValueError``).
+    """
     p = np.asarray(probs)
     if p.ndim != 2:
         raise HarnessError(
@@ -209,18 +211,25 @@ class SplitSpec:
         if self.ddof >= self.n_splits:
             raise HarnessError(
                 f"ddof={self.ddof} needs more than {self.ddof} splits, but n_splits="
-                f"{self.n_splits}; lower ddof or use more splits (the std would be undefined)")
+                f"{self.n_splits}; lower ddof or use more splits (the std would be undefined)"
+            )
         if self.assign not in ASSIGNS:
-            raise HarnessError(f"splits.assign must be one of {', '.join(ASSIGNS)}, got {self.assign!r}")
+            raise HarnessError(
+                f"splits.assign must be one of {', '.join(ASSIGNS)}, got {self.assign!r}"
+            )
         if self.shuffle not in SHUFFLES:
             raise HarnessError(
-                f"splits.shuffle must be one of {', '.join(SHUFFLES)}, got {self.shuffle!r}")
+                f"splits.shuffle must be one of {', '.join(SHUFFLES)}, got {self.shuffle!r}"
+            )
         if self.shuffle != "none" and (
-                self.seed is None or isinstance(self.seed, (bool, np.bool_))
-                or not isinstance(self.seed, (int, np.integer))):
+            self.seed is None
+            or isinstance(self.seed, (bool, np.bool_))
+            or not isinstance(self.seed, (int, np.integer))
+        ):
             raise HarnessError(
                 f"splits.shuffle={self.shuffle} needs an integer seed (splits.seed=<int>), "
-                f"got {self.seed!r}")
+                f"got {self.seed!r}"
+            )
 
     @classmethod
     def from_order(cls, n_splits: int, order=None, ddof: int = 0) -> SplitSpec:
@@ -248,7 +257,8 @@ class SplitSpec:
         if s > n:
             raise HarnessError(
                 f"n_splits={s} is more than the N={n} samples; use at most {n} splits (or more "
-                "samples)")
+                "samples)"
+            )
         if self.assign == "floor":
             out = [(i * n // s, (i + 1) * n // s) for i in range(s)]
         elif self.assign == "chunk":
@@ -260,7 +270,8 @@ class SplitSpec:
         if self.ddof >= len(out):
             raise HarnessError(
                 f"ddof={self.ddof} needs more than {self.ddof} splits, but there are {len(out)}; "
-                "lower ddof or use more splits (the std would be undefined)")
+                "lower ddof or use more splits (the std would be undefined)"
+            )
         return out
 
     def label(self) -> str:
@@ -269,13 +280,21 @@ class SplitSpec:
             return "contiguous"
         if self.assign == "floor" and self.shuffle == "numpy_rng":
             return f"contiguous after shuffle(seed={self.seed})"
-        base = {"floor": "contiguous", "chunk": "torch.chunk", "drop_remainder":
-                "contiguous, remainder dropped"}[self.assign]
+        base = {
+            "floor": "contiguous",
+            "chunk": "torch.chunk",
+            "drop_remainder": "contiguous, remainder dropped",
+        }[self.assign]
         return base if self.shuffle == "none" else f"{base} after {self.shuffle}({self.seed})"
 
     def provenance(self) -> dict:
-        return {"split_assignment": self.label(), "split_assign": self.assign,
-                "split_shuffle": self.shuffle, "split_seed": self.seed, "std_ddof": self.ddof}
+        return {
+            "split_assignment": self.label(),
+            "split_assign": self.assign,
+            "split_shuffle": self.shuffle,
+            "split_seed": self.seed,
+            "std_ddof": self.ddof,
+        }
 
 
 @dataclass(frozen=True)
@@ -311,12 +330,19 @@ def _check_order(order) -> int | None:
     if order is None:
         return None
     if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)):
-        raise HarnessError(f"order must be None (keep the given order) or an int seed, got {order!r}")
+        raise HarnessError(
+            f"order must be None (keep the given order) or an int seed, got {order!r}"
+        )
     return int(order)
 
 
-def inception_score(probs, n_splits: int = 10, order: int | None = None, ddof: int = 0,
-                    splits: SplitSpec | None = None) -> ISResult:
+def inception_score(
+    probs,
+    n_splits: int = 10,
+    order: int | None = None,
+    ddof: int = 0,
+    splits: SplitSpec | None = None,
+) -> ISResult:
     """Classic Inception Score over splits of the rows.
 
     By default the original code's convention: ``n_splits`` contiguous splits

@@ -51,7 +51,9 @@ class SimulatedProbs:
 
     def true_conditional_entropy(self) -> float:
         dist = stats.beta(self.beta_a, self.beta_b)
-        val, _ = integrate.quad(lambda a: self._h(a) * dist.pdf(a), 0.0, 1.0, epsabs=1e-13, epsrel=1e-12, limit=200)
+        val, _ = integrate.quad(
+            lambda a: self._h(a) * dist.pdf(a), 0.0, 1.0, epsabs=1e-13, epsrel=1e-12, limit=200
+        )
         return float(val)
 
     def true_marginal(self) -> np.ndarray:
@@ -67,7 +69,12 @@ class SimulatedProbs:
         return math.exp(self.true_mutual_information())
 
     def describe(self) -> dict:
-        return {"source": "simulated", "num_classes": self.num_classes, "beta_a": self.beta_a,
-                "beta_b": self.beta_b, "sim_seed": self.seed,
-                "true_mutual_information_nats": self.true_mutual_information(),
-                "true_inception_score": self.true_inception_score()}
+        return {
+            "source": "simulated",
+            "num_classes": self.num_classes,
+            "beta_a": self.beta_a,
+            "beta_b": self.beta_b,
+            "sim_seed": self.seed,
+            "true_mutual_information_nats": self.true_mutual_information(),
+            "true_inception_score": self.true_inception_score(),
+        }

@@ -27,9 +27,12 @@ from .errors import HarnessError
 GENERATORS = ("true_mixture", "plus_minus_infinity", "uniform_-100_100", "normal_0_20")
 
 PAPER_CLAIMS = {
-    "true_mixture": "the real data distribution: it scores lower than the pathological generators below",
-    "plus_minus_infinity": "outputs only +-infinity yet attains the maximum IS = 2 (number of classes)",
-    "uniform_-100_100": "samples look nothing like the data, yet it scores higher than the true mixture",
+    "true_mixture": "the real data distribution: it scores lower than the pathological generators "
+    "below",
+    "plus_minus_infinity": "outputs only +-infinity yet attains the maximum IS = 2 (number of "
+    "classes)",
+    "uniform_-100_100": "samples look nothing like the data, yet it scores higher than the true "
+    "mixture",
     "normal_0_20": "a broad Gaussian unlike the data, yet it scores higher than the true mixture",
 }
 
@@ -112,7 +115,10 @@ def _expect(f, generator: str, setup: ToySetup) -> float:
         for mu in (-1.0, 1.0):
             span = 40.0 * s  # N(mu, s) beyond 40 sigma carries < 1e-300 of the mass
             for a, b in ((mu - span, mu), (mu, mu + span)):
-                total += 0.5 * integrate.quad(lambda x, m=mu: f(x) * _normal_pdf(x, m, s), a, b, **opts)[0]
+                total += (
+                    0.5
+                    * integrate.quad(lambda x, m=mu: f(x) * _normal_pdf(x, m, s), a, b, **opts)[0]
+                )
         return total
     if generator == "normal_0_20":
         w = setup.sigma(setup.wide_scale)
@@ -125,7 +131,9 @@ def _expect(f, generator: str, setup: ToySetup) -> float:
         lo, hi = setup.uniform_low, setup.uniform_high
         pts = sorted({lo, min(max(0.0, lo), hi), hi})
         return sum(
-            integrate.quad(f, a, b, **opts)[0] / (hi - lo) for a, b in zip(pts[:-1], pts[1:]) if b > a
+            integrate.quad(f, a, b, **opts)[0] / (hi - lo)
+            for a, b in zip(pts[:-1], pts[1:])
+            if b > a
         )
     if generator == "plus_minus_infinity":
         return 0.5 * float(f(-np.inf)) + 0.5 * float(f(np.inf))

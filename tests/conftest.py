@@ -33,7 +33,9 @@ def has(module: str) -> bool:
 
 
 needs_torch = pytest.mark.skipif(not has("torch"), reason="torch not installed")
-needs_tf = pytest.mark.skipif(not (has("tensorflow") and has("keras")), reason="tensorflow/keras not installed")
+needs_tf = pytest.mark.skipif(
+    not (has("tensorflow") and has("keras")), reason="tensorflow/keras not installed"
+)
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,9 @@ def test_gradient_sign_matches_finite_differences_on_a_tiny_model():
     for j in range(flat.shape[1]):
         e = torch.zeros_like(flat)
         e[:, j] = h
-        fd.reshape(3, -1)[:, j] = (logp((flat + e).reshape(x.shape)) - logp((flat - e).reshape(x.shape))) / (2 * h)
+        fd.reshape(3, -1)[:, j] = (
+            logp((flat + e).reshape(x.shape)) - logp((flat - e).reshape(x.shape))
+        ) / (2 * h)
     expected = torch.clamp(x + eps * torch.sign(fd), -1, 1)
     assert torch.equal(x1, expected)
     assert (logp(x1) > logp(x)).all()  # one step raises the target's log-probability
@@ -47,7 +49,8 @@ def _check_invariants(res, net, eps_net, n_iter):
         assert row["linf_network"] <= row["iteration"] * eps_net + 1e-6
     q = res.final_uint8
     assert q.dtype == np.uint8 and q.shape[-1] == 3
-    # quantised images stay within n*eps (in grey levels, +0.5 for rounding) of the start at network res
+    # quantised images stay within n*eps (in grey levels, +0.5 for rounding) of the start at network
+    # res
     assert res.final["quantized_uint8"]["is_1split"] > res.final["start"]["is_1split"]
 
 
@@ -60,11 +63,20 @@ def test_attack_raises_is_on_random_torchvision_cpu():
     _check_invariants(res, net, 0.01, 6)
     assert res.targets.tolist() == list(range(24))
     # pixel-unit epsilon: 1 grey level per step = 1/127.5 in [-1, 1] units
-    r2 = attack.run_attack(net, x[:4], attack.AttackSettings(eps=1, eps_units="pixel", iterations=2), progress=False)
-    assert r2.history[-1]["linf_pixels"] <= 2 + 1e-4 and r2.history[-1]["linf_network"] <= 2 / 127.5 + 1e-6
+    r2 = attack.run_attack(
+        net, x[:4], attack.AttackSettings(eps=1, eps_units="pixel", iterations=2), progress=False
+    )
+    assert (
+        r2.history[-1]["linf_pixels"] <= 2 + 1e-4
+        and r2.history[-1]["linf_network"] <= 2 / 127.5 + 1e-6
+    )
     # attacking the 32x32 source through the (differentiable) resize
-    r3 = attack.run_attack(net, x[:6], attack.AttackSettings(eps=0.02, iterations=3, attack_at="source"),
-                           progress=False)
+    r3 = attack.run_attack(
+        net,
+        x[:6],
+        attack.AttackSettings(eps=0.02, iterations=3, attack_at="source"),
+        progress=False,
+    )
     assert r3.final_uint8.shape == (6, 32, 32, 3)
     assert r3.history[-1]["mean_target_prob"] > r3.history[0]["mean_target_prob"]
 
@@ -79,7 +91,9 @@ def test_start_images_stay_in_range_and_quantisation_is_exact():
     # quantisation exactly when the attack is switched off
     assert res.final_uint8.min() >= 0 and res.final_uint8.max() <= 255
     zero = attack.run_attack(net, x, attack.AttackSettings(eps=0.05, iterations=0), progress=False)
-    np.testing.assert_array_equal(zero.final_uint8, np.stack([np.zeros((75, 75, 3)), np.full((75, 75, 3), 255)]))
+    np.testing.assert_array_equal(
+        zero.final_uint8, np.stack([np.zeros((75, 75, 3)), np.full((75, 75, 3), 255)])
+    )
 
 
 @needs_tf
@@ -88,8 +102,12 @@ def test_attack_paths_of_keras_tfhub_and_tf2015(keras_net, tfhub_net, tf2015_net
     # at 299x299 (the 2015 graph's fixed size) the random network is far more sensitive, and
     # large sign steps overshoot, so it gets a smaller step
     for net, n_img, eps in ((keras_net, 4, 0.02), (tfhub_net, 4, 0.02), (tf2015_net, 2, 0.0002)):
-        res = attack.run_attack(net, x[:n_img], attack.AttackSettings(eps=eps, iterations=2, batch_size=4),
-                                progress=False)
+        res = attack.run_attack(
+            net,
+            x[:n_img],
+            attack.AttackSettings(eps=eps, iterations=2, batch_size=4),
+            progress=False,
+        )
         assert res.history[-1]["mean_target_prob"] > res.history[0]["mean_target_prob"], net.name
         # eps on [-1, 1] = eps * 127.5 grey levels per step, whatever the backbone's input scale
         assert res.history[-1]["linf_pixels"] <= 2 * eps * 127.5 + 1e-3, net.name

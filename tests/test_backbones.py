@@ -23,9 +23,23 @@ from harness.errors import HarnessError, MissingInputError
 from .conftest import needs_tf, needs_torch
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUIRED_PROVENANCE = {"backbone", "weights", "weights_sha256", "resize", "bias", "classes",
-                       "num_classes", "input_norm", "value_range", "dtype", "device", "input_size",
-                       "framework_versions", "class_layout", "batch_size"}
+REQUIRED_PROVENANCE = {
+    "backbone",
+    "weights",
+    "weights_sha256",
+    "resize",
+    "bias",
+    "classes",
+    "num_classes",
+    "input_norm",
+    "value_range",
+    "dtype",
+    "device",
+    "input_size",
+    "framework_versions",
+    "class_layout",
+    "batch_size",
+}
 
 
 def rel(a, b):
@@ -83,8 +97,12 @@ def test_bad_inputs_are_one_line_errors(fixture, request, rnd_images):
 
 @needs_torch
 @needs_tf
-def test_same_random_weights_agree_across_frameworks_given_same_pooling(tv_net, keras_net, tfhub_net, rnd_images):
-    """random:<seed> is one network: Keras and TF-Hub match each other; torchvision differs by pooling."""
+def test_same_random_weights_agree_across_frameworks_given_same_pooling(
+    tv_net, keras_net, tfhub_net, rnd_images
+):
+    """random:<seed> is one network: Keras and TF-Hub match each other; torchvision differs by
+    pooling.
+    """
     x = rnd_images
     k = backbones.load("keras", weights="random:0", input_size=75, input_norm="zero_one")
     assert rel(tfhub_net.logits(x)[:, :1000], k.logits(x)) < 1e-5
@@ -98,7 +116,9 @@ def test_bias_and_classes_knobs(tv_net, rnd_images):
     with_b = tv_net.logits(x)
     nb = backbones.load("torchvision", weights="random:0", input_size=75, bias=False, batch_size=4)
     fc_b = tv_net.model.fc.bias.detach().numpy()
-    np.testing.assert_allclose(with_b - nb.logits(x), np.broadcast_to(fc_b, with_b.shape), atol=1e-4)
+    np.testing.assert_allclose(
+        with_b - nb.logits(x), np.broadcast_to(fc_b, with_b.shape), atol=1e-4
+    )
     first = backbones.load("torchvision", weights="random:0", input_size=75, classes="first1000")
     assert rel(first.logits(x), with_b) < 1e-5
     with pytest.raises(HarnessError, match="unknown classes"):
@@ -110,7 +130,9 @@ def test_tf2015_classes_and_bias(tf2015_net, rnd_images):
     x = rnd_images[:2]
     full = tf2015_net.logits(x)
     sub = backbones.load("tf2015", weights="random:0", classes="imagenet1000", bias=True)
-    np.testing.assert_allclose(sub.logits(x), full[:, 1:1001] + tf2015_net._b[1:1001], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        sub.logits(x), full[:, 1:1001] + tf2015_net._b[1:1001], rtol=1e-5, atol=1e-4
+    )
     assert sub.class_names[448] == imagenet.class_names("tf2015_1008")[449] == "tench"
     last = backbones.load("tf2015", weights="random:0", classes="last1000")
     np.testing.assert_array_equal(last.logits(x), full[:, 8:])
@@ -122,25 +144,40 @@ def test_every_knob_changes_the_cache_key(rnd_images):
     lc = cache.LogitsCache(enabled=False)
     base = dict(weights="random:0", input_size=75)
     variants = [
-        {}, {"weights": "random:1"}, {"resize": "tf1_bilinear"},
-        {"resize": "torch_bilinear", "align_corners": False}, {"resize": "antialias"},
-        {"resize": "pil_bicubic"}, {"bias": False}, {"classes": "imagenet1000"},
-        {"input_norm": "zero_one"}, {"dtype": "float64"}, {"input_size": 80},
+        {},
+        {"weights": "random:1"},
+        {"resize": "tf1_bilinear"},
+        {"resize": "torch_bilinear", "align_corners": False},
+        {"resize": "antialias"},
+        {"resize": "pil_bicubic"},
+        {"bias": False},
+        {"classes": "imagenet1000"},
+        {"input_norm": "zero_one"},
+        {"dtype": "float64"},
+        {"input_size": 80},
         {"transform_input": True},
     ]
     keys = {lc.key(src, backbones.load("torchvision", **{**base, **v})) for v in variants}
     assert len(keys) == len(variants)
     # batch size and memory layout do not change the numbers, so they do not change the key
-    assert lc.key(src, backbones.load("torchvision", **base, batch_size=2, channels_last=False)) in keys
+    assert (
+        lc.key(src, backbones.load("torchvision", **base, batch_size=2, channels_last=False))
+        in keys
+    )
     # and the images do
-    assert lc.key(data.load("synthetic", count=4, seed=1), backbones.load("torchvision", **base)) not in keys
+    assert (
+        lc.key(data.load("synthetic", count=4, seed=1), backbones.load("torchvision", **base))
+        not in keys
+    )
 
 
 @needs_torch
 def test_float64_and_resize_methods_run(rnd_images):
     x = rnd_images[:2]
     ref = backbones.load("torchvision", weights="random:0", input_size=75).logits(x)
-    f64 = backbones.load("torchvision", weights="random:0", input_size=75, dtype="float64").logits(x)
+    f64 = backbones.load("torchvision", weights="random:0", input_size=75, dtype="float64").logits(
+        x
+    )
     assert rel(f64, ref) < 1e-4
     for r in ("tf1_bilinear", "antialias", "pil_bicubic", "tf2_bilinear"):
         out = backbones.load("torchvision", weights="random:0", input_size=75, resize=r).logits(x)
@@ -177,7 +214,9 @@ def test_unknown_knob_and_cuda_without_gpu():
 
 # ------------------------------------------------------------------------------ weights files
 @needs_torch
-def test_torchvision_pth_file_pretrained_lookup_pin_and_truncation(tmp_path, monkeypatch, tv_net, rnd_images):
+def test_torchvision_pth_file_pretrained_lookup_pin_and_truncation(
+    tmp_path, monkeypatch, tv_net, rnd_images
+):
     import torch
 
     sd = {k: v.clone() for k, v in tv_net.model.state_dict().items()}
@@ -191,8 +230,13 @@ def test_torchvision_pth_file_pretrained_lookup_pin_and_truncation(tmp_path, mon
     with pytest.raises(MissingInputError) as ei:
         backbones.load("torchvision")
     msg = str(ei.value)
-    for part in ("inception_v3_google-0cc3c7bd.pth", "0cc3c7bd", str(tmp_path / "th" / "hub" / "checkpoints"),
-                 "weights=file:", "download.pytorch.org"):
+    for part in (
+        "inception_v3_google-0cc3c7bd.pth",
+        "0cc3c7bd",
+        str(tmp_path / "th" / "hub" / "checkpoints"),
+        "weights=file:",
+        "download.pytorch.org",
+    ):
         assert part in msg
     assert "\n" not in msg
     # a file under the official name whose sha256 does not start with the pinned prefix
@@ -221,7 +265,9 @@ def test_keras_legacy_h5_as_keras_applications_ships_it(tmp_path, rnd_images):
     """A Keras 2 (tf_keras) InceptionV3 saved with save_weights('.h5') loads into Keras 3."""
     tfk = pytest.importorskip("tf_keras")
     tfk.utils.set_random_seed(3)
-    old = tfk.applications.InceptionV3(weights=None, input_shape=(75, 75, 3), classifier_activation=None)
+    old = tfk.applications.InceptionV3(
+        weights=None, input_shape=(75, 75, 3), classifier_activation=None
+    )
     h5 = tmp_path / "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
     old.save_weights(str(h5))
     net = backbones.load("keras", weights=f"file:{h5}", input_size=75)
@@ -233,8 +279,12 @@ def test_keras_legacy_h5_as_keras_applications_ships_it(tmp_path, rnd_images):
     # Keras 3 .weights.h5 round trip
     w3 = tmp_path / "k3.weights.h5"
     net.model.save_weights(str(w3))
-    np.testing.assert_allclose(backbones.load("keras", weights=f"file:{w3}", input_size=75).logits(x),
-                               net.logits(x), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        backbones.load("keras", weights=f"file:{w3}", input_size=75).logits(x),
+        net.logits(x),
+        rtol=1e-6,
+        atol=1e-6,
+    )
     # float64 (Keras dtype policy): the same function to float32 precision
     f64 = backbones.load("keras", weights=f"file:{w3}", input_size=75, dtype="float64")
     assert rel(f64.logits(x), net.logits(x)) < 1e-4 and f64.provenance()["dtype"] == "float64"
@@ -251,10 +301,15 @@ def test_keras_pretrained_lookup_and_md5_pin(tmp_path, monkeypatch):
     with pytest.raises(MissingInputError) as ei:
         backbones.load("keras")
     msg = str(ei.value)
-    assert "inception_v3_weights_tf_dim_ordering_tf_kernels.h5" in msg and "9a0d58056eeedaa3f26cb7ebd46da564" in msg
+    assert (
+        "inception_v3_weights_tf_dim_ordering_tf_kernels.h5" in msg
+        and "9a0d58056eeedaa3f26cb7ebd46da564" in msg
+    )
     assert str(tmp_path / "kh" / "models") in msg
     (tmp_path / "kh" / "models").mkdir(parents=True)
-    (tmp_path / "kh" / "models" / "inception_v3_weights_tf_dim_ordering_tf_kernels.h5").write_bytes(b"x" * 100)
+    (tmp_path / "kh" / "models" / "inception_v3_weights_tf_dim_ordering_tf_kernels.h5").write_bytes(
+        b"x" * 100
+    )
     with pytest.raises(HarnessError, match="does not match the official md5"):
         backbones.load("keras")
 
@@ -263,7 +318,9 @@ def test_keras_pretrained_lookup_and_md5_pin(tmp_path, monkeypatch):
 def test_tfhub_savedmodel_dir_and_errors(tmp_path, monkeypatch, tfhub_net, rnd_images):
     exported = Path(tfhub_net.provenance()["network_file"])
     net = backbones.load("tfhub", weights=f"file:{exported}", input_size=75, batch_size=4)
-    np.testing.assert_allclose(net.logits(rnd_images), tfhub_net.logits(rnd_images), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        net.logits(rnd_images), tfhub_net.logits(rnd_images), rtol=1e-6, atol=1e-6
+    )
     assert len(net.provenance()["weights_sha256"]) == 64
     (tmp_path / "notamodel").mkdir()
     with pytest.raises(HarnessError, match="not a SavedModel directory"):
@@ -273,12 +330,26 @@ def test_tfhub_savedmodel_dir_and_errors(tmp_path, monkeypatch, tfhub_net, rnd_i
         backbones.load("tfhub")
     assert "tfhub.dev/google/imagenet/inception_v3/classification/5" in str(ei.value)
     assert str(tmp_path / "hubcache") in str(ei.value)
-    by_handle = backbones.load("tfhub", handle=str(exported), input_size=75, batch_size=4)  # a local directory
-    np.testing.assert_allclose(by_handle.logits(rnd_images), tfhub_net.logits(rnd_images), rtol=1e-6, atol=1e-6)
-    nb = backbones.load("tfhub", weights=f"file:{exported}", input_size=75, bias=False, classes="imagenet1000",
-                        batch_size=4)
-    np.testing.assert_allclose(nb.logits(rnd_images),
-                               (tfhub_net.logits(rnd_images) - tfhub_net._bias)[:, 1:], rtol=1e-5, atol=1e-5)
+    by_handle = backbones.load(
+        "tfhub", handle=str(exported), input_size=75, batch_size=4
+    )  # a local directory
+    np.testing.assert_allclose(
+        by_handle.logits(rnd_images), tfhub_net.logits(rnd_images), rtol=1e-6, atol=1e-6
+    )
+    nb = backbones.load(
+        "tfhub",
+        weights=f"file:{exported}",
+        input_size=75,
+        bias=False,
+        classes="imagenet1000",
+        batch_size=4,
+    )
+    np.testing.assert_allclose(
+        nb.logits(rnd_images),
+        (tfhub_net.logits(rnd_images) - tfhub_net._bias)[:, 1:],
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 @needs_tf
@@ -300,7 +371,9 @@ def test_tf2015_graphdef_tgz_label_map_and_errors(tmp_path, monkeypatch, tf2015_
     monkeypatch.setenv("INCEPTION_NOTE_WEIGHTS", str(tmp_path))
     official = backbones.load("tf2015", batch_size=4)  # pretrained: found in the weights directory
     np.testing.assert_array_equal(official.logits(x), ref)
-    assert official.class_names[7] == "tench" and official.provenance()["label_map"] == "from the tgz"
+    assert (
+        official.class_names[7] == "tench" and official.provenance()["label_map"] == "from the tgz"
+    )
     # truncated archive / GraphDef, and a GraphDef that is not the 2015 graph
     (tmp_path / "t.tgz").write_bytes(tgz.read_bytes()[:5000])
     with pytest.raises(HarnessError, match="truncated or corrupt"):
@@ -332,10 +405,18 @@ def test_tf2015_native_resize_happens_inside_the_graph(tf2015_net, rnd_images):
 @needs_torch
 @needs_tf
 def test_import_order_guard_instead_of_segfault(tmp_path):
-    code = ("import tensorflow\nfrom harness import backbones\n"
-            "backbones.load('torchvision', weights='random:0', input_size=75)\n")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    code = (
+        "import tensorflow\nfrom harness import backbones\n"
+        "backbones.load('torchvision', weights='random:0', input_size=75)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
     assert r.returncode == 1 and "must be imported before TensorFlow" in r.stderr
 
 
@@ -400,7 +481,9 @@ def test_cache_hit_resume_and_corruption(tmp_path, tv_net):
 # ------------------------------------------------------------------------------ numpy reference
 @needs_torch
 @needs_tf
-def test_frameworks_match_the_numpy_reference_implementation(tv_net, keras_net, tf2015_net, rnd_images):
+def test_frameworks_match_the_numpy_reference_implementation(
+    tv_net, keras_net, tf2015_net, rnd_images
+):
     """An independent float64 numpy Inception V3 (iv3_numpy) with each framework's pooling."""
     from harness import resize as rs
     from harness.backbones.iv3_arch import PoolSemantics
@@ -441,13 +524,21 @@ def test_random_weights_are_input_sensitive():
 def test_keras_on_the_torch_backend_matches_tensorflow_backend(tmp_path, rnd_images):
     """keras_backend=torch (a fresh process: the backend is fixed at Keras' first import)."""
     np.save(tmp_path / "x.npy", rnd_images[:2])
-    code = ("import numpy as np\nfrom harness import backbones\n"
-            f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
-            "net = backbones.load('keras', weights='random:0', input_size=75, keras_backend='torch')\n"
-            f"np.save({str(tmp_path / 'out.npy')!r}, net.logits(x))\n"
-            "print(net.provenance()['framework_versions'])\n")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    code = (
+        "import numpy as np\nfrom harness import backbones\n"
+        f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
+        "net = backbones.load('keras', weights='random:0', input_size=75, keras_backend='torch')\n"
+        f"np.save({str(tmp_path / 'out.npy')!r}, net.logits(x))\n"
+        "print(net.provenance()['framework_versions'])\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "'torch'" in r.stdout
     tf_backend = backbones.load("keras", weights="random:0", input_size=75).logits(rnd_images[:2])

@@ -37,8 +37,13 @@ def write_folder(root: Path):
     rng = np.random.default_rng(1)
     (root / "b" / "deep").mkdir(parents=True)
     arrs = {}
-    for rel, mode in [("a_rgb.png", "RGB"), ("b/c_gray.png", "L"), ("b/deep/d_rgba.png", "RGBA"),
-                      ("e_pal.png", "P"), ("f.webp", "RGB")]:
+    for rel, mode in [
+        ("a_rgb.png", "RGB"),
+        ("b/c_gray.png", "L"),
+        ("b/deep/d_rgba.png", "RGBA"),
+        ("e_pal.png", "P"),
+        ("f.webp", "RGB"),
+    ]:
         a = rng.integers(0, 256, size=(20, 24, 3), dtype=np.uint8)
         im = Image.fromarray(a)
         if mode == "L":
@@ -49,7 +54,9 @@ def write_folder(root: Path):
             im = im.quantize(16)
         im.save(root / rel)
         arrs[rel] = np.asarray(Image.open(root / rel).convert("RGB"))
-    Image.fromarray(rng.integers(0, 256, size=(20, 24, 3), dtype=np.uint8)).save(root / "b" / "g.jpg", quality=95)
+    Image.fromarray(rng.integers(0, 256, size=(20, 24, 3), dtype=np.uint8)).save(
+        root / "b" / "g.jpg", quality=95
+    )
     arrs["b/g.jpg"] = np.asarray(Image.open(root / "b" / "g.jpg").convert("RGB"))
     (root / "notes.txt").write_text("not an image")
     return arrs
@@ -64,7 +71,9 @@ def test_cifar10_reads_pickles_in_order(tmp_path):
     x = src.read_all()
     expect = np.concatenate([imgs[f"data_batch_{i}"][0] for i in range(1, 6)])
     np.testing.assert_array_equal(x, expect)
-    np.testing.assert_array_equal(src.labels, np.concatenate([imgs[f"data_batch_{i}"][1] for i in range(1, 6)]))
+    np.testing.assert_array_equal(
+        src.labels, np.concatenate([imgs[f"data_batch_{i}"][1] for i in range(1, 6)])
+    )
     assert src.provenance()["official_md5_match"] is False
     with pytest.warns(UserWarning):
         test = data.load("cifar10", root=str(tmp_path / "cifar-10-batches-py"), split="test", n=4)
@@ -149,7 +158,9 @@ def test_folder_mixed_sizes_yield_runs_and_preprocessing(tmp_path):
     im2 = im.resize((short, round(40 * short / 25)), Image.BILINEAR)
     top = (im2.size[1] - 16) // 2
     left = (im2.size[0] - 16) // 2
-    np.testing.assert_array_equal(crop.read_all()[2], np.asarray(im2.crop((left, top, left + 16, top + 16))))
+    np.testing.assert_array_equal(
+        crop.read_all()[2], np.asarray(im2.crop((left, top, left + 16, top + 16)))
+    )
 
 
 # ----------------------------------------------------------------------------- imagenet_val
@@ -159,7 +170,9 @@ def test_imagenet_val_class_subfolders_class_sorted_with_wnid_labels(tmp_path):
     for w in wn:
         (tmp_path / w).mkdir()
         for j in range(2):
-            Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(tmp_path / w / f"v{j}.JPEG")
+            Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(
+                tmp_path / w / f"v{j}.JPEG"
+            )
     src = data.load("imagenet_val", root=str(tmp_path), size=32)
     assert src.layout == "class_subfolders"
     assert src.labels.tolist() == [0, 0, 1, 1, 999, 999]  # sorted wnid order, standard indices
@@ -170,7 +183,8 @@ def test_imagenet_val_flat_with_devkit_ground_truth(tmp_path):
     rng = np.random.default_rng(0)
     for j in range(3):
         Image.fromarray(rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)).save(
-            tmp_path / f"ILSVRC2012_val_{j + 1:08d}.JPEG")
+            tmp_path / f"ILSVRC2012_val_{j + 1:08d}.JPEG"
+        )
     gt = tmp_path / "gt.txt"
     gt.write_text("449\n1\n1000\n")  # devkit ids: tench, kit fox, dumbbell
     src = data.load("imagenet_val", root=str(tmp_path), label_file=str(gt), preprocess="none")
@@ -180,8 +194,10 @@ def test_imagenet_val_flat_with_devkit_ground_truth(tmp_path):
     gt.write_text("449\n1\n")
     with pytest.raises(HarnessError, match="2 labels for 3 images"):
         data.load("imagenet_val", root=str(tmp_path), label_file=str(gt))
-    gt.write_text("ILSVRC2012_val_00000001.JPEG n01440764\nILSVRC2012_val_00000002.JPEG n01443537\n"
-                  "ILSVRC2012_val_00000003.JPEG n15075141\n")
+    gt.write_text(
+        "ILSVRC2012_val_00000001.JPEG n01440764\nILSVRC2012_val_00000002.JPEG n01443537\n"
+        "ILSVRC2012_val_00000003.JPEG n15075141\n"
+    )
     src = data.load("imagenet_val", root=str(tmp_path), label_file=str(gt), label_format="wnid")
     assert src.labels.tolist() == [0, 1, 999]
 
@@ -206,7 +222,9 @@ def test_class_lists_match_torchvision():
 
 
 # ----------------------------------------------------------------------------- arrays
-@pytest.mark.parametrize("vr,lo,hi", [("0_1", 0.0, 1.0), ("-1_1", -1.0, 1.0), ("0_255", 0.0, 255.0)])
+@pytest.mark.parametrize(
+    "vr,lo,hi", [("0_1", 0.0, 1.0), ("-1_1", -1.0, 1.0), ("0_255", 0.0, 255.0)]
+)
 def test_arrays_float_ranges_and_layouts(tmp_path, vr, lo, hi):
     rng = np.random.default_rng(0)
     u8 = rng.integers(0, 256, size=(7, 18, 17, 3), dtype=np.uint8)
@@ -269,7 +287,9 @@ def test_arrays_streaming_memory_is_bounded(tmp_path):
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(total, (peak - base) // 1024)
     """)
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     total, grew_mb = map(int, out.stdout.split())
     assert total == 15 * 7
@@ -300,29 +320,49 @@ def test_synthetic_families_and_class_sorted_arrangement():
 
 
 # ----------------------------------------------------------------------------- generator
-GEN_MODULE = '''
+GEN_MODULE = """
 import numpy as np
 def make(n, seed, scale=1.0):
     rng = np.random.default_rng(seed)
     return (rng.uniform(-1, 1, size=(n, 3, 16, 16)) * scale).astype("float32")
 def bad(n, seed):
     return np.zeros((n, 5), "uint8")
-'''
+"""
 
 
 def test_generator_callable_from_file(tmp_path):
     f = tmp_path / "mygan.py"
     f.write_text(GEN_MODULE)
-    src = data.load("generator", callable=f"{f}:make", count=25, chunk_size=10, value_range="-1_1", seed=5)
+    src = data.load(
+        "generator", callable=f"{f}:make", count=25, chunk_size=10, value_range="-1_1", seed=5
+    )
     x = src.read_all()
     assert x.shape == (25, 16, 16, 3)
     # chunk 1 is exactly make(10, chunk_seed(1)) mapped from [-1, 1]
-    ref = np.random.default_rng(src.chunk_seed(1)).uniform(-1, 1, size=(10, 3, 16, 16)).astype("float32")
-    expect = np.clip(np.rint((ref.astype(np.float64) + 1) * 127.5), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    ref = (
+        np.random.default_rng(src.chunk_seed(1))
+        .uniform(-1, 1, size=(10, 3, 16, 16))
+        .astype("float32")
+    )
+    expect = (
+        np.clip(np.rint((ref.astype(np.float64) + 1) * 127.5), 0, 255)
+        .astype(np.uint8)
+        .transpose(0, 2, 3, 1)
+    )
     np.testing.assert_array_equal(x[10:20], expect)
     fp = src.fingerprint()
-    assert fp == data.load("generator", callable=f"{f}:make", count=25, chunk_size=10, value_range="-1_1", seed=5).fingerprint()
-    assert fp != data.load("generator", callable=f"{f}:make", count=25, chunk_size=10, value_range="-1_1", seed=6).fingerprint()
+    assert (
+        fp
+        == data.load(
+            "generator", callable=f"{f}:make", count=25, chunk_size=10, value_range="-1_1", seed=5
+        ).fingerprint()
+    )
+    assert (
+        fp
+        != data.load(
+            "generator", callable=f"{f}:make", count=25, chunk_size=10, value_range="-1_1", seed=6
+        ).fingerprint()
+    )
     with pytest.raises(HarnessError, match=r"outside the declared value_range 0_1"):
         data.load("generator", callable=f"{f}:make", count=5, value_range="0_1")
     with pytest.raises(HarnessError, match="returned shape"):
@@ -358,6 +398,7 @@ def test_folder_fingerprint_ignores_location_but_not_content(tmp_path):
     a.mkdir()
     write_folder(a)
     import shutil
+
     shutil.copytree(a, b)
     fa = data.load("folder", root=str(a)).fingerprint()
     assert fa == data.load("folder", root=str(b)).fingerprint()
@@ -384,8 +425,15 @@ def test_order_n_and_errors():
 
 def test_value_range_survives_yaml_and_hydra_parsing():
     from harness.data.base import normalize_value_range
+
     assert [normalize_value_range(v) for v in (1, -11, 255, "0_1", "[-1, 1]", None)] == [
-        "0_1", "-1_1", "0_255", "0_1", "-1_1", None]
+        "0_1",
+        "-1_1",
+        "0_255",
+        "0_1",
+        "-1_1",
+        None,
+    ]
     with pytest.raises(HarnessError, match="unknown value_range"):
         normalize_value_range("0_2")
 
@@ -408,19 +456,38 @@ def test_every_dataset_config_composes_and_builds_or_names_what_is_missing(tmp_p
 
     GlobalHydra.instance().clear()
     names = sorted(p.stem for p in (CONF_DIR / "dataset").glob("*.yaml"))
-    assert {"cifar10", "imagenet_val", "noise", "folder", "arrays", "generator", "synthetic"} <= set(names)
+    assert {
+        "cifar10",
+        "imagenet_val",
+        "noise",
+        "folder",
+        "arrays",
+        "generator",
+        "synthetic",
+    } <= set(names)
     write_folder(tmp_path / "imgs")
-    extra = {"folder": [f"dataset.root={tmp_path / 'imgs'}"],
-             "arrays": [f"dataset.path={tmp_path / 'x.npy'}"],
-             "generator": [f"dataset.callable={tmp_path / 'g.py'}:make", "dataset.value_range=-1_1",
-                           "dataset.count=5"],
-             "noise": ["dataset.count=5"]}
+    extra = {
+        "folder": [f"dataset.root={tmp_path / 'imgs'}"],
+        "arrays": [f"dataset.path={tmp_path / 'x.npy'}"],
+        "generator": [
+            f"dataset.callable={tmp_path / 'g.py'}:make",
+            "dataset.value_range=-1_1",
+            "dataset.count=5",
+        ],
+        "noise": ["dataset.count=5"],
+    }
     np.save(tmp_path / "x.npy", np.zeros((3, 16, 16, 3), np.uint8))
     (tmp_path / "g.py").write_text(GEN_MODULE)
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
         for name in names:
-            cfg = compose("config", overrides=[f"+dataset={name}", f"data_root={tmp_path / 'nodata'}",
-                                               *extra.get(name, [])])
+            cfg = compose(
+                "config",
+                overrides=[
+                    f"+dataset={name}",
+                    f"data_root={tmp_path / 'nodata'}",
+                    *extra.get(name, []),
+                ],
+            )
             try:
                 src = data.from_config(cfg.dataset)
                 assert len(src) > 0

@@ -25,7 +25,7 @@ def brute_is(logits, n_splits):
     p /= p.sum(1, keepdims=True)
     n, out = len(p), []
     for i in range(n_splits):
-        part = p[i * n // n_splits:(i + 1) * n // n_splits]
+        part = p[i * n // n_splits : (i + 1) * n // n_splits]
         py = part.mean(0)
         out.append(math.exp(np.mean([stats.entropy(r, py) for r in part])))
     return float(np.mean(out)), float(np.std(out))
@@ -42,30 +42,66 @@ def synth(key, count=12, extra=()):
 
 @needs_tf
 def test_weights_sensitivity(tmp_path):
-    res = run("weights_sensitivity", tmp_path, "weights=random:0", "~datasets.imagenet_val",
-              *synth("cifar10_train"), "backbones.torchvision.input_size=75", "backbones.keras.input_size=75",
-              "backbones.tfhub.input_size=75", "n_splits=3")
+    res = run(
+        "weights_sensitivity",
+        tmp_path,
+        "weights=random:0",
+        "~datasets.imagenet_val",
+        *synth("cifar10_train"),
+        "backbones.torchvision.input_size=75",
+        "backbones.keras.input_size=75",
+        "backbones.tfhub.input_size=75",
+        "n_splits=3",
+    )
     t = res.table
-    cols = {"backbone", "dataset_key", "is_mean", "is_std", "sg_nats", "sg_bits", "h_y_given_x_bits", "paper_is_mean",
-            "diff_to_paper_pct", "weights_sha256", "framework_versions", "resize", "value_range", "classes", "bias",
-            "n_splits", "split_assignment", "std_ddof", "n_samples", "seed", "device", "dtype"}
+    cols = {
+        "backbone",
+        "dataset_key",
+        "is_mean",
+        "is_std",
+        "sg_nats",
+        "sg_bits",
+        "h_y_given_x_bits",
+        "paper_is_mean",
+        "diff_to_paper_pct",
+        "weights_sha256",
+        "framework_versions",
+        "resize",
+        "value_range",
+        "classes",
+        "bias",
+        "n_splits",
+        "split_assignment",
+        "std_ddof",
+        "n_samples",
+        "seed",
+        "device",
+        "dtype",
+    }
     assert cols <= set(t.columns)
     assert list(t.backbone) == ["tf2015", "torchvision", "keras", "tfhub"]
     imgs = data.load("synthetic", count=12).read_all()
     for b, kw in (("torchvision", {"input_size": 75}), ("keras", {"input_size": 75})):
         ref_mean, ref_std = brute_is(backbones.load(b, weights="random:0", **kw).logits(imgs), 3)
         row = t.set_index("backbone").loc[b]
-        assert row.is_mean == pytest.approx(ref_mean, rel=1e-5) and row.is_std == pytest.approx(ref_std, rel=1e-4, abs=1e-6)
+        assert row.is_mean == pytest.approx(ref_mean, rel=1e-5) and row.is_std == pytest.approx(
+            ref_std, rel=1e-4, abs=1e-6
+        )
         assert pd.isna(row.paper_is_mean)  # synthetic images are not the paper's CIFAR-10
     pw = res.tables["pairwise"].set_index(["backbone_a", "backbone_b"])
     kt = pw.loc[("keras", "torchvision")]  # the paper's orientation
-    assert kt.diff_pct == pytest.approx((kt.is_a / kt.is_b - 1) * 100) and pd.isna(kt.paper_diff_pct)
+    assert kt.diff_pct == pytest.approx((kt.is_a / kt.is_b - 1) * 100) and pd.isna(
+        kt.paper_diff_pct
+    )
     # paper numbers appear only beside the paper's datasets: a real CIFAR-10 layout says so
     from .test_data import write_cifar
 
     write_cifar(tmp_path / "c10")
     assert data.load("cifar10", root=str(tmp_path / "c10")).paper_dataset() == "cifar10_train"
-    assert data.load("cifar10", root=str(tmp_path / "c10"), split="test").paper_dataset() == "cifar10_test"
+    assert (
+        data.load("cifar10", root=str(tmp_path / "c10"), split="test").paper_dataset()
+        == "cifar10_test"
+    )
     assert (tmp_path / "weights_sensitivity" / "weights_sensitivity.png").exists()
     assert "RANDOM WEIGHTS" in (tmp_path / "weights_sensitivity" / "table.md").read_text()
 
@@ -74,17 +110,29 @@ def test_weights_sensitivity_offline_names_every_missing_file_before_computing(t
     with pytest.raises(MissingInputError) as ei:
         run("weights_sensitivity", tmp_path, f"data_root={tmp_path / 'none'}")
     msg = str(ei.value)
-    for part in ("inception-2015-12-05.tgz", "inception_v3_google-0cc3c7bd.pth",
-                 "inception_v3_weights_tf_dim_ordering_tf_kernels.h5", "tfhub", "cifar-10-batches-py",
-                 "imagenet", "weights=random:<seed>"):
+    for part in (
+        "inception-2015-12-05.tgz",
+        "inception_v3_google-0cc3c7bd.pth",
+        "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+        "tfhub",
+        "cifar-10-batches-py",
+        "imagenet",
+        "weights=random:<seed>",
+    ):
         assert part in msg, part
     assert "\n" not in msg
     assert not list((tmp_path / "weights_sensitivity").glob("table.*"))  # nothing half-written
 
 
 def test_splits_simulated_against_ground_truth(tmp_path):
-    res = run("splits", tmp_path, "source=simulated", "simulated.n=20000", "sample_sizes=[500,2000,20000]",
-              "resamples=3")
+    res = run(
+        "splits",
+        tmp_path,
+        "source=simulated",
+        "simulated.n=20000",
+        "sample_sizes=[500,2000,20000]",
+        "resamples=3",
+    )
     t = res.table.set_index("n_splits")
     from harness.simulated import SimulatedProbs
 
@@ -103,10 +151,20 @@ def test_splits_simulated_against_ground_truth(tmp_path):
 
 
 def test_splits_network_and_paper_values(tmp_path):
-    res = run("splits", tmp_path, "weights=random:0", "dataset=synthetic", "dataset.count=40",
-              "backbone.input_size=75", "n_splits=[1,2,4]", "sample_sizes=[20,40]", "resamples=2")
+    res = run(
+        "splits",
+        tmp_path,
+        "weights=random:0",
+        "dataset=synthetic",
+        "dataset.count=40",
+        "backbone.input_size=75",
+        "n_splits=[1,2,4]",
+        "sample_sizes=[20,40]",
+        "resamples=2",
+    )
     logits = backbones.load("torchvision", weights="random:0", input_size=75).logits(
-        data.load("synthetic", count=40).read_all())
+        data.load("synthetic", count=40).read_all()
+    )
     t = res.table.set_index("n_splits")
     for k in (1, 2, 4):
         assert t.loc[k, "is_mean"] == pytest.approx(brute_is(logits, k)[0], rel=1e-5)
@@ -115,13 +173,25 @@ def test_splits_network_and_paper_values(tmp_path):
 
 @needs_tf
 def test_beyond_imagenet(tmp_path):
-    res = run("beyond_imagenet", tmp_path, "weights=random:0", *synth("cifar10_train", 16), *synth("imagenet_val", 16),
-              "datasets.noise.count=16", "~backbones.tf2015", "~backbones.keras", "~backbones.tfhub",
-              "backbones.torchvision.input_size=75", "n_splits=2")
+    res = run(
+        "beyond_imagenet",
+        tmp_path,
+        "weights=random:0",
+        *synth("cifar10_train", 16),
+        *synth("imagenet_val", 16),
+        "datasets.noise.count=16",
+        "~backbones.tf2015",
+        "~backbones.keras",
+        "~backbones.tfhub",
+        "backbones.torchvision.input_size=75",
+        "n_splits=2",
+    )
     t = res.table.set_index("dataset_key")
     net = backbones.load("torchvision", weights="random:0", input_size=75)
-    for key, src in (("cifar10_train", data.load("synthetic", count=16)),
-                     ("noise", data.load("noise", count=16, seed=0))):
+    for key, src in (
+        ("cifar10_train", data.load("synthetic", count=16)),
+        ("noise", data.load("noise", count=16, seed=0)),
+    ):
         lg = net.logits(src.read_all())
         p = scores.softmax(lg)
         h = np.mean([stats.entropy(r, base=2) for r in p])
@@ -129,40 +199,77 @@ def test_beyond_imagenet(tmp_path):
     assert t.loc["noise", "paper_h_y_given_x_bits"] == 6.512  # real noise images: the paper's row
     assert pd.isna(t.loc["cifar10_train", "paper_h_y_given_x_bits"])  # synthetic under that key: no
     top = res.tables["top_classes"]
-    assert list(top["rank"]) == list(range(1, 11)) and (top.marginal_prob.diff().dropna() <= 0).all()
+    assert (
+        list(top["rank"]) == list(range(1, 11)) and (top.marginal_prob.diff().dropna() <= 0).all()
+    )
     assert "airplane" in top.cifar10_classes.iloc[0]
 
 
 def test_ordering(tmp_path):
-    res = run("ordering", tmp_path, "weights=random:0", *synth("imagenet_val", 40, ["datasets.imagenet_val.arrangement=class_sorted"]),
-              "backbones.torchvision.input_size=75", "n_splits=4", "shuffle_seeds=[0,1]")
+    res = run(
+        "ordering",
+        tmp_path,
+        "weights=random:0",
+        *synth("imagenet_val", 40, ["datasets.imagenet_val.arrangement=class_sorted"]),
+        "backbones.torchvision.input_size=75",
+        "n_splits=4",
+        "shuffle_seeds=[0,1]",
+    )
     t = res.table
     lg = backbones.load("torchvision", weights="random:0", input_size=75).logits(
-        data.load("synthetic", count=40, arrangement="class_sorted").read_all())
+        data.load("synthetic", count=40, arrangement="class_sorted").read_all()
+    )
     assert t.is_mean.iloc[0] == pytest.approx(brute_is(lg, 4)[0], rel=1e-5)
     perm = np.random.default_rng(1).permutation(40)
-    assert t.set_index("split_order").loc["shuffled(seed=1)", "is_mean"] == pytest.approx(brute_is(lg[perm], 4)[0], rel=1e-5)
-    assert set(res.tables["summary"].columns) >= {"as_loaded_is", "shuffled_is_mean_over_seeds", "order_effect_pct"}
+    assert t.set_index("split_order").loc["shuffled(seed=1)", "is_mean"] == pytest.approx(
+        brute_is(lg[perm], 4)[0], rel=1e-5
+    )
+    assert set(res.tables["summary"].columns) >= {
+        "as_loaded_is",
+        "shuffled_is_mean_over_seeds",
+        "order_effect_pct",
+    }
 
 
 def test_memorization(tmp_path):
-    res = run("memorization", tmp_path, "weights=random:0", *synth("train", 30), *synth("heldout", 20, ["datasets.heldout.seed=7"]),
-              "backbones.torchvision.input_size=75", "replay_sizes=[5,30]", "n_samples=20", "n_splits=2")
+    res = run(
+        "memorization",
+        tmp_path,
+        "weights=random:0",
+        *synth("train", 30),
+        *synth("heldout", 20, ["datasets.heldout.seed=7"]),
+        "backbones.torchvision.input_size=75",
+        "replay_sizes=[5,30]",
+        "n_samples=20",
+        "n_splits=2",
+    )
     t = res.table
     replay = t[t.memorised_images > 0]
     assert (replay.nn_dup_rate_vs_train == 1.0).all()  # replayed samples are training images
     held = t[t.memorised_images == 0].iloc[0]
     assert held.nn_dup_rate_vs_train == 0.0
     # independent: IS of the K=5 replay from the backbone's logits of the training images
-    lg = backbones.load("torchvision", weights="random:0", input_size=75).logits(data.load("synthetic", count=30).read_all())
+    lg = backbones.load("torchvision", weights="random:0", input_size=75).logits(
+        data.load("synthetic", count=30).read_all()
+    )
     idx = np.random.default_rng([0, 5]).integers(0, 5, size=20)
     assert replay.iloc[0].is_mean == pytest.approx(brute_is(lg[idx], 2)[0], rel=1e-5)
     assert replay.iloc[0].within_sample_dup_rate == 1.0  # 20 draws from 5 images
 
 
 def test_adversarial_and_its_cpu_guard(tmp_path):
-    res = run("adversarial", tmp_path, "weights=random:0", "backbone.input_size=75", "attack.n_images=8",
-              "attack.iterations=3", "attack.eps=0.01", "attack.n_splits=2", "attack.batch_size=8", "attack.grid_classes=3")
+    res = run(
+        "adversarial",
+        tmp_path,
+        "weights=random:0",
+        "backbone.input_size=75",
+        "attack.n_images=8",
+        "attack.iterations=3",
+        "attack.eps=0.01",
+        "attack.n_splits=2",
+        "attack.batch_size=8",
+        "attack.grid_classes=3",
+    )
     t = res.table
     assert t.is_1split.iloc[-1] > t.is_1split.iloc[0]
     assert len(res.tables["history"]) == 4
@@ -171,7 +278,9 @@ def test_adversarial_and_its_cpu_guard(tmp_path):
         assert z["targets"].tolist() == list(range(8))
     # and the same images re-scored independently give the table's quantised IS
     with np.load(tmp_path / "adversarial" / "images.npz") as z:
-        lg = backbones.load("torchvision", weights="random:0", input_size=75).logits(z["final_uint8"])
+        lg = backbones.load("torchvision", weights="random:0", input_size=75).logits(
+            z["final_uint8"]
+        )
     assert t.is_mean.iloc[-1] == pytest.approx(brute_is(lg, 2)[0], rel=1e-4)
     with pytest.raises(MissingInputError, match="minutes on this CPU"):
         run("adversarial", tmp_path / "big", "weights=random:0")
@@ -179,14 +288,30 @@ def test_adversarial_and_its_cpu_guard(tmp_path):
 
 @needs_tf
 def test_implementation_vs_weights(tmp_path):
-    res = run("implementation_vs_weights", tmp_path, "weights=random:0", "dataset=synthetic", "dataset.count=12",
-              "~backbones.tf2015", "backbones.torchvision.input_size=75", "backbones.keras.input_size=75", "n_splits=2")
+    res = run(
+        "implementation_vs_weights",
+        tmp_path,
+        "weights=random:0",
+        "dataset=synthetic",
+        "dataset.count=12",
+        "~backbones.tf2015",
+        "backbones.torchvision.input_size=75",
+        "backbones.keras.input_size=75",
+        "n_splits=2",
+    )
     t = res.table.set_index(["run", "backbone_or_resize"])
     imgs = data.load("synthetic", count=12).read_all()
     # keras' implementation running torchvision's (random:0) weights, computed directly
-    k = backbones.load("keras", weights="ported:torchvision:random:0", input_size=75, resize="tf1_bilinear",
-                       classes="imagenet1000")
-    assert t.loc[("implementation", "keras"), "is_mean"] == pytest.approx(brute_is(k.logits(imgs), 2)[0], rel=1e-4)
+    k = backbones.load(
+        "keras",
+        weights="ported:torchvision:random:0",
+        input_size=75,
+        resize="tf1_bilinear",
+        classes="imagenet1000",
+    )
+    assert t.loc[("implementation", "keras"), "is_mean"] == pytest.approx(
+        brute_is(k.logits(imgs), 2)[0], rel=1e-4
+    )
     assert t.loc[("own", "keras"), "weights_spec"] == "random:1"  # own weights differ per backbone
     d = res.tables["decomposition"].iloc[0]
     assert d.total_pct == pytest.approx(d.implementation_pct + d.weights_pct + d.remainder_pct)
@@ -194,10 +319,15 @@ def test_implementation_vs_weights(tmp_path):
 
 
 def test_paper_offline_and_paper_figs(tmp_path):
-    res = run("paper", tmp_path, f"data_root={tmp_path / 'none'}",
-              "paper.experiments=[{name: toy_gaussian, overrides: ['toy.mc_samples=20000']},"
-              "{name: splits, label: splits_simulated, overrides: ['source=simulated', 'simulated.n=5000']},"
-              "{name: weights_sensitivity}, {name: adversarial}]")
+    res = run(
+        "paper",
+        tmp_path,
+        f"data_root={tmp_path / 'none'}",
+        "paper.experiments=[{name: toy_gaussian, overrides: ['toy.mc_samples=20000']},"
+        "{name: splits, label: splits_simulated, "
+        "overrides: ['source=simulated', 'simulated.n=5000']},"
+        "{name: weights_sensitivity}, {name: adversarial}]",
+    )
     t = res.table.set_index("experiment")
     assert t.loc["toy_gaussian", "status"] == "ran" and t.loc["splits_simulated", "status"] == "ran"
     assert t.loc["weights_sensitivity", "status"] == "skipped"

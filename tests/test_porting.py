@@ -28,7 +28,9 @@ def keras_model():
     from harness.backbones.keras_iv3 import import_keras
 
     keras = import_keras("tensorflow")
-    return keras.applications.InceptionV3(weights=None, input_shape=(75, 75, 3), classifier_activation=None)
+    return keras.applications.InceptionV3(
+        weights=None, input_shape=(75, 75, 3), classifier_activation=None
+    )
 
 
 def test_round_trip_torchvision_keras_torchvision_is_exact(keras_model):
@@ -42,7 +44,10 @@ def test_round_trip_torchvision_keras_torchvision_is_exact(keras_model):
 
 def test_round_trip_keras_torchvision_keras_is_exact_and_gamma_folds(keras_model):
     rng = np.random.default_rng(0)
-    ws = [w + rng.normal(0, 0.01, w.shape).astype(w.dtype) if w.ndim else w for w in keras_model.get_weights()]
+    ws = [
+        w + rng.normal(0, 0.01, w.shape).astype(w.dtype) if w.ndim else w
+        for w in keras_model.get_weights()
+    ]
     for w in ws:  # keep variances positive
         np.abs(w, out=w) if w.ndim == 1 else None
     keras_model.set_weights(ws)
@@ -58,17 +63,25 @@ def test_round_trip_keras_torchvision_keras_is_exact_and_gamma_folds(keras_model
     back = keras_to_torchvision_state(keras_model)
     c = "Conv2d_1a_3x3"
     np.testing.assert_allclose(back[f"{c}.conv.weight"], 1.7 * sd[f"{c}.conv.weight"], rtol=1e-6)
-    np.testing.assert_allclose(back[f"{c}.bn.running_mean"], 1.7 * sd[f"{c}.bn.running_mean"], rtol=1e-6)
+    np.testing.assert_allclose(
+        back[f"{c}.bn.running_mean"], 1.7 * sd[f"{c}.bn.running_mean"], rtol=1e-6
+    )
     assert (back[f"{c}.bn.weight"] == 1).all()
 
 
 def test_layer_by_layer_agreement_and_the_compat_knob(rnd_images):
-    """Block outputs mixed0..mixed10 of torchvision (Keras pooling) and Keras agree; without it they do not."""
+    """Block outputs mixed0..mixed10 of torchvision (Keras pooling) and Keras agree; without it they
+    do not.
+    """
     import torch
 
     x = rnd_images[:2]
-    tv = backbones.load("torchvision", weights="random:3", input_size=75, resize="tf2_bilinear", pool_compat="keras")
-    tv_plain = backbones.load("torchvision", weights="random:3", input_size=75, resize="tf2_bilinear")
+    tv = backbones.load(
+        "torchvision", weights="random:3", input_size=75, resize="tf2_bilinear", pool_compat="keras"
+    )
+    tv_plain = backbones.load(
+        "torchvision", weights="random:3", input_size=75, resize="tf2_bilinear"
+    )
     k = backbones.load("keras", weights="ported:torchvision:random:3", input_size=75)
     import keras
 
@@ -97,13 +110,16 @@ def test_layer_by_layer_agreement_and_the_compat_knob(rnd_images):
     # the compat knob closes the gap on the logits, measured with and without
     base = tv_plain.logits(x)
     k_native = k.logits(x)
-    k_tvpool = backbones.load("keras", weights="ported:torchvision:random:3", input_size=75,
-                              pool_compat="torchvision").logits(x)
+    k_tvpool = backbones.load(
+        "keras", weights="ported:torchvision:random:3", input_size=75, pool_compat="torchvision"
+    ).logits(x)
     assert rel(k_native, base) > 0.05 and rel(k_tvpool, base) < 1e-4
 
 
 def test_2015_graph_runs_in_pytorch_and_keras_from_the_graphdef(tmp_path, rnd_images):
-    """The GraphDef's constants -> torchvision module (1008 classes, TF pooling, no bias): same logits."""
+    """The GraphDef's constants -> torchvision module (1008 classes, TF pooling, no bias): same
+    logits.
+    """
     import tarfile
 
     from harness.backbones.tf2015_graph import random_graph_path
@@ -115,7 +131,9 @@ def test_2015_graph_runs_in_pytorch_and_keras_from_the_graphdef(tmp_path, rnd_im
     x = rnd_images[:2]
     graph = backbones.load("tf2015", weights=f"file:{tgz}", batch_size=2).logits(x)
     common = dict(resize="tf1_bilinear", input_norm="centered_128", bias=False, batch_size=2)
-    tv = backbones.load("torchvision", weights=f"ported:tf2015:file:{tgz}", pool_compat="tf2015", **common)
+    tv = backbones.load(
+        "torchvision", weights=f"ported:tf2015:file:{tgz}", pool_compat="tf2015", **common
+    )
     tv_wrong = backbones.load("torchvision", weights=f"ported:tf2015:file:{tgz}", **common)
     assert tv.num_classes == 1008 and tv.class_layout == "tf2015_1008"
     assert rel(tv.logits(x), graph) < 1e-4
@@ -127,7 +145,10 @@ def test_2015_graph_runs_in_pytorch_and_keras_from_the_graphdef(tmp_path, rnd_im
     assert rel(t2.logits(x), graph) < 1e-4 and t2.class_layout == "tf2015_1008"
     np.testing.assert_array_equal(t2.logits(x), tv.logits(x))
     prov = tv.provenance()
-    assert prov["weights_sha256"].startswith("ported:tf2015:") and prov["port_version"] == porting.PORT_VERSION
+    assert (
+        prov["weights_sha256"].startswith("ported:tf2015:")
+        and prov["port_version"] == porting.PORT_VERSION
+    )
     side = json.loads(Path(prov["ported_cache"]).with_suffix(".json").read_text())
     assert side["source_sha256"] == prov["source_sha256"] and side["source_backbone"] == "tf2015"
 
@@ -136,9 +157,17 @@ def test_keras_weights_in_the_2015_graph(rnd_images):
     from harness import imagenet
 
     x = rnd_images[:2]
-    kk = backbones.load("keras", weights="random:2", pool_compat="tf2015", input_norm="centered_128",
-                        resize="tf1_bilinear", batch_size=2)
-    g = backbones.load("tf2015", weights="ported:keras:random:2", classes="imagenet1000", bias=True, batch_size=2)
+    kk = backbones.load(
+        "keras",
+        weights="random:2",
+        pool_compat="tf2015",
+        input_norm="centered_128",
+        resize="tf1_bilinear",
+        batch_size=2,
+    )
+    g = backbones.load(
+        "tf2015", weights="ported:keras:random:2", classes="imagenet1000", bias=True, batch_size=2
+    )
     dev = imagenet.devkit_id_to_index()
     assert rel(g.logits(x), kk.logits(x)[:, [dev[i] for i in range(1, 1001)]]) < 1e-4
     assert g.class_names[448] == "tench"  # class names follow the weights into the 1008 layout
@@ -151,7 +180,9 @@ def test_class_layout_mappings_are_inverse():
 
 
 def test_unsupported_pairs_are_one_line_errors():
-    with pytest.raises(HarnessError, match="ported:tfhub for backbone torchvision is not supported"):
+    with pytest.raises(
+        HarnessError, match="ported:tfhub for backbone torchvision is not supported"
+    ):
         backbones.load("torchvision", weights="ported:tfhub")
     with pytest.raises(HarnessError, match="tfhub runs ported weights from: none"):
         backbones.load("tfhub", weights="ported:torchvision:random:0")

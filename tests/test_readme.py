@@ -33,15 +33,24 @@ from .fixtures import write_datasets, write_pngs
 ROOT = Path(__file__).resolve().parent.parent
 RANDOM = ["weights=random:0"]
 
-# command prefix (after ``python -m harness``) -> (appended overrides, exit code, files in the run dir)
+# command prefix (after ``python -m harness``) -> (appended overrides, exit code, files in the run
+# dir)
 EXPECT = {
     "+experiment=toy_gaussian": ([], 0, ["table.csv", "toy_gaussian.png", "provenance.json"]),
     "+experiment=splits source=simulated": ([], 0, ["table.csv", "sample_sizes.csv", "splits.png"]),
     "+experiment=weights_sensitivity": (RANDOM, 0, ["table.csv", "pairwise.csv"]),
     "+experiment=sanity dataset=folder dataset.root=samples/": (
-        RANDOM, 0, ["report.md", "report.json", "check6_resize.png"]),
+        RANDOM,
+        0,
+        ["report.md", "report.json", "check6_resize.png"],
+    ),
     "+experiment=sanity dataset=arrays dataset.path=samples.npz +dataset@reference=cifar10 "
     "strict=true": (RANDOM, 3, ["report.md", "report.json"]),
+    "+experiment=compare_protocols dataset.root=samples/": (
+        RANDOM,
+        0,
+        ["table.csv", "summary.csv", "compare_protocols.png"],
+    ),
     "+experiment=paper": ([], 0, ["table.csv", "missing.csv"]),
     "+experiment=paper_figs": ([], 0, ["table.csv"]),
 }
@@ -56,7 +65,7 @@ def readme_commands() -> list[str]:
             line = line.split("#", 1)[0].strip() if " #" in line else line.strip()
             for prefix in ("python -m harness", "inception-note"):
                 if line.startswith(prefix):
-                    cmds.append(" ".join(line[len(prefix):].split()))
+                    cmds.append(" ".join(line[len(prefix) :].split()))
     return cmds
 
 
@@ -81,12 +90,19 @@ def workdir(tmp_path_factory):
 @pytest.mark.parametrize("args", readme_commands())
 def test_readme_command_runs_as_written(workdir, args):
     extra, code, files = EXPECT[args]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg",
-           "INCEPTION_NOTE_DATA": str(workdir / "datasets"),
-           "INCEPTION_NOTE_CACHE": str(workdir / "cache")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MPLBACKEND": "Agg",
+        "INCEPTION_NOTE_DATA": str(workdir / "datasets"),
+        "INCEPTION_NOTE_CACHE": str(workdir / "cache"),
+    }
     name = re.search(r"experiment=(\w+)", args).group(1)
-    before = set((workdir / "results" / name).glob("*")) if (workdir / "results" / name).exists() \
+    before = (
+        set((workdir / "results" / name).glob("*"))
+        if (workdir / "results" / name).exists()
         else set()
+    )
     cmd = [sys.executable, "-m", "harness", *shlex.split(args), *extra, "progress=false"]
     r = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=1200)
     assert r.returncode == code, f"{' '.join(cmd)}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"

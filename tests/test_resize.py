@@ -47,17 +47,30 @@ def test_torch_methods_match_f_interpolate(h, w):
     x = img(2, h, w).astype(np.float32)
     xt = torch.from_numpy(x).permute(0, 3, 1, 2)
     for ac in (True, False):
-        ref = F.interpolate(xt, (299, 299), mode="bilinear", align_corners=ac).permute(0, 2, 3, 1).numpy()
+        ref = (
+            F.interpolate(xt, (299, 299), mode="bilinear", align_corners=ac)
+            .permute(0, 2, 3, 1)
+            .numpy()
+        )
         assert np.abs(rs.resize_numpy(x, (299, 299), "torch_bilinear", ac) - ref).max() <= 1e-3
-        assert np.abs(rs.resize_torch(xt, (299, 299), "torch_bilinear", ac).permute(0, 2, 3, 1).numpy()
-                      - ref).max() <= 1e-3
+        assert (
+            np.abs(
+                rs.resize_torch(xt, (299, 299), "torch_bilinear", ac).permute(0, 2, 3, 1).numpy()
+                - ref
+            ).max()
+            <= 1e-3
+        )
     ref = F.interpolate(xt, (299, 299), mode="bilinear", align_corners=False, antialias=True)
     ref = ref.permute(0, 2, 3, 1).numpy()
     assert np.abs(rs.resize_numpy(x, (299, 299), "antialias") - ref).max() <= 1e-2  # 4e-5 relative
     # downsampling, where antialias matters
     big = img(1, 500, 400).astype(np.float32)
     bt = torch.from_numpy(big).permute(0, 3, 1, 2)
-    ref = F.interpolate(bt, (75, 75), mode="bilinear", align_corners=False, antialias=True).permute(0, 2, 3, 1).numpy()
+    ref = (
+        F.interpolate(bt, (75, 75), mode="bilinear", align_corners=False, antialias=True)
+        .permute(0, 2, 3, 1)
+        .numpy()
+    )
     assert np.abs(rs.resize_numpy(big, (75, 75), "antialias") - ref).max() <= 1e-2
 
 
@@ -67,7 +80,9 @@ def test_pil_bicubic_is_pil():
     x = img(2, 40, 30)
     out = rs.resize_numpy(x, (75, 60), "pil_bicubic", dtype=np.float64)
     for i in range(2):
-        np.testing.assert_array_equal(out[i], np.asarray(Image.fromarray(x[i]).resize((60, 75), Image.BICUBIC)))
+        np.testing.assert_array_equal(
+            out[i], np.asarray(Image.fromarray(x[i]).resize((60, 75), Image.BICUBIC))
+        )
 
 
 def test_matrices_are_stochastic_and_identity_at_same_size():

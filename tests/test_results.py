@@ -26,8 +26,14 @@ def test_atomic_files_are_not_private(tmp_path):
 
 
 def test_write_table_all_formats_and_constant_columns(tmp_path):
-    df = pd.DataFrame({"backbone": ["a_b", "c%d"], "is_mean": [9.737, 10.852], "ddof": [0, 0],
-                       "weights_sha256": ["ab12", "ab12"]})
+    df = pd.DataFrame(
+        {
+            "backbone": ["a_b", "c%d"],
+            "is_mean": [9.737, 10.852],
+            "ddof": [0, 0],
+            "weights_sha256": ["ab12", "ab12"],
+        }
+    )
     paths = results.write_table(df, tmp_path, title="T & t", notes=["note one"])
     back = pd.read_csv(paths["csv"])
     assert list(back.columns) == list(df.columns) and back.is_mean.tolist() == [9.737, 10.852]
@@ -51,6 +57,8 @@ def test_random_weights_are_labelled_everywhere(tmp_path):
 
 
 def test_json_handles_numpy_and_nonfinite(tmp_path):
-    p = results.write_json(tmp_path / "a.json", {"a": np.float32(1.5), "b": np.arange(3),
-                                                 "c": float("nan"), "d": float("inf")})
+    p = results.write_json(
+        tmp_path / "a.json",
+        {"a": np.float32(1.5), "b": np.arange(3), "c": float("nan"), "d": float("inf")},
+    )
     assert json.loads(p.read_text()) == {"a": 1.5, "b": [0, 1, 2], "c": None, "d": "inf"}

@@ -1,4 +1,4 @@
-"""Each sanity check fires on a crafted input and stays quiet on a clean one; the report's schema."""
+"""Each sanity check fires on a crafted input and stays quiet on a clean one; report schema."""
 
 import json
 import subprocess
@@ -48,7 +48,7 @@ def test_input_format_fires_on_wrong_ranges_constant_and_bgr():
     zero_one = (good / 255.0).astype(np.uint8)  # [0, 1] floats cast to uint8: only 0 and 1
     c = sanity.check_input_format(zero_one)
     assert c.status == sanity.FAIL and "[0, 1] floats" in " ".join(c.details["problems"])
-    m11 = (good.astype(np.float64) / 127.5 - 1)  # [-1, 1] written as uint8 by *255, clipped at 0
+    m11 = good.astype(np.float64) / 127.5 - 1  # [-1, 1] written as uint8 by *255, clipped at 0
     clipped = np.clip(m11 * 255, 0, 255).astype(np.uint8)
     c = sanity.check_input_format(clipped)
     assert c.status == sanity.WARN and "clipped at 0" in " ".join(c.details["problems"])
@@ -82,12 +82,28 @@ def test_splits_flags_a_gap_larger_than_the_std():
 
 
 def test_backbone_spread_and_preprocessing():
-    assert sanity.check_backbone_spread({"tf2015": 10.0, "torchvision": 10.2}, "tf2015", "tf2015").status == sanity.PASS
-    assert sanity.check_backbone_spread({"tf2015": 10.0, "keras": 11.2}, "tf2015", "tf2015").status == sanity.WARN
-    assert sanity.check_backbone_spread({"tf2015": 10.0, "keras": 10.1}, "keras", "tf2015").status == sanity.WARN
-    assert sanity.check_backbone_spread({"tf2015": 10.0, "keras": None}, "tf2015", "tf2015").status == sanity.WARN
+    assert (
+        sanity.check_backbone_spread(
+            {"tf2015": 10.0, "torchvision": 10.2}, "tf2015", "tf2015"
+        ).status
+        == sanity.PASS
+    )
+    assert (
+        sanity.check_backbone_spread({"tf2015": 10.0, "keras": 11.2}, "tf2015", "tf2015").status
+        == sanity.WARN
+    )
+    assert (
+        sanity.check_backbone_spread({"tf2015": 10.0, "keras": 10.1}, "keras", "tf2015").status
+        == sanity.WARN
+    )
+    assert (
+        sanity.check_backbone_spread({"tf2015": 10.0, "keras": None}, "tf2015", "tf2015").status
+        == sanity.WARN
+    )
     assert sanity.check_preprocessing({"a": 10.0, "b": 10.1}, "a").status == sanity.PASS
-    assert sanity.check_preprocessing({"a": 10.0, "b": 10.5}, "a").value["spread_pct"] == pytest.approx(5.0)
+    assert sanity.check_preprocessing({"a": 10.0, "b": 10.5}, "a").value[
+        "spread_pct"
+    ] == pytest.approx(5.0)
 
 
 def test_memorization_copies_and_collapse():
@@ -113,16 +129,33 @@ def test_domain_fit_and_numerics():
 
 
 def test_reporting_line():
-    prov = {"backbone": "torchvision", "weights": "pretrained", "weights_kind": "pretrained",
-            "weights_sha256": "0cc3c7bd" + "a" * 56, "resize": "tf1_bilinear", "input_size": 299}
+    prov = {
+        "backbone": "torchvision",
+        "weights": "pretrained",
+        "weights_kind": "pretrained",
+        "weights_sha256": "0cc3c7bd" + "a" * 56,
+        "resize": "tf1_bilinear",
+        "input_size": 299,
+    }
     line, latex = sanity.reporting_line(prov, 8.1234, 0.0912, 50000, 10, "contiguous", 0, 2.0712)
-    assert line == ("IS = 8.12 ± 0.09 (torchvision IMAGENET1K_V1, sha256 0cc3c7bdaaaa...; 50,000 samples; "
-                    "10 contiguous splits, ddof 0; TF1 bilinear resize to 299; S(G) = 2.07 nats)")
+    assert line == (
+        "IS = 8.12 ± 0.09 (torchvision IMAGENET1K_V1, sha256 0cc3c7bdaaaa...; 50,000 samples; "
+        "10 contiguous splits, ddof 0; TF1 bilinear resize to 299; S(G) = 2.07 nats)"
+    )
     assert latex.startswith(r"$\mathrm{IS} = 8.12 \pm 0.09$") and "50{,}000" in latex
 
 
-REPORT_KEYS = {"report_version", "random_weights", "reporting_line", "reporting_line_latex", "summary", "checks",
-               "backbone", "samples", "reference"}
+REPORT_KEYS = {
+    "report_version",
+    "random_weights",
+    "reporting_line",
+    "reporting_line_latex",
+    "summary",
+    "checks",
+    "backbone",
+    "samples",
+    "reference",
+}
 CHECK_KEYS = {"id", "name", "status", "value", "threshold", "why", "fix", "details"}
 
 
@@ -130,11 +163,26 @@ CHECK_KEYS = {"id", "name", "status", "value", "threshold", "why", "fix", "detai
 def test_sanity_experiment_end_to_end_json_schema_and_strict_exit(tmp_path):
     x = data.load("synthetic", count=60).read_all()
     np.savez(tmp_path / "samples.npz", images=x)
-    np.savez(tmp_path / "train.npz", images=np.concatenate([x[:30], data.load("synthetic", count=30, seed=9).read_all()]))
-    cmd = [sys.executable, "-m", "harness", "+experiment=sanity", "weights=random:0", "dataset=arrays",
-           f"dataset.path={tmp_path / 'samples.npz'}", "+dataset@reference=arrays",
-           f"reference.path={tmp_path / 'train.npz'}", "backbone.input_size=75", "~other_backbones",
-           "progress=false", "n_splits=4", f"hydra.run.dir={tmp_path / 'run'}"]
+    np.savez(
+        tmp_path / "train.npz",
+        images=np.concatenate([x[:30], data.load("synthetic", count=30, seed=9).read_all()]),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness",
+        "+experiment=sanity",
+        "weights=random:0",
+        "dataset=arrays",
+        f"dataset.path={tmp_path / 'samples.npz'}",
+        "+dataset@reference=arrays",
+        f"reference.path={tmp_path / 'train.npz'}",
+        "backbone.input_size=75",
+        "~other_backbones",
+        "progress=false",
+        "n_splits=4",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
     r = subprocess.run(cmd + ["strict=true"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 3, r.stderr[-2000:]
     assert "check(s) FAILED" in r.stderr.strip().splitlines()[-1]
@@ -145,7 +193,9 @@ def test_sanity_experiment_end_to_end_json_schema_and_strict_exit(tmp_path):
         assert CHECK_KEYS <= set(c) and c["status"] in ("PASS", "WARN", "FAIL")
     by = {c["name"]: c for c in rep["checks"]}
     assert by["sample_count"]["status"] == "FAIL"  # 60 samples
-    assert by["memorization_collapse"]["value"]["copied_from_reference"] == pytest.approx(0.5)  # 30 of 60 copied
+    assert by["memorization_collapse"]["value"]["copied_from_reference"] == pytest.approx(
+        0.5
+    )  # 30 of 60 copied
     assert "RANDOM WEIGHTS" in rep["reporting_line"] and "60 samples" in rep["reporting_line"]
     md = (tmp_path / "run" / "report.md").read_text()
     assert "## Reporting line" in md and "RANDOM WEIGHTS" in md
@@ -153,7 +203,11 @@ def test_sanity_experiment_end_to_end_json_schema_and_strict_exit(tmp_path):
         assert (tmp_path / "run" / f).exists()
     # the same run dir is not reused by accident ...
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 2 and "already holds results" in r.stderr and "overwrite=true" in r.stderr
+    assert (
+        r.returncode == 2 and "already holds results" in r.stderr and "overwrite=true" in r.stderr
+    )
     # ... and without strict the same run exits 0
-    r = subprocess.run(cmd + ["overwrite=true"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        cmd + ["overwrite=true"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert r.returncode == 0, r.stderr[-2000:]

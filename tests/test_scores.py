@@ -20,7 +20,7 @@ def brute_split_scores(p, n_splits):
     n = p.shape[0]
     out = []
     for i in range(n_splits):
-        part = p[i * n // n_splits:(i + 1) * n // n_splits]
+        part = p[i * n // n_splits : (i + 1) * n // n_splits]
         py = part.mean(axis=0)
         kls = [stats.entropy(row, py) for row in part]
         out.append(math.exp(np.mean(kls)))
@@ -46,7 +46,9 @@ def test_contiguous_split_boundaries_follow_original_code():
 
 
 def test_uniform_rows_give_one_and_one_hot_gives_class_count():
-    assert scores.inception_score(np.full((50, 7), 1 / 7), n_splits=5).mean == pytest.approx(1.0, abs=1e-12)
+    assert scores.inception_score(np.full((50, 7), 1 / 7), n_splits=5).mean == pytest.approx(
+        1.0, abs=1e-12
+    )
     labels = np.tile(np.arange(9), 20)  # each split sees all 9 classes equally
     onehot = np.eye(12)[labels]
     res = scores.inception_score(onehot, n_splits=4)
@@ -58,7 +60,9 @@ def test_one_hot_with_unequal_frequencies_is_exp_of_label_entropy():
     labels = np.repeat([0, 1, 2, 5], [10, 20, 30, 40])
     p = np.eye(6)[labels]
     freq = np.array([10, 20, 30, 40]) / 100
-    assert scores.inception_score(p, 1).mean == pytest.approx(math.exp(stats.entropy(freq)), rel=1e-12)
+    assert scores.inception_score(p, 1).mean == pytest.approx(
+        math.exp(stats.entropy(freq)), rel=1e-12
+    )
 
 
 def test_bounds_on_random_inputs():
@@ -105,7 +109,9 @@ def test_identity_log_is_equals_improved_score_equals_entropy_difference():
     assert sg.nats == pytest.approx(h_y - h_yx, rel=1e-10)
     assert sg.bits == pytest.approx(sg.nats / math.log(2), rel=1e-15)
     assert scores.conditional_entropy(p, base=math.e) == pytest.approx(h_yx, rel=1e-12)
-    assert scores.marginal_entropy(p, base=2) == pytest.approx(stats.entropy(p.mean(0), base=2), rel=1e-12)
+    assert scores.marginal_entropy(p, base=2) == pytest.approx(
+        stats.entropy(p.mean(0), base=2), rel=1e-12
+    )
     assert scores.conditional_entropy(p) == pytest.approx(h_yx / math.log(2), rel=1e-12)
 
 
@@ -128,8 +134,12 @@ def test_zero_log_zero_one_hot_and_underflow_are_finite():
     p = scores.softmax(logits)
     assert (p == 0).any()
     assert scores.underflow_count(p) == 3
-    for v in (scores.inception_score(p, 1).mean, scores.improved_score(p).nats,
-              scores.conditional_entropy(p), scores.marginal_entropy(p)):
+    for v in (
+        scores.inception_score(p, 1).mean,
+        scores.improved_score(p).nats,
+        scores.conditional_entropy(p),
+        scores.marginal_entropy(p),
+    ):
         assert math.isfinite(v)
     # split where a class is absent from the whole split: q_j = 0 and p_ij = 0 together
     p2 = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
@@ -144,7 +154,9 @@ def test_softmax_stable_for_any_magnitude_and_float64():
     out = scores.softmax(big)
     assert out.dtype == np.float64 and np.isfinite(out).all()
     assert out.sum() == pytest.approx(1.0)
-    np.testing.assert_allclose(scores.softmax(z.T, axis=0), special.softmax(z.T, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(
+        scores.softmax(z.T, axis=0), special.softmax(z.T, axis=0), rtol=1e-12
+    )
     assert scores.softmax(np.float32([[1, 2]])).dtype == np.float64
 
 
@@ -158,14 +170,20 @@ def test_top_marginal_classes():
     assert len(scores.top_marginal_classes(p, k=100).indices) == 40
 
 
-@pytest.mark.parametrize("bad,match", [
-    (np.ones(5) / 5, "must be 2-D"),
-    (np.ones((4, 1)), "at least 2"),
-    (np.array([[0.5, np.nan], [0.5, 0.5]]), "NaN or inf"),
-    (np.array([[1.5, -0.5], [0.5, 0.5]]), "negative entries"),
-    (np.array([[0.5, 0.4], [0.5, 0.5]]), r"sum to 1 within 1e-06: 1 row\(s\) are off, worst by 0.1"),
-    (np.zeros((0, 3)), "no rows"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (np.ones(5) / 5, "must be 2-D"),
+        (np.ones((4, 1)), "at least 2"),
+        (np.array([[0.5, np.nan], [0.5, 0.5]]), "NaN or inf"),
+        (np.array([[1.5, -0.5], [0.5, 0.5]]), "negative entries"),
+        (
+            np.array([[0.5, 0.4], [0.5, 0.5]]),
+            r"sum to 1 within 1e-06: 1 row\(s\) are off, worst by 0.1",
+        ),
+        (np.zeros((0, 3)), "no rows"),
+    ],
+)
 def test_bad_input_errors_are_one_line(bad, match):
     with pytest.raises(ValueError, match=match) as ei:
         scores.inception_score(bad, n_splits=1)
@@ -179,10 +197,15 @@ def test_row_sum_tolerance_is_1e_6():
         scores.inception_score(np.array([[0.5, 0.5 + 2e-6], [0.5, 0.5]]), 1)
 
 
-@pytest.mark.parametrize("s, msg", [(0, "n_splits must be at least 1"),
-                                    (-1, "n_splits must be at least 1"),
-                                    (11, "n_splits=11 is more than the N=10 samples"),
-                                    (True, "n_splits must be an integer")])
+@pytest.mark.parametrize(
+    "s, msg",
+    [
+        (0, "n_splits must be at least 1"),
+        (-1, "n_splits must be at least 1"),
+        (11, "n_splits=11 is more than the N=10 samples"),
+        (True, "n_splits must be an integer"),
+    ],
+)
 def test_bad_n_splits(s, msg):
     with pytest.raises(HarnessError, match=msg):
         scores.inception_score(dirichlet(10, 3), n_splits=s)

@@ -54,10 +54,12 @@ def test_true_mixture_and_wide_normal_match_trapezoid_rule(scale_is):
     sig = s.class_sigma
     h_mix = 0.5 * trapezoid_expect(f, -1, sig) + 0.5 * trapezoid_expect(f, 1, sig)
     assert toy.exact("true_mixture", s).inception_score == pytest.approx(
-        is_from_conditional_entropy(h_mix), rel=1e-8)
+        is_from_conditional_entropy(h_mix), rel=1e-8
+    )
     h_wide = trapezoid_expect(f, 0, s.sigma(20.0))
     assert toy.exact("normal_0_20", s).inception_score == pytest.approx(
-        is_from_conditional_entropy(h_wide), rel=1e-8)
+        is_from_conditional_entropy(h_wide), rel=1e-8
+    )
 
 
 def test_conventions_differ_and_are_read_consistently():
@@ -72,7 +74,7 @@ def test_conventions_differ_and_are_read_consistently():
 def test_posterior_is_bayes_rule():
     s = toy.ToySetup()
     x = np.linspace(-5, 5, 11)
-    pdf = lambda x, m: np.exp(-(x - m) ** 2 / (2 * s.class_sigma**2))  # noqa: E731
+    pdf = lambda x, m: np.exp(-((x - m) ** 2) / (2 * s.class_sigma**2))  # noqa: E731
     bayes = pdf(x, 1) / (pdf(x, 1) + pdf(x, -1))
     np.testing.assert_allclose(toy.posterior(x, s), bayes, rtol=1e-12)
     np.testing.assert_allclose(toy.class_probs(x, s).sum(axis=1), 1.0, rtol=1e-15)

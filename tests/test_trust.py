@@ -62,8 +62,14 @@ TINY_TV = ["weights=random:0", "progress=false", "backbone.input_size=75"]
 def test_sanity_small_n_bad_split_counts_and_unknown_backbone(tmp_path, capsys):
     folder = tmp_path / "imgs"
     write_pngs(folder, n=12)
-    base = ["+experiment=sanity", "dataset=folder", f"dataset.root={folder}",
-            f"output_root={tmp_path}", *TINY_TV, "~other_backbones"]
+    base = [
+        "+experiment=sanity",
+        "dataset=folder",
+        f"dataset.root={folder}",
+        f"output_root={tmp_path}",
+        *TINY_TV,
+        "~other_backbones",
+    ]
     # fewer samples than 2 x n_splits: a report, not an AttributeError
     code, out, err = run_cli(capsys, *base, "n_splits=4")
     assert code == 0, err[-3000:]
@@ -86,8 +92,15 @@ def test_sanity_small_n_bad_split_counts_and_unknown_backbone(tmp_path, capsys):
 
 
 def test_splits_accepts_a_number_and_refuses_impossible_split_counts(tmp_path, capsys):
-    base = ["+experiment=splits", "source=simulated", "simulated.n=300", "sample_sizes=[100]",
-            "resamples=2", f"output_root={tmp_path}", "progress=false"]
+    base = [
+        "+experiment=splits",
+        "source=simulated",
+        "simulated.n=300",
+        "sample_sizes=[100]",
+        "resamples=2",
+        f"output_root={tmp_path}",
+        "progress=false",
+    ]
     code, out, err = run_cli(capsys, *base, "n_splits=10")
     assert code == 0, err
     code, _, err = run_cli(capsys, *base, "n_splits=[1000]")
@@ -97,21 +110,30 @@ def test_splits_accepts_a_number_and_refuses_impossible_split_counts(tmp_path, c
 
 
 # ------------------------------------------------------------------------------ config types
-@pytest.mark.parametrize("override, message", [
-    ("backbone.bias=no", "backbone.bias must be true or false, got 'no'"),
-    ("backbone.bias=off", "backbone.bias must be true or false, got 'off'"),
-    ("backbone.bias='false'", "backbone.bias must be true or false, got 'false'"),
-    ("strict=no", "strict must be true or false, got 'no'"),
-    ("progress=1", "progress must be true or false, got 1"),
-    ("n_splits=ten", "n_splits must be an integer"),
-    ("+n_split=10", "unknown config key 'n_split'"),
-    ("+backbone.colour=blue", "unknown config key 'backbone.colour'"),
-    ("dataset.n=1.5", "dataset.n must be an integer, got 1.5"),
-    ("cache.enabled=maybe", "cache.enabled must be true or false"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("backbone.bias=no", "backbone.bias must be true or false, got 'no'"),
+        ("backbone.bias=off", "backbone.bias must be true or false, got 'off'"),
+        ("backbone.bias='false'", "backbone.bias must be true or false, got 'false'"),
+        ("strict=no", "strict must be true or false, got 'no'"),
+        ("progress=1", "progress must be true or false, got 1"),
+        ("n_splits=ten", "n_splits must be an integer"),
+        ("+n_split=10", "unknown config key 'n_split'"),
+        ("+backbone.colour=blue", "unknown config key 'backbone.colour'"),
+        ("dataset.n=1.5", "dataset.n must be an integer, got 1.5"),
+        ("cache.enabled=maybe", "cache.enabled must be true or false"),
+    ],
+)
 def test_config_values_must_have_their_types(tmp_path, capsys, override, message):
-    code, _, err = run_cli(capsys, "+experiment=sanity", "dataset=folder",
-                           f"dataset.root={tmp_path}", f"output_root={tmp_path}", override)
+    code, _, err = run_cli(
+        capsys,
+        "+experiment=sanity",
+        "dataset=folder",
+        f"dataset.root={tmp_path}",
+        f"output_root={tmp_path}",
+        override,
+    )
     assert code == 2 and message in one_line_error(err)
     assert not (tmp_path / "sanity").exists() or not run_dirs(tmp_path, "sanity")
 
@@ -141,10 +163,21 @@ def test_every_null_default_has_a_declared_type():
 
 # ------------------------------------------------------------------------------ run dirs
 def test_runs_started_together_get_their_own_dirs(tmp_path):
-    cmd = [sys.executable, "-m", "harness", "+experiment=toy_gaussian", "toy.mc_samples=2000",
-           f"output_root={tmp_path}", "progress=false"]
-    procs = [subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness",
+        "+experiment=toy_gaussian",
+        "toy.mc_samples=2000",
+        f"output_root={tmp_path}",
+        "progress=false",
+    ]
+    procs = [
+        subprocess.Popen(
+            cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
     for p in procs:
         assert p.wait(timeout=300) == 0, p.stderr.read()
     dirs = run_dirs(tmp_path, "toy_gaussian")
@@ -172,20 +205,33 @@ def test_an_existing_run_dir_is_refused_unless_overwrite(tmp_path, capsys):
 
 def test_a_killed_run_keeps_an_incomplete_marker(tmp_path):
     gen = tmp_path / "slowgen.py"
-    gen.write_text(textwrap.dedent(f"""
+    gen.write_text(
+        textwrap.dedent(f"""
         import time
         from pathlib import Path
         import numpy as np
 
         def make(n, seed):
-            Path({str(tmp_path / 'started')!r}).touch()
+            Path({str(tmp_path / "started")!r}).touch()
             time.sleep(120)
             return np.zeros((n, 32, 32, 3), np.uint8)
-    """))
+    """)
+    )
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "harness", "+experiment=sanity", "dataset=generator",
-           f"dataset.callable={gen}:make", "dataset.count=8", "weights=random:0",
-           "backbone.input_size=75", "~other_backbones", f"hydra.run.dir={run}", "progress=false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness",
+        "+experiment=sanity",
+        "dataset=generator",
+        f"dataset.callable={gen}:make",
+        "dataset.count=8",
+        "weights=random:0",
+        "backbone.input_size=75",
+        "~other_backbones",
+        f"hydra.run.dir={run}",
+        "progress=false",
+    ]
     p = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     t0 = time.time()
     while not (tmp_path / "started").exists() and time.time() - t0 < 240:
@@ -200,7 +246,8 @@ def test_a_killed_run_keeps_an_incomplete_marker(tmp_path):
 # ------------------------------------------------------------------------------ error policy
 def test_a_bug_shows_its_traceback_and_user_exit_is_not_success(tmp_path, capsys):
     bug = tmp_path / "buggy.py"
-    bug.write_text(textwrap.dedent("""
+    bug.write_text(
+        textwrap.dedent("""
         import sys
         import numpy as np
 
@@ -209,9 +256,16 @@ def test_a_bug_shows_its_traceback_and_user_exit_is_not_success(tmp_path, capsys
 
         def quits(n, seed):
             sys.exit(0)
-    """))
-    base = ["+experiment=sanity", "dataset=generator", "dataset.count=4", *TINY_TV,
-            "~other_backbones", f"output_root={tmp_path}"]
+    """)
+    )
+    base = [
+        "+experiment=sanity",
+        "dataset=generator",
+        "dataset.count=4",
+        *TINY_TV,
+        "~other_backbones",
+        f"output_root={tmp_path}",
+    ]
     code, _, err = run_cli(capsys, *base, f"dataset.callable={bug}:broken")
     assert code == 1 and "Traceback" in err and "ValueError" in err and cli.BUG_LINE in err
     code, _, err = run_cli(capsys, *base, f"dataset.callable={bug}:quits")
@@ -251,8 +305,12 @@ def test_transparency_cmyk_and_exif_are_decided_not_guessed(tmp_path):
     exif[0x0112] = 6  # rotate 90 degrees clockwise when shown
     im.save(tmp_path / "r.jpg", exif=exif)
     assert data.load("folder", root=str(tmp_path)).read_all().shape == (1, 30, 20, 3)
-    assert data.load("folder", root=str(tmp_path),
-                     exif_orientation="ignore").read_all().shape == (1, 20, 30, 3)
+    assert data.load("folder", root=str(tmp_path), exif_orientation="ignore").read_all().shape == (
+        1,
+        20,
+        30,
+        3,
+    )
 
 
 def test_declared_value_range_is_cross_checked(tmp_path):
@@ -262,8 +320,9 @@ def test_declared_value_range_is_cross_checked(tmp_path):
         data.load("arrays", path=str(tmp_path / "x.npy"), value_range="-1_1")
     with pytest.raises(HarnessError, match="declared value_range 0_255 but no value exceeds 1"):
         data.load("arrays", path=str(tmp_path / "x.npy"), value_range="0_255")
-    ok = data.load("arrays", path=str(tmp_path / "x.npy"), value_range="-1_1",
-                   trust_value_range=True)
+    ok = data.load(
+        "arrays", path=str(tmp_path / "x.npy"), value_range="-1_1", trust_value_range=True
+    )
     assert len(ok) == 40
 
 
@@ -277,8 +336,9 @@ def test_cache_disabled_never_deletes_and_keys_cover_code_and_weights(tmp_path, 
     first = lc.get(net, src, progress=False)
     entry = lc.entry_dir(first.key)
     before = sorted(p.name for p in entry.iterdir())
-    off = LogitsCache(tmp_path / "logits", chunk_size=4, enabled=False).get(net, src,
-                                                                             progress=False)
+    off = LogitsCache(tmp_path / "logits", chunk_size=4, enabled=False).get(
+        net, src, progress=False
+    )
     np.testing.assert_array_equal(off.logits, first.logits)
     assert sorted(p.name for p in entry.iterdir()) == before  # nothing deleted or written
     assert lc.get(net, src, progress=False).from_cache
@@ -296,26 +356,30 @@ def test_generator_key_follows_its_local_imports(tmp_path):
     pkg = tmp_path / "gen"
     pkg.mkdir()
     (pkg / "helper.py").write_text("SHIFT = 0\n")
-    (pkg / "model.py").write_text(textwrap.dedent("""
+    (pkg / "model.py").write_text(
+        textwrap.dedent("""
         import numpy as np
         from helper import SHIFT
 
         def make(n, seed):
             rng = np.random.default_rng(seed)
             return (rng.integers(0, 200, (n, 32, 32, 3)) + SHIFT).astype(np.uint8)
-    """))
+    """)
+    )
     fp = data.load("generator", callable=f"{pkg / 'model.py'}:make", count=4).fingerprint()
     (pkg / "helper.py").write_text("SHIFT = 5\n")
     src = data.load("generator", callable=f"{pkg / 'model.py'}:make", count=4)
     assert src.fingerprint() != fp and src.cacheable
-    (pkg / "model.py").write_text(textwrap.dedent("""
+    (pkg / "model.py").write_text(
+        textwrap.dedent("""
         import importlib
         import numpy as np
 
         def make(n, seed):
             importlib.import_module("helper")
             return np.zeros((n, 32, 32, 3), np.uint8)
-    """))
+    """)
+    )
     with pytest.warns(UserWarning, match="will not be cached"):
         dyn = data.load("generator", callable=f"{pkg / 'model.py'}:make", count=4)
     assert not dyn.cacheable
@@ -379,9 +443,17 @@ def test_two_processes_fill_one_entry_without_duplicate_work(tmp_path):
     worker = tmp_path / "worker.py"
     worker.write_text(CACHE_WORKER)
     log = tmp_path / "log.txt"
-    procs = [subprocess.Popen([sys.executable, str(worker), str(tmp_path / "cache"), str(log)],
-                              cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(worker), str(tmp_path / "cache"), str(log)],
+            cwd=ROOT,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     res = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
@@ -403,9 +475,17 @@ def test_concurrent_readers_of_a_compressed_npz(tmp_path):
     np.savez_compressed(tmp_path / "s.npz", images=x)
     (tmp_path / "r.py").write_text(NPZ_READER)
     env = {**ENV, "INCEPTION_NOTE_CACHE": str(tmp_path / "c")}
-    procs = [subprocess.Popen([sys.executable, str(tmp_path / "r.py"), str(tmp_path / "s.npz")],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(tmp_path / "r.py"), str(tmp_path / "s.npz")],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert {o[0].strip() for o in outs} == {str(int(x.sum()))}
@@ -413,15 +493,24 @@ def test_concurrent_readers_of_a_compressed_npz(tmp_path):
 
 # ------------------------------------------------------------------------------ UX
 def test_help_lists_experiments_and_frameworks_are_quiet(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "harness", "-h"], cwd=ROOT, env=ENV,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "harness", "-h"],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0 and "sanity" in r.stdout and "== Config groups" in r.stdout
-    code = ("from harness import backbones\n"
-            "backbones.load('keras', weights='random:0', input_size=75)\n")
+    code = (
+        "from harness import backbones\n"
+        "backbones.load('keras', weights='random:0', input_size=75)\n"
+    )
     env = {k: v for k, v in ENV.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["INCEPTION_NOTE_CACHE"] = str(tmp_path)
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr
     for noise in ("cuInit", "absl::InitializeLog", "oneDNN", "cuda drivers"):
         assert noise not in r.stderr

@@ -60,13 +60,15 @@ def load(name: str, weights="pretrained", **knobs):
     cls = backbone_class(name)
     unknown = sorted(set(knobs) - _accepted(cls))
     if unknown:
-        raise HarnessError(f"backbone {name}: unknown knob(s) {', '.join(unknown)}; valid: "
-                           f"{', '.join(sorted(_accepted(cls)))}")
+        raise HarnessError(
+            f"backbone {name}: unknown knob(s) {', '.join(unknown)}; valid: "
+            f"{', '.join(sorted(_accepted(cls)))}"
+        )
     return cls(weights=weights, **knobs)
 
 
 def from_config(cfg, **overrides):
-    """Build a backbone from a ``backbone`` config node (``name`` plus knobs; nulls mean default)."""
+    """A backbone from a ``backbone`` config node (``name`` plus knobs; nulls mean default)."""
     from omegaconf import DictConfig, OmegaConf
 
     d = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)

@@ -55,9 +55,13 @@ from . import weights as W
 
 CLASS_CHOICES = ("all", "first1000", "last1000", "imagenet1000")
 NORMS = ("auto", "minus_one_one", "centered_128", "imagenet_mean_std", "zero_one", "zero_255")
-NORM_LABELS = {"minus_one_one": "[-1, 1]", "centered_128": "(x - 128) / 128",
-               "zero_one": "[0, 1]", "zero_255": "[0, 255]",
-               "imagenet_mean_std": "(x/255 - ImageNet mean) / std"}
+NORM_LABELS = {
+    "minus_one_one": "[-1, 1]",
+    "centered_128": "(x - 128) / 128",
+    "zero_one": "[0, 1]",
+    "zero_255": "[0, 255]",
+    "imagenet_mean_std": "(x/255 - ImageNet mean) / std",
+}
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
 MIN_IMAGE_SIDE = 16
@@ -127,13 +131,15 @@ def import_torchvision():
     if "torchvision" not in sys.modules and "tensorflow" in sys.modules:
         raise HarnessError(
             "torchvision must be imported before TensorFlow in one process (the other order "
-            "segfaults); import harness backbones before tensorflow, or load torchvision first")
+            "segfaults); import harness backbones before tensorflow, or load torchvision first"
+        )
     import_torch()
     try:
         import torchvision
     except ImportError:
         raise HarnessError(
-            "the torchvision backbone needs torchvision: pip install -e '.[torch]'") from None
+            "the torchvision backbone needs torchvision: pip install -e '.[torch]'"
+        ) from None
     return torchvision
 
 
@@ -143,20 +149,24 @@ def check_images(images, min_side: int = MIN_IMAGE_SIDE) -> np.ndarray:
     if x.dtype != np.uint8:
         raise HarnessError(
             f"backbone input must be uint8 images in [0, 255], got dtype {x.dtype}; convert "
-            "floats with harness.data.to_uint8(x, value_range) (0_1, -1_1 or 0_255)")
+            "floats with harness.data.to_uint8(x, value_range) (0_1, -1_1 or 0_255)"
+        )
     if x.ndim != 4:
-        raise HarnessError(f"backbone input must be N x H x W x 3, got shape {x.shape}"
-                           + ("; add a channel axis (grayscale? convert to RGB)"
-                              if x.ndim == 3 else ""))
+        raise HarnessError(
+            f"backbone input must be N x H x W x 3, got shape {x.shape}"
+            + ("; add a channel axis (grayscale? convert to RGB)" if x.ndim == 3 else "")
+        )
     if x.shape[-1] != 3:
-        raise HarnessError(f"backbone input must have 3 (RGB) channels last, got shape {x.shape}"
-                           + ("; transpose N x 3 x H x W to N x H x W x 3"
-                              if x.shape[1] == 3 else ""))
+        raise HarnessError(
+            f"backbone input must have 3 (RGB) channels last, got shape {x.shape}"
+            + ("; transpose N x 3 x H x W to N x H x W x 3" if x.shape[1] == 3 else "")
+        )
     if x.shape[0] == 0:
         raise HarnessError("backbone input is an empty batch (0 images)")
     if min(x.shape[1], x.shape[2]) < min_side:
         raise HarnessError(
-            f"images are {x.shape[1]}x{x.shape[2]}; the minimum side is {min_side} pixels")
+            f"images are {x.shape[1]}x{x.shape[2]}; the minimum side is {min_side} pixels"
+        )
     return x
 
 
@@ -176,6 +186,8 @@ class Backbone:
     has_gradients = False
     min_input_size = 75
     fixed_input_size: int | None = None
+    #: images per forward pass when ``batch_size`` is not given (results do not depend on it)
+    default_batch_size = 32
     #: the network's column in Barratt & Sharma's Table 1 (None: not in the paper)
     paper_label: str | None = None
     #: backbones whose weights this one can run (``weights=ported:<name>``)
@@ -184,9 +196,22 @@ class Backbone:
     #: mapped to this backbone's own ``class_layout``
     ported_keeps_layout = True
 
-    def __init__(self, weights="pretrained", resize="native", align_corners=None, bias=None,
-                 classes="all", input_norm="auto", dtype="float32", device="cpu", input_size=299,
-                 batch_size=32, allow_download=False, weights_sha256=None, cache_dir=None):
+    def __init__(
+        self,
+        weights="pretrained",
+        resize="native",
+        align_corners=None,
+        bias=None,
+        classes="all",
+        input_norm="auto",
+        dtype="float32",
+        device="cpu",
+        input_size=299,
+        batch_size=None,
+        allow_download=False,
+        weights_sha256=None,
+        cache_dir=None,
+    ):
         self.weights_spec = W.WeightsSpec.parse(weights)
         align_corners = as_optional_bool(align_corners, "align_corners")
         if resize == "native":
@@ -198,25 +223,33 @@ class Backbone:
             self.resize_method, self.align_corners = resize, align_corners
             if resize == "torch_bilinear" and align_corners is None:
                 raise HarnessError(
-                    "resize=torch_bilinear needs align_corners=true or false (it changes IS)")
+                    "resize=torch_bilinear needs align_corners=true or false (it changes IS)"
+                )
             self.resize_requested = resize
         if classes not in CLASS_CHOICES:
             raise HarnessError(
-                f"unknown classes {classes!r}; choose from {', '.join(CLASS_CHOICES)}")
+                f"unknown classes {classes!r}; choose from {', '.join(CLASS_CHOICES)}"
+            )
         if input_norm not in NORMS:
             raise HarnessError(f"unknown input_norm {input_norm!r}; choose from {', '.join(NORMS)}")
         if dtype not in ("float32", "float64"):
             raise HarnessError(f"dtype must be float32 or float64, got {dtype!r}")
         if dtype == "float64" and not self.supports_float64:
             raise HarnessError(
-                f"backbone {self.name} runs in float32 only (its weights/graph are float32)")
+                f"backbone {self.name} runs in float32 only (its weights/graph are float32)"
+            )
         if device not in ("cpu", "cuda"):
             raise HarnessError(f"device must be cpu or cuda, got {device!r}")
         if device == "cuda" and not self.supports_cuda:
             raise HarnessError(
-                f"backbone {self.name} has no CUDA path in this harness; set its device to cpu")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
+                f"backbone {self.name} has no CUDA path in this harness; set its device to cpu"
+            )
+        batch_size = self.default_batch_size if batch_size is None else batch_size
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1
+        ):
             raise HarnessError(f"batch_size must be a positive integer, got {batch_size!r}")
         if isinstance(input_size, bool) or not isinstance(input_size, (int, np.integer)):
             raise HarnessError(f"input_size must be an integer, got {input_size!r}")
@@ -224,10 +257,12 @@ class Backbone:
         if self.fixed_input_size is not None and input_size != self.fixed_input_size:
             raise HarnessError(
                 f"backbone {self.name} takes {self.fixed_input_size}x{self.fixed_input_size} "
-                f"input only, got input_size={input_size}")
+                f"input only, got input_size={input_size}"
+            )
         if input_size < self.min_input_size:
             raise HarnessError(
-                f"backbone {self.name} needs input_size >= {self.min_input_size}, got {input_size}")
+                f"backbone {self.name} needs input_size >= {self.min_input_size}, got {input_size}"
+            )
         bias = as_optional_bool(bias, "bias")
         self.bias = self.default_bias if bias is None else bias
         self.classes = classes
@@ -280,8 +315,11 @@ class Backbone:
     def resolve_weights(self, spec: W.WeightsSpec) -> W.ResolvedWeights:
         """The one place a weights spec becomes a file or a canonical state."""
         if spec.kind in ("pretrained", "file"):
-            art = self.official_artifact(**self._artifact_knobs()) \
-                if spec.kind == "pretrained" else None
+            art = (
+                self.official_artifact(**self._artifact_knobs())
+                if spec.kind == "pretrained"
+                else None
+            )
             return W.locate_file(self.name, spec, art, self.allow_download, self.weights_sha256)
         if spec.kind == "random":
             return W.random_weights(spec, self.raw_outputs, self.cache_dir)
@@ -302,8 +340,7 @@ class Backbone:
         if self.classes == "all":
             return np.arange(r)
         if r < 1000:
-            raise HarnessError(
-                f"classes={self.classes} needs >= 1000 outputs; {self.name} has {r}")
+            raise HarnessError(f"classes={self.classes} needs >= 1000 outputs; {self.name} has {r}")
         if self.classes == "first1000":
             return np.arange(1000)
         if self.classes == "last1000":
@@ -363,10 +400,12 @@ class Backbone:
     def _check_outputs(self, logits: np.ndarray, pool) -> None:
         if not np.isfinite(logits).all():
             raise HarnessError(
-                f"backbone {self.name} produced NaN/inf logits; check the weights file")
+                f"backbone {self.name} produced NaN/inf logits; check the weights file"
+            )
         if pool is not None and not np.isfinite(pool).all():
             raise HarnessError(
-                f"backbone {self.name} produced NaN/inf pool features; check the weights file")
+                f"backbone {self.name} produced NaN/inf pool features; check the weights file"
+            )
 
     def forward(self, images, features: bool = False):
         """(logits float32 N x C, pool features float32 N x 2048 or None), batched."""
@@ -424,13 +463,17 @@ class Backbone:
         """What the logits depend on: knobs, weights hash, framework versions (not batch size,
         not how the resize was asked for: ``native`` and its explicit name share a key)."""
         knobs = {**self.knobs(), "resize": rs.canonical(self.resize_method, self.align_corners)}
-        return {"knobs": knobs, "weights_sha256": self.weights_info.get("weights_sha256"),
-                "framework_versions": self.framework_versions(),
-                "numpy": package_versions().get("numpy")}
+        return {
+            "knobs": knobs,
+            "weights_sha256": self.weights_info.get("weights_sha256"),
+            "framework_versions": self.framework_versions(),
+            "numpy": package_versions().get("numpy"),
+        }
 
     def describe(self) -> str:
         """One line for progress bars and messages."""
-        return f"{self.name} ({self.weights_spec}, {rs.describe(self.resize_method, self.align_corners)})"
+        resize = rs.describe(self.resize_method, self.align_corners)
+        return f"{self.name} ({self.weights_spec}, {resize})"
 
     def __repr__(self) -> str:
         return f"<Backbone {self.name} weights={self.weights_spec} classes={self.num_classes}>"

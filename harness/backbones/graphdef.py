@@ -21,8 +21,12 @@ from ..errors import HarnessError
 # tensorflow/core/framework/types.proto
 _DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 9: np.int64}
 # TensorProto value fields: number -> (dtype, wire kind)
-_VALUE_FIELDS = {5: (np.float32, "f32"), 6: (np.float64, "f64"), 7: (np.int32, "varint"),
-                 10: (np.int64, "varint")}
+_VALUE_FIELDS = {
+    5: (np.float32, "f32"),
+    6: (np.float64, "f64"),
+    7: (np.int32, "varint"),
+    10: (np.int64, "varint"),
+}
 
 
 class GraphDefError(HarnessError):
@@ -55,12 +59,12 @@ def fields(buf):
         if wt == 0:
             val, pos = _varint(buf, pos)
         elif wt == 1:
-            val, pos = buf[pos:pos + 8], pos + 8
+            val, pos = buf[pos : pos + 8], pos + 8
         elif wt == 2:
             n, pos = _varint(buf, pos)
-            val, pos = buf[pos:pos + n], pos + n
+            val, pos = buf[pos : pos + n], pos + n
         elif wt == 5:
-            val, pos = buf[pos:pos + 4], pos + 4
+            val, pos = buf[pos : pos + 4], pos + 4
         else:
             raise GraphDefError(f"GraphDef uses protobuf wire type {wt}, which is not supported")
         if pos > end:
@@ -192,5 +196,8 @@ def read_nodes(data: bytes) -> dict[str, Node]:
 
 def constants(nodes: dict, names=None) -> dict:
     """``Const`` nodes as numpy arrays (optionally only ``names``)."""
-    return {n.name: n.attr("value") for n in nodes.values()
-            if n.op == "Const" and (names is None or n.name in names)}
+    return {
+        n.name: n.attr("value")
+        for n in nodes.values()
+        if n.op == "Const" and (names is None or n.name in names)
+    }

@@ -19,22 +19,22 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Conv:
-    torch: str          # torchvision module path (BasicConv2d)
-    tf: str             # 2015 graph node prefix
+    torch: str  # torchvision module path (BasicConv2d)
+    tf: str  # 2015 graph node prefix
     cin: int
     cout: int
-    k: tuple            # (kh, kw)
+    k: tuple  # (kh, kw)
     stride: int = 1
     pad: tuple = (0, 0)  # symmetric (ph, pw); TF 'SAME' when nonzero (stride 1), else 'VALID'
 
 
 @dataclass(frozen=True)
 class Pool:
-    kind: str           # "max" | "avg"
+    kind: str  # "max" | "avg"
     k: int
     stride: int
     pad: int
-    tf: str             # 2015 graph node name
+    tf: str  # 2015 graph node name
     in_block: bool = False  # 3x3 stride-1 pool inside an Inception block (padding semantics differ)
 
 
@@ -42,75 +42,163 @@ class Pool:
 class Block:
     torch: str
     tf: str
-    branches: list = field(default_factory=list)  # list of lists (Conv | Pool | ("split", [Conv, Conv]))
+    branches: list = field(
+        default_factory=list
+    )  # list of lists (Conv | Pool | ("split", [Conv, Conv]))
 
 
 def _a(t, m, cin, pf):
-    return Block(t, m, [
-        [Conv(f"{t}.branch1x1", f"{m}/conv", cin, 64, (1, 1))],
-        [Conv(f"{t}.branch5x5_1", f"{m}/tower/conv", cin, 48, (1, 1)),
-         Conv(f"{t}.branch5x5_2", f"{m}/tower/conv_1", 48, 64, (5, 5), 1, (2, 2))],
-        [Conv(f"{t}.branch3x3dbl_1", f"{m}/tower_1/conv", cin, 64, (1, 1)),
-         Conv(f"{t}.branch3x3dbl_2", f"{m}/tower_1/conv_1", 64, 96, (3, 3), 1, (1, 1)),
-         Conv(f"{t}.branch3x3dbl_3", f"{m}/tower_1/conv_2", 96, 96, (3, 3), 1, (1, 1))],
-        [Pool("avg", 3, 1, 1, f"{m}/tower_2/pool", in_block=True),
-         Conv(f"{t}.branch_pool", f"{m}/tower_2/conv", cin, pf, (1, 1))],
-    ])
+    return Block(
+        t,
+        m,
+        [
+            [Conv(f"{t}.branch1x1", f"{m}/conv", cin, 64, (1, 1))],
+            [
+                Conv(f"{t}.branch5x5_1", f"{m}/tower/conv", cin, 48, (1, 1)),
+                Conv(f"{t}.branch5x5_2", f"{m}/tower/conv_1", 48, 64, (5, 5), 1, (2, 2)),
+            ],
+            [
+                Conv(f"{t}.branch3x3dbl_1", f"{m}/tower_1/conv", cin, 64, (1, 1)),
+                Conv(f"{t}.branch3x3dbl_2", f"{m}/tower_1/conv_1", 64, 96, (3, 3), 1, (1, 1)),
+                Conv(f"{t}.branch3x3dbl_3", f"{m}/tower_1/conv_2", 96, 96, (3, 3), 1, (1, 1)),
+            ],
+            [
+                Pool("avg", 3, 1, 1, f"{m}/tower_2/pool", in_block=True),
+                Conv(f"{t}.branch_pool", f"{m}/tower_2/conv", cin, pf, (1, 1)),
+            ],
+        ],
+    )
 
 
 def _b(t, m, cin):
-    return Block(t, m, [
-        [Conv(f"{t}.branch3x3", f"{m}/conv", cin, 384, (3, 3), 2)],
-        [Conv(f"{t}.branch3x3dbl_1", f"{m}/tower/conv", cin, 64, (1, 1)),
-         Conv(f"{t}.branch3x3dbl_2", f"{m}/tower/conv_1", 64, 96, (3, 3), 1, (1, 1)),
-         Conv(f"{t}.branch3x3dbl_3", f"{m}/tower/conv_2", 96, 96, (3, 3), 2)],
-        [Pool("max", 3, 2, 0, f"{m}/pool")],
-    ])
+    return Block(
+        t,
+        m,
+        [
+            [Conv(f"{t}.branch3x3", f"{m}/conv", cin, 384, (3, 3), 2)],
+            [
+                Conv(f"{t}.branch3x3dbl_1", f"{m}/tower/conv", cin, 64, (1, 1)),
+                Conv(f"{t}.branch3x3dbl_2", f"{m}/tower/conv_1", 64, 96, (3, 3), 1, (1, 1)),
+                Conv(f"{t}.branch3x3dbl_3", f"{m}/tower/conv_2", 96, 96, (3, 3), 2),
+            ],
+            [Pool("max", 3, 2, 0, f"{m}/pool")],
+        ],
+    )
 
 
 def _c(t, m, c7):
     r, c = (1, 7), (7, 1)
     pr, pc = (0, 3), (3, 0)
-    return Block(t, m, [
-        [Conv(f"{t}.branch1x1", f"{m}/conv", 768, 192, (1, 1))],
-        [Conv(f"{t}.branch7x7_1", f"{m}/tower/conv", 768, c7, (1, 1)),
-         Conv(f"{t}.branch7x7_2", f"{m}/tower/conv_1", c7, c7, r, 1, pr),
-         Conv(f"{t}.branch7x7_3", f"{m}/tower/conv_2", c7, 192, c, 1, pc)],
-        [Conv(f"{t}.branch7x7dbl_1", f"{m}/tower_1/conv", 768, c7, (1, 1)),
-         Conv(f"{t}.branch7x7dbl_2", f"{m}/tower_1/conv_1", c7, c7, c, 1, pc),
-         Conv(f"{t}.branch7x7dbl_3", f"{m}/tower_1/conv_2", c7, c7, r, 1, pr),
-         Conv(f"{t}.branch7x7dbl_4", f"{m}/tower_1/conv_3", c7, c7, c, 1, pc),
-         Conv(f"{t}.branch7x7dbl_5", f"{m}/tower_1/conv_4", c7, 192, r, 1, pr)],
-        [Pool("avg", 3, 1, 1, f"{m}/tower_2/pool", in_block=True),
-         Conv(f"{t}.branch_pool", f"{m}/tower_2/conv", 768, 192, (1, 1))],
-    ])
+    return Block(
+        t,
+        m,
+        [
+            [Conv(f"{t}.branch1x1", f"{m}/conv", 768, 192, (1, 1))],
+            [
+                Conv(f"{t}.branch7x7_1", f"{m}/tower/conv", 768, c7, (1, 1)),
+                Conv(f"{t}.branch7x7_2", f"{m}/tower/conv_1", c7, c7, r, 1, pr),
+                Conv(f"{t}.branch7x7_3", f"{m}/tower/conv_2", c7, 192, c, 1, pc),
+            ],
+            [
+                Conv(f"{t}.branch7x7dbl_1", f"{m}/tower_1/conv", 768, c7, (1, 1)),
+                Conv(f"{t}.branch7x7dbl_2", f"{m}/tower_1/conv_1", c7, c7, c, 1, pc),
+                Conv(f"{t}.branch7x7dbl_3", f"{m}/tower_1/conv_2", c7, c7, r, 1, pr),
+                Conv(f"{t}.branch7x7dbl_4", f"{m}/tower_1/conv_3", c7, c7, c, 1, pc),
+                Conv(f"{t}.branch7x7dbl_5", f"{m}/tower_1/conv_4", c7, 192, r, 1, pr),
+            ],
+            [
+                Pool("avg", 3, 1, 1, f"{m}/tower_2/pool", in_block=True),
+                Conv(f"{t}.branch_pool", f"{m}/tower_2/conv", 768, 192, (1, 1)),
+            ],
+        ],
+    )
 
 
 def _d(t, m):
-    return Block(t, m, [
-        [Conv(f"{t}.branch3x3_1", f"{m}/tower/conv", 768, 192, (1, 1)),
-         Conv(f"{t}.branch3x3_2", f"{m}/tower/conv_1", 192, 320, (3, 3), 2)],
-        [Conv(f"{t}.branch7x7x3_1", f"{m}/tower_1/conv", 768, 192, (1, 1)),
-         Conv(f"{t}.branch7x7x3_2", f"{m}/tower_1/conv_1", 192, 192, (1, 7), 1, (0, 3)),
-         Conv(f"{t}.branch7x7x3_3", f"{m}/tower_1/conv_2", 192, 192, (7, 1), 1, (3, 0)),
-         Conv(f"{t}.branch7x7x3_4", f"{m}/tower_1/conv_3", 192, 192, (3, 3), 2)],
-        [Pool("max", 3, 2, 0, f"{m}/pool")],
-    ])
+    return Block(
+        t,
+        m,
+        [
+            [
+                Conv(f"{t}.branch3x3_1", f"{m}/tower/conv", 768, 192, (1, 1)),
+                Conv(f"{t}.branch3x3_2", f"{m}/tower/conv_1", 192, 320, (3, 3), 2),
+            ],
+            [
+                Conv(f"{t}.branch7x7x3_1", f"{m}/tower_1/conv", 768, 192, (1, 1)),
+                Conv(f"{t}.branch7x7x3_2", f"{m}/tower_1/conv_1", 192, 192, (1, 7), 1, (0, 3)),
+                Conv(f"{t}.branch7x7x3_3", f"{m}/tower_1/conv_2", 192, 192, (7, 1), 1, (3, 0)),
+                Conv(f"{t}.branch7x7x3_4", f"{m}/tower_1/conv_3", 192, 192, (3, 3), 2),
+            ],
+            [Pool("max", 3, 2, 0, f"{m}/pool")],
+        ],
+    )
 
 
 def _e(t, m, cin):
-    return Block(t, m, [
-        [Conv(f"{t}.branch1x1", f"{m}/conv", cin, 320, (1, 1))],
-        [Conv(f"{t}.branch3x3_1", f"{m}/tower/conv", cin, 384, (1, 1)),
-         ("split", [Conv(f"{t}.branch3x3_2a", f"{m}/tower/mixed/conv", 384, 384, (1, 3), 1, (0, 1)),
-                    Conv(f"{t}.branch3x3_2b", f"{m}/tower/mixed/conv_1", 384, 384, (3, 1), 1, (1, 0))])],
-        [Conv(f"{t}.branch3x3dbl_1", f"{m}/tower_1/conv", cin, 448, (1, 1)),
-         Conv(f"{t}.branch3x3dbl_2", f"{m}/tower_1/conv_1", 448, 384, (3, 3), 1, (1, 1)),
-         ("split", [Conv(f"{t}.branch3x3dbl_3a", f"{m}/tower_1/mixed/conv", 384, 384, (1, 3), 1, (0, 1)),
-                    Conv(f"{t}.branch3x3dbl_3b", f"{m}/tower_1/mixed/conv_1", 384, 384, (3, 1), 1, (1, 0))])],
-        [Pool("avg", 3, 1, 1, f"{m}/tower_2/pool", in_block=True),
-         Conv(f"{t}.branch_pool", f"{m}/tower_2/conv", cin, 192, (1, 1))],
-    ])
+    return Block(
+        t,
+        m,
+        [
+            [Conv(f"{t}.branch1x1", f"{m}/conv", cin, 320, (1, 1))],
+            [
+                Conv(f"{t}.branch3x3_1", f"{m}/tower/conv", cin, 384, (1, 1)),
+                (
+                    "split",
+                    [
+                        Conv(
+                            f"{t}.branch3x3_2a",
+                            f"{m}/tower/mixed/conv",
+                            384,
+                            384,
+                            (1, 3),
+                            1,
+                            (0, 1),
+                        ),
+                        Conv(
+                            f"{t}.branch3x3_2b",
+                            f"{m}/tower/mixed/conv_1",
+                            384,
+                            384,
+                            (3, 1),
+                            1,
+                            (1, 0),
+                        ),
+                    ],
+                ),
+            ],
+            [
+                Conv(f"{t}.branch3x3dbl_1", f"{m}/tower_1/conv", cin, 448, (1, 1)),
+                Conv(f"{t}.branch3x3dbl_2", f"{m}/tower_1/conv_1", 448, 384, (3, 3), 1, (1, 1)),
+                (
+                    "split",
+                    [
+                        Conv(
+                            f"{t}.branch3x3dbl_3a",
+                            f"{m}/tower_1/mixed/conv",
+                            384,
+                            384,
+                            (1, 3),
+                            1,
+                            (0, 1),
+                        ),
+                        Conv(
+                            f"{t}.branch3x3dbl_3b",
+                            f"{m}/tower_1/mixed/conv_1",
+                            384,
+                            384,
+                            (3, 1),
+                            1,
+                            (1, 0),
+                        ),
+                    ],
+                ),
+            ],
+            [
+                Pool("avg", 3, 1, 1, f"{m}/tower_2/pool", in_block=True),
+                Conv(f"{t}.branch_pool", f"{m}/tower_2/conv", cin, 192, (1, 1)),
+            ],
+        ],
+    )
 
 
 STEM = [
@@ -161,8 +249,8 @@ def all_convs() -> list[Conv]:
 class PoolSemantics:
     """How an implementation pads its in-block average pools and pools its last block."""
 
-    count_include_pad: bool = True   # torchvision True; TF / Keras 'SAME' False
-    last_block_pool: str = "avg"     # the 2015 graph: "max" in mixed_10's pool branch
+    count_include_pad: bool = True  # torchvision True; TF / Keras 'SAME' False
+    last_block_pool: str = "avg"  # the 2015 graph: "max" in mixed_10's pool branch
 
     @classmethod
     def of(cls, implementation: str) -> PoolSemantics:

@@ -66,19 +66,28 @@ class NumpyIV3:
         """N x 2048 pool features of normalised input x (N x H x W x 3)."""
         x = np.asarray(x, dtype=np.float64)
         for item in STEM:
-            x = self.conv_bn_relu(item, x, calibrate) if isinstance(item, Conv) else \
-                pool2d(x, item, item.kind, self.sem.count_include_pad)
+            x = (
+                self.conv_bn_relu(item, x, calibrate)
+                if isinstance(item, Conv)
+                else pool2d(x, item, item.kind, self.sem.count_include_pad)
+            )
         for bi, block in enumerate(BLOCKS):
             outs = []
             for branch in block.branches:
                 y = x
                 for item in branch:
                     if isinstance(item, tuple):
-                        y = np.concatenate([self.conv_bn_relu(c, y, calibrate) for c in item[1]], axis=-1)
+                        y = np.concatenate(
+                            [self.conv_bn_relu(c, y, calibrate) for c in item[1]], axis=-1
+                        )
                     elif isinstance(item, Conv):
                         y = self.conv_bn_relu(item, y, calibrate)
                     else:
-                        kind = self.sem.last_block_pool if (bi == len(BLOCKS) - 1 and item.in_block) else item.kind
+                        kind = (
+                            self.sem.last_block_pool
+                            if (bi == len(BLOCKS) - 1 and item.in_block)
+                            else item.kind
+                        )
                         y = pool2d(y, item, kind, self.sem.count_include_pad)
                 outs.append(y)
             x = np.concatenate(outs, axis=-1)

@@ -37,7 +37,8 @@ def import_keras(backend: str):
         if keras.backend.backend() != backend:
             raise HarnessError(
                 f"Keras is already loaded with backend {keras.backend.backend()} in this process; "
-                f"keras_backend={backend} needs a fresh process (set KERAS_BACKEND={backend})")
+                f"keras_backend={backend} needs a fresh process (set KERAS_BACKEND={backend})"
+            )
         return keras
     os.environ["KERAS_BACKEND"] = backend
     if backend == "torch":
@@ -54,11 +55,16 @@ def import_keras(backend: str):
 
 
 KERAS_ARTIFACT = W.OfficialArtifact(
-    "keras", "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+    "keras",
+    "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
     "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
     "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
-    "KERAS_HOME", "~/.keras", subdir="models", pin_kind="md5",
-    pin="9a0d58056eeedaa3f26cb7ebd46da564")
+    "KERAS_HOME",
+    "~/.keras",
+    subdir="models",
+    pin_kind="md5",
+    pin="9a0d58056eeedaa3f26cb7ebd46da564",
+)
 
 
 def _load_weights_file(model, path: Path) -> None:
@@ -68,7 +74,8 @@ def _load_weights_file(model, path: Path) -> None:
         raise HarnessError(
             f"cannot load Keras weights {path} ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); need an InceptionV3 .h5 / "
-            ".weights.h5 with the 1000-class top") from None
+            ".weights.h5 with the 1000-class top"
+        ) from None
 
 
 class KerasIV3(Backbone):
@@ -90,7 +97,8 @@ class KerasIV3(Backbone):
         self.supports_cuda = keras_backend == "torch"
         if pool_compat not in ("keras", "torchvision", "tf2015"):
             raise HarnessError(
-                f"pool_compat must be keras, torchvision or tf2015, got {pool_compat!r}")
+                f"pool_compat must be keras, torchvision or tf2015, got {pool_compat!r}"
+            )
         self.pool_compat = pool_compat
         super().__init__(**kw)
 
@@ -100,10 +108,12 @@ class KerasIV3(Backbone):
 
     @classmethod
     def read_state(cls, path) -> dict:
-        keras = import_keras(sys.modules["keras"].backend.backend() if "keras" in sys.modules
-                             else "tensorflow")
-        model = keras.applications.InceptionV3(include_top=True, weights=None,
-                                               classifier_activation=None)
+        keras = import_keras(
+            sys.modules["keras"].backend.backend() if "keras" in sys.modules else "tensorflow"
+        )
+        model = keras.applications.InceptionV3(
+            include_top=True, weights=None, classifier_activation=None
+        )
         _load_weights_file(model, Path(path))
         return keras_to_torchvision_state(model)
 
@@ -114,8 +124,12 @@ class KerasIV3(Backbone):
             if self.dtype == "float64":
                 keras.config.set_dtype_policy("float64")
             model = keras.applications.InceptionV3(
-                include_top=True, weights=None, input_shape=(s, s, 3), classes=num_classes,
-                classifier_activation=None)
+                include_top=True,
+                weights=None,
+                input_shape=(s, s, 3),
+                classes=num_classes,
+                classifier_activation=None,
+            )
         finally:
             keras.config.set_dtype_policy(policy)
         if self.pool_compat != "keras":
@@ -128,15 +142,19 @@ class KerasIV3(Backbone):
         if self.device == "cuda":
             torch = import_torch()
             if not torch.cuda.is_available():
-                raise HarnessError("device=cuda requested but torch sees no CUDA GPU; use device=cpu")
+                raise HarnessError(
+                    "device=cuda requested but torch sees no CUDA GPU; use device=cpu"
+                )
         model = self.build_model(keras, self.raw_outputs)
         if weights.state is not None:
             torchvision_state_to_keras(model, weights.state)
         else:
             _load_weights_file(model, weights.path)
         self.model = model
-        self._fmodel = keras.Model(model.inputs, [model.get_layer("avg_pool").output,
-                                                  model.get_layer("predictions").output])
+        self._fmodel = keras.Model(
+            model.inputs,
+            [model.get_layer("avg_pool").output, model.get_layer("predictions").output],
+        )
         self._bias = np.asarray(model.get_layer("predictions").get_weights()[1], dtype=np.float64)
 
     def attack_target(self, settings):
@@ -145,13 +163,20 @@ class KerasIV3(Backbone):
         from .tf_attack import TFEagerAttackTarget
 
         model = self.model
-        return TFEagerAttackTarget(self, settings, lambda x: model(x, training=False),
-                                   None if self.bias else self._bias, self._columns)
+        return TFEagerAttackTarget(
+            self,
+            settings,
+            lambda x: model(x, training=False),
+            None if self.bias else self._bias,
+            self._columns,
+        )
 
     def preprocess(self, x_uint8: np.ndarray) -> np.ndarray:
         s = self.input_size
         npdt = np.float64 if self.dtype == "float64" else np.float32
-        x = rs.resize_numpy(x_uint8, (s, s), self.resize_method, bool(self.align_corners), dtype=npdt)
+        x = rs.resize_numpy(
+            x_uint8, (s, s), self.resize_method, bool(self.align_corners), dtype=npdt
+        )
         scale, offset = self.normalize_from_255()
         return (x * scale.astype(npdt) + offset.astype(npdt)).astype(npdt)
 
@@ -168,7 +193,8 @@ class KerasIV3(Backbone):
     def framework_versions(self) -> dict:
         v = {"keras": package_version("keras")}
         v["tensorflow" if self.keras_backend == "tensorflow" else "torch"] = package_version(
-            "tensorflow" if self.keras_backend == "tensorflow" else "torch")
+            "tensorflow" if self.keras_backend == "tensorflow" else "torch"
+        )
         return v
 
 
@@ -178,7 +204,7 @@ def _to_numpy(x):
     return np.asarray(x)
 
 
-# ------------------------------------------------------------------------------ canonical state <-> Keras
+# ------------------------------------------------------------------------------ canonical state <->
 def _suffix(name: str) -> int:
     m = re.search(r"_(\d+)$", name)
     return int(m.group(1)) if m else 0
@@ -191,7 +217,9 @@ def keras_conv_bn_layers(model):
     convs.sort(key=lambda lay: _suffix(lay.name))
     bns.sort(key=lambda lay: _suffix(lay.name))
     if len(convs) != len(all_convs()) or len(bns) != len(convs):
-        raise HarnessError(f"model has {len(convs)} convs / {len(bns)} BatchNorms; not Inception V3 (94)")
+        raise HarnessError(
+            f"model has {len(convs)} convs / {len(bns)} BatchNorms; not Inception V3 (94)"
+        )
     return convs, bns
 
 
@@ -199,11 +227,14 @@ def torchvision_state_to_keras(model, sd: dict) -> None:
     """Load a torchvision-layout state dict (numpy or torch tensors) into a Keras InceptionV3."""
     convs, bns = keras_conv_bn_layers(model)
     for spec, conv, bn in zip(all_convs(), convs, bns):
-        w = _np(sd[f"{spec.torch}.conv.weight"]).astype(np.float64)       # O I H W
+        w = _np(sd[f"{spec.torch}.conv.weight"]).astype(np.float64)  # O I H W
         gamma = _np(sd[f"{spec.torch}.bn.weight"]).astype(np.float64)
-        kernel = np.transpose(w * gamma[:, None, None, None], (2, 3, 1, 0))   # H W I O
+        kernel = np.transpose(w * gamma[:, None, None, None], (2, 3, 1, 0))  # H W I O
         if tuple(conv.kernel.shape) != kernel.shape:
-            raise HarnessError(f"{spec.torch}: kernel {kernel.shape} does not fit Keras layer {conv.name} {tuple(conv.kernel.shape)}")
+            raise HarnessError(
+                f"{spec.torch}: kernel {kernel.shape} does not fit Keras layer {conv.name} "
+                f"{tuple(conv.kernel.shape)}"
+            )
         conv.set_weights([kernel.astype(conv.kernel.dtype)])
         mean = _np(sd[f"{spec.torch}.bn.running_mean"]).astype(np.float64) * gamma
         var = _np(sd[f"{spec.torch}.bn.running_var"]).astype(np.float64)
@@ -213,7 +244,9 @@ def torchvision_state_to_keras(model, sd: dict) -> None:
     dense = model.get_layer("predictions")
     fw, fb = _np(sd["fc.weight"]), _np(sd["fc.bias"])
     if tuple(dense.kernel.shape) != (fw.shape[1], fw.shape[0]):
-        raise HarnessError(f"classifier {fw.shape} does not fit Keras predictions {tuple(dense.kernel.shape)}")
+        raise HarnessError(
+            f"classifier {fw.shape} does not fit Keras predictions {tuple(dense.kernel.shape)}"
+        )
     dense.set_weights([fw.T.astype(dense.kernel.dtype), fb.astype(dense.kernel.dtype)])
 
 
@@ -240,7 +273,7 @@ def _np(v) -> np.ndarray:
     return np.asarray(v)
 
 
-# ------------------------------------------------------------------------------ Keras pooling compat
+# ------------------------------------------------------------------------------ Keras pooling compa
 def keras_pool_compat(model, mode: str):
     """A Keras InceptionV3 whose in-block average pools follow another implementation.
 
@@ -253,8 +286,10 @@ def keras_pool_compat(model, mode: str):
         raise HarnessError(f"pool_compat must be keras, torchvision or tf2015, got {mode!r}")
     if mode == "keras":
         return model
-    pools = sorted((lay for lay in model.layers if type(lay).__name__ == "AveragePooling2D"),
-                   key=lambda lay: _suffix(lay.name))
+    pools = sorted(
+        (lay for lay in model.layers if type(lay).__name__ == "AveragePooling2D"),
+        key=lambda lay: _suffix(lay.name),
+    )
     last = pools[-1].name
 
     class CountPadAvgPool(keras.layers.Layer):
@@ -268,8 +303,13 @@ def keras_pool_compat(model, mode: str):
         if mode == "torchvision":
             return CountPadAvgPool(name=f"{layer.name}_count_pad", dtype=layer.dtype_policy)
         if layer.name == last:
-            return keras.layers.MaxPooling2D((3, 3), strides=(1, 1), padding="same", name=f"{layer.name}_max",
-                                             dtype=layer.dtype_policy)
+            return keras.layers.MaxPooling2D(
+                (3, 3),
+                strides=(1, 1),
+                padding="same",
+                name=f"{layer.name}_max",
+                dtype=layer.dtype_policy,
+            )
         return layer
 
     return keras.models.clone_model(model, clone_function=clone)

@@ -38,8 +38,9 @@ def _he_state(seed: int) -> tuple[dict, np.random.Generator]:
     for c in all_convs():
         kh, kw = c.k
         fan_in = c.cin * kh * kw
-        sd[f"{c.torch}.conv.weight"] = (rng.standard_normal((c.cout, c.cin, kh, kw))
-                                        * np.sqrt(2.0 / fan_in)).astype(np.float32)
+        sd[f"{c.torch}.conv.weight"] = (
+            rng.standard_normal((c.cout, c.cin, kh, kw)) * np.sqrt(2.0 / fan_in)
+        ).astype(np.float32)
         sd[f"{c.torch}.bn.weight"] = np.ones(c.cout, np.float32)
         sd[f"{c.torch}.bn.bias"] = np.zeros(c.cout, np.float32)
         sd[f"{c.torch}.bn.running_mean"] = np.zeros(c.cout, np.float32)

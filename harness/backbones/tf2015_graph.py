@@ -51,7 +51,9 @@ def read_graph_bytes(path: Path) -> tuple[bytes, str | None]:
             with tarfile.open(path, "r:*") as tf_:
                 members = {m.name.split("/")[-1]: m for m in tf_.getmembers() if m.isfile()}
                 if GRAPH_MEMBER not in members:
-                    raise HarnessError(f"tf2015: {path} has no {GRAPH_MEMBER}; is it inception-2015-12-05.tgz?")
+                    raise HarnessError(
+                        f"tf2015: {path} has no {GRAPH_MEMBER}; is it inception-2015-12-05.tgz?"
+                    )
                 graph = tf_.extractfile(members[GRAPH_MEMBER]).read()
                 lm = members.get(LABEL_MAP_MEMBER)
                 label_map = tf_.extractfile(lm).read().decode() if lm else None
@@ -60,7 +62,10 @@ def read_graph_bytes(path: Path) -> tuple[bytes, str | None]:
     except HarnessError:
         raise
     except (OSError, tarfile.TarError, EOFError) as exc:
-        raise HarnessError(f"tf2015: cannot read {path} ({type(exc).__name__}); the archive is truncated or corrupt") from None
+        raise HarnessError(
+            f"tf2015: cannot read {path} ({type(exc).__name__}); the archive is truncated or "
+            "corrupt"
+        ) from None
 
 
 def parse_nodes(data: bytes, path) -> dict:
@@ -72,7 +77,8 @@ def parse_nodes(data: bytes, path) -> dict:
     missing = [n for n in REQUIRED_NODES if n not in nodes]
     if missing:
         raise HarnessError(
-            f"tf2015: {path} lacks nodes {', '.join(missing)}; not the 2015-12-05 Inception graph")
+            f"tf2015: {path} lacks nodes {', '.join(missing)}; not the 2015-12-05 Inception graph"
+        )
     return nodes
 
 
@@ -115,7 +121,8 @@ def graph_state(nodes: dict) -> dict:
         sd[f"{c.torch}.bn.running_var"] = var.astype(np.float32)
     if eps_seen and eps_seen != {round(BN_EPS, 9)}:
         raise HarnessError(
-            f"2015 graph uses BatchNorm epsilon {sorted(eps_seen)}, not {BN_EPS}; port not exact")
+            f"2015 graph uses BatchNorm epsilon {sorted(eps_seen)}, not {BN_EPS}; port not exact"
+        )
     sd["fc.weight"] = consts["softmax/weights"].T.astype(np.float32).copy()
     sd["fc.bias"] = consts["softmax/biases"].astype(np.float32)
     return sd
@@ -159,53 +166,89 @@ class _GraphWriter:
         n = self.gd.node.add()
         n.name, n.op = name, "Const"
         n.attr["dtype"].type = dt
-        n.attr["value"].tensor.CopyFrom(self.tf.make_tensor_proto(arr.astype(np.int32 if dt == self.I else np.float32)))
+        n.attr["value"].tensor.CopyFrom(
+            self.tf.make_tensor_proto(arr.astype(np.int32 if dt == self.I else np.float32))
+        )
         return name
 
     def conv(self, c: Conv, x: str, sd: dict, scale_after_normalization: bool, eps: float):
         w = sd[f"{c.torch}.conv.weight"]
         self.const(f"{c.tf}/conv2d_params", np.transpose(w, (2, 3, 1, 0)))
         pad = b"SAME" if c.pad != (0, 0) else b"VALID"
-        conv = self.node(f"{c.tf}/Conv2D", "Conv2D", [x, f"{c.tf}/conv2d_params"], T="type:float",
-                         strides=[1, c.stride, c.stride, 1], padding=pad, data_format=b"NHWC",
-                         use_cudnn_on_gpu=True)
+        conv = self.node(
+            f"{c.tf}/Conv2D",
+            "Conv2D",
+            [x, f"{c.tf}/conv2d_params"],
+            T="type:float",
+            strides=[1, c.stride, c.stride, 1],
+            padding=pad,
+            data_format=b"NHWC",
+            use_cudnn_on_gpu=True,
+        )
         bn = f"{c.tf}/batchnorm"
-        for key, tv in (("beta", "bias"), ("gamma", "weight"), ("moving_mean", "running_mean"),
-                        ("moving_variance", "running_var")):
+        for key, tv in (
+            ("beta", "bias"),
+            ("gamma", "weight"),
+            ("moving_mean", "running_mean"),
+            ("moving_variance", "running_var"),
+        ):
             self.const(f"{bn}/{key}", sd[f"{c.torch}.bn.{tv}"])
-        self.node(bn, "BatchNormWithGlobalNormalization",
-                  [conv, f"{bn}/moving_mean", f"{bn}/moving_variance", f"{bn}/beta", f"{bn}/gamma"],
-                  T="type:float", variance_epsilon=float(eps),
-                  scale_after_normalization=bool(scale_after_normalization))
+        self.node(
+            bn,
+            "BatchNormWithGlobalNormalization",
+            [conv, f"{bn}/moving_mean", f"{bn}/moving_variance", f"{bn}/beta", f"{bn}/gamma"],
+            T="type:float",
+            variance_epsilon=float(eps),
+            scale_after_normalization=bool(scale_after_normalization),
+        )
         return self.node(c.tf, "Relu", [bn], T="type:float")
 
     def pool(self, p: Pool, x: str, kind: str | None = None):
         op = {"max": "MaxPool", "avg": "AvgPool"}[kind or p.kind]
-        return self.node(p.tf, op, [x], T="type:float", ksize=[1, p.k, p.k, 1],
-                         strides=[1, p.stride, p.stride, 1], padding=b"SAME" if p.pad else b"VALID",
-                         data_format=b"NHWC")
+        return self.node(
+            p.tf,
+            op,
+            [x],
+            T="type:float",
+            ksize=[1, p.k, p.k, 1],
+            strides=[1, p.stride, p.stride, 1],
+            padding=b"SAME" if p.pad else b"VALID",
+            data_format=b"NHWC",
+        )
 
     def concat(self, name, inputs):
         axis = self.const(f"{name}/axis", np.array(3, np.int32))
-        return self.node(name, "ConcatV2", [*inputs, axis], T="type:float", N=len(inputs), Tidx="type:int32")
+        return self.node(
+            name, "ConcatV2", [*inputs, axis], T="type:float", N=len(inputs), Tidx="type:int32"
+        )
 
 
-def build_graphdef(sd: dict, image_size: int = 299, scale_after_normalization: bool = False,
-                   eps: float = 1e-3):
+def build_graphdef(
+    sd: dict, image_size: int = 299, scale_after_normalization: bool = False, eps: float = 1e-3
+):
     """A GraphDef with the 2015 graph's names, ops and shapes, from a torchvision-layout state."""
     tf = import_tensorflow()
     g = _GraphWriter(tf)
     g.node("ExpandDims", "Placeholder", dtype="type:float")
     g.gd.node[-1].attr["dtype"].type = g.F
     g.const("ResizeBilinear/size", np.array([image_size, image_size], np.int32))
-    x = g.node("ResizeBilinear", "ResizeBilinear", ["ExpandDims", "ResizeBilinear/size"],
-               T="type:float", align_corners=False)
+    x = g.node(
+        "ResizeBilinear",
+        "ResizeBilinear",
+        ["ExpandDims", "ResizeBilinear/size"],
+        T="type:float",
+        align_corners=False,
+    )
     g.const("Sub/y", np.float32(128.0))
     x = g.node("Sub", "Sub", [x, "Sub/y"], T="type:float")
     g.const("Mul/y", np.float32(1 / 128))
     x = g.node("Mul", "Mul", [x, "Mul/y"], T="type:float")
     for item in STEM:
-        x = g.conv(item, x, sd, scale_after_normalization, eps) if isinstance(item, Conv) else g.pool(item, x)
+        x = (
+            g.conv(item, x, sd, scale_after_normalization, eps)
+            if isinstance(item, Conv)
+            else g.pool(item, x)
+        )
     for bi, block in enumerate(BLOCKS):
         outs = []
         for branch in block.branches:
@@ -221,15 +264,37 @@ def build_graphdef(sd: dict, image_size: int = 299, scale_after_normalization: b
                     y = g.pool(item, y, "max" if last else None)  # the 2015 graph's mixed_10 quirk
             outs.append(y)
         x = g.concat(f"{block.tf}/join", outs)
-    x = g.node("pool_3", "AvgPool", [x], T="type:float", ksize=[1, 8, 8, 1], strides=[1, 1, 1, 1],
-               padding=b"VALID", data_format=b"NHWC")
+    x = g.node(
+        "pool_3",
+        "AvgPool",
+        [x],
+        T="type:float",
+        ksize=[1, 8, 8, 1],
+        strides=[1, 1, 1, 1],
+        padding=b"VALID",
+        data_format=b"NHWC",
+    )
     g.const("pool_3/_reshape/shape", np.array([1, 2048], np.int32))
-    x = g.node("pool_3/_reshape", "Reshape", [x, "pool_3/_reshape/shape"], T="type:float", Tshape="type:int32")
+    x = g.node(
+        "pool_3/_reshape",
+        "Reshape",
+        [x, "pool_3/_reshape/shape"],
+        T="type:float",
+        Tshape="type:int32",
+    )
     g.const("softmax/weights", sd["fc.weight"].T)
     g.const("softmax/biases", sd["fc.bias"])
-    mm = g.node("softmax/logits/MatMul", "MatMul", [x, "softmax/weights"], T="type:float",
-                transpose_a=False, transpose_b=False)
-    lg = g.node("softmax/logits", "BiasAdd", [mm, "softmax/biases"], T="type:float", data_format=b"NHWC")
+    mm = g.node(
+        "softmax/logits/MatMul",
+        "MatMul",
+        [x, "softmax/weights"],
+        T="type:float",
+        transpose_a=False,
+        transpose_b=False,
+    )
+    lg = g.node(
+        "softmax/logits", "BiasAdd", [mm, "softmax/biases"], T="type:float", data_format=b"NHWC"
+    )
     g.node("softmax", "Softmax", [lg], T="type:float")
     g.gd.versions.producer = GRAPH_PRODUCER
     return g.gd
@@ -258,9 +323,13 @@ def random_graph_path(seed: int, cache_dir=None) -> Path:
 
 
 TF2015_ARTIFACT = W.OfficialArtifact(
-    "tf2015", "inception-2015-12-05.tgz",
+    "tf2015",
+    "inception-2015-12-05.tgz",
     "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz",
-    "INCEPTION_NOTE_WEIGHTS", lambda: W.cache_root() / "weights", alternatives=(GRAPH_MEMBER,))
+    "INCEPTION_NOTE_WEIGHTS",
+    lambda: W.cache_root() / "weights",
+    alternatives=(GRAPH_MEMBER,),
+)
 
 
 class TF2015Graph(Backbone):
@@ -301,22 +370,25 @@ class TF2015Graph(Backbone):
         gd = parse_graphdef(data, path, tf)
         wname = nodes["softmax/logits/MatMul"].inputs[1].split(":")[0]
         consts = gdr.constants(nodes, {wname, "softmax/biases", "ResizeBilinear/size"})
-        self._W = consts[wname].astype(np.float32)            # 2048 x 1008
+        self._W = consts[wname].astype(np.float32)  # 2048 x 1008
         self._b = consts.get("softmax/biases", np.zeros(self._W.shape[1])).astype(np.float32)
         if self._W.shape != (2048, 1008):
             raise HarnessError(
-                f"tf2015: softmax weights have shape {self._W.shape}, expected (2048, 1008)")
+                f"tf2015: softmax weights have shape {self._W.shape}, expected (2048, 1008)"
+            )
         self.graph_input_size = int(consts.get("ResizeBilinear/size", np.array([299, 299]))[0])
         graph = tf.Graph()
         with graph.as_default():
             inp = tf.compat.v1.placeholder(tf.float32, [None, None, None, 3], name="harness_input")
             try:
-                (pool,) = tf.compat.v1.import_graph_def(gd, input_map={"ExpandDims:0": inp},
-                                                        return_elements=["pool_3:0"], name="")
+                (pool,) = tf.compat.v1.import_graph_def(
+                    gd, input_map={"ExpandDims:0": inp}, return_elements=["pool_3:0"], name=""
+                )
             except Exception as exc:
                 raise HarnessError(
                     f"tf2015: cannot import {path} ({type(exc).__name__}: "
-                    f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
+                    f"{str(exc).splitlines()[0][:160] if str(exc) else ''})"
+                ) from None
         self._graph, self._inp, self._pool = graph, inp, pool
         self._sess = tf.compat.v1.Session(graph=graph)
 
@@ -344,10 +416,15 @@ class TF2015Graph(Backbone):
         return logits, pool
 
     def extra_provenance(self) -> dict:
-        return {"resize_location": "inside the graph (ResizeBilinear)" if self.resize_method == "tf1_bilinear"
-                else "harness, before the graph (graph resize is then 299->299, an identity)",
-                "network_file": str(self.network_file),
-                "label_map": "from the tgz" if self._label_map else "assumed devkit ids (see harness.imagenet)"}
+        return {
+            "resize_location": "inside the graph (ResizeBilinear)"
+            if self.resize_method == "tf1_bilinear"
+            else "harness, before the graph (graph resize is then 299->299, an identity)",
+            "network_file": str(self.network_file),
+            "label_map": "from the tgz"
+            if self._label_map
+            else "assumed devkit ids (see harness.imagenet)",
+        }
 
     def framework_versions(self) -> dict:
         return {"tensorflow": package_version("tensorflow")}

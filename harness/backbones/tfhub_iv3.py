@@ -37,13 +37,20 @@ def savedmodel_for_state(sd: dict, input_size: int, cache_dir=None) -> Path:
     key = W.state_sha256(sd)
     target = W.cache_root(cache_dir) / "weights" / "savedmodels" / f"tfhub_{key[:24]}_s{input_size}"
     sidecar = target.with_name(target.name + ".sha256")
-    if (target / "saved_model.pb").exists() and sidecar.exists() \
-            and W.sha256_of(target) == sidecar.read_text().strip():
+    if (
+        (target / "saved_model.pb").exists()
+        and sidecar.exists()
+        and W.sha256_of(target) == sidecar.read_text().strip()
+    ):
         return target
     keras = import_keras("tensorflow")
-    model = keras.applications.InceptionV3(include_top=True, weights=None, classes=1001,
-                                           input_shape=(input_size, input_size, 3),
-                                           classifier_activation=None)
+    model = keras.applications.InceptionV3(
+        include_top=True,
+        weights=None,
+        classes=1001,
+        input_shape=(input_size, input_size, 3),
+        classifier_activation=None,
+    )
     torchvision_state_to_keras(model, sd)
     export_keras_savedmodel(model, target)
     atomic_write_text(sidecar, W.sha256_of(target) + "\n")
@@ -87,8 +94,9 @@ class TFHubIV3(Backbone):
     def official_artifact(cls, handle: str = TFHUB_DEFAULT_HANDLE, **knobs) -> W.OfficialArtifact:
         local = Path(handle).expanduser()
         if local.is_dir():  # a local SavedModel directory given as the handle
-            return W.OfficialArtifact("tfhub", local.name, handle, "", str(local.parent),
-                                      is_dir=True)
+            return W.OfficialArtifact(
+                "tfhub", local.name, handle, "", str(local.parent), is_dir=True
+            )
         return W.tfhub_artifact(handle)
 
     def _artifact_knobs(self) -> dict:
@@ -105,27 +113,31 @@ class TFHubIV3(Backbone):
                 import tensorflow_hub as hub
         except ImportError:
             raise HarnessError(
-                "the tfhub backbone needs tensorflow_hub: pip install -e '.[tf]'") from None
+                "the tfhub backbone needs tensorflow_hub: pip install -e '.[tf]'"
+            ) from None
         if weights.state is not None:
             path = savedmodel_for_state(weights.state, self.input_size, self.cache_dir)
         else:
             path = weights.path
             if not (Path(path) / "saved_model.pb").exists():
                 raise HarnessError(
-                    f"tfhub: {path} is not a SavedModel directory (no saved_model.pb)")
+                    f"tfhub: {path} is not a SavedModel directory (no saved_model.pb)"
+                )
         try:
             obj = hub.load(str(path))
         except Exception as exc:
             raise HarnessError(
                 f"tfhub: cannot load SavedModel {path} ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
+                f"{str(exc).splitlines()[0][:160] if str(exc) else ''})"
+            ) from None
         self._obj = obj
         self.network_file = Path(path)
         self._fn = self._find_callable(obj, path)
         probe = self._call(np.zeros((1, self.input_size, self.input_size, 3), np.float32))
         if probe.shape[-1] != self.raw_outputs:
             raise HarnessError(
-                f"tfhub: {path} outputs {probe.shape[-1]} values; expected 1001 ImageNet logits")
+                f"tfhub: {path} outputs {probe.shape[-1]} values; expected 1001 ImageNet logits"
+            )
         self._bias = self._find_bias(obj)
         if weights.spec.kind == "pretrained":
             self.weights_info["handle"] = self.handle
@@ -133,8 +145,9 @@ class TFHubIV3(Backbone):
     def attack_target(self, settings):
         from .tf_attack import TFEagerAttackTarget
 
-        return TFEagerAttackTarget(self, settings, self._fn,
-                                   None if self.bias else self._bias, self._columns)
+        return TFEagerAttackTarget(
+            self, settings, self._fn, None if self.bias else self._bias, self._columns
+        )
 
     def _find_callable(self, obj, path):
         tf = self.tf
@@ -152,8 +165,11 @@ class TFHubIV3(Backbone):
         raise HarnessError(f"tfhub: {path} is neither callable nor has a serving_default signature")
 
     def _find_bias(self, obj):
-        cands = [v for v in getattr(obj, "variables", [])
-                 if tuple(v.shape) == (self.raw_outputs,) and "bias" in v.name.lower()]
+        cands = [
+            v
+            for v in getattr(obj, "variables", [])
+            if tuple(v.shape) == (self.raw_outputs,) and "bias" in v.name.lower()
+        ]
         return np.asarray(cands[-1].numpy(), dtype=np.float64) if cands else None
 
     def _call(self, x: np.ndarray) -> np.ndarray:
@@ -164,10 +180,15 @@ class TFHubIV3(Backbone):
         s = self.input_size
         x = rs.resize_numpy(images, (s, s), self.resize_method, bool(self.align_corners))
         scale, offset = self.normalize_from_255()
-        logits = self._call((x * scale.astype(np.float32) + offset.astype(np.float32)).astype(np.float32))
+        logits = self._call(
+            (x * scale.astype(np.float32) + offset.astype(np.float32)).astype(np.float32)
+        )
         if not self.bias:
             if self._bias is None:
-                raise HarnessError("tfhub: bias=false needs the final layer's bias, which this SavedModel does not expose")
+                raise HarnessError(
+                    "tfhub: bias=false needs the final layer's bias, which this SavedModel does "
+                    "not expose"
+                )
             logits = logits - self._bias.astype(logits.dtype)
         return logits, None
 
@@ -178,4 +199,7 @@ class TFHubIV3(Backbone):
         return {"network_file": str(self.network_file)}
 
     def framework_versions(self) -> dict:
-        return {"tensorflow": package_version("tensorflow"), "tensorflow-hub": package_version("tensorflow-hub")}
+        return {
+            "tensorflow": package_version("tensorflow"),
+            "tensorflow-hub": package_version("tensorflow-hub"),
+        }

@@ -22,12 +22,29 @@ from ..provenance import package_version
 from . import weights as W
 from .base import Backbone, check_images, import_torch, import_torchvision
 
-PRECISIONS = ("highest", "tf32", "bf16")
+PRECISIONS = attack.PRECISIONS
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
-_STAGES = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
-           "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b",
-           "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
+_STAGES = (
+    "Conv2d_1a_3x3",
+    "Conv2d_2a_3x3",
+    "Conv2d_2b_3x3",
+    "maxpool1",
+    "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3",
+    "maxpool2",
+    "Mixed_5b",
+    "Mixed_5c",
+    "Mixed_5d",
+    "Mixed_6a",
+    "Mixed_6b",
+    "Mixed_6c",
+    "Mixed_6d",
+    "Mixed_6e",
+    "Mixed_7a",
+    "Mixed_7b",
+    "Mixed_7c",
+)
 
 
 def load_state_dict_file(path: Path, torch) -> dict:
@@ -37,7 +54,8 @@ def load_state_dict_file(path: Path, torch) -> dict:
     except Exception as exc:
         raise HarnessError(
             f"cannot read weights file {path} ({type(exc).__name__}): truncated, corrupt or not a "
-            "PyTorch state dict; re-download it") from None
+            "PyTorch state dict; re-download it"
+        ) from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict):
@@ -46,10 +64,15 @@ def load_state_dict_file(path: Path, torch) -> dict:
 
 
 TORCHVISION_ARTIFACT = W.OfficialArtifact(
-    "torchvision", "inception_v3_google-0cc3c7bd.pth",
+    "torchvision",
+    "inception_v3_google-0cc3c7bd.pth",
     "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
-    "TORCH_HOME", "$XDG_CACHE_HOME/torch",
-    subdir="hub/checkpoints", pin_kind="sha256_prefix", pin="0cc3c7bd")
+    "TORCH_HOME",
+    "$XDG_CACHE_HOME/torch",
+    subdir="hub/checkpoints",
+    pin_kind="sha256_prefix",
+    pin="0cc3c7bd",
+)
 
 
 class TorchvisionIV3(Backbone):
@@ -62,21 +85,38 @@ class TorchvisionIV3(Backbone):
     native_resize = ("torch_bilinear", True)
     supports_cuda = True
     has_gradients = True
+    default_batch_size = 64
     port_sources = ("keras", "tf2015")
 
-    def __init__(self, transform_input: bool = False, channels_last="auto",
-                 precision: str = "highest", fuse_bn="auto", compile: str = "none",
-                 pool_compat: str = "torchvision", **kw):
+    def __init__(
+        self,
+        transform_input: bool = False,
+        channels_last="auto",
+        precision: str = "highest",
+        fuse_bn="auto",
+        compile: str = "none",
+        pool_compat: str = "torchvision",
+        **kw,
+    ):
         if pool_compat not in ("torchvision", "keras", "tf2015"):
-            raise HarnessError(f"pool_compat must be torchvision, keras or tf2015, got {pool_compat!r}")
+            raise HarnessError(
+                f"pool_compat must be torchvision, keras or tf2015, got {pool_compat!r}"
+            )
         self.pool_compat = pool_compat
         transform_input = as_bool(transform_input, "transform_input")
         if precision not in PRECISIONS:
-            raise HarnessError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+            raise HarnessError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+            )
         if precision != "highest" and kw.get("device", "cpu") != "cuda":
-            raise HarnessError(f"precision={precision} is a CUDA mode; on the CPU only 'highest' (exact float32) exists")
+            raise HarnessError(
+                f"precision={precision} is a CUDA mode; on the CPU only 'highest' (exact float32) "
+                "exists"
+            )
         if compile not in COMPILE_MODES:
-            raise HarnessError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {compile!r}")
+            raise HarnessError(
+                f"compile must be one of {', '.join(COMPILE_MODES)}, got {compile!r}"
+            )
         self.transform_input = transform_input
         if channels_last == "auto":
             # measured (benchmarks/README.md): channels_last is ~2x faster on the CPU, but ~20%
@@ -103,8 +143,11 @@ class TorchvisionIV3(Backbone):
     @classmethod
     def read_state(cls, path) -> dict:
         torch = import_torch()
-        return {k: v.numpy() for k, v in load_state_dict_file(Path(path), torch).items()
-                if not k.startswith("AuxLogits.") and not k.endswith("num_batches_tracked")}
+        return {
+            k: v.numpy()
+            for k, v in load_state_dict_file(Path(path), torch).items()
+            if not k.startswith("AuxLogits.") and not k.endswith("num_batches_tracked")
+        }
 
     def _state_from_file(self, path: Path, torch) -> dict:
         """A weights file of this backbone's format as a torch state dict."""
@@ -123,8 +166,12 @@ class TorchvisionIV3(Backbone):
         else:
             sd, where = self._state_from_file(weights.path, torch), weights.path
         model = torchvision.models.inception_v3(
-            weights=None, aux_logits=True, init_weights=False,
-            transform_input=self.transform_input, num_classes=self.raw_outputs)
+            weights=None,
+            aux_logits=True,
+            init_weights=False,
+            transform_input=self.transform_input,
+            num_classes=self.raw_outputs,
+        )
         self._load_state(model, sd, where)
         model.AuxLogits = None  # eval never uses it; the official file carries its weights
         model.aux_logits = False
@@ -153,8 +200,11 @@ class TorchvisionIV3(Backbone):
         own = model.state_dict()
         # BatchNorm's num_batches_tracked counters and the auxiliary head do not affect eval
         # logits; files saved from eval-only models lack them
-        fill = {k: v for k, v in own.items()
-                if (k.endswith("num_batches_tracked") or k.startswith("AuxLogits.")) and k not in sd}
+        fill = {
+            k: v
+            for k, v in own.items()
+            if (k.endswith("num_batches_tracked") or k.startswith("AuxLogits.")) and k not in sd
+        }
         sd = {**fill, **sd}
         missing, unexpected = [], []
         try:
@@ -162,12 +212,15 @@ class TorchvisionIV3(Backbone):
             missing, unexpected = list(res.missing_keys), list(res.unexpected_keys)
         except RuntimeError as exc:  # shape mismatches
             raise HarnessError(
-                f"weights {path} do not fit torchvision Inception V3 ({str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else exc})"
+                f"weights {path} do not fit torchvision Inception V3 "
+                f"({str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else exc})"
             ) from None
         if missing or unexpected:
             raise HarnessError(
-                f"weights {path} are not a torchvision Inception V3 state dict: {len(missing)} missing "
-                f"keys (e.g. {missing[:1]}), {len(unexpected)} unexpected (e.g. {unexpected[:1]})")
+                f"weights {path} are not a torchvision Inception V3 state dict: {len(missing)} "
+                "missing "
+                f"keys (e.g. {missing[:1]}), {len(unexpected)} unexpected (e.g. {unexpected[:1]})"
+            )
 
     # ------------------------------------------------------------------ forward
     def preprocess(self, x_uint8: np.ndarray):
@@ -215,7 +268,9 @@ class TorchvisionIV3(Backbone):
             else:
                 x = getattr(m, stage)(x)
         pool = self.torch.flatten(m.avgpool(x), 1)
-        logits = self.torch.nn.functional.linear(pool, m.fc.weight, m.fc.bias if self.bias else None)
+        logits = self.torch.nn.functional.linear(
+            pool, m.fc.weight, m.fc.bias if self.bias else None
+        )
         return logits, pool
 
     def precision_context(self):
@@ -235,7 +290,9 @@ class TorchvisionIV3(Backbone):
                 if self.compile_mode == "reduce-overhead":
                     torch.compiler.cudagraph_mark_step_begin()
                 lg, pool = self._net_fn(self.preprocess(x[s : s + self.batch_size]), features)
-                outs.append(lg.index_select(1, cols).to(torch.float32))  # a copy: safe under CUDA graphs
+                outs.append(
+                    lg.index_select(1, cols).to(torch.float32)
+                )  # a copy: safe under CUDA graphs
                 if features:
                     feats.append(pool.to(torch.float32, copy=True))
             logits = torch.cat(outs).cpu().numpy()
@@ -263,8 +320,13 @@ class TorchvisionIV3(Backbone):
     def extra_knobs(self) -> dict:
         # fuse_bn / compile / precision change float rounding (precision: by up to ~1e-2 for
         # bf16), so they are part of the key; channels_last and batch size are not
-        return {"transform_input": self.transform_input, "precision": self.precision,
-                "fuse_bn": self.fuse_bn, "compile": self.compile_mode, "pool_compat": self.pool_compat}
+        return {
+            "transform_input": self.transform_input,
+            "precision": self.precision,
+            "fuse_bn": self.fuse_bn,
+            "compile": self.compile_mode,
+            "pool_compat": self.pool_compat,
+        }
 
     def extra_provenance(self) -> dict:
         return {"channels_last": self.channels_last}
@@ -275,8 +337,15 @@ class TorchvisionIV3(Backbone):
 
 def _block_a(b, x, pool):
     cat = __import__("torch").cat
-    return cat([b.branch1x1(x), b.branch5x5_2(b.branch5x5_1(x)),
-                b.branch3x3dbl_3(b.branch3x3dbl_2(b.branch3x3dbl_1(x))), b.branch_pool(pool(x))], 1)
+    return cat(
+        [
+            b.branch1x1(x),
+            b.branch5x5_2(b.branch5x5_1(x)),
+            b.branch3x3dbl_3(b.branch3x3dbl_2(b.branch3x3dbl_1(x))),
+            b.branch_pool(pool(x)),
+        ],
+        1,
+    )
 
 
 def _block_c(b, x, pool):
@@ -296,9 +365,17 @@ def _block_e(b, x, pool):
 
 
 # the blocks with a 3x3 stride-1 pool branch (their forward is re-written for pool_compat)
-_POOL_BLOCKS = {"Mixed_5b": _block_a, "Mixed_5c": _block_a, "Mixed_5d": _block_a, "Mixed_6b": _block_c,
-                "Mixed_6c": _block_c, "Mixed_6d": _block_c, "Mixed_6e": _block_c, "Mixed_7b": _block_e,
-                "Mixed_7c": _block_e}
+_POOL_BLOCKS = {
+    "Mixed_5b": _block_a,
+    "Mixed_5c": _block_a,
+    "Mixed_5d": _block_a,
+    "Mixed_6b": _block_c,
+    "Mixed_6c": _block_c,
+    "Mixed_6d": _block_c,
+    "Mixed_6e": _block_c,
+    "Mixed_7b": _block_e,
+    "Mixed_7c": _block_e,
+}
 
 
 class precision_context:
@@ -340,7 +417,7 @@ def fold_batchnorm(model, torch) -> None:
     for mod in model.modules():
         if hasattr(mod, "conv") and hasattr(mod, "bn") and isinstance(mod.bn, torch.nn.BatchNorm2d):
             conv, bn = mod.conv, mod.bn
-            inv = (bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps))
+            inv = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
             w = (conv.weight.double() * inv.view(-1, 1, 1, 1)).to(conv.weight.dtype)
             b = (bn.bias.double() - bn.running_mean.double() * inv).to(conv.weight.dtype)
             conv.weight.data.copy_(w)
@@ -359,14 +436,19 @@ class TorchAttackTarget:
         self.scale = torch.as_tensor(scale, dtype=dt, device=net.device).view(1, 3, 1, 1)
         self.offset = torch.as_tensor(offset, dtype=dt, device=net.device).view(1, 3, 1, 1)
         self.lo, self.hi = self.offset, 255 * self.scale + self.offset
-        self.eps = torch.as_tensor(settings.eps_network(scale), dtype=dt, device=net.device).view(1, 3, 1, 1)
+        self.eps = torch.as_tensor(settings.eps_network(scale), dtype=dt, device=net.device).view(
+            1, 3, 1, 1
+        )
         self.cols = torch.as_tensor(net._columns, device=net.device)
 
     def start(self, x_uint8: np.ndarray):
         net = self.net
         if self.s.attack_at == "network_input":
             with self.torch.no_grad():
-                parts = [net.preprocess(x_uint8[i : i + 256]).contiguous() for i in range(0, len(x_uint8), 256)]
+                parts = [
+                    net.preprocess(x_uint8[i : i + 256]).contiguous()
+                    for i in range(0, len(x_uint8), 256)
+                ]
             return self.torch.cat(parts)
         if net.resize_method == "pil_bicubic":
             raise HarnessError("attack_at=source needs a differentiable resize (not pil_bicubic)")
@@ -377,8 +459,9 @@ class TorchAttackTarget:
         net = self.net
         if self.s.attack_at == "source":
             s = net.input_size
-            x = rs.resize_torch_nhwc(x.permute(0, 2, 3, 1), (s, s), net.resize_method,
-                                     bool(net.align_corners)).permute(0, 3, 1, 2)
+            x = rs.resize_torch_nhwc(
+                x.permute(0, 2, 3, 1), (s, s), net.resize_method, bool(net.align_corners)
+            ).permute(0, 3, 1, 2)
         logits, _ = net.net(x)
         return logits.index_select(1, self.cols)
 

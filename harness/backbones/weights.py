@@ -71,7 +71,8 @@ class WeightsSpec:
     @property
     def is_random(self) -> bool:
         return self.kind == "random" or (
-            self.kind == "ported" and self.source_spec.startswith("random:"))
+            self.kind == "ported" and self.source_spec.startswith("random:")
+        )
 
     def __str__(self) -> str:
         if self.kind == "file":
@@ -91,13 +92,13 @@ class OfficialArtifact:
     filename: str
     url: str
     env_var: str
-    default_dir: object         # str (``~``, $XDG_CACHE_HOME expanded) or a callable -> path,
-                                # used when env_var is unset
-    subdir: str = ""            # appended to the env var's directory (torch: hub/checkpoints)
+    default_dir: object  # str (``~``, $XDG_CACHE_HOME expanded) or a callable -> path,
+    # used when env_var is unset
+    subdir: str = ""  # appended to the env var's directory (torch: hub/checkpoints)
     pin_kind: str | None = None  # "sha256_prefix" | "md5" | "sha256" | None
     pin: str | None = None
     is_dir: bool = False
-    alternatives: tuple = ()    # other file names accepted in the same directory
+    alternatives: tuple = ()  # other file names accepted in the same directory
 
     def directory(self) -> Path:
         base = os.environ.get(self.env_var)
@@ -122,15 +123,17 @@ class OfficialArtifact:
                 f"backbone {self.backbone}: SavedModel for handle {self.url} not found as "
                 f"{where / self.filename} (TF-Hub caches a handle in "
                 "TFHUB_CACHE_DIR/<sha1 of the handle>); on a connected machine run "
-                f"TFHUB_CACHE_DIR={where} python -c \"import tensorflow_hub as h; "
+                f'TFHUB_CACHE_DIR={where} python -c "import tensorflow_hub as h; '
                 f"h.resolve('{self.url}')\" and copy {where / self.filename} here, or pass "
                 "weights=file:<SavedModel directory> (no published hash: its sha256 is "
-                "recorded; pin it with weights_sha256=)")
+                "recorded; pin it with weights_sha256=)"
+            )
         return (
             f"backbone {self.backbone}: pretrained weights {self.filename} "
             f"({self.describe_pin()}) not found in {where}; on a connected machine download "
             f"{self.url} into that directory (or set {self.env_var}), or pass "
-            "weights=file:<path> to a copy")
+            "weights=file:<path> to a copy"
+        )
 
     def locate(self, allow_download: bool = False) -> Path:
         where = self.directory()
@@ -160,20 +163,27 @@ class OfficialArtifact:
         except Exception as exc:
             raise MissingInputError(
                 f"{self.missing_message(where)} (download failed: {type(exc).__name__}; is the "
-                "machine offline?)") from None
+                "machine offline?)"
+            ) from None
 
 
 def tfhub_artifact(handle: str) -> OfficialArtifact:
     """TF-Hub resolves a handle to ``$TFHUB_CACHE_DIR/<sha1 of the handle>``."""
     return OfficialArtifact(
-        "tfhub", hashlib.sha1(handle.encode()).hexdigest(), handle, "TFHUB_CACHE_DIR",
-        os.path.join(tempfile.gettempdir(), "tfhub_modules"), is_dir=True)
+        "tfhub",
+        hashlib.sha1(handle.encode()).hexdigest(),
+        handle,
+        "TFHUB_CACHE_DIR",
+        os.path.join(tempfile.gettempdir(), "tfhub_modules"),
+        is_dir=True,
+    )
 
 
 def harness_weights_dir() -> Path:
     """Where the harness looks for files with no ecosystem cache of their own (the 2015 tgz)."""
     base = os.environ.get("INCEPTION_NOTE_WEIGHTS") or os.path.join(
-        os.environ.get("INCEPTION_NOTE_CACHE", "~/.cache/inception-note"), "weights")
+        os.environ.get("INCEPTION_NOTE_CACHE", "~/.cache/inception-note"), "weights"
+    )
     return Path(base).expanduser()
 
 
@@ -195,7 +205,8 @@ def check_pin(path: Path, hashes: dict, art: OfficialArtifact | None, user_sha25
         if hashes["sha256"] != str(user_sha256).lower():
             raise HarnessError(
                 f"weights file {path} has sha256 {hashes['sha256']}, but "
-                f"weights_sha256={user_sha256} was required; the file is not the one you pinned")
+                f"weights_sha256={user_sha256} was required; the file is not the one you pinned"
+            )
         return
     if art is None or art.pin_kind is None:
         return
@@ -209,7 +220,8 @@ def check_pin(path: Path, hashes: dict, art: OfficialArtifact | None, user_sha25
         raise HarnessError(
             f"{art.backbone}: {path} does not match the official {art.describe_pin()} (got "
             f"{got}); the file is truncated, corrupt or not the official one: delete it and "
-            "re-download, or pass weights=file:<path> to use it knowingly")
+            "re-download, or pass weights=file:<path> to use it knowingly"
+        )
 
 
 def state_sha256(sd: dict) -> str:
@@ -240,24 +252,37 @@ class ResolvedWeights:
         return self.record.get("weights_sha256")
 
 
-def locate_file(backbone: str, spec: WeightsSpec, art: OfficialArtifact | None,
-                allow_download: bool, user_sha256=None) -> ResolvedWeights:
+def locate_file(
+    backbone: str,
+    spec: WeightsSpec,
+    art: OfficialArtifact | None,
+    allow_download: bool,
+    user_sha256=None,
+) -> ResolvedWeights:
     """``pretrained`` (via ``art``) or ``file:``: find the file, check its pin, record hashes."""
     if spec.kind == "pretrained":
         if art is None:
-            raise HarnessError(f"backbone {backbone} has no official pretrained weights; "
-                               "pass weights=file:<path>, random:<seed> or ported:<backbone>")
+            raise HarnessError(
+                f"backbone {backbone} has no official pretrained weights; "
+                "pass weights=file:<path>, random:<seed> or ported:<backbone>"
+            )
         path = art.locate(allow_download)
     else:
         path = Path(spec.path).expanduser()
         art = None
         if not path.exists():
             raise MissingInputError(
-                f"backbone {backbone}: weights file {path} does not exist; fix weights=file:<path>")
+                f"backbone {backbone}: weights file {path} does not exist; fix weights=file:<path>"
+            )
     hashes = file_hashes(path)
     check_pin(path, hashes, art, user_sha256)
-    rec = {"weights": str(spec), "weights_kind": spec.kind, "weights_path": str(path),
-           "weights_sha256": hashes["sha256"], "weights_md5": hashes.get("md5")}
+    rec = {
+        "weights": str(spec),
+        "weights_kind": spec.kind,
+        "weights_path": str(path),
+        "weights_sha256": hashes["sha256"],
+        "weights_md5": hashes.get("md5"),
+    }
     if art is not None:
         rec["weights_official_pin"] = art.describe_pin()
     return ResolvedWeights(spec, path=path, record=rec)
@@ -267,9 +292,18 @@ def random_weights(spec: WeightsSpec, num_outputs: int, cache_dir=None) -> Resol
     from .random_init import random_iv3_state
 
     sd = random_iv3_state(spec.seed, num_outputs, cache_dir)
-    return ResolvedWeights(spec, state=sd, record={
-        "weights": str(spec), "weights_kind": "random", "weights_path": None,
-        "weights_sha256": state_sha256(sd), "weights_md5": None, "weights_note": "random weights"})
+    return ResolvedWeights(
+        spec,
+        state=sd,
+        record={
+            "weights": str(spec),
+            "weights_kind": "random",
+            "weights_path": None,
+            "weights_sha256": state_sha256(sd),
+            "weights_md5": None,
+            "weights_note": "random weights",
+        },
+    )
 
 
 def sha256_of(path) -> str:

@@ -48,7 +48,9 @@ def load(name: str, **params) -> ImageSource:
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise HarnessError(
-            f"dataset {name}: unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}")
+            f"dataset {name}: unknown parameter(s) {', '.join(unknown)}; valid: "
+            f"{', '.join(sorted(allowed))}"
+        )
     return cls(**params)
 
 

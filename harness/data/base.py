@@ -44,8 +44,14 @@ VALUE_RANGES = ("0_1", "-1_1", "0_255")
 # YAML 1.1 and Hydra's override grammar read digit groups with underscores as integers:
 # `0_1` -> 1, `-1_1` -> -11, `0_255` -> 255.  No real range is an integer, so map them back.
 _PARSED_AS_INT = {1: "0_1", -11: "-1_1", 255: "0_255"}
-_ALIASES = {"0-1": "0_1", "[0,1]": "0_1", "-1-1": "-1_1", "[-1,1]": "-1_1", "0-255": "0_255",
-            "[0,255]": "0_255"}
+_ALIASES = {
+    "0-1": "0_1",
+    "[0,1]": "0_1",
+    "-1-1": "-1_1",
+    "[-1,1]": "-1_1",
+    "0-255": "0_255",
+    "[0,255]": "0_255",
+}
 
 
 def normalize_value_range(value_range):
@@ -62,8 +68,9 @@ def normalize_value_range(value_range):
     return v
 
 
-def to_uint8(x: np.ndarray, value_range: str | None, where: str,
-             check_range: bool = True) -> np.ndarray:
+def to_uint8(
+    x: np.ndarray, value_range: str | None, where: str, check_range: bool = True
+) -> np.ndarray:
     """Convert a float (or integer) image batch to uint8 using its declared value range.
 
     Values outside the declared range are an error: a silent range mismatch is one of the most
@@ -80,14 +87,16 @@ def to_uint8(x: np.ndarray, value_range: str | None, where: str,
         lo, hi = (int(x.min()), int(x.max())) if x.size else (0, 0)
         if lo < 0 or hi > 255:
             raise HarnessError(
-                f"{where}: integer images must lie in [0, 255], found [{lo}, {hi}]; rescale to uint8"
+                f"{where}: integer images must lie in [0, 255], found [{lo}, {hi}]; rescale to "
+                "uint8"
             )
         return x.astype(np.uint8)
     if not np.issubdtype(x.dtype, np.floating):
         raise HarnessError(f"{where}: unsupported image dtype {x.dtype}; use uint8 or float")
     if value_range is None:
         raise HarnessError(
-            f"{where}: float images (dtype {x.dtype}) need a declared value_range: 0_1, -1_1 or 0_255"
+            f"{where}: float images (dtype {x.dtype}) need a declared value_range: 0_1, -1_1 or "
+            "0_255"
         )
     if value_range not in ranges:
         raise HarnessError(f"{where}: unknown value_range {value_range!r}; use 0_1, -1_1 or 0_255")
@@ -106,12 +115,14 @@ def to_uint8(x: np.ndarray, value_range: str | None, where: str,
             raise HarnessError(
                 f"{where}: declared value_range -1_1 but no value is negative (span [{vmin:.4g}, "
                 f"{vmax:.4g}]): these look like 0_1 data; declare dataset.value_range=0_1 (or "
-                "dataset.trust_value_range=true if they really are [-1, 1] images)")
+                "dataset.trust_value_range=true if they really are [-1, 1] images)"
+            )
         if check_range and value_range == "0_255" and vmax <= 1.0:
             raise HarnessError(
                 f"{where}: declared value_range 0_255 but no value exceeds 1 (span [{vmin:.4g}, "
                 f"{vmax:.4g}]): these look like 0_1 data; declare dataset.value_range=0_1 (or "
-                "dataset.trust_value_range=true if they really are [0, 255] images)")
+                "dataset.trust_value_range=true if they really are [0, 255] images)"
+            )
     y = (x.astype(np.float64) - lo) * (255.0 / (hi - lo))
     return np.clip(np.rint(y), 0, 255).astype(np.uint8)
 
@@ -125,12 +136,19 @@ class ImageSource:
     #: whether the samples can be read in any order (generator sources cannot)
     random_access = True
 
-    def __init__(self, n: int | None = None, order: str = "as_loaded", order_seed: int | None = None,
-                 progress: bool = True):
+    def __init__(
+        self,
+        n: int | None = None,
+        order: str = "as_loaded",
+        order_seed: int | None = None,
+        progress: bool = True,
+    ):
         if order not in ORDERS:
             raise HarnessError(f"dataset order must be one of {', '.join(ORDERS)}, got {order!r}")
         if order == "shuffled" and order_seed is None:
-            raise HarnessError("dataset order=shuffled needs an explicit seed (dataset.order_seed=<int>)")
+            raise HarnessError(
+                "dataset order=shuffled needs an explicit seed (dataset.order_seed=<int>)"
+            )
         if n is not None and (not isinstance(n, (int, np.integer)) or n < 1):
             raise HarnessError(f"dataset n must be a positive integer or null (all), got {n!r}")
         self.n_requested = None if n is None else int(n)
@@ -202,7 +220,7 @@ class ImageSource:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise HarnessError(f"dataset n must be a positive integer, got {n!r}")
         other = copy.copy(self)
-        other.n_requested, other._indices, other._fingerprint = int(n), None, None
+        vars(other).update(n_requested=int(n), _indices=None, _fingerprint=None)
         return other
 
     def __len__(self) -> int:
@@ -249,19 +267,25 @@ class ImageSource:
         """All selected samples in one array (tests and small sets only)."""
         parts = list(self.batches(batch_size))
         if len({p.shape[1:] for p in parts}) > 1:
-            raise HarnessError(f"{self.kind}: images have different sizes; iterate batches() instead")
+            raise HarnessError(
+                f"{self.kind}: images have different sizes; iterate batches() instead"
+            )
         return np.concatenate(parts, axis=0)
 
     def fingerprint(self) -> str:
         """sha256 naming exactly which samples, in which order, at which resolution."""
         if self._fingerprint is None:
             h = hashlib.sha256()
-            h.update(sha256_json({
-                "fingerprint_version": FINGERPRINT_VERSION,
-                "kind": self.kind,
-                "identity": self._identity(),
-                "resolution": self._resolution(),
-            }).encode())
+            h.update(
+                sha256_json(
+                    {
+                        "fingerprint_version": FINGERPRINT_VERSION,
+                        "kind": self.kind,
+                        "identity": self._identity(),
+                        "resolution": self._resolution(),
+                    }
+                ).encode()
+            )
             h.update(np.ascontiguousarray(self.indices, dtype="<i8").tobytes())
             self._fingerprint = h.hexdigest()
         return self._fingerprint

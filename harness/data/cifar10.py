@@ -33,8 +33,13 @@ SPLIT_FILES = {
 class Cifar10Source(ImageSource):
     kind = "cifar10"
 
-    def __init__(self, root: str = "~/.cache/inception-note/datasets", split: str = "train",
-                 download: bool = False, **kw):
+    def __init__(
+        self,
+        root: str = "~/.cache/inception-note/datasets",
+        split: str = "train",
+        download: bool = False,
+        **kw,
+    ):
         super().__init__(**kw)
         if split not in SPLIT_FILES:
             raise HarnessError(f"cifar10: split must be 'train' or 'test', got {split!r}")
@@ -47,9 +52,12 @@ class Cifar10Source(ImageSource):
             missing = [f for f in SPLIT_FILES[split] if not (folder / f).is_file()]
         if missing:
             raise MissingInputError(
-                f"cifar10: {split} files not found in {folder} (expected {', '.join(SPLIT_FILES[split])}); "
-                "extract cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html there, "
-                "point dataset.root at its parent, or pass dataset.download=true on a connected machine"
+                f"cifar10: {split} files not found in {folder} (expected "
+                f"{', '.join(SPLIT_FILES[split])}); "
+                "extract cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html "
+                "there, "
+                "point dataset.root at its parent, or pass dataset.download=true on a connected "
+                "machine"
             )
         self.folder = folder
         self._data: np.ndarray | None = None
@@ -66,7 +74,9 @@ class Cifar10Source(ImageSource):
 
             warnings.warn(
                 f"cifar10: files in {folder} do not match the official md5 sums; "
-                "results will be labelled as non-official data", stacklevel=2)
+                "results will be labelled as non-official data",
+                stacklevel=2,
+            )
 
     @staticmethod
     def _download(root: Path) -> None:
@@ -74,6 +84,7 @@ class Cifar10Source(ImageSource):
 
         import_torchvision()
         from torchvision.datasets import CIFAR10
+
         try:
             CIFAR10(str(root), train=True, download=True)
             CIFAR10(str(root), train=False, download=True)
@@ -98,7 +109,9 @@ class Cifar10Source(ImageSource):
                         "re-extract the official archive"
                     ) from None
                 if x.ndim != 2 or x.shape[1] != 3072 or len(y) != len(x):
-                    raise HarnessError(f"cifar10: {self.folder / f} is not a CIFAR-10 batch (data shape {x.shape})")
+                    raise HarnessError(
+                        f"cifar10: {self.folder / f} is not a CIFAR-10 batch (data shape {x.shape})"
+                    )
                 xs.append(x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
                 ys.append(y)
             self._data = np.ascontiguousarray(np.concatenate(xs))

@@ -40,8 +40,12 @@ def _resample(name: str):
     Image = _pil()
     if name not in RESAMPLE:
         raise HarnessError(f"unknown resample {name!r}; choose from {', '.join(RESAMPLE)}")
-    return {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC,
-            "lanczos": Image.LANCZOS, "nearest": Image.NEAREST}[name]
+    return {
+        "bilinear": Image.BILINEAR,
+        "bicubic": Image.BICUBIC,
+        "lanczos": Image.LANCZOS,
+        "nearest": Image.NEAREST,
+    }[name]
 
 
 ALPHA = ("error", "drop", "white", "black")
@@ -75,8 +79,10 @@ def decode_image(im, alpha: str = "error", cmyk: str = "error", exif_orientation
     if mode.startswith("I;16") or mode == "I":
         x = np.asarray(im)
         if mode == "I" and (x.min() < 0 or x.max() > 65535 or im.format != "PNG"):
-            raise HarnessError(f"{mode} image with values {x.min()}..{x.max()}: not 8 or 16 bit; "
-                               "convert it to 8-bit RGB")
+            raise HarnessError(
+                f"{mode} image with values {x.min()}..{x.max()}: not 8 or 16 bit; "
+                "convert it to 8-bit RGB"
+            )
         g = (x.astype(np.uint32) >> 8).astype(np.uint8)
         return np.repeat(g[..., None], 3, axis=2), done + ["16bit_to_8bit"]
     if mode == "F":
@@ -91,7 +97,8 @@ def decode_image(im, alpha: str = "error", cmyk: str = "error", exif_orientation
         if alpha == "error":
             raise HarnessError(
                 f"image has transparent pixels (alpha down to {a.min()}); say what they should "
-                "be: dataset.alpha=drop, white or black")
+                "be: dataset.alpha=drop, white or black"
+            )
         if alpha == "drop":
             return np.ascontiguousarray(rgba[..., :3]), done + ["alpha_dropped"]
         bg = 255.0 if alpha == "white" else 0.0
@@ -106,12 +113,15 @@ def decode_image(im, alpha: str = "error", cmyk: str = "error", exif_orientation
             from PIL import ImageCms
 
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            im = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"),
-                                           outputMode="RGB")
+            im = ImageCms.profileToProfile(
+                im, src, ImageCms.createProfile("sRGB"), outputMode="RGB"
+            )
             return np.asarray(im, dtype=np.uint8), done + ["cmyk_icc"]
         if cmyk != "naive":
-            raise HarnessError("CMYK image without a colour profile: the RGB it shows is not "
-                               "defined; convert it to RGB, or pass dataset.cmyk=naive")
+            raise HarnessError(
+                "CMYK image without a colour profile: the RGB it shows is not "
+                "defined; convert it to RGB, or pass dataset.cmyk=naive"
+            )
         return np.asarray(im.convert("RGB"), dtype=np.uint8), done + ["cmyk_naive"]
     if mode in ("LAB", "HSV"):
         raise HarnessError(f"{mode} image: convert it to RGB first")
@@ -130,20 +140,34 @@ class FileImageSource(ImageSource):
 
     decodes_files = True
 
-    def __init__(self, preprocess: str = "none", size: int = 299, crop_fraction: float = 0.875,
-                 resample: str = "bilinear", skip_bad: bool = False, alpha: str = "error",
-                 cmyk: str = "error", exif_orientation: str = "apply", **kw):
+    def __init__(
+        self,
+        preprocess: str = "none",
+        size: int = 299,
+        crop_fraction: float = 0.875,
+        resample: str = "bilinear",
+        skip_bad: bool = False,
+        alpha: str = "error",
+        cmyk: str = "error",
+        exif_orientation: str = "apply",
+        **kw,
+    ):
         super().__init__(**kw)
         if preprocess not in PREPROCESS:
             raise HarnessError(
-                f"unknown preprocess {preprocess!r}; choose from {', '.join(PREPROCESS)}")
+                f"unknown preprocess {preprocess!r}; choose from {', '.join(PREPROCESS)}"
+            )
         if not 0 < float(crop_fraction) <= 1:
             raise HarnessError(f"crop_fraction must be in (0, 1], got {crop_fraction}")
-        for name, value, allowed in (("alpha", alpha, ALPHA), ("cmyk", cmyk, CMYK),
-                                     ("exif_orientation", exif_orientation, EXIF)):
+        for name, value, allowed in (
+            ("alpha", alpha, ALPHA),
+            ("cmyk", cmyk, CMYK),
+            ("exif_orientation", exif_orientation, EXIF),
+        ):
             if value not in allowed:
-                raise HarnessError(f"dataset.{name} must be one of {', '.join(allowed)}, "
-                                   f"got {value!r}")
+                raise HarnessError(
+                    f"dataset.{name} must be one of {', '.join(allowed)}, got {value!r}"
+                )
         _resample(resample)
         self.preprocess = preprocess
         self.size = int(size)
@@ -177,8 +201,12 @@ class FileImageSource(ImageSource):
                     if self.skip_bad:
                         self._decode_opened(im)
                     size, mode = im.size, im.mode
-                    if self.exif_orientation == "apply" and \
-                            im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+                    if self.exif_orientation == "apply" and im.getexif().get(0x0112, 1) in (
+                        5,
+                        6,
+                        7,
+                        8,
+                    ):
                         size = size[::-1]  # rotated by 90 degrees when decoded
             except Exception as exc:  # PIL raises many types for bad files
                 if self.skip_bad:
@@ -262,12 +290,20 @@ class FileImageSource(ImageSource):
         h = hashlib.sha256()
         for f, fh in zip(self.files, self.file_hashes()):
             h.update(self._rel(f).encode() + b"\0" + fh.encode() + b"\n")
-        return {"files_sha256": h.hexdigest(), "n_files": len(self.files),
-                "preprocess": self._preprocess_desc(), "decode": self._decode_desc()}
+        return {
+            "files_sha256": h.hexdigest(),
+            "n_files": len(self.files),
+            "preprocess": self._preprocess_desc(),
+            "decode": self._decode_desc(),
+        }
 
     def _decode_desc(self) -> dict:
-        return {"version": DECODE_VERSION, "alpha": self.alpha, "cmyk": self.cmyk,
-                "exif_orientation": self.exif_orientation}
+        return {
+            "version": DECODE_VERSION,
+            "alpha": self.alpha,
+            "cmyk": self.cmyk,
+            "exif_orientation": self.exif_orientation,
+        }
 
     def _preprocess_desc(self) -> dict:
         d = {"preprocess": self.preprocess}
@@ -311,7 +347,9 @@ class FolderSource(FileImageSource):
         super().__init__(**kw)
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
-            raise MissingInputError(f"folder: directory {self.root} does not exist; pass dataset.root=<dir of images>")
+            raise MissingInputError(
+                f"folder: directory {self.root} does not exist; pass dataset.root=<dir of images>"
+            )
         files = _find_images(self.root)
         if not files:
             raise HarnessError(
@@ -338,8 +376,15 @@ class ImageNetValSource(FileImageSource):
     def paper_dataset(self) -> str | None:
         return "imagenet_val"
 
-    def __init__(self, root: str, layout: str = "auto", label_file: str | None = None,
-                 label_format: str = "devkit_id", preprocess: str = "resize_center_crop", **kw):
+    def __init__(
+        self,
+        root: str,
+        layout: str = "auto",
+        label_file: str | None = None,
+        label_format: str = "devkit_id",
+        preprocess: str = "resize_center_crop",
+        **kw,
+    ):
         super().__init__(preprocess=preprocess, **kw)
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
@@ -352,11 +397,14 @@ class ImageNetValSource(FileImageSource):
         if layout == "auto":
             layout = "class_subfolders" if subdirs else "flat"
         if layout not in ("class_subfolders", "flat"):
-            raise HarnessError(f"imagenet_val: layout must be auto, class_subfolders or flat, got {layout!r}")
+            raise HarnessError(
+                f"imagenet_val: layout must be auto, class_subfolders or flat, got {layout!r}"
+            )
         self.layout = layout
         if label_format not in ("devkit_id", "index", "wnid"):
             raise HarnessError(
-                f"imagenet_val: label_format must be devkit_id, index or wnid, got {label_format!r}")
+                f"imagenet_val: label_format must be devkit_id, index or wnid, got {label_format!r}"
+            )
         self.label_format = label_format
         self.label_file = label_file
         if layout == "class_subfolders":
@@ -383,7 +431,9 @@ class ImageNetValSource(FileImageSource):
     def _read_label_file(self, files: list[Path]) -> dict:
         path = Path(self.label_file).expanduser()
         if not path.is_file():
-            raise MissingInputError(f"imagenet_val: label file {path} does not exist; fix dataset.label_file")
+            raise MissingInputError(
+                f"imagenet_val: label file {path} does not exist; fix dataset.label_file"
+            )
         lines = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
         from ..imagenet import devkit_id_to_index, wnid_to_index
 
@@ -413,7 +463,9 @@ class ImageNetValSource(FileImageSource):
         by_name = {t[0]: parse(t[1]) for t in lines}
         missing = [f.name for f in files if f.name not in by_name]
         if missing:
-            raise HarnessError(f"imagenet_val: no label for {len(missing)} image(s), e.g. {missing[0]}; fix {path}")
+            raise HarnessError(
+                f"imagenet_val: no label for {len(missing)} image(s), e.g. {missing[0]}; fix {path}"
+            )
         return {f: by_name[f.name] for f in files}
 
     def _all_labels(self):
@@ -426,7 +478,11 @@ class ImageNetValSource(FileImageSource):
 
     def _extra_provenance(self) -> dict:
         d = super()._extra_provenance()
-        d.update(layout=self.layout, has_labels=self._labels is not None,
-                 label_file=self.label_file, label_format=self.label_format,
-                 n_classes=None if self.classes is None else len(self.classes))
+        d.update(
+            layout=self.layout,
+            has_labels=self._labels is not None,
+            label_file=self.label_file,
+            label_format=self.label_format,
+            n_classes=None if self.classes is None else len(self.classes),
+        )
         return d

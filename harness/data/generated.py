@@ -41,14 +41,25 @@ class _PerSampleSource(ImageSource):
         return (self.size, self.size)
 
     def _identity(self) -> dict:
-        return {"count": self.count, "size": self.size, "pixel_seed": self.pixel_seed,
-                "generator_version": GENERATOR_VERSION, "numpy": np.__version__, **self._params()}
+        return {
+            "count": self.count,
+            "size": self.size,
+            "pixel_seed": self.pixel_seed,
+            "generator_version": GENERATOR_VERSION,
+            "numpy": np.__version__,
+            **self._params(),
+        }
 
     def _params(self) -> dict:
         return {}
 
     def _extra_provenance(self) -> dict:
-        return {"pixel_seed": self.pixel_seed, "count": self.count, "size": self.size, **self._params()}
+        return {
+            "pixel_seed": self.pixel_seed,
+            "count": self.count,
+            "size": self.size,
+            **self._params(),
+        }
 
 
 class NoiseSource(_PerSampleSource):
@@ -72,8 +83,18 @@ class NoiseSource(_PerSampleSource):
         return d
 
 
-FAMILIES = ("disk", "rectangle", "stripes", "linear_gradient", "checkerboard", "ring",
-            "triangle", "blobs", "cross", "radial_gradient")
+FAMILIES = (
+    "disk",
+    "rectangle",
+    "stripes",
+    "linear_gradient",
+    "checkerboard",
+    "ring",
+    "triangle",
+    "blobs",
+    "cross",
+    "radial_gradient",
+)
 
 
 def _color(rng):
@@ -89,12 +110,20 @@ class SyntheticSource(_PerSampleSource):
 
     kind = "synthetic"
 
-    def __init__(self, families: int = len(FAMILIES), arrangement: str = "interleaved", **kw):
-        super().__init__(**kw)
+    def __init__(
+        self,
+        families: int = len(FAMILIES),
+        arrangement: str = "interleaved",
+        count: int = 1000,
+        **kw,
+    ):
+        super().__init__(count=count, **kw)
         if not 1 <= int(families) <= len(FAMILIES):
             raise HarnessError(f"synthetic: families must be 1..{len(FAMILIES)}, got {families}")
         if arrangement not in ("interleaved", "class_sorted"):
-            raise HarnessError(f"synthetic: arrangement must be interleaved or class_sorted, got {arrangement!r}")
+            raise HarnessError(
+                f"synthetic: arrangement must be interleaved or class_sorted, got {arrangement!r}"
+            )
         self.families, self.arrangement = int(families), arrangement
 
     def _params(self) -> dict:
@@ -134,14 +163,20 @@ class SyntheticSource(_PerSampleSource):
             mask = (yy > cy - r) & (abs(xx - cx) < (yy - (cy - r)) * 0.6) & (yy < cy + r)
         elif fam == "cross":
             t = rng.uniform(0.05, 0.12)
-            mask = ((abs(yy - cy) < t) | (abs(xx - cx) < t)) & (abs(yy - cy) < r + 0.1) & (abs(xx - cx) < r + 0.1)
+            mask = (
+                ((abs(yy - cy) < t) | (abs(xx - cx) < t))
+                & (abs(yy - cy) < r + 0.1)
+                & (abs(xx - cx) < r + 0.1)
+            )
         else:
             mask = None
         if mask is not None:
             img = np.where(mask[..., None], fg, bg)
         elif fam == "linear_gradient":
             ang = rng.uniform(0, 2 * np.pi)
-            t = np.clip((np.cos(ang) * (xx - 0.5) + np.sin(ang) * (yy - 0.5)) + 0.5, 0, 1)[..., None]
+            t = np.clip((np.cos(ang) * (xx - 0.5) + np.sin(ang) * (yy - 0.5)) + 0.5, 0, 1)[
+                ..., None
+            ]
             img = (1 - t) * bg + t * fg
         elif fam == "radial_gradient":
             t = np.clip(np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2) / 0.7, 0, 1)[..., None]
@@ -152,7 +187,11 @@ class SyntheticSource(_PerSampleSource):
             gx = np.clip(xx * 3, 0, 3 - 1e-9)
             y0, x0 = gy.astype(int), gx.astype(int)
             fy, fx = (gy - y0)[..., None], (gx - x0)[..., None]
-            img = ((1 - fy) * (1 - fx) * coarse[y0, x0] + (1 - fy) * fx * coarse[y0, x0 + 1]
-                   + fy * (1 - fx) * coarse[y0 + 1, x0] + fy * fx * coarse[y0 + 1, x0 + 1])
+            img = (
+                (1 - fy) * (1 - fx) * coarse[y0, x0]
+                + (1 - fy) * fx * coarse[y0, x0 + 1]
+                + fy * (1 - fx) * coarse[y0 + 1, x0]
+                + fy * fx * coarse[y0 + 1, x0 + 1]
+            )
         img = img + rng.normal(0, 6, size=img.shape)  # mild sensor-like noise
         return np.clip(np.rint(img), 0, 255).astype(np.uint8)

@@ -35,7 +35,14 @@ from ..config import as_bool
 from ..errors import HarnessError, UserCodeExit
 from .base import ImageSource, normalize_value_range, to_uint8
 
-DYNAMIC_CALLS = ("import_module", "__import__", "exec", "eval", "run_path", "spec_from_file_location")
+DYNAMIC_CALLS = (
+    "import_module",
+    "__import__",
+    "exec",
+    "eval",
+    "run_path",
+    "spec_from_file_location",
+)
 
 
 def _installed_roots() -> list[Path]:
@@ -77,7 +84,10 @@ def code_identity(path: Path) -> tuple[dict | None, str | None]:
                 fn = node.func
                 name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
                 if name in DYNAMIC_CALLS:
-                    return None, f"{f.name} calls {name}() (a dynamic import the harness cannot follow)"
+                    return (
+                        None,
+                        f"{f.name} calls {name}() (a dynamic import the harness cannot follow)",
+                    )
             names = []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
@@ -87,8 +97,11 @@ def code_identity(path: Path) -> tuple[dict | None, str | None]:
                     for _ in range(node.level - 1):
                         base = base.parent
                     mod = (node.module or "").replace(".", "/")
-                    for cand in (base / f"{mod}.py", base / mod / "__init__.py",
-                                 *[base / mod / f"{a.name}.py" for a in node.names]):
+                    for cand in (
+                        base / f"{mod}.py",
+                        base / mod / "__init__.py",
+                        *[base / mod / f"{a.name}.py" for a in node.names],
+                    ):
                         if mod or cand.name != "__init__.py":
                             if cand.is_file():
                                 todo.append(cand.resolve())
@@ -98,16 +111,21 @@ def code_identity(path: Path) -> tuple[dict | None, str | None]:
                 top = name.split(".")[0]
                 if not top or top in sys.stdlib_module_names:
                     continue
-                local = [f.parent / f"{name.replace('.', '/')}.py",
-                         f.parent / name.replace(".", "/") / "__init__.py"]
+                local = [
+                    f.parent / f"{name.replace('.', '/')}.py",
+                    f.parent / name.replace(".", "/") / "__init__.py",
+                ]
                 hit = next((c for c in local if c.is_file()), None)
                 if hit is None:
                     try:
                         spec = importlib.util.find_spec(name)
                     except (ImportError, ValueError):
                         spec = None
-                    origin = Path(spec.origin) if spec and spec.origin and spec.origin not in (
-                        "built-in", "frozen") else None
+                    origin = (
+                        Path(spec.origin)
+                        if spec and spec.origin and spec.origin not in ("built-in", "frozen")
+                        else None
+                    )
                     if origin is None or _is_installed(origin, roots) or origin.suffix != ".py":
                         try:
                             packages[top] = metadata.version(top)
@@ -116,12 +134,18 @@ def code_identity(path: Path) -> tuple[dict | None, str | None]:
                         continue
                     hit = origin
                 todo.append(hit.resolve())
-    return {"files_sha256": dict(sorted(files.items())), "packages": dict(sorted(packages.items()))}, None
+    return {
+        "files_sha256": dict(sorted(files.items())),
+        "packages": dict(sorted(packages.items())),
+    }, None
 
 
 def resolve_callable(spec: str):
     if not isinstance(spec, str) or ":" not in spec:
-        raise HarnessError(f"generator: callable must look like 'module:function' or 'file.py:function', got {spec!r}")
+        raise HarnessError(
+            "generator: callable must look like 'module:function' or 'file.py:function', got "
+            f"{spec!r}"
+        )
     mod_name, fn_name = spec.rsplit(":", 1)
     try:
         if mod_name.endswith(".py"):
@@ -140,7 +164,9 @@ def resolve_callable(spec: str):
     except HarnessError:
         raise
     except Exception as exc:
-        raise HarnessError(f"generator: cannot import {mod_name} ({type(exc).__name__}: {exc})") from None
+        raise HarnessError(
+            f"generator: cannot import {mod_name} ({type(exc).__name__}: {exc})"
+        ) from None
     fn = getattr(module, fn_name, None)
     if not callable(fn):
         raise HarnessError(f"generator: {mod_name} has no callable {fn_name!r}")
@@ -150,9 +176,18 @@ def resolve_callable(spec: str):
 class GeneratorSource(ImageSource):
     kind = "generator"
 
-    def __init__(self, callable: str, count: int, seed: int = 0, chunk_size: int = 250,
-                 value_range: str | None = None, kwargs: dict | None = None,
-                 identity: str | None = None, trust_value_range: bool = False, **kw):
+    def __init__(
+        self,
+        callable: str,
+        count: int,
+        seed: int = 0,
+        chunk_size: int = 250,
+        value_range: str | None = None,
+        kwargs: dict | None = None,
+        identity: str | None = None,
+        trust_value_range: bool = False,
+        **kw,
+    ):
         super().__init__(**kw)
         self.spec = callable
         self.fn = resolve_callable(callable)
@@ -175,8 +210,11 @@ class GeneratorSource(ImageSource):
             self.source_sha256 = hashlib.sha256(Path(src).read_bytes()).hexdigest()
             self.code, self.uncacheable_reason = code_identity(Path(src))
         if self.uncacheable_reason:
-            warnings.warn(f"generator: {self.uncacheable_reason}; its logits will not be cached "
-                          "(the harness could not see when the code changes)", stacklevel=2)
+            warnings.warn(
+                f"generator: {self.uncacheable_reason}; its logits will not be cached "
+                "(the harness could not see when the code changes)",
+                stacklevel=2,
+            )
         self._cache: tuple[int, np.ndarray] | None = None
         first = self._chunk(0)
         self._hw = first.shape[1:3]
@@ -191,11 +229,14 @@ class GeneratorSource(ImageSource):
         try:
             x = self.fn(n, self.chunk_seed(k), **self.kwargs)
         except SystemExit as exc:
-            raise UserCodeExit(f"generator: {self.spec} called sys.exit({exc.code}) while making "
-                               f"samples {k * self.chunk_size}..; the run stopped unfinished") from None
+            raise UserCodeExit(
+                f"generator: {self.spec} called sys.exit({exc.code}) while making "
+                f"samples {k * self.chunk_size}..; the run stopped unfinished"
+            ) from None
         except KeyboardInterrupt:
-            raise UserCodeExit(f"generator: {self.spec} was interrupted; the run stopped "
-                               "unfinished") from None
+            raise UserCodeExit(
+                f"generator: {self.spec} was interrupted; the run stopped unfinished"
+            ) from None
         if hasattr(x, "detach"):  # a torch tensor
             x = x.detach().cpu().numpy()
         x = np.asarray(x)
@@ -203,12 +244,22 @@ class GeneratorSource(ImageSource):
             x = x.transpose(0, 2, 3, 1)
         if x.ndim != 4 or x.shape[-1] != 3 or x.shape[0] != n:
             raise HarnessError(
-                f"generator: {self.spec}({n}, seed) returned shape {x.shape}; expected {n} x H x W x 3 "
-                "(or N x 3 x H x W)")
-        x = np.ascontiguousarray(to_uint8(x, self.value_range, f"generator {self.spec}",
-                                          check_range=k == 0 and not self.trust_value_range))
+                f"generator: {self.spec}({n}, seed) returned shape {x.shape}; expected {n} x H x W "
+                "x 3 "
+                "(or N x 3 x H x W)"
+            )
+        x = np.ascontiguousarray(
+            to_uint8(
+                x,
+                self.value_range,
+                f"generator {self.spec}",
+                check_range=k == 0 and not self.trust_value_range,
+            )
+        )
         if k > 0 and x.shape[1:3] != tuple(self._hw):
-            raise HarnessError(f"generator: chunk {k} has size {x.shape[1:3]}, chunk 0 had {tuple(self._hw)}")
+            raise HarnessError(
+                f"generator: chunk {k} has size {x.shape[1:3]}, chunk 0 had {tuple(self._hw)}"
+            )
         self._cache = (k, x)
         return x
 
@@ -231,13 +282,26 @@ class GeneratorSource(ImageSource):
         return self.uncacheable_reason is None
 
     def _identity(self) -> dict:
-        return {"callable": self.spec, "code": self.code, "seed": self.gen_seed,
-                "chunk_size": self.chunk_size, "count": self.count, "kwargs": self.kwargs,
-                "identity": self.identity, "value_range": self.value_range}
+        return {
+            "callable": self.spec,
+            "code": self.code,
+            "seed": self.gen_seed,
+            "chunk_size": self.chunk_size,
+            "count": self.count,
+            "kwargs": self.kwargs,
+            "identity": self.identity,
+            "value_range": self.value_range,
+        }
 
     def _extra_provenance(self) -> dict:
-        return {"callable": self.spec, "source_sha256": self.source_sha256, "seed": self.gen_seed,
-                "code_files": len((self.code or {}).get("files_sha256", {})),
-                "cacheable": self.cacheable, "not_cached_because": self.uncacheable_reason,
-                "chunk_size": self.chunk_size, "identity": self.identity,
-                "value_range": self.value_range or "uint8 0..255"}
+        return {
+            "callable": self.spec,
+            "source_sha256": self.source_sha256,
+            "seed": self.gen_seed,
+            "code_files": len((self.code or {}).get("files_sha256", {})),
+            "cacheable": self.cacheable,
+            "not_cached_because": self.uncacheable_reason,
+            "chunk_size": self.chunk_size,
+            "identity": self.identity,
+            "value_range": self.value_range or "uint8 0..255",
+        }

@@ -1,0 +1,101 @@
+"""Peers' conventions as data: ``conf/protocol/<name>.yaml`` sets every knob of one tool at once.
+
+A protocol is a backbone (composed by Hydra from ``conf/backbone/<network>.yaml`` plus the
+protocol's knobs: resize, bias, classes, input range), a split convention
+(:class:`~harness.scores.SplitSpec`: ``n_splits``, ``assign``, ``shuffle``, ``seed``, ``ddof``)
+and the peer version and file it mirrors (``mirrors``; the YAML's comment says what exactly).
+``protocol=<name>`` on the command line applies it to the run (:func:`apply`): the split settings
+always, the backbone where the experiment has one ``backbone``.  A key the protocol sets may not
+also be given by hand (a one-line error), so a number is never half one tool's convention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from .errors import ConfigError
+from .experiment_registry import CONF_DIR
+from .scores import SplitSpec
+
+PROTOCOL_DIR = CONF_DIR / "protocol"
+#: keys a protocol sets, besides the backbone node
+SPLIT_KEYS = ("n_splits", "ddof", "splits")
+#: run-wide backbone settings a protocol leaves to the run
+RUN_KEYS = ("device", "batch_size", "cache_dir")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    mirrors: str
+    backbone: dict
+    splits: SplitSpec
+
+    def describe(self) -> str:
+        return (
+            f"{self.name}: {self.splits.label()}, {self.splits.n_splits} splits, "
+            f"ddof {self.splits.ddof}; mirrors {self.mirrors}"
+        )
+
+
+def names() -> list[str]:
+    return sorted(p.stem for p in PROTOCOL_DIR.glob("*.yaml"))
+
+
+def from_node(node) -> Protocol:
+    """A composed protocol node (``cfg.protocol`` or one of ``cfg.protocols``) as a Protocol."""
+    d = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    s = d.get("splits") or {}
+    seed = s.get("seed")
+    return Protocol(
+        d["name"],
+        d.get("mirrors", ""),
+        dict(d.get("backbone") or {}),
+        SplitSpec(
+            int(d["n_splits"]),
+            s.get("assign", "floor"),
+            s.get("shuffle", "none"),
+            None if seed is None else int(seed),
+            int(d.get("ddof", 0)),
+        ),
+    )
+
+
+def _overridden(overrides: list[str], key: str) -> bool:
+    keys = [o.lstrip("+~").split("=", 1)[0] for o in overrides]
+    return any(k == key or k.startswith(key + ".") for k in keys)
+
+
+def apply(cfg: DictConfig, overrides: list[str]) -> None:
+    """Apply ``cfg.protocol`` (a composed preset, or null) to ``cfg`` in place."""
+    node = cfg.get("protocol")
+    if node is None:
+        return
+    p = from_node(node)
+    for key in SPLIT_KEYS:
+        if _overridden(overrides, key):
+            raise ConfigError(
+                f"protocol={p.name} sets {key}; drop {key}=... from the command "
+                f"or the protocol (it mirrors {p.mirrors})"
+            )
+    b = cfg.get("backbone")
+    single = isinstance(b, DictConfig) and "name" in b
+    if single:
+        for key in p.backbone:
+            if key not in RUN_KEYS and (
+                _overridden(overrides, f"backbone.{key}")
+                or (key == "name" and _overridden(overrides, "backbone"))
+            ):
+                raise ConfigError(
+                    f"protocol={p.name} sets backbone.{key}; drop it from the "
+                    "command or the protocol"
+                )
+    with open_dict(cfg):
+        cfg.n_splits = p.splits.n_splits
+        cfg.ddof = p.splits.ddof
+        cfg.splits = {"assign": p.splits.assign, "shuffle": p.splits.shuffle, "seed": p.splits.seed}
+        if single:
+            keep = {k: b[k] for k in RUN_KEYS if k in b and _overridden(overrides, f"backbone.{k}")}
+            cfg.backbone = {**p.backbone, **keep}
