@@ -10,11 +10,13 @@ so their logits and features are the cached training ones (no recomputation).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pandas as pd
 
 from harness import config, inputs, scores
+from harness import feature_metrics as fm
 from harness.neighbors import nearest_similarity, normalise_features
 from harness.pipeline import outputs
 from harness.plotting import subplots
@@ -43,6 +45,23 @@ def compute(cfg) -> Result:
     he_f = normalise_features(he.pool, center)
     n = min(int(cfg.n_samples), len(held)) if cfg.n_samples else len(held)
     spec, thr = config.split_spec(cfg), float(cfg.dup_threshold)
+    fm.check_kid_subset(int(cfg.kid.subset_size), min(n, len(train)))
+
+    def vs_train(sample_pool) -> dict:  # FID/KID against the training set, as FID is used
+        with warnings.catch_warnings():  # recorded per row (fid_rank_deficient)
+            warnings.simplefilter("ignore", fm.RankDeficientWarning)
+            f = fm.fid(sample_pool, tr.pool)
+        k = fm.kid(
+            sample_pool, tr.pool, int(cfg.kid.subsets), int(cfg.kid.subset_size), int(cfg.kid.seed)
+        )
+        return {
+            "fid_vs_train": f.value,
+            "kid_vs_train": k.mean,
+            "kid_std_vs_train": k.std,
+            **f.provenance(),
+            **k.provenance(),
+        }
+
     rows = []
     for K in [int(v) for v in cfg.replay_sizes if int(v) <= len(train)]:
         # replay the first K training images, uniformly with replacement
@@ -50,11 +69,13 @@ def compute(cfg) -> Result:
         r = {"generator": f"replays {K:,} memorised training images", "memorised_images": K}
         r.update(score_row(tr.probs[idx], spec))
         r.update(duplicate_rates(tr_f[idx], tr_f, thr))
+        r.update(vs_train(tr.pool[idx]))
         rows.append(r)
     r = {"generator": "held-out images (generalises, no copies)", "memorised_images": 0}
     hi = np.arange(n)
     r.update(score_row(he.probs[hi], spec))
     r.update(duplicate_rates(he_f[hi], tr_f, thr))
+    r.update(vs_train(he.pool[hi]))
     rows.append(r)
     table = pd.DataFrame(rows)
     full = dataclasses.replace(spec, n_splits=min(spec.n_splits, len(train)))
@@ -84,13 +105,18 @@ def present(result: Result, run) -> None:
         f"({o['what']}, {o['n']:,} samples each)",
         notes=[
             f"A sample counts as a copy when its nearest training image has cosine "
-            f"similarity >= {o['thr']} in centred pool features."
+            f"similarity >= {o['thr']} in centred pool features.",
+            "fid_vs_train / kid_vs_train: FID and KID of each generator's samples against the "
+            "training set (pool features), as FID is usually computed: a generator that "
+            "replays training images gets a *better* (lower) FID than one that generalises.",
         ],
         print_columns=[
             "generator",
             "is_mean",
             "is_std",
             "sg_nats",
+            "fid_vs_train",
+            "kid_vs_train",
             "nn_dup_rate_vs_train",
             "within_sample_dup_rate",
         ],

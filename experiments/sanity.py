@@ -15,8 +15,10 @@ from __future__ import annotations
 import dataclasses
 
 import pandas as pd
+from omegaconf import OmegaConf
 
-from harness import config, inputs, results, sanity, scores
+from harness import config, inputs, protocols, results, sanity, scores
+from harness import feature_metrics as fm
 from harness import resize as rs
 from harness.config import as_bool
 from harness.errors import HarnessError
@@ -32,79 +34,142 @@ class StrictFailure(HarnessError):
     exit_code = 3
 
 
+ALL_CHECKS = tuple(range(1, 12))
+#: checks that need network passes beyond the chosen backbone's one pass over the samples
+EXTRA_PASS_CHECKS = (5, 6)
+
+
+def selected_checks(cfg) -> list[int]:
+    """``checks=[...]`` (ids 1-11), minus the extra-pass checks when ``quick=true``."""
+    chosen = list(ALL_CHECKS) if cfg.get("checks") is None else [int(c) for c in cfg.checks]
+    bad = [c for c in chosen if c not in ALL_CHECKS]
+    if bad or not chosen:
+        raise HarnessError(f"checks={list(chosen)}: choose ids from 1-11 (e.g. checks=[1,4,7])")
+    if as_bool(cfg.quick, "quick"):
+        chosen = [c for c in chosen if c not in EXTRA_PASS_CHECKS]
+    return sorted(set(chosen))
+
+
 def compute(cfg) -> Result:
+    want = selected_checks(cfg)
     got = inputs.load(cfg, nets=("backbone",), sources=("dataset", "reference"))
     net, src = got.net(), got.source()
     ref = got.sources.get("reference")
     spec = config.split_spec(cfg)
     got.require_splits(spec.n_splits, ("dataset",))
     seed = int(cfg.shuffle_seed)
-    want_f = net.has_features
-    out = outputs(cfg, net, src, features=want_f, label="checks 1-4, 7-9")
+    want_f = net.has_features and (7 in want or 10 in want)
+    out = outputs(cfg, net, src, features=want_f, label="samples (checks 1-4, 7-11)")
     prep = scores.prepare(out.probs)
     rk = scores.inception_score(prep, splits=spec)
     sg = scores.improved_score(prep)
 
-    # pixels: a bounded sample of the images themselves
-    m = min(int(cfg.pixel_sample), len(src))
-    pix = next(src.batches_range(0, m, m)) if m else None
-    checks = [
-        sanity.check_sample_count(prep, spec, int(cfg.bias_resamples), seed),
-        sanity.check_input_format(
-            pix, f"{net.provenance()['resize']} to {net.input_size}x{net.input_size}"
-        ),
-        sanity.check_order(prep, spec, seed),
-        sanity.check_splits(prep, spec),
-    ]
-    # 5: every other backbone whose weights are present
-    others, missing = inputs.load_available(cfg, "other_backbones")
-    spread = {net.name: rk.mean}
-    for key, other in others.items():
-        if other.cache_identity() != net.cache_identity():  # the chosen network is there already
-            spread[key] = scores.inception_score(
-                outputs(cfg, other, src, label=f"check 5: {key}").probs, splits=spec
-            ).mean
-    for key in missing:
-        spread[key] = None
-    checks.append(sanity.check_backbone_spread(spread, net.name, cfg.compare_backbone))
-    # 6: resize methods on the chosen backbone (a method identical to another shares its logits)
-    by_resize = {}
-    for label, over in rs.COMPARED.items():
-        variant = inputs.build_backbone(got.specs["backbone"], **{"align_corners": None, **over})
-        by_resize[label] = scores.inception_score(
-            outputs(cfg, variant, src, label=f"check 6: {label}").probs, splits=spec
-        ).mean
-    checks.append(sanity.check_preprocessing(by_resize, net.provenance()["resize"]))
-    # 7: copies and duplicates (pool features)
-    if want_f:
-        ref_f = (
-            outputs(cfg, net, ref, features=True, label="check 7: reference").pool
-            if ref is not None
-            else None
-        )
-        checks.append(sanity.check_memorization(out.pool, ref_f, float(cfg.dup_threshold)))
-    else:
+    checks, spread, by_resize = [], {}, {}
+    if 1 in want:
+        checks.append(sanity.check_sample_count(prep, spec, int(cfg.bias_resamples), seed))
+    if 2 in want:  # pixels: a bounded sample of the images themselves
+        m = min(int(cfg.pixel_sample), len(src))
+        pix = next(src.batches_range(0, m, m))
         checks.append(
-            sanity.Check(
-                7,
-                "memorization_collapse",
-                sanity.WARN,
-                None,
-                "needs pool features",
-                "IS cannot detect copies",
-                f"use a backbone with pool features ({net.name} has none)",
+            sanity.check_input_format(
+                pix, f"{net.provenance()['resize']} to {net.input_size}x{net.input_size}"
             )
         )
-    checks.append(sanity.check_domain_fit(prep))
-    checks.append(sanity.check_numerics(out.logits, prep))
+    if 3 in want:
+        checks.append(sanity.check_order(prep, spec, seed))
+    if 4 in want:
+        checks.append(sanity.check_splits(prep, spec))
+    missing = []
+    if 5 in want:  # every other backbone whose weights are present
+        others, missing = inputs.load_available(cfg, "other_backbones")
+        spread = {net.name: rk.mean}
+        for key, other in others.items():
+            if other.cache_identity() != net.cache_identity():  # the chosen one is there already
+                spread[key] = scores.inception_score(
+                    outputs(cfg, other, src, label=f"check 5: {key}").probs, splits=spec
+                ).mean
+        for key in missing:
+            spread[key] = None
+        checks.append(sanity.check_backbone_spread(spread, net.name, cfg.compare_backbone))
+    if 6 in want:  # resize methods on the chosen backbone (identical operations share logits)
+        for label, over in rs.COMPARED.items():
+            variant = inputs.build_backbone(
+                got.specs["backbone"], **{"align_corners": None, **over}
+            )
+            by_resize[label] = scores.inception_score(
+                outputs(cfg, variant, src, label=f"check 6: {label}").probs, splits=spec
+            ).mean
+        checks.append(sanity.check_preprocessing(by_resize, net.provenance()["resize"]))
+    ref_f = None
+    if want_f and ref is not None:
+        ref_f = outputs(cfg, net, ref, features=True, label="reference (checks 7, 10)").pool
+    if 7 in want:
+        if want_f:
+            checks.append(
+                sanity.check_memorization(
+                    out.pool, ref_f, float(cfg.dup_threshold), random_weights=net.random_weights
+                )
+            )
+        else:
+            checks.append(
+                sanity.Check(
+                    7,
+                    "memorization_collapse",
+                    sanity.WARN,
+                    None,
+                    "needs pool features",
+                    "IS cannot detect copies",
+                    f"use a backbone with pool features ({net.name} has none)",
+                )
+            )
+    fid_line = None
+    stats_path = cfg.get("reference_stats")
+    if 10 in want and want_f and (ref is not None or stats_path):
+        if ref is not None:
+            checks.append(
+                sanity.check_feature_distance(
+                    out.pool,
+                    ref_f,
+                    kid_cfg=OmegaConf.to_container(cfg.kid, resolve=True),
+                    ref_label=f"{ref.provenance()['dataset']} ({len(ref):,} images)",
+                )
+            )
+        else:
+            stats, notes = fm.load_stats(
+                stats_path,
+                expect=fm.stats_meta(net),
+                allow_mismatched=as_bool(cfg.allow_mismatched_stats, "allow_mismatched_stats"),
+            )
+            n_ref = f"{stats.n:,} images" if stats.n > 0 else "N unknown"
+            checks.append(
+                sanity.check_feature_distance(
+                    out.pool,
+                    ref_stats=stats,
+                    stats_notes=notes,
+                    ref_label=f"statistics {stats_path} ({n_ref})",
+                )
+            )
+        c10 = checks[-1]
+        kid_txt = (
+            f", KID = {c10.details['kid_mean']:.4g} ± {c10.details['kid_std']:.2g}"
+            if c10.details.get("kid_mean") is not None
+            else ""
+        )
+        fid_line = f"FID = {c10.details['fid']:.2f}{kid_txt} vs {c10.details['reference']}"
+    if 8 in want:
+        checks.append(sanity.check_domain_fit(prep))
+    if 9 in want:
+        checks.append(sanity.check_numerics(out.logits, prep))
+    if 11 in want:
+        presets = {p: protocols.load(p) for p in protocols.names()}
+        checks.append(sanity.check_peer_conventions(prep, presets, net.name))
+    checks.sort(key=lambda c: c.id)
 
     prov = net.provenance()
-    line, latex = sanity.reporting_line(
-        prov, rk.mean, rk.std, prep.n, spec.n_splits, spec.label(), spec.ddof, sg.nats
-    )
-    if net.random_weights:
-        line = f"[{results.RANDOM_WEIGHTS_BANNER}] {line}"
-        latex = f"% {results.RANDOM_WEIGHTS_BANNER}\n{latex}"
+    line, latex = sanity.reporting_line(prov, rk, sg.nats)
+    if fid_line:
+        line = f"{line} · {fid_line}"
+        latex = f"{latex}; {results.tex_escape(fid_line)}"
     report = {
         "report_version": sanity.REPORT_VERSION,
         "random_weights": net.random_weights,
@@ -114,10 +179,13 @@ def compute(cfg) -> Result:
             "is_mean": rk.mean,
             "is_std": rk.std,
             "n_splits": spec.n_splits,
+            "split_sizes": sorted(set(rk.split_sizes)),
             "sg_nats": sg.nats,
             "sg_bits": sg.bits,
             "n_samples": prep.n,
             **spec.provenance(),
+            "checks_run": want,
+            "quick": as_bool(cfg.quick, "quick"),
             "n_pass": sum(c.status == sanity.PASS for c in checks),
             "n_warn": sum(c.status == sanity.WARN for c in checks),
             "n_fail": sum(c.status == sanity.FAIL for c in checks),
@@ -133,7 +201,7 @@ def compute(cfg) -> Result:
             {
                 "check": f"{c.id}. {c.name}",
                 "status": c.status,
-                "value": _short(c.value),
+                "value": sanity.format_value(c.name, c.value),
                 "threshold": c.threshold,
             }
             for c in checks
@@ -159,6 +227,24 @@ def compute(cfg) -> Result:
 def present(result: Result, run) -> None:
     o = result.objects
     report = o["report"]
+    figures = {}
+    if o["spread"]:
+        figures["check5_backbones"] = bars_figure(
+            o["spread"], report["backbone"]["backbone"], "backbone", "check 5: IS by backbone"
+        )
+    if o["by_resize"]:
+        figures["check6_resize"] = bars_figure(
+            o["by_resize"],
+            _chosen_resize(report["backbone"]),
+            "resize method",
+            "check 6: IS by resize method",
+        )
+    figures = {k: v for k, v in figures.items() if v is not None}
+    report["figures"] = (
+        sorted(figures)
+        + (["check3_order"] if 3 in _ids(report) else [])
+        + (["check4_splits"] if 4 in _ids(report) else [])
+    )
     run.json(report, "report")
     run.text(render_markdown(report), "report.md", key="report_md")
     run.table(result.table, title="Sanity checks", print_columns=["check", "status", "value"])
@@ -166,10 +252,12 @@ def present(result: Result, run) -> None:
         f"\nReporting line:\n  {report['reporting_line']}\n\nLaTeX:\n  "
         f"{report['reporting_line_latex']}\n"
     )
-    run.figure(order_figure(report), "check3_order")
-    run.figure(splits_figure(o["splits"]), "check4_splits")
-    run.figure(bars_figure(o["spread"], "IS by backbone (check 5)"), "check5_backbones")
-    run.figure(bars_figure(o["by_resize"], "IS by resize method (check 6)"), "check6_resize")
+    if 3 in _ids(report):
+        run.figure(order_figure(report), "check3_order")
+    if 4 in _ids(report):
+        run.figure(splits_figure(o["splits"]), "check4_splits")
+    for name, fig in figures.items():
+        run.figure(fig, name)
     if o["strict"] and report["summary"]["n_fail"]:
         failed = ", ".join(c.name for c in o["checks"] if c.status == sanity.FAIL)
         # raised after the run's files and provenance are written (see finish_strict)
@@ -179,10 +267,13 @@ def present(result: Result, run) -> None:
         )
 
 
-def _short(v) -> str:
-    if isinstance(v, dict):
-        return ", ".join(f"{k}={results._fmt(x, 4)}" for k, x in list(v.items())[:4])
-    return results._fmt(v, 5)
+def _ids(report) -> set:
+    return {c["id"] for c in report["checks"]}
+
+
+def _chosen_resize(prov: dict) -> str:
+    key = rs.describe(prov["resize"], prov.get("align_corners"))
+    return key if key in rs.COMPARED else rs.canonical(prov["resize"], prov.get("align_corners"))
 
 
 def render_markdown(report: dict) -> str:
@@ -192,7 +283,8 @@ def render_markdown(report: dict) -> str:
     s = report["summary"]
     lines += [
         f"{s['n_pass']} PASS, {s['n_warn']} WARN, {s['n_fail']} FAIL on {s['n_samples']:,} "
-        "samples.",
+        f"samples (checks {', '.join(map(str, s['checks_run']))}"
+        f"{'; quick: one network pass' if s['quick'] else ''}).",
         "",
         "## Reporting line",
         "",
@@ -209,14 +301,19 @@ def render_markdown(report: dict) -> str:
         lines += [
             f"### {c['id']}. {c['name']}: **{c['status']}**",
             "",
-            f"- measured: `{_short(c['value'])}`",
+            f"- measured: {sanity.format_value(c['name'], c['value'])}",
             f"- threshold: {c['threshold']}",
             f"- why it matters: {c['why']}",
             f"- how to fix: {c['fix']}",
         ]
-        probs = c.get("details", {}).get("problems")
-        if probs:
-            lines += [f"- found: {p}" for p in probs]
+        details = dict(c.get("details") or {})
+        for p in details.pop("problems", None) or []:
+            lines.append(f"- found: {p}")
+        if details:
+            lines.append("- all values:")
+            lines += [f"  - {k}: {sanity.format_value(k, v)}" for k, v in details.items()]
+        if c["id"] == 5 and len([v for v in (c["value"] or {}).values() if v is not None]) < 3:
+            lines.append("- (one backbone measured: no chart; the sentence above is the result)")
         lines.append("")
     b = report["backbone"]
     lines += [
@@ -227,6 +324,7 @@ def render_markdown(report: dict) -> str:
         f"classes {b['classes']}",
         f"- samples: {report['samples']['dataset']}, fingerprint "
         f"{report['samples']['fingerprint']}",
+        f"- figures: {', '.join(report.get('figures', [])) or 'none'}",
         "",
     ]
     return "\n".join(lines)
@@ -251,6 +349,7 @@ def splits_figure(t: pd.DataFrame):
     ax.errorbar(t.n_splits, t.is_mean, yerr=t.is_std, fmt="o-", capsize=3, label="classic IS")
     ax.axhline(t.exp_sg.iloc[0], color="tab:green", ls="--", label="exp S(G)")
     ax.set_xscale("log")
+    ax.set_xticks(list(t.n_splits), [str(k) for k in t.n_splits])
     ax.set_xlabel("number of splits")
     ax.set_ylabel("Inception Score")
     ax.set_title("check 4: splits", fontsize=9)
@@ -259,12 +358,26 @@ def splits_figure(t: pd.DataFrame):
     return fig
 
 
-def bars_figure(vals: dict, title: str):
+def bars_figure(vals: dict, chosen: str, what: str, title: str):
+    """IS per option, the chosen one highlighted; the axis does not start at 0, so each bar is
+    annotated with its value and the spread is in the title.  None with fewer than 2 values."""
     items = [(k, v) for k, v in vals.items() if v is not None]
-    fig, ax = subplots(figsize=(6, 3.2))
-    ax.bar(range(len(items)), [v for _, v in items])
+    if len(items) < 2:
+        return None
+    fig, ax = subplots(figsize=(6.5, 3.4))
+    ys = [v for _, v in items]
+    colors = ["tab:orange" if k == chosen else "tab:blue" for k, _ in items]
+    ax.bar(range(len(items)), ys, color=colors)
+    lo, hi = min(ys), max(ys)
+    pad = max((hi - lo) * 0.6, abs(hi) * 0.005, 1e-6)
+    ax.set_ylim(lo - pad, hi + pad)
+    for i, v in enumerate(ys):
+        ax.annotate(
+            f"{v:.4g}", (i, v), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7
+        )
     ax.set_xticks(range(len(items)), [k for k, _ in items], rotation=25, ha="right", fontsize=7)
-    ax.set_ylabel("IS")
-    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(f"{what} (orange: the one used for the reported number)")
+    ax.set_ylabel("Inception Score (axis not from 0)")
+    ax.set_title(f"{title}: spread {100 * (hi / lo - 1):.2f}%", fontsize=9)
     fig.tight_layout()
     return fig

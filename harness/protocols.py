@@ -44,6 +44,25 @@ def names() -> list[str]:
     return sorted(p.stem for p in PROTOCOL_DIR.glob("*.yaml"))
 
 
+def load(name: str) -> Protocol:
+    """A preset read from its YAML without composing it (its network named, knobs as given)."""
+    path = PROTOCOL_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise ConfigError(f"unknown protocol {name!r}; valid: {', '.join(names())}")
+    d = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    net = next(
+        (
+            str(v)
+            for e in d.pop("defaults", [])
+            if isinstance(e, dict)
+            for k, v in e.items()
+            if k.endswith("@backbone")
+        ),
+        None,
+    )
+    return from_node({**d, "backbone": {"name": net, **(d.get("backbone") or {})}})
+
+
 def from_node(node) -> Protocol:
     """A composed protocol node (``cfg.protocol`` or one of ``cfg.protocols``) as a Protocol."""
     d = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)

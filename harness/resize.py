@@ -100,6 +100,16 @@ COMPARED = {
     "pil_bicubic": {"resize": "pil_bicubic"},
 }
 
+#: short names for experiment configs (``resizes=[...]`` on the command line) -> backbone knobs
+BY_SHORT_NAME = {
+    "tf1_bilinear": {"resize": "tf1_bilinear"},
+    "tf2_bilinear": {"resize": "tf2_bilinear"},
+    "torch_bilinear": {"resize": "torch_bilinear", "align_corners": False},
+    "torch_bilinear_align_corners": {"resize": "torch_bilinear", "align_corners": True},
+    "antialias": {"resize": "antialias"},
+    "pil_bicubic": {"resize": "pil_bicubic"},
+}
+
 
 def canonical(method: str, align_corners=None) -> str:
     """The operation a resize performs: methods with identical weights share one name (TF2's

@@ -216,10 +216,10 @@ def save_figure(fig, run_dir, name: str, random_weights: bool = False, dpi: int 
     """Save a matplotlib figure as ``<name>.png`` and ``<name>.pdf`` atomically, then close it."""
     import matplotlib.pyplot as plt
 
-    if random_weights:
+    if random_weights:  # below the axes: never over a title or caption
         fig.text(
             0.5,
-            0.995,
+            -0.01,
             RANDOM_WEIGHTS_BANNER,
             ha="center",
             va="top",
@@ -232,7 +232,9 @@ def save_figure(fig, run_dir, name: str, random_weights: bool = False, dpi: int 
     for ext in ("png", "pdf"):
         target = run_dir / f"{name}.{ext}"
         with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
+            # no timestamps in the files: the same figure gives the same bytes
+            meta = {"CreationDate": None} if ext == "pdf" else {}
+            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight", metadata=meta)
         paths[ext] = target
     plt.close(fig)
     return paths

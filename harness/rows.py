@@ -36,7 +36,8 @@ def provenance_columns(
         )
         for k in _OPTIONAL_BACKBONE_KEYS:
             if k in p:
-                row[k] = p[k]
+                # "precision" is also a metric (precision/recall): the CUDA knob gets its own name
+                row["compute_precision" if k == "precision" else k] = p[k]
     if source is not None:
         sp = source.provenance()
         row.update(

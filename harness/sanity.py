@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -20,6 +21,7 @@ PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 REPORT_VERSION = 1
 # paper 4.2.1: mean H(y|x) under Inception v3
 H_IMAGENET, H_CIFAR, H_NOISE = 1.97, 4.664, 6.512
+IMAGENET_MEAN_RGB = np.array([0.485, 0.456, 0.406]) * 255
 
 
 @dataclass
@@ -127,12 +129,22 @@ def check_input_format(images: np.ndarray, backbone_desc: str = "") -> Check:
     elif frac_constant > 0.01:
         status = _worst(status, WARN)
         problems.append(f"{100 * frac_constant:.1f}% of images are (near-)constant")
-    if ch_mean[2] > 1.15 * ch_mean[0] and ch_mean[2] - ch_mean[0] > 10:
-        status = _worst(status, WARN)
-        problems.append(
-            f"blue is brighter than red on average ({ch_mean[2]:.0f} vs {ch_mean[0]:.0f}): BGR "
-            "channel order?"
-        )
+    # BGR: natural photographs average brighter red than blue (ImageNet mean RGB 124/116/104).
+    # Suspect swapped channels only when blue clearly exceeds red AND the channel-swapped means
+    # are much closer to natural-image statistics; confidence from how much closer.
+    d_rgb = float(np.linalg.norm(ch_mean - IMAGENET_MEAN_RGB))
+    d_bgr = float(np.linalg.norm(ch_mean[::-1] - IMAGENET_MEAN_RGB))
+    bgr_confidence = "none"
+    if ch_mean[2] - ch_mean[0] > 10 and d_bgr < d_rgb:
+        ratio = d_rgb / max(d_bgr, 1e-6)
+        bgr_confidence = "high" if ratio > 3 else "medium" if ratio > 1.5 else "low"
+        if bgr_confidence != "low":
+            status = _worst(status, WARN)
+            problems.append(
+                f"blue is brighter than red on average ({ch_mean[2]:.0f} vs {ch_mean[0]:.0f}) and "
+                f"the channel-swapped means are {ratio:.1f}x closer to natural-image statistics: "
+                f"BGR channel order? (confidence {bgr_confidence})"
+            )
     h, w = images.shape[1:3]
     return Check(
         2,
@@ -142,11 +154,12 @@ def check_input_format(images: np.ndarray, backbone_desc: str = "") -> Check:
             "min": vmin,
             "max": vmax,
             "mean_rgb": ch_mean.round(2).tolist(),
+            "bgr_suspicion": bgr_confidence,
             "resolution": f"{h}x{w}",
             "constant_fraction": frac_constant,
         },
-        "FAIL: max <= 1, max < 64, or > 50% constant images; WARN: > 25% zeros, > 1% constant, B > "
-        "R",
+        "FAIL: max <= 1, max < 64, or > 50% constant images; WARN: > 25% zeros, > 1% constant, or "
+        "blue > red by 10 grey levels with channel-swapped means >= 1.5x closer to ImageNet's",
         "A silent value-range mismatch is among the commonest ways IS goes wrong; constant images "
         "and swapped channels change the classifier's output",
         "Write images as uint8 0..255 RGB (or declare the float range with dataset.value_range)",
@@ -155,6 +168,8 @@ def check_input_format(images: np.ndarray, backbone_desc: str = "") -> Check:
             "zero_fraction": frac_zero,
             "saturated_fraction": frac_top,
             "resized_to": backbone_desc,
+            "distance_to_imagenet_mean_rgb": d_rgb,
+            "distance_if_channels_swapped": d_bgr,
         },
     )
 
@@ -255,7 +270,7 @@ def check_backbone_spread(is_by_backbone: dict, chosen: str, compare_to: str) ->
         )
     lo, hi = min(vals.values()), max(vals.values())
     spread = 100 * (hi / lo - 1)
-    status = WARN if spread > 5 or chosen != compare_to else PASS
+    status = WARN if spread > 5 or not same_network(chosen, compare_to) else PASS
     return Check(
         5,
         "backbone_spread",
@@ -271,6 +286,19 @@ def check_backbone_spread(is_by_backbone: dict, chosen: str, compare_to: str) ->
         "published IS",
         {"chosen": chosen, "comparison_papers_used": compare_to},
     )
+
+
+def same_network(a: str, b: str) -> bool:
+    """Two backbone names for the same pretrained network (e.g. the 2015 graph in TensorFlow and
+    its PyTorch port): the backbones' own ``official_artifact`` says so."""
+    if a == b:
+        return True
+    from .backbones import backbone_class
+
+    try:
+        return backbone_class(a).official_artifact() == backbone_class(b).official_artifact()
+    except Exception:  # an unknown name, or an artifact that needs knobs: not provably the same
+        return False
 
 
 # ------------------------------------------------------------------------------ 6 preprocessing
@@ -294,26 +322,50 @@ def check_preprocessing(is_by_resize: dict, chosen: str) -> Check:
 
 
 # ------------------------------------------------------------------------------ 7 memorization / co
-def check_memorization(samples_f: np.ndarray, ref_f: np.ndarray | None, threshold: float) -> Check:
+#: cosine similarity of an image's centred pool features with the same image's (float32 noise):
+#: above this, two samples are copies of one image whatever the backbone
+EXACT_COPY_SIMILARITY = 1 - 1e-6
+
+
+def check_memorization(
+    samples_f: np.ndarray,
+    ref_f: np.ndarray | None,
+    threshold: float,
+    random_weights: bool = False,
+) -> Check:
+    """Copies of reference images and duplicates within the samples, in centred pool features.
+
+    Two levels, so the status does not depend on how semantic a backbone's features are:
+    *copies* (similarity >= 1 - 1e-6: the same image up to float32 noise, whatever the backbone)
+    decide FAIL/WARN; *near copies* (>= ``threshold``, calibrated for trained Inception features)
+    add a WARN, except with random weights, whose features put unrelated images close together
+    (reported, not judged).
+    """
     from .neighbors import nearest_similarity, normalise_features
 
     center = (ref_f if ref_f is not None else samples_f).mean(axis=0)
     s = normalise_features(samples_f, center)
     self_sim, _ = nearest_similarity(s, s, exclude_self=True)
-    within = float((self_sim >= threshold).mean())
-    copy = None
+    within = float((self_sim >= EXACT_COPY_SIMILARITY).mean())
+    within_near = float((self_sim >= threshold).mean())
+    copy = copy_near = None
     details = {
-        "within_sample_dup_rate": within,
-        "threshold_cosine": threshold,
+        "within_sample_copy_rate": within,
+        "within_sample_near_copy_rate": within_near,
+        "copy_similarity": EXACT_COPY_SIMILARITY,
+        "near_copy_threshold": threshold,
+        "near_copies_judged": not random_weights,
         "mean_nn_similarity_within": float(self_sim.mean()),
     }
     if ref_f is not None:
         r = normalise_features(ref_f, center)
         ref_sim, _ = nearest_similarity(s, r)
-        copy = float((ref_sim >= threshold).mean())
+        copy = float((ref_sim >= EXACT_COPY_SIMILARITY).mean())
+        copy_near = float((ref_sim >= threshold).mean())
         details.update(
             {
                 "copied_from_reference_rate": copy,
+                "near_copies_of_reference_rate": copy_near,
                 "mean_nn_similarity_to_reference": float(ref_sim.mean()),
             }
         )
@@ -322,12 +374,21 @@ def check_memorization(samples_f: np.ndarray, ref_f: np.ndarray | None, threshol
         status = FAIL
     elif (copy is not None and copy > 0.001) or within > 0.01:
         status = WARN
+    elif not random_weights and ((copy_near or 0) > 0.01 or within_near > 0.10):
+        status = WARN
     return Check(
         7,
         "memorization_collapse",
         status,
-        {"copied_from_reference": copy, "duplicates_within": within},
-        "FAIL > 1% copies of reference images or > 10% duplicates within; WARN > 0.1% / > 1%",
+        {
+            "copied_from_reference": copy,
+            "duplicates_within": within,
+            "near_copies_of_reference": copy_near,
+            "near_duplicates_within": within_near,
+        },
+        "copies (cosine >= 1 - 1e-6: the same image): FAIL > 1% of samples copy a reference image "
+        "or > 10% duplicate another sample, WARN > 0.1% / > 1%; near copies (>= "
+        f"{threshold}, for trained features; not judged with random weights): WARN > 1% / > 10%",
         "IS cannot detect a generator that replays training images or emits the same image many "
         "times",
         "Check nearest training neighbours of your samples; report the copy rate; pass "
@@ -381,47 +442,206 @@ def check_numerics(logits: np.ndarray, prep: scores.PreparedProbs) -> Check:
 
 
 # ------------------------------------------------------------------------------ reporting line
+NETWORK_NAMES = {  # what a reader calls each backbone's pretrained weights
+    "tf2015": "Inception 2015-12-05 graph",
+    "tf2015_torch": "Inception 2015-12-05 graph (PyTorch port)",
+    "torchvision": "torchvision Inception V3 IMAGENET1K_V1",
+    "keras": "Keras Inception V3 imagenet",
+    "tfhub": "TF-Hub Inception V3",
+}
+RESIZE_NAMES = {
+    "tf1_bilinear": "TF1 bilinear",
+    "tf2_bilinear": "TF2 bilinear (half-pixel)",
+    "antialias": "antialiased bilinear",
+    "pil_bicubic": "PIL bicubic",
+    "bilinear_half_pixel": "bilinear (half-pixel)",
+}
+
+
 def weights_label(prov: dict) -> str:
     kind, b = prov.get("weights_kind"), prov.get("backbone")
     if kind == "random":
-        return f"{b} RANDOM WEIGHTS ({prov['weights']}), not a real IS"
+        return f"{b} with RANDOM WEIGHTS ({prov['weights']})"
     if kind == "pretrained":
-        return {
-            "torchvision": "torchvision IMAGENET1K_V1",
-            "keras": "keras.applications imagenet",
-            "tf2015": "inception-2015-12-05 graph",
-            "tfhub": f"TF-Hub {prov.get('handle', '')}",
-        }.get(b, b)
-    return f"{b} {prov['weights']}"
+        return NETWORK_NAMES.get(b, b)
+    return f"{b} ({prov['weights']})"
 
 
-def reporting_line(
-    prov: dict,
-    is_mean: float,
-    is_std: float,
-    n: int,
-    n_splits: int,
-    split_assignment: str,
-    ddof: int,
-    sg_nats: float,
-) -> tuple[str, str]:
-    sha = str(prov.get("weights_sha256") or "")
-    sha_short = sha if sha.startswith("random") or sha.startswith("ported") else sha[:12] + "..."
-    resize = prov["resize"].replace("tf1_bilinear", "TF1 bilinear").replace("_", " ")
-    text = (
-        f"IS = {is_mean:.2f} ± {is_std:.2f} ({weights_label(prov)}, sha256 {sha_short}; {n:,} "
-        "samples; "
-        f"{n_splits} {split_assignment} splits, ddof {ddof}; {resize} resize to "
-        f"{prov['input_size']}; "
-        f"S(G) = {sg_nats:.2f} nats)"
+def resize_label(prov: dict) -> str:
+    r = prov["resize"]
+    if r.startswith("torch_bilinear"):
+        ac = prov.get("align_corners") if "(" not in r else "True" in r
+        return f"torch bilinear (align_corners={'True' if ac else 'False'})"
+    return RESIZE_NAMES.get(r, r.replace("_", " "))
+
+
+def _n(v: int) -> str:
+    return f"{int(v):,}"
+
+
+def split_phrase(r: scores.ISResult) -> str:
+    """ "10 splits of 5,000" (or "of 4,999-5,000"), the shuffle said in words."""
+    sizes = sorted(set(r.split_sizes))
+    size = _n(sizes[0]) if len(sizes) == 1 else f"{_n(sizes[0])}-{_n(sizes[-1])}"
+    spec = r.spec
+    words = f"{r.n_splits} split{'s' if r.n_splits != 1 else ''} of {size}"
+    if spec is not None and spec.shuffle != "none":
+        words += f" after a seeded shuffle ({spec.shuffle}, seed {spec.seed})"
+    if spec is not None and spec.assign == "drop_remainder" and sum(r.split_sizes) < r.n:
+        words += f", {_n(r.n - sum(r.split_sizes))} samples unused"
+    return words
+
+
+def reporting_line(prov: dict, r: scores.ISResult, sg_nats: float) -> tuple[str, str]:
+    """The line a reviewer reads: value, what the ± is, network and hash, resize, N, S(G)."""
+    sha = str(prov.get("weights_sha256") or "unknown")
+    sha_short = sha if sha.startswith(("random", "ported")) else sha[:12] + "…"
+    std_word = "std" if (r.spec is None or r.spec.ddof == 0) else "sample std (n-1)"
+    inner = (
+        f"mean ± {std_word} over {split_phrase(r)}; {weights_label(prov)}, sha256 {sha_short}; "
+        f"{resize_label(prov)} to {prov['input_size']}; {_n(r.n)} samples"
     )
+    text = f"IS = {r.mean:.2f} ± {r.std:.2f} ({inner}) · S(G) = {sg_nats:.2f} nats"
+    if prov.get("weights_kind") == "random":
+        text = "RANDOM WEIGHTS, not a real Inception Score: " + text
     from .results import tex_escape
 
-    n_tex = f"{n:,}".replace(",", "{,}")
-    wl, sha, sa = (tex_escape(v) for v in (weights_label(prov), sha_short, split_assignment))
+    inner_tex = re.sub(r"(\d),(\d{3})", r"\1{,}\2", tex_escape(inner.replace("…", "...")))
     latex = (
-        rf"$\mathrm{{IS}} = {is_mean:.2f} \pm {is_std:.2f}$ ({wl}, sha256 \texttt{{{sha}}}; "
-        rf"{n_tex} samples; {n_splits} {sa} splits, ddof {ddof}; {tex_escape(resize)} resize to "
-        rf"{prov['input_size']}; $S(G) = {sg_nats:.2f}$ nats)"
+        rf"$\mathrm{{IS}} = {r.mean:.2f} \pm {r.std:.2f}$ "
+        f"({inner_tex}) "
+        rf"$\cdot$ $S(G) = {sg_nats:.2f}$ nats"
     )
+    if prov.get("weights_kind") == "random":
+        latex = r"\textbf{RANDOM WEIGHTS, not a real Inception Score:} " + latex
     return text, latex
+
+
+# ------------------------------------------------------------------------------ report values
+UNITS = (("_pct", "%"), ("_bits", "bits"), ("_nats", "nats"))
+
+
+def format_value(key: str, v) -> str:
+    """One measured value with its unit and meaningful digits (every element of a list)."""
+    if isinstance(v, dict):
+        return "; ".join(f"{k} = {format_value(k, x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(format_value(key, x) for x in v) + "]"
+    if v is None:
+        return "n/a"
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if not math.isfinite(v):
+            return str(v)
+        unit = next((u for suffix, u in UNITS if str(key).endswith(suffix)), "")
+        if unit == "%":
+            txt = f"{v:.2f}"
+        elif v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
+            txt = f"{v:.3e}"
+        else:
+            txt = f"{v:.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+        return f"{txt} {unit}".rstrip() if unit != "%" else f"{txt}%"
+    return str(v)
+
+
+# ------------------------------------------------------------------------------ 10 FID / KID
+FID_MIN_SAMPLES = 2048  # fewer than the feature dimension: singular covariance, FID biased up
+
+
+def check_feature_distance(
+    samples_f,
+    ref_f=None,
+    ref_stats=None,
+    stats_notes=(),
+    kid_cfg=None,
+    ref_label: str = "reference",
+) -> Check:
+    """FID (and KID when reference features exist) of the samples against a reference set or a
+    statistics file, with what makes the number comparable (N, stats provenance).
+    """
+    import warnings
+
+    from . import feature_metrics as fm
+
+    with warnings.catch_warnings():  # recorded below as fid_rank_deficient
+        warnings.simplefilter("ignore", fm.RankDeficientWarning)
+        if ref_f is not None:
+            f = fm.fid(samples_f, ref_f)
+        else:
+            f = fm.fid_against_stats(samples_f, ref_stats)
+    details = {
+        "fid": f.value,
+        **f.provenance(),
+        "reference": ref_label,
+        "stats_notes": list(stats_notes),
+    }
+    kid = None
+    if ref_f is not None and kid_cfg is not None:
+        size = kid_cfg["subset_size"]
+        n = min(len(samples_f), len(ref_f))
+        size = min(1000, n) if size == "auto" else int(size)
+        k = fm.kid(samples_f, ref_f, int(kid_cfg["subsets"]), size, int(kid_cfg["seed"]))
+        kid = k.mean
+        details.update({"kid_mean": k.mean, "kid_std": k.std, **k.provenance()})
+    else:
+        details["kid_mean"] = None
+        details["kid_note"] = "KID needs the reference's features, not only its mean/covariance"
+    small = f.n1 < FID_MIN_SAMPLES
+    status = WARN if (small or stats_notes) else PASS
+    return Check(
+        10,
+        "fid_kid",
+        status,
+        {"fid": f.value, "kid": kid, "n_samples": f.n1},
+        f"WARN below {FID_MIN_SAMPLES:,} samples (singular covariance: FID biased upwards, not "
+        "comparable across N) or when the reference statistics could not be fully checked",
+        "FID and KID depend on the network, its weights, the resize and N; a number is only "
+        "comparable with one computed the same way",
+        "Report FID with N, the backbone and weights hash and the reference set; use >= 10,000 "
+        "samples (50,000 is customary) and statistics made with the same backbone and resize",
+        details,
+    )
+
+
+# ------------------------------------------------------------------------------ 11 peer conventions
+def check_peer_conventions(prep: scores.PreparedProbs, presets: dict, chosen: str) -> Check:
+    """This backbone's probabilities under each tool's split convention (assignment, shuffle,
+    seed, split count, ddof): what each tool would print for these logits.  The tools' networks
+    and resizes differ too; checks 5 and 6 measure those."""
+    vals, details = {}, {}
+    for key, p in presets.items():
+        n_splits = min(p.splits.n_splits, prep.n)
+        spec = dataclasses.replace(
+            p.splits, n_splits=n_splits, ddof=min(p.splits.ddof, n_splits - 1)
+        )
+        r = scores.inception_score(prep, splits=spec)
+        vals[key] = r.mean
+        details[key] = {
+            "is_mean": r.mean,
+            "is_std": r.std,
+            "splits": spec.label(),
+            "n_splits_used": r.n_splits,
+            "std_ddof": spec.ddof,
+            "tool_network": p.backbone.get("name"),
+            "mirrors": p.mirrors,
+            "network_differs": not same_network(p.backbone.get("name") or chosen, chosen),
+        }
+    lo, hi = min(vals.values()), max(vals.values())
+    spread = 100 * (hi / lo - 1)
+    return Check(
+        11,
+        "peer_conventions",
+        WARN if spread > 1 else PASS,
+        {"spread_pct": spread, **vals},
+        "WARN when the tools' split conventions alone move this IS by more than 1%",
+        "Each tool cuts and shuffles the samples differently (torchmetrics: torch.chunk after a "
+        "random permutation, ddof 1; torch-fidelity: RandomState(2020) shuffle; the original "
+        "code: contiguous; TF-GAN: one split); at small N the convention alone moves the number",
+        "Compare only with numbers made under the same convention; say which (protocol=<tool> "
+        "reproduces one exactly; +experiment=compare_protocols applies each tool's network too)",
+        details,
+    )

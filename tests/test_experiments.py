@@ -242,6 +242,7 @@ def test_memorization(tmp_path):
         "replay_sizes=[5,30]",
         "n_samples=20",
         "n_splits=2",
+        "kid.subset_size=10",
     )
     t = res.table
     replay = t[t.memorised_images > 0]
@@ -255,6 +256,17 @@ def test_memorization(tmp_path):
     idx = np.random.default_rng([0, 5]).integers(0, 5, size=20)
     assert replay.iloc[0].is_mean == pytest.approx(brute_is(lg[idx], 2)[0], rel=1e-5)
     assert replay.iloc[0].within_sample_dup_rate == 1.0  # 20 draws from 5 images
+    # FID vs train, independently: pytorch-fid on features straight from the backbone
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    net = backbones.load("torchvision", weights="random:0", input_size=75)
+    ft = net.features(data.load("synthetic", count=30).read_all()).astype(np.float64)
+    fs = ft[idx]
+    ref = calculate_frechet_distance(
+        fs.mean(0), np.cov(fs, rowvar=False), ft.mean(0), np.cov(ft, rowvar=False)
+    )
+    assert replay.iloc[0].fid_vs_train == pytest.approx(ref, rel=1e-5)
+    assert t.kid_vs_train.notna().all()
 
 
 def test_adversarial_and_its_cpu_guard(tmp_path):
@@ -347,3 +359,50 @@ def test_paper_offline_and_paper_figs(tmp_path):
     readme = (out / "README.md").read_text()
     assert "toy_gaussian.png" in readme and "+experiment=toy_gaussian" in readme
     pd.read_csv(tmp_path / "paper" / "table.csv")
+
+
+def test_fid_sensitivity_rows_against_pytorch_fid_and_brute_force(tmp_path):
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    res = run(
+        "fid_sensitivity",
+        tmp_path,
+        "weights=random:0",
+        "~backbones.tf2015",
+        "~backbones.keras",
+        "~backbones.tfhub",
+        "dataset=synthetic",
+        "dataset.count=24",
+        "dataset@reference=synthetic",
+        "reference.count=20",
+        "reference.seed=5",
+        "backbones.torchvision.input_size=75",
+        "backbones.tf2015_torch.input_size=75",
+        "resizes=[antialias,torch_bilinear_align_corners]",
+        "kid.subset_size=10",
+        "kid.subsets=5",
+    )
+    t = res.table.set_index(["backbone_key", "resize_variant"])
+    assert len(t) == 6 and set(res.tables["pairwise"].backbone_a) == {"tf2015_torch"}
+    # independent: features straight from the backbone, FID by pytorch-fid (scipy sqrtm)
+    net = backbones.load("torchvision", weights="random:0", input_size=75)
+    fs = net.features(data.load("synthetic", count=24).read_all()).astype(np.float64)
+    fr = net.features(data.load("synthetic", count=20, seed=5).read_all()).astype(np.float64)
+    ref = calculate_frechet_distance(
+        fs.mean(0), np.cov(fs, rowvar=False), fr.mean(0), np.cov(fr, rowvar=False)
+    )
+    row = t.loc[("torchvision", "native")]
+    assert row.fid == pytest.approx(ref, rel=1e-5) and bool(row.fid_rank_deficient)
+    # torchvision's native resize is torch bilinear align_corners=True: one pass, same numbers
+    same = t.loc[("torchvision", "torch_bilinear_align_corners")]
+    assert same.resize_operation == row.resize_operation and same.fid == row.fid
+    # precision: fraction of samples inside the reference's k=3 balls (brute force, scipy)
+    from scipy.spatial.distance import cdist
+
+    d_rr, d_rs = cdist(fr, fr), cdist(fr, fs)
+    radius = np.sort(d_rr, axis=1)[:, 3]
+    assert row.precision == pytest.approx(np.mean((d_rs <= radius[:, None]).any(0)), abs=1e-12)
+    assert row.is_mean == pytest.approx(
+        brute_is(net.logits(data.load("synthetic", count=24).read_all()), 10)[0], rel=1e-5
+    )
+    assert "compute_precision" in res.table.columns

@@ -54,10 +54,17 @@ def test_input_format_fires_on_wrong_ranges_constant_and_bgr():
     assert c.status == sanity.WARN and "clipped at 0" in " ".join(c.details["problems"])
     const = np.full_like(good, 120)
     assert sanity.check_input_format(const).status == sanity.FAIL
-    bgr = good.copy()
-    bgr[..., 0] //= 3  # a dark red channel: looks like B and R swapped
-    c = sanity.check_input_format(bgr)
+    # natural-looking colour statistics (ImageNet mean RGB ~ 124/116/104), then B and R swapped
+    rng = np.random.default_rng(1)
+    warm = np.clip(rng.normal([140, 118, 80], 30, size=(20, 16, 16, 3)), 0, 255).astype(np.uint8)
+    assert sanity.check_input_format(warm).value["bgr_suspicion"] == "none"
+    c = sanity.check_input_format(warm[..., ::-1])
     assert c.status == sanity.WARN and "BGR" in " ".join(c.details["problems"])
+    assert c.value["bgr_suspicion"] in ("medium", "high")
+    # a blue tint alone (sky, sea) is not evidence of swapped channels
+    sky = np.clip(rng.normal([100, 140, 200], 30, size=(20, 16, 16, 3)), 0, 255).astype(np.uint8)
+    c = sanity.check_input_format(sky)
+    assert c.status == sanity.PASS and c.value["bgr_suspicion"] in ("none", "low")
 
 
 def test_order_fires_on_class_sorted_samples():
@@ -130,19 +137,53 @@ def test_domain_fit_and_numerics():
 
 def test_reporting_line():
     prov = {
-        "backbone": "torchvision",
+        "backbone": "tf2015_torch",
         "weights": "pretrained",
         "weights_kind": "pretrained",
         "weights_sha256": "0cc3c7bd" + "a" * 56,
         "resize": "tf1_bilinear",
         "input_size": 299,
     }
-    line, latex = sanity.reporting_line(prov, 8.1234, 0.0912, 50000, 10, "contiguous", 0, 2.0712)
+    r = scores.ISResult(
+        8.1234,
+        0.0912,
+        np.zeros(10),
+        10,
+        50000,
+        0,
+        split_sizes=(5000,) * 10,
+        spec=scores.SplitSpec(10),
+    )
+    line, latex = sanity.reporting_line(prov, r, 2.0712)
     assert line == (
-        "IS = 8.12 ± 0.09 (torchvision IMAGENET1K_V1, sha256 0cc3c7bdaaaa...; 50,000 samples; "
-        "10 contiguous splits, ddof 0; TF1 bilinear resize to 299; S(G) = 2.07 nats)"
+        "IS = 8.12 ± 0.09 (mean ± std over 10 splits of 5,000; Inception 2015-12-05 graph "
+        "(PyTorch port), sha256 0cc3c7bdaaaa…; TF1 bilinear to 299; 50,000 samples) · "
+        "S(G) = 2.07 nats"
     )
     assert latex.startswith(r"$\mathrm{IS} = 8.12 \pm 0.09$") and "50{,}000" in latex
+    rnd = {**prov, "weights_kind": "random", "weights": "random:0", "weights_sha256": "random:0"}
+    assert sanity.reporting_line(rnd, r, 2.0712)[0].startswith("RANDOM WEIGHTS, not a real")
+    shuffled = scores.ISResult(
+        8.0,
+        0.1,
+        np.zeros(10),
+        10,
+        50001,
+        1,
+        split_sizes=(5000, 5001),
+        spec=scores.SplitSpec(10, "floor", "numpy_randomstate", 2020, 1),
+    )
+    line = sanity.reporting_line(prov, shuffled, 2.0)[0]
+    assert "sample std (n-1) over 10 splits of 5,000-5,001 after a seeded shuffle" in line
+
+
+def test_format_value_units_and_digits():
+    assert sanity.format_value("spread_pct", 3.2612345) == "3.26%"
+    assert sanity.format_value("sg_bits", 2.07123) == "2.071 bits"
+    assert sanity.format_value("x", 78.41999816894531) == "78.42"
+    assert sanity.format_value("n", 50000) == "50,000"
+    v = {"a": 1.0, "b": 2.5, "c": 3.25, "d": 4.0, "e_pct": 5.0}  # no truncation to 4 entries
+    assert sanity.format_value("v", v) == "a = 1; b = 2.5; c = 3.25; d = 4; e_pct = 5.00%"
 
 
 REPORT_KEYS = {
@@ -188,7 +229,7 @@ def test_sanity_experiment_end_to_end_json_schema_and_strict_exit(tmp_path):
     assert "check(s) FAILED" in r.stderr.strip().splitlines()[-1]
     rep = json.loads((tmp_path / "run" / "report.json").read_text())
     assert REPORT_KEYS <= set(rep) and rep["random_weights"] is True
-    assert [c["id"] for c in rep["checks"]] == list(range(1, 10))
+    assert [c["id"] for c in rep["checks"]] == list(range(1, 12))  # 10: FID/KID (reference)
     for c in rep["checks"]:
         assert CHECK_KEYS <= set(c) and c["status"] in ("PASS", "WARN", "FAIL")
     by = {c["name"]: c for c in rep["checks"]}
@@ -199,8 +240,10 @@ def test_sanity_experiment_end_to_end_json_schema_and_strict_exit(tmp_path):
     assert "RANDOM WEIGHTS" in rep["reporting_line"] and "60 samples" in rep["reporting_line"]
     md = (tmp_path / "run" / "report.md").read_text()
     assert "## Reporting line" in md and "RANDOM WEIGHTS" in md
-    for f in ("check3_order.png", "check4_splits.png", "check5_backbones.png", "check6_resize.png"):
+    for f in ("check3_order.png", "check4_splits.png", "check6_resize.png"):
         assert (tmp_path / "run" / f).exists()
+    # one backbone only (~other_backbones): a sentence, not a single-bar chart
+    assert not (tmp_path / "run" / "check5_backbones.png").exists() and "no chart" in md
     # the same run dir is not reused by accident ...
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert (
@@ -211,3 +254,112 @@ def test_sanity_experiment_end_to_end_json_schema_and_strict_exit(tmp_path):
         cmd + ["overwrite=true"], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def _sanity_api(tmp_path, *extra):
+    from harness import api
+
+    x = data.load("synthetic", count=40).read_all()
+    np.savez(tmp_path / "s.npz", images=x)
+    return api.run_experiment(
+        "sanity",
+        [
+            "weights=random:0",
+            "dataset=arrays",
+            f"dataset.path={tmp_path / 's.npz'}",
+            "backbone.input_size=75",
+            "~other_backbones",
+            "progress=false",
+            "n_splits=4",
+            f"cache.dir={tmp_path / 'cache'}",
+            *extra,
+        ],
+        run_dir=tmp_path / "run",
+    )
+
+
+@pytest.fixture
+def count_passes(monkeypatch):
+    """Network passes over a source (cache misses), recorded as (backbone, resize) pairs."""
+    from harness.cache import LogitsCache
+
+    passes, orig = [], LogitsCache.get
+
+    def get(self, backbone, source, *a, **k):
+        res = orig(self, backbone, source, *a, **k)
+        if not res.from_cache:
+            passes.append((backbone.name, backbone.provenance()["resize"]))
+        return res
+
+    monkeypatch.setattr(LogitsCache, "get", get)
+    return passes
+
+
+@needs_torch
+def test_quick_report_is_one_network_pass(tmp_path, count_passes):
+    res = _sanity_api(tmp_path, "quick=true")
+    assert count_passes == [("tf2015_torch", "tf1_bilinear")]
+    ids = [int(c.split(".")[0]) for c in res.table.check]
+    assert 5 not in ids and 6 not in ids and {1, 2, 3, 4, 7, 8, 9, 11} <= set(ids)
+
+
+@needs_torch
+def test_identical_resizes_share_one_pass_and_checks_select(tmp_path, count_passes):
+    _sanity_api(tmp_path, "backbone=torchvision", "checks=[6]")
+    resizes = [r for _, r in count_passes]
+    # native = torch bilinear align_corners=True (computed once for both names); tf2_bilinear =
+    # torch bilinear align_corners=False (one pass for both)
+    assert len(resizes) == len(set(resizes)) == 5, resizes
+    assert not {"tf2_bilinear", "torch_bilinear(align_corners=False)"} <= set(resizes)
+    rep = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert [c["id"] for c in rep["checks"]] == [6]
+
+
+@needs_torch
+def test_every_value_is_in_report_md_and_the_line_says_what_it_is(tmp_path):
+    _sanity_api(tmp_path)
+    rep = json.loads((tmp_path / "run" / "report.json").read_text())
+    md = (tmp_path / "run" / "report.md").read_text()
+    for c in rep["checks"]:
+        values = c["value"] if isinstance(c["value"], dict) else {c["name"]: c["value"]}
+        for k, v in {
+            **values,
+            **{k: v for k, v in c["details"].items() if k != "problems"},
+        }.items():
+            assert sanity.format_value(k, v) in md, (c["name"], k)
+    line = rep["reporting_line"]
+    assert "over 4 splits of 10" in line and "sha256" in line and "TF1 bilinear to 75" in line
+    assert line.startswith("RANDOM WEIGHTS") and "40 samples" in line
+    assert "78.41999816894531" not in md
+
+
+def test_figures_have_labelled_axes():
+    import pandas as pd
+
+    from experiments import sanity as exp
+
+    fig = exp.bars_figure({"a": 10.0, "b": 10.3, "c": None}, "a", "backbone", "check 5")
+    (ax,) = fig.axes
+    assert ax.get_ylabel() and ax.get_xlabel() and ax.get_ylim()[0] > 0  # not from 0: annotated
+    assert any("10.3" in t.get_text() for t in ax.texts) and "spread 3.00%" in ax.get_title()
+    assert exp.bars_figure({"a": 10.0}, "a", "backbone", "one bar") is None  # a sentence instead
+    t = pd.DataFrame(
+        {
+            "n_splits": [1, 2, 5],
+            "is_mean": [3.0, 2.9, 2.8],
+            "is_std": [0, 0.1, 0.1],
+            "exp_sg": [3.0] * 3,
+        }
+    )
+    ax = exp.splits_figure(t).axes[0]
+    assert ax.get_ylabel() and ax.get_xlabel() == "number of splits"
+    assert [tk.get_text() for tk in ax.get_xticklabels()][:3] == ["1", "2", "5"]
+    rep = {
+        "checks": [
+            {},
+            {},
+            {"details": {"split_scores_as_loaded": [1, 2], "split_scores_shuffled": [2, 1]}},
+        ]
+    }
+    ax = exp.order_figure(rep).axes[0]
+    assert ax.get_ylabel() and ax.get_xlabel() == "split"

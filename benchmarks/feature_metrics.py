@@ -1,0 +1,108 @@
+"""Time FID, KID and precision/recall/density/coverage on cached-size pool features.
+
+    python benchmarks/feature_metrics.py [--n 50000] [--dim 2048] [--prdc-n 10000]
+
+Targets (issue 14, 2-core CPU): FID from 50,000 x 2,048 features and KID (100 x 1,000) each
+under 5 s; PRDC at 10,000 x 10,000 under 60 s with peak memory under 2 GB.  Baselines in the
+same process on the same arrays: pytorch-fid's ``calculate_frechet_distance`` (``scipy.linalg.
+sqrtm``) from the same statistics, and torch-fidelity's KID.  Peak memory of PRDC is measured
+with tracemalloc (numpy allocations) over the call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import feature_metrics as fm  # noqa: E402
+
+
+def timed(fn, *a, **k):
+    t = time.perf_counter()
+    out = fn(*a, **k)
+    return out, time.perf_counter() - t
+
+
+def features(n, d, seed, shift=0.0):
+    rng = np.random.default_rng(seed)
+    # correlated, ReLU-like non-negative features as the pool layer gives (float32 as cached)
+    base = rng.standard_normal((n, 64), dtype=np.float32) @ rng.standard_normal(
+        (64, d), dtype=np.float32
+    )
+    return np.maximum(base * 0.1 + shift + rng.standard_normal((n, d), dtype=np.float32) * 0.2, 0)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=50_000)
+    ap.add_argument("--dim", type=int, default=2048)
+    ap.add_argument("--prdc-n", type=int, default=10_000)
+    a = ap.parse_args(argv)
+    x, y = features(a.n, a.dim, 0), features(a.n, a.dim, 1, 0.05)
+    rows = []
+    (s1, s2), t_stats = timed(lambda: (fm.feature_stats(x), fm.feature_stats(y)))
+    r, t_fid = timed(fm.frechet_distance, s1, s2)
+    rows += [
+        ("harness: mean + covariance of both sets (float64)", t_stats),
+        ("harness: FID from the statistics (eigh)", t_fid),
+        ("harness: FID from features (total)", t_stats + t_fid),
+    ]
+    try:
+        from pytorch_fid.fid_score import calculate_frechet_distance
+
+        ref, t_ref = timed(calculate_frechet_distance, s1.mu, s1.sigma, s2.mu, s2.sigma)
+        rows.append(("pytorch-fid: FID from the same statistics (scipy sqrtm)", t_ref))
+        agree = abs(ref - r.value) / abs(ref)
+    except ImportError:
+        agree = None
+    k, t_kid = timed(fm.kid, x, y, 100, 1000)
+    rows.append(("harness: KID, 100 subsets x 1,000 (float64)", t_kid))
+    try:
+        import torch
+        from torch_fidelity.metric_kid import kid_features_to_metric
+
+        _, t_tf = timed(
+            kid_features_to_metric,
+            torch.from_numpy(x),
+            torch.from_numpy(y),
+            kid_subsets=100,
+            kid_subset_size=1000,
+            rng_seed=2020,
+            verbose=False,
+        )
+        rows.append(("torch-fidelity: KID, same subsets (float32 features)", t_tf))
+    except ImportError:
+        pass
+    xp, yp = x[: a.prdc_n], y[: a.prdc_n]
+    tracemalloc.start()
+    p, t_prdc = timed(fm.prdc, xp, yp)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    rows.append((f"harness: PRDC {a.prdc_n:,} x {a.prdc_n:,} (exact k-NN in blocks)", t_prdc))
+
+    print(f"\n{a.n:,} x {a.dim:,} features per set; PRDC on the first {a.prdc_n:,}")
+    print(f"{'step':62s} {'seconds':>8s}")
+    for name, sec in rows:
+        print(f"{name:62s} {sec:8.3f}")
+    print(
+        f"\nFID = {r.value:.6g} (pytorch-fid relative difference {agree:.2g}); "
+        f"KID = {k.mean:.4g}; precision {p.precision:.3f} recall {p.recall:.3f} "
+        f"density {p.density:.3f} coverage {p.coverage:.3f}"
+    )
+    print(f"PRDC peak numpy memory: {peak / 2**30:.2f} GiB")
+    print(
+        f"targets: FID < 5 s {'met' if t_stats + t_fid < 5 else 'MISSED'}; "
+        f"KID < 5 s {'met' if t_kid < 5 else 'MISSED'}; PRDC < 60 s "
+        f"{'met' if t_prdc < 60 else 'MISSED'}, < 2 GiB {'met' if peak < 2 * 2**30 else 'MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Experiment ``fid_sensitivity``: how much FID (and KID, precision/recall, density/coverage)
+moves across the frameworks' Inception V3 and resize methods, beside IS.
+
+The paper measured IS differing by 11.5% between Keras and PyTorch weights on CIFAR-10; this asks
+the same of the feature-space metrics.  One sample set (``dataset``) and one reference set
+(``reference``) go through every backbone (``backbones``) under its native resize and each method
+in ``resizes``; pool features and logits come from the logits cache, so a repeated resize or a
+re-run costs nothing.  Metrics: :mod:`harness.feature_metrics` (float64) and :mod:`harness.scores`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from harness import config, inputs
+from harness import feature_metrics as fm
+from harness import resize as rs
+from harness.errors import ConfigError
+from harness.pipeline import outputs
+from harness.plotting import subplots
+from harness.rows import provenance_columns, score_row
+from harness.runner import Result
+
+
+def feature_metric_row(samples, reference, kid_cfg, prdc_cfg) -> dict:
+    """FID, KID and PRDC of two pool-feature arrays, with their settings (one table row)."""
+    with warnings.catch_warnings():  # recorded per row (fid_rank_deficient) and in the notes
+        warnings.simplefilter("ignore", fm.RankDeficientWarning)
+        f = fm.fid(samples, reference)
+    k = fm.kid(
+        samples, reference, int(kid_cfg.subsets), int(kid_cfg.subset_size), int(kid_cfg.seed)
+    )
+    p = fm.prdc(
+        reference, samples, int(prdc_cfg.k_precision_recall), int(prdc_cfg.k_density_coverage)
+    )
+    return {
+        "fid": f.value,
+        "kid_mean": k.mean,
+        "kid_std": k.std,
+        "precision": p.precision,
+        "recall": p.recall,
+        "density": p.density,
+        "coverage": p.coverage,
+        **f.provenance(),
+        **k.provenance(),
+        **p.provenance(),
+    }
+
+
+def _variants(cfg) -> dict:
+    unknown = [r for r in cfg.resizes if r not in rs.BY_SHORT_NAME]
+    if unknown:
+        raise ConfigError(f"resizes: unknown {unknown}; choose from {sorted(rs.BY_SHORT_NAME)}")
+    return {"native": {}, **{str(r): rs.BY_SHORT_NAME[r] for r in cfg.resizes}}
+
+
+def compute(cfg) -> Result:
+    variants = _variants(cfg)
+    got = inputs.load(cfg, nets=("backbones",), sources=("dataset", "reference"))
+    src, ref = got.source("dataset"), got.source("reference")
+    fm.check_kid_subset(int(cfg.kid.subset_size), min(len(src), len(ref)))  # before any pass
+    spec = config.split_spec(cfg)
+    got.require_splits(spec.n_splits, keys=["dataset"])
+    nets = {k: v for k, v in got.nets.items() if v.has_features}
+    # e.g. TF-Hub's classification model: logits only, so no FID/KID/PRDC (said, not hidden)
+    without = {
+        k: f"{v.name} exposes no pool features (logits only)"
+        for k, v in got.nets.items()
+        if not v.has_features
+    }
+    rows = []
+    for (bkey, base), (vname, knobs) in itertools.product(nets.items(), variants.items()):
+        net = (
+            base
+            if not knobs
+            else inputs.build_backbone(got.specs[bkey], **{"align_corners": None, **knobs})
+        )
+        s = outputs(cfg, net, src, features=True, label=f"{bkey} {vname}: samples")
+        r = outputs(cfg, net, ref, features=True, label=f"{bkey} {vname}: reference")
+        prov = net.provenance()
+        row = {
+            "backbone_key": bkey,
+            "resize_variant": vname,
+            "resize_operation": rs.canonical(prov["resize"], prov.get("align_corners")),
+            **feature_metric_row(s.pool, r.pool, cfg.kid, cfg.prdc),
+            **score_row(s.probs, spec),
+            "n_reference": len(ref),
+            "reference_dataset": ref.provenance()["dataset"],
+            "reference_fingerprint": ref.fingerprint(),
+            "features_from_cache": bool(s.from_cache and r.from_cache),
+            **provenance_columns(net, src, spec, cfg.seed),
+        }
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return Result(
+        {"table": table, "pairwise": pairwise(table)},
+        got.random_weights,
+        extra={"backbones_without_features": without},
+    )
+
+
+def pairwise(table: pd.DataFrame) -> pd.DataFrame:
+    """% difference of each metric between every pair of backbones at their native resize."""
+    nat = table[table.resize_variant == "native"].set_index("backbone_key")
+    rows = []
+    for a, b in itertools.combinations(nat.index, 2):
+        row = {"backbone_a": a, "backbone_b": b}
+        for m in ("fid", "kid_mean", "is_mean"):
+            va, vb = nat.loc[a, m], nat.loc[b, m]
+            row[f"{m}_a"], row[f"{m}_b"] = va, vb
+            row[f"{m}_diff_pct"] = (va / vb - 1) * 100 if vb else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def present(result: Result, run) -> None:
+    t = result.table
+    run.table(
+        t,
+        title="FID, KID, precision/recall, density/coverage and IS of the same samples under "
+        "each Inception V3 and resize",
+        notes=[
+            "FID: float64, np.cov (ddof 1), trace of sqrt(S1^1/2 S2 S1^1/2) from eigenvalues; "
+            "KID: unbiased MMD^2, cubic kernel, RandomState subsets as torch-fidelity; "
+            "precision/recall k=3, density/coverage k=5, exact k-NN.",
+            "resize_operation names what the resize does: variants with the same operation "
+            "share one network pass.",
+            *(
+                [
+                    "fid_rank_deficient: fewer samples than feature dimensions, so the "
+                    "covariances are singular and FID is biased upwards (use >= 2,048 samples)."
+                ]
+                if t.fid_rank_deficient.any()
+                else []
+            ),
+            *[
+                f"not in the table: {k}: {why}"
+                for k, why in result.extra.get("backbones_without_features", {}).items()
+            ],
+        ],
+        print_columns=[
+            "backbone_key",
+            "resize_variant",
+            "fid",
+            "kid_mean",
+            "precision",
+            "recall",
+            "density",
+            "coverage",
+            "is_mean",
+        ],
+    )
+    run.table(
+        result.tables["pairwise"],
+        name="pairwise",
+        title="Pairwise % differences between backbones (native resize), % of backbone_b",
+        print_columns=[
+            "backbone_a",
+            "backbone_b",
+            "fid_diff_pct",
+            "kid_mean_diff_pct",
+            "is_mean_diff_pct",
+        ],
+    )
+    run.figure(figure(t), "fid_sensitivity")
+
+
+def headline(result: Result) -> str:
+    nat = result.table[result.table.resize_variant == "native"]
+    lo, hi = nat.fid.min(), nat.fid.max()
+    return (
+        f"FID {lo:.4g} .. {hi:.4g} across backbones at native resize ({(hi / lo - 1) * 100:.1f}%)"
+    )
+
+
+def figure(table: pd.DataFrame):
+    fig, (a1, a2) = subplots(1, 2, figsize=(11, 4))
+    keys = list(dict.fromkeys(table.backbone_key))
+    variants = list(dict.fromkeys(table.resize_variant))
+    width = 0.8 / max(len(variants), 1)
+    for j, v in enumerate(variants):
+        sub = table[table.resize_variant == v].set_index("backbone_key")
+        xs = [i + (j - (len(variants) - 1) / 2) * width for i in range(len(keys))]
+        a1.bar(xs, [sub.fid.get(k, np.nan) for k in keys], width, label=v)
+    a1.set_xticks(range(len(keys)), keys, fontsize=8)
+    a1.set_ylabel("FID (lower = closer to the reference)")
+    a1.set_xlabel("backbone")
+    a1.legend(fontsize=7, title="resize", title_fontsize=7)
+    nat = table[table.resize_variant == "native"].set_index("backbone_key")
+    rel = pd.DataFrame({m: nat[m] / nat[m].iloc[0] for m in ("fid", "kid_mean", "is_mean")})
+    for m in rel.columns:
+        a2.plot(range(len(rel)), rel[m].to_numpy(), "o-", label=m)
+    a2.axhline(1, color="0.6", lw=0.8)
+    a2.set_xticks(range(len(rel)), rel.index, fontsize=8)
+    a2.set_ylabel(f"metric / its value under {rel.index[0]} (native resize)")
+    a2.set_xlabel("backbone")
+    a2.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def paper_figures(run_dir):
+    return {"fid_sensitivity": figure(pd.read_csv(f"{run_dir}/table.csv"))}

@@ -1,0 +1,62 @@
+"""Experiment ``reference_stats``: FID reference statistics of an image source.
+
+Writes ``stats.npz`` (``mu``, ``sigma``: the layout of TTUR, pytorch-fid and clean-fid files) and
+``stats.json`` (backbone, weights sha256, resize, N, dataset fingerprint) into the run dir, and to
+``out=<path>.npz`` when given.  The pool features come from the logits cache, so statistics of a
+set already scored cost no network pass.  ``sanity reference_stats=<file>`` checks the sidecar
+against its own backbone and resize before using the file.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness import feature_metrics as fm
+from harness import inputs
+from harness.errors import ConfigError
+from harness.pipeline import outputs
+from harness.rows import provenance_columns
+from harness.runner import Result
+
+
+def compute(cfg) -> Result:
+    if cfg.out is not None and not str(cfg.out).endswith(".npz"):
+        raise ConfigError(f"out={cfg.out!r}: statistics are written as .npz; give a .npz path")
+    got = inputs.load(cfg, nets=("backbone",), sources=("dataset",))
+    net, src = got.net(), got.source()
+    if not net.has_features:
+        raise ConfigError(f"backbone {net.name} exposes no pool features; choose another backbone")
+    pool = outputs(cfg, net, src, features=True, label="reference features").pool
+    stats = fm.feature_stats(
+        pool, {**fm.stats_meta(net, src), "random_weights": bool(net.random_weights)}
+    )
+    row = {
+        "n_samples": stats.n,
+        "dim": stats.dim,
+        "trace_sigma": float(stats.sigma.trace()),
+        "mean_norm": float((stats.mu @ stats.mu) ** 0.5),
+        **provenance_columns(net, src, None, cfg.seed),
+    }
+    return Result({"table": pd.DataFrame([row])}, got.random_weights, objects={"stats": stats})
+
+
+def present(result: Result, run) -> None:
+    stats = result.objects["stats"]
+    paths = [fm.save_stats(run.run_dir / "stats.npz", stats)]
+    if run.cfg.get("out"):
+        paths.append(fm.save_stats(run.cfg["out"], stats))
+    run.outputs["stats"] = {
+        "npz": [str(p) for p in paths],
+        "json": [str(fm.sidecar_path(p)) for p in paths],
+    }
+    run.table(
+        result.table,
+        title="Reference statistics (pool features)",
+        notes=[f"written: {', '.join(str(p) for p in paths)} (+ .json sidecars)"],
+        print_columns=["backbone", "dataset", "n_samples", "dim", "trace_sigma"],
+    )
+
+
+def headline(result: Result) -> str:
+    r = result.table.iloc[0]
+    return f"mu/sigma of {r.n_samples:,} samples ({r.backbone}, {r.dim}-d)"
