@@ -38,6 +38,10 @@ PAPER_PAIR_PCT = {
 
 
 def compute(cfg) -> Result:
+    # one job per backbone x dataset in a multirun: only_backbone=a,b only_dataset=x,y -m
+    cfg = inputs.restrict(
+        cfg, {"backbones": cfg.get("only_backbone"), "datasets": cfg.get("only_dataset")}
+    )
     got = inputs.load(cfg, nets=("backbones",), sources=("datasets",))
     spec = config.split_spec(cfg)
     got.require_splits(spec.n_splits)
@@ -102,6 +106,15 @@ def pairwise(table: pd.DataFrame) -> pd.DataFrame:
             "paper_diff_pct",
         ],
     )
+
+
+def collect(table: pd.DataFrame) -> dict:
+    """Summary tables from rows gathered by ``collect`` (one job per backbone x dataset)."""
+    return {"pairwise": pairwise(table)}
+
+
+def collect_figures(tables: dict) -> dict:
+    return {"weights_sensitivity": figure(tables["table"])}
 
 
 def present(result: Result, run) -> None:

@@ -160,10 +160,26 @@ def main(argv: list[str] | None = None) -> None:
 
     sys.argv = [sys.argv[0], *argv]
     _task()
-    if _FAILED_JOBS:
+    if multirun and not help_only:
+        report_failed_jobs(_value(argv, "hydra.sweep.dir"))
+
+
+def report_failed_jobs(sweep_dir) -> None:
+    """After a multirun (any launcher: jobs may have run in other processes or on other hosts),
+    name every job that left an ``INCOMPLETE`` marker, with its error line; exit 1 if any."""
+    from .runner import failed_jobs
+
+    failed = failed_jobs(sweep_dir) if sweep_dir else []
+    if not failed and _FAILED_JOBS:  # no sweep dir to scan: what this process saw
+        failed = [(Path(j), {"error": "see above"}) for j in _FAILED_JOBS]
+    if failed:
+        lines = [
+            f"  job {d.name}: {m.get('error', m.get('status', 'unfinished'))}" for d, m in failed
+        ]
         print(
-            f"error: {len(_FAILED_JOBS)} job(s) failed: {', '.join(_FAILED_JOBS)} "
-            "(each keeps an INCOMPLETE marker with its error)",
+            f"error: {len(failed)} job(s) failed (each keeps an INCOMPLETE marker; "
+            f"python -m harness +experiment=collect runs=[{sweep_dir}] tabulates them):\n"
+            + "\n".join(lines),
             file=sys.stderr,
         )
         raise SystemExit(1)
@@ -180,13 +196,13 @@ def run_task(cfg, run_dir, overrides: list[str], multirun: bool = False) -> int:
             file=sys.stderr,
         )
         return 2
-    code, user_error = 0, False
+    code, user_error, failure = 0, False, ""
     try:
         prepare(cfg, overrides, name)
         run_with_config(cfg, run_dir)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        code, user_error = exc.exit_code, True
+        code, user_error, failure = exc.exit_code, True, str(exc)
     except KeyboardInterrupt:
         print(f"error: interrupted; {run_dir} keeps an INCOMPLETE marker", file=sys.stderr)
         if multirun:
@@ -207,7 +223,10 @@ def run_task(cfg, run_dir, overrides: list[str], multirun: bool = False) -> int:
         if not multirun:
             _forget_unused(Path(run_dir), user_error)
         if multirun:
+            from .runner import mark_failed
+
             _FAILED_JOBS.append(f"{Path(run_dir).name} ({name})")
+            mark_failed(run_dir, name, "error", f"exit code {code}" if not failure else failure)
     return code
 
 

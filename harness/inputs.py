@@ -89,6 +89,24 @@ def backbone_specs(cfg, nodes=BACKBONE_NODES) -> dict:
     return out
 
 
+def restrict(cfg, keep: dict):
+    """A copy of ``cfg`` whose input nodes hold only the chosen key (``{node: key or None}``);
+    an unknown key is a one-line error naming the valid ones."""
+    from omegaconf import OmegaConf, open_dict
+
+    chosen = {n: k for n, k in keep.items() if k is not None}
+    if not chosen:
+        return cfg
+    out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    for node, key in chosen.items():
+        valid = list((cfg.get(node) or {}).keys())
+        if key not in valid:
+            raise ConfigError(f"{node}: no key {key!r}; valid: {', '.join(map(str, valid))}")
+        with open_dict(out):
+            out[node] = {key: cfg[node][key]}
+    return out
+
+
 def build_backbone(spec: dict, **overrides):
     """One network from a spec (plus knob overrides, e.g. another resize for the same net)."""
     return backbones.from_config({**spec, **overrides})

@@ -227,6 +227,44 @@ def execute(module, name: str, cfg, run_dir) -> ExperimentResult:
     return finished
 
 
+def mark_failed(run_dir, experiment: str, error_type: str, error: str) -> None:
+    """An ``INCOMPLETE`` marker for a job that failed before its run started (e.g. a bad value
+    in one point of a sweep), so ``collect`` and the multirun summary see it."""
+    run_dir = Path(run_dir)
+    if (run_dir / INCOMPLETE).exists():
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results.write_json(
+        run_dir / INCOMPLETE,
+        {
+            "experiment": experiment,
+            "pid": os.getpid(),
+            "host": prov.host_info()["hostname"],
+            "argv": prov.host_info()["argv"],
+            "status": "failed",
+            "error_type": error_type,
+            "error": " ".join(error.split()),
+            "failed": prov.now_iso(),
+        },
+    )
+
+
+def failed_jobs(sweep_dir) -> list[tuple[Path, dict]]:
+    """(job dir, marker) of every job under a multirun dir that did not finish."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        return []
+    out = []
+    for d in sorted(
+        (p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: (len(p.name), p.name),
+    ):
+        m = read_marker(d)
+        if m is not None:
+            out.append((d, m))
+    return out
+
+
 def read_marker(run_dir) -> dict | None:
     """The ``INCOMPLETE`` record of a run dir, or None for a finished run."""
     p = Path(run_dir) / INCOMPLETE

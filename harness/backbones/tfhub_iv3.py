@@ -34,15 +34,31 @@ def savedmodel_for_state(sd: dict, input_size: int, cache_dir=None) -> Path:
     Named by the sha256 of the state and the input size; a sidecar holds the SavedModel's tree
     sha256, and an export that no longer matches it is rebuilt.
     """
+    from filelock import FileLock
+
     key = W.state_sha256(sd)
     target = W.cache_root(cache_dir) / "weights" / "savedmodels" / f"tfhub_{key[:24]}_s{input_size}"
     sidecar = target.with_name(target.name + ".sha256")
-    if (
-        (target / "saved_model.pb").exists()
-        and sidecar.exists()
-        and W.sha256_of(target) == sidecar.read_text().strip()
-    ):
+
+    def valid() -> bool:
+        return (
+            (target / "saved_model.pb").exists()
+            and sidecar.exists()
+            and W.sha256_of(target) == sidecar.read_text().strip()
+        )
+
+    if valid():
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # one builder at a time: another job may be exporting (or reading) the same SavedModel
+    with FileLock(str(target) + ".lock"):
+        if valid():  # built by another process while this one waited
+            return target
+        _build_savedmodel(sd, input_size, target, sidecar)
+    return target
+
+
+def _build_savedmodel(sd: dict, input_size: int, target: Path, sidecar: Path) -> None:
     keras = import_keras("tensorflow")
     model = keras.applications.InceptionV3(
         include_top=True,
@@ -52,9 +68,9 @@ def savedmodel_for_state(sd: dict, input_size: int, cache_dir=None) -> Path:
         classifier_activation=None,
     )
     torchvision_state_to_keras(model, sd)
+    sidecar.unlink(missing_ok=True)  # invalid until the new export is complete
     export_keras_savedmodel(model, target)
     atomic_write_text(sidecar, W.sha256_of(target) + "\n")
-    return target
 
 
 def export_keras_savedmodel(model, target: Path) -> None:

@@ -1,0 +1,144 @@
+"""Scale-out on Hydra's own launchers (issue 18): real multiruns with joblib (``hydra/launcher=
+local``) and submitit's local executor (``hydra/launcher=local_submitit``), a failing job that
+does not stop the others, and ``collect`` giving the single-process table from a multirun.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from .conftest import has, needs_tf, needs_torch
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+
+
+def harness(*args, cwd):
+    r = subprocess.run(
+        [sys.executable, "-m", "harness", *args, "progress=false"],
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return r
+
+
+WS = [
+    "weights=random:0",
+    "~backbones.tfhub",
+    "~backbones.tf2015",
+    "dataset@datasets.cifar10_train=synthetic",
+    "datasets.cifar10_train.count=12",
+    "dataset@datasets.imagenet_val=synthetic",
+    "datasets.imagenet_val.count=12",
+    "datasets.imagenet_val.seed=4",
+    "backbones.torchvision.input_size=75",
+    "backbones.keras.input_size=75",
+    "n_splits=3",
+]
+METRICS = ["is_mean", "is_std", "sg_nats", "sg_bits", "h_y_given_x_bits", "h_y_bits"]
+
+
+@needs_torch
+@needs_tf
+@pytest.mark.skipif(not has("hydra_plugins.hydra_joblib_launcher"), reason="no joblib launcher")
+def test_weights_sensitivity_multirun_collected_equals_single_run(tmp_path):
+    single = harness(
+        "+experiment=weights_sensitivity", *WS, f"hydra.run.dir={tmp_path / 's'}", cwd=tmp_path
+    )
+    assert single.returncode == 0, single.stderr[-2000:]
+    multi = harness(
+        "-m",
+        "+experiment=weights_sensitivity",
+        *WS,
+        "hydra/launcher=local",
+        "only_backbone=torchvision,keras",
+        "only_dataset=cifar10_train,imagenet_val",
+        f"hydra.sweep.dir={tmp_path / 'm'}",
+        cwd=tmp_path,
+    )
+    assert multi.returncode == 0, multi.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir() if p.is_dir()) == ["0", "1", "2", "3"]
+    coll = harness(
+        "+experiment=collect",
+        f"runs=[{tmp_path / 'm'}]",
+        f"hydra.run.dir={tmp_path / 'c'}",
+        cwd=tmp_path,
+    )
+    assert coll.returncode == 0, coll.stderr[-2000:]
+    a = pd.read_csv(tmp_path / "s" / "table.csv")
+    b = pd.read_csv(tmp_path / "c" / "table.csv")
+    assert list(a.backbone_key + "/" + a.dataset_key) == list(b.backbone_key + "/" + b.dataset_key)
+    np.testing.assert_array_equal(a[METRICS].to_numpy(), b[METRICS].to_numpy())
+    pa = pd.read_csv(tmp_path / "s" / "pairwise.csv")
+    pb = pd.read_csv(tmp_path / "c" / "pairwise.csv")
+    pd.testing.assert_frame_equal(pa, pb)
+    jobs = pd.read_csv(tmp_path / "c" / "jobs.csv")
+    assert (jobs.status == "ok").all() and jobs.sweep.str.contains("only_backbone=keras").sum() == 2
+    assert (tmp_path / "c" / "weights_sensitivity.png").exists()
+
+
+@pytest.mark.skipif(not has("hydra_plugins.hydra_submitit_launcher"), reason="no submitit")
+def test_submitit_local_multirun_a_failing_job_does_not_stop_the_others(tmp_path):
+    r = harness(
+        "-m",
+        "+experiment=toy_gaussian",
+        "toy.mc_samples=1000,0,2000",
+        "hydra/launcher=local_submitit",
+        f"hydra.sweep.dir={tmp_path / 'm'}",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 1
+    assert "1 job(s) failed" in r.stderr and "job 1: toy.mc_samples must be at least 2" in r.stderr
+    for job in ("0", "2"):  # the jobs after the failing one ran too
+        assert (tmp_path / "m" / job / "provenance.json").exists()
+    marker = json.loads((tmp_path / "m" / "1" / "INCOMPLETE").read_text())
+    assert marker["status"] == "failed"
+    coll = harness(
+        "+experiment=collect",
+        f"runs=[{tmp_path / 'm'}]",
+        f"hydra.run.dir={tmp_path / 'c'}",
+        cwd=tmp_path,
+    )
+    assert coll.returncode == 0, coll.stderr[-2000:]
+    jobs = pd.read_csv(tmp_path / "c" / "jobs.csv").set_index("job")
+    assert jobs.loc[1, "status"] == "failed" and "at least 2" in jobs.loc[1, "error"]
+    assert list(jobs.loc[[0, 2], "status"]) == ["ok", "ok"]
+    t = pd.read_csv(tmp_path / "c" / "table.csv")
+    assert len(t) == 8 and set(t.job) == {0, 2}  # 4 generators per finished job
+
+
+@pytest.mark.skipif(not has("hydra_plugins.hydra_joblib_launcher"), reason="no joblib launcher")
+def test_a_job_failing_validation_is_marked_and_reported(tmp_path):
+    r = harness(
+        "-m",
+        "+experiment=toy_gaussian",
+        "toy.scale_is=variance,sd",
+        "hydra/launcher=local",
+        f"hydra.sweep.dir={tmp_path / 'm'}",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 1 and "job 1: toy.scale_is must be" in r.stderr
+    assert (tmp_path / "m" / "0" / "provenance.json").exists()
+    assert json.loads((tmp_path / "m" / "1" / "INCOMPLETE").read_text())["status"] == "failed"
+
+
+def test_collect_names_what_it_cannot_find(tmp_path):
+    r = harness(
+        "+experiment=collect",
+        f"runs=[{tmp_path / 'nothing'}]",
+        f"hydra.run.dir={tmp_path / 'c'}",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 2 and r.stderr.strip().startswith("error:")
+    assert "does not exist" in r.stderr and "Traceback" not in r.stderr
