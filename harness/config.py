@@ -52,10 +52,15 @@ NULLABLE = {
     "handle": str,
     "root": str,
     "path": str,
+    "only_backbone": str,
+    "only_dataset": str,
+    "out": str,
 }
 
 #: Keys that take one integer or a list of integers.
 INT_OR_LIST = ("n_splits",)
+#: Keys that take an integer or "auto" (sanity's kid.subset_size).
+INT_OR_AUTO = ("subset_size", "num_workers")
 
 
 def as_bool(value, name: str) -> bool:
@@ -112,6 +117,10 @@ def _check_value(path: str, value, default) -> None:
             raise ConfigError(f"{path} must be {_type_name(expected)}, got null")
     if leaf in INT_OR_LIST and (isinstance(value, int) and not isinstance(value, bool)):
         return
+    if leaf in INT_OR_AUTO:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)):
+            return
+        raise ConfigError(f"{path} must be an integer or auto, got {value!r}")
     ok = {
         bool: lambda v: isinstance(v, bool),
         int: lambda v: isinstance(v, int) and not isinstance(v, bool),

@@ -127,6 +127,51 @@ def to_uint8(
     return np.clip(np.rint(y), 0, 255).astype(np.uint8)
 
 
+def prefetched(gen: Iterator, ahead: int) -> Iterator:
+    """Run ``gen`` in a background thread, at most ``ahead`` items ahead of the consumer (the
+    next batches decode while the network works on this one); same items, same order; an error
+    in the producer is raised in the consumer; stopping early stops the producer."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run():
+        try:
+            for item in gen:
+                if not put(("item", item)):
+                    return
+            put(("end", done))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(("error", exc))
+
+    t = threading.Thread(target=run, name="prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "item":
+                yield item
+            elif kind == "error":
+                raise item
+            else:
+                return
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
 class ImageSource:
     """Base class.  Subclasses set ``kind`` and implement ``_total``, ``_read``, ``_identity``."""
 
@@ -242,22 +287,26 @@ class ImageSource:
 
             bar = tqdm(total=len(idx), desc=f"decode {self.kind}", unit="img", leave=False)
         try:
-            for s in range(0, len(idx), batch_size):
-                for batch in self._read_grouped(idx[s : s + batch_size]):
-                    batch = check_uint8_images(batch, self.kind)
-                    if bar is not None:
-                        bar.update(len(batch))
-                    yield batch
+            for batch in self._batches_of(idx, batch_size):
+                if bar is not None:
+                    bar.update(len(batch))
+                yield batch
         finally:
             if bar is not None:
                 bar.close()
 
     def batches_range(self, start: int, stop: int, batch_size: int = 256) -> Iterator[np.ndarray]:
         """Batches of the samples at positions start..stop-1 (for resumable, chunked work)."""
-        idx = self.indices[start:stop]
-        for s in range(0, len(idx), batch_size):
-            for batch in self._read_grouped(idx[s : s + batch_size]):
-                yield check_uint8_images(batch, self.kind)
+        return self._batches_of(self.indices[start:stop], batch_size)
+
+    def _batches_of(self, idx: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+        def produce():
+            for s in range(0, len(idx), batch_size):
+                for batch in self._read_grouped(idx[s : s + batch_size]):
+                    yield check_uint8_images(batch, self.kind)
+
+        ahead = int(getattr(self, "prefetch", 0)) if self.decodes_files else 0
+        return prefetched(produce(), ahead) if ahead > 0 and len(idx) > batch_size else produce()
 
     def _read_grouped(self, idx: np.ndarray) -> Iterator[np.ndarray]:
         """Sources with images of different sizes override this to split batches by size."""

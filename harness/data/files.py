@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,6 +132,19 @@ def decode_image(im, alpha: str = "error", cmyk: str = "error", exif_orientation
     return np.asarray(im, dtype=np.uint8), done
 
 
+def decode_workers(value) -> int:
+    """``num_workers``: ``auto`` = the cores this process may use, capped at 8; or an integer."""
+    if value == "auto":
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cores = os.cpu_count() or 1
+        return max(1, min(cores, 8))
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise HarnessError(f"dataset.num_workers must be auto or a positive integer, got {value!r}")
+    return int(value)
+
+
 class FileImageSource(ImageSource):
     """Shared machinery: file list, one pass of hashing + header reading, decode, preprocessing.
 
@@ -150,9 +164,16 @@ class FileImageSource(ImageSource):
         alpha: str = "error",
         cmyk: str = "error",
         exif_orientation: str = "apply",
+        num_workers="auto",
+        prefetch: int = 2,
         **kw,
     ):
         super().__init__(**kw)
+        self.num_workers = decode_workers(num_workers)
+        self.prefetch = int(prefetch)
+        if self.prefetch < 0:
+            raise HarnessError(f"dataset.prefetch must be >= 0 batches, got {prefetch!r}")
+        self._pool = None
         if preprocess not in PREPROCESS:
             raise HarnessError(
                 f"unknown preprocess {preprocess!r}; choose from {', '.join(PREPROCESS)}"
@@ -199,7 +220,7 @@ class FileImageSource(ImageSource):
                 raw = f.read_bytes()
                 with Image.open(io.BytesIO(raw)) as im:
                     if self.skip_bad:
-                        self._decode_opened(im)
+                        self.handling.update(self._decode_opened(im)[1])
                     size, mode = im.size, im.mode
                     if self.exif_orientation == "apply" and im.getexif().get(0x0112, 1) in (
                         5,
@@ -228,15 +249,15 @@ class FileImageSource(ImageSource):
         return f.relative_to(self.root).as_posix()
 
     # -- reading -------------------------------------------------------------------------------
-    def _decode_opened(self, im) -> np.ndarray:
+    def _decode_opened(self, im):
+        """(pixels, what decoding did); no shared state, so worker threads can call it."""
         im.load()
         x, done = decode_image(im, self.alpha, self.cmyk, self.exif_orientation)
-        self.handling.update(done)
         if self.preprocess != "none":
             x = np.asarray(self._preprocess(_pil().fromarray(x)), dtype=np.uint8)
-        return x
+        return x, done
 
-    def _decode(self, i: int) -> np.ndarray:
+    def _decode(self, i: int):
         Image = _pil()
         f = self.files[i]
         try:
@@ -269,7 +290,24 @@ class FileImageSource(ImageSource):
         return self.sizes[i] if self.preprocess == "none" else (self.size, self.size)
 
     def _read(self, idx: np.ndarray) -> np.ndarray:
-        return np.stack([self._decode(int(i)) for i in idx])
+        """Decode in ``num_workers`` threads (Pillow releases the GIL while decoding); results
+        come back in input order, so batches are identical to serial decoding."""
+        if self.num_workers > 1 and len(idx) > 1:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="decode")
+            out = list(self._pool.map(self._decode, (int(i) for i in idx)))
+        else:
+            out = [self._decode(int(i)) for i in idx]
+        for _, done in out:
+            self.handling.update(done)
+        return np.stack([x for x, _ in out])
+
+    def __getstate__(self):  # copies (first(), pickling) do not share a thread pool
+        state = dict(vars(self))
+        state["_pool"] = None
+        return state
 
     def _read_grouped(self, idx: np.ndarray) -> Iterator[np.ndarray]:
         # Images of different sizes (preprocess=none) go out in runs of equal size, in order.

@@ -1,0 +1,190 @@
+"""Folder of image files -> IS, end to end: the harness against torch-fidelity and clean-fid.
+
+    python benchmarks/files.py [--n 120] [--decode-n 400] [--workers 1 2]
+
+Generates three folders (32x32 PNG, 256x256 JPEG, 1024x1024 PNG) of smooth random images and
+reports, on this machine:
+
+1. decode only: images/s of the harness's file source per ``num_workers`` (threads), and the
+   speed-up from 1 worker;
+2. end to end: folder -> logits -> IS with ``tf2015_torch`` (weights ``random:0``, cache off)
+   against the same images already in memory (an ``arrays`` source): the ratio is what file
+   decoding costs once it overlaps with the network;
+3. the peers on the same folders and the same network weights (the harness's random 2015 graph
+   exported with ``harness.export``): ``torch_fidelity.calculate_metrics(input1=folder,
+   isc=True)`` and clean-fid's ``get_folder_features`` with a custom model (its offline hook:
+   ``model=callable``; the callable runs torch-fidelity's extractor on clean-fid's resized batch).
+
+Numbers go to stdout as a table; record them in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+FOLDERS = [("png32", 32, "png"), ("jpeg256", 256, "jpg"), ("png1024", 1024, "png")]
+
+
+def smooth_images(n, size, seed):
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, size, size, 3), np.uint8)
+    from PIL import Image
+
+    for i in range(n):
+        small = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        im = Image.fromarray(small).resize((size, size), Image.BILINEAR)
+        noise = rng.normal(0, 6, (size, size, 3))
+        out[i] = np.clip(np.asarray(im, np.float64) + noise, 0, 255).astype(np.uint8)
+    return out
+
+
+def write_folder(root: Path, n, size, ext, seed=0):
+    from PIL import Image
+
+    root.mkdir(parents=True, exist_ok=True)
+    if len(list(root.glob(f"*.{ext}"))) == n:
+        return
+    for i, x in enumerate(smooth_images(n, size, seed)):
+        Image.fromarray(x).save(root / f"{i:05d}.{ext}", quality=90)
+
+
+def rate(n, seconds):
+    return n / seconds if seconds > 0 else float("inf")
+
+
+def decode_rate(root, workers, n):
+    from harness import data
+
+    src = data.load("folder", root=str(root), num_workers=workers, prefetch=0, progress=False)
+    t = time.perf_counter()
+    k = sum(len(b) for b in src.batches(64))
+    return rate(k, time.perf_counter() - t), src
+
+
+def harness_is(src, batch_size=32):
+    from harness import backbones, scores
+
+    net = backbones.load("tf2015_torch", weights="random:0", batch_size=batch_size)
+    t = time.perf_counter()
+    logits = np.concatenate([net.logits(b) for b in src.batches(batch_size)])
+    r = scores.inception_score(scores.softmax(logits), n_splits=10)
+    return rate(len(logits), time.perf_counter() - t), r.mean
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=120, help="images per folder for end to end")
+    ap.add_argument("--decode-n", type=int, default=400, help="images per folder for decoding")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--dir", default=None)
+    a = ap.parse_args(argv)
+    import torch
+
+    from harness import data
+    from harness.export import export_2015_weights
+
+    base = Path(a.dir or tempfile.mkdtemp(prefix="bench-files-"))
+    weights = export_2015_weights(base / "random0_2015.pth", "random:0")
+    print(f"machine: {os.cpu_count()} cores; torch threads {torch.get_num_threads()}; dir {base}")
+    rows = []
+    for name, size, ext in FOLDERS:
+        dn = a.decode_n if size < 1024 else max(a.n, a.decode_n // 4)
+        write_folder(base / f"{name}_decode", dn, size, ext)
+        rates = {w: decode_rate(base / f"{name}_decode", w, dn)[0] for w in a.workers}
+        w0 = a.workers[0]
+        for w, r in rates.items():
+            rows.append((name, f"decode only, num_workers={w}", r, r / rates[w0]))
+        root = base / f"{name}_e2e"
+        write_folder(root, a.n, size, ext, seed=1)
+        folder = data.load("folder", root=str(root), progress=False)
+        mem = None
+        if size <= 256:  # the same decoded images as an in-memory (.npy, memory-mapped) source
+            np.save(base / f"{name}.npy", folder.read_all())
+            mem = data.load("arrays", path=str(base / f"{name}.npy"), progress=False)
+        r_file, is_file = harness_is(folder)
+        rows.append((name, "harness: folder -> IS (tf2015_torch)", r_file, 1.0))
+        if mem is not None:
+            r_mem, is_mem = harness_is(mem)
+            rows.append(
+                (name, "harness: in-memory arrays -> IS (same images)", r_mem, r_file / r_mem)
+            )
+            assert abs(is_mem - is_file) < 1e-9 * is_mem
+        try:
+            import torch_fidelity
+
+            t = time.perf_counter()
+            m = torch_fidelity.calculate_metrics(
+                input1=str(root),
+                isc=True,
+                feature_extractor_weights_path=str(weights),
+                cuda=False,
+                cache=False,
+                verbose=False,
+                batch_size=32,
+                samples_shuffle=False,
+            )
+            r_tf = rate(a.n, time.perf_counter() - t)
+            rows.append(
+                (
+                    name,
+                    "torch-fidelity: calculate_metrics(input1=folder, isc=True)",
+                    r_tf,
+                    r_file / r_tf,
+                )
+            )
+            _ = m
+        except Exception as exc:  # noqa: BLE001 - a peer that cannot run is reported, not fatal
+            rows.append((name, f"torch-fidelity: failed ({type(exc).__name__}: {exc})", 0, 0))
+        try:
+            from cleanfid import fid as cfid
+            from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+            ext = FeatureExtractorInceptionV3(
+                "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(weights)
+            ).eval()
+
+            def model(x, ext=ext):  # clean-fid: float32 NCHW in [0, 255], resized to 299
+                with torch.no_grad():
+                    return ext(x.clamp(0, 255).round().to(torch.uint8))[0]
+
+            t = time.perf_counter()
+            cfid.get_folder_features(
+                str(root),
+                model=model,
+                num_workers=0,
+                batch_size=32,
+                device=torch.device("cpu"),
+                mode="clean",
+                verbose=False,
+            )
+            r_cf = rate(a.n, time.perf_counter() - t)
+            rows.append(
+                (
+                    name,
+                    "clean-fid: get_folder_features(model=custom, mode=clean)",
+                    r_cf,
+                    r_file / r_cf,
+                )
+            )
+        except Exception as exc:  # noqa: BLE001
+            rows.append((name, f"clean-fid: failed ({type(exc).__name__}: {exc})", 0, 0))
+    print(f"\n{'folder':8s} {'what':62s} {'images/s':>9s} {'ratio':>7s}")
+    for name, what, r, ratio in rows:
+        print(f"{name:8s} {what:62s} {r:9.1f} {ratio:7.2f}")
+    print(
+        "\nratio: decode rows vs the first worker count; folder row 1.00; in-memory row = "
+        "folder / in-memory; peer rows = harness folder / peer (> 1: the harness is faster)"
+    )
+
+
+if __name__ == "__main__":
+    main()
