@@ -39,6 +39,14 @@ FIGURES = {
         "beyond the paper: implementation vs weights",
         "python -m harness +experiment=implementation_vs_weights",
     ),
+    "fid_sensitivity": (
+        "beyond the paper: FID/KID/PRDC across the frameworks' Inception V3",
+        "python -m harness +experiment=fid_sensitivity",
+    ),
+    "metric_properties": (
+        "beyond the paper: which failure each metric detects",
+        "python -m harness +experiment=metric_properties",
+    ),
 }
 
 

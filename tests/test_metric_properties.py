@@ -1,0 +1,118 @@
+"""Properties that hold by construction (issue 15), each checked against an independent
+computation (scipy entropies, brute-force loops), and the experiment run offline."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from experiments import metric_properties as mp
+
+from .conftest import needs_torch
+
+
+def brute_is(p, n_splits):
+    n, out = len(p), []
+    for i in range(n_splits):
+        part = p[i * n // n_splits : (i + 1) * n // n_splits]
+        py = part.mean(0)
+        out.append(math.exp(np.mean([stats.entropy(r, py) for r in part])))
+    return float(np.mean(out))
+
+
+def brute_sg(p):
+    """S(G) = H(mean p) - mean H(p), nats, by scipy."""
+    return float(stats.entropy(p.mean(0)) - np.mean([stats.entropy(r) for r in p]))
+
+
+def test_collapse_to_one_per_class_leaves_is_and_sg_unchanged_when_classes_share_a_posterior():
+    rng = np.random.default_rng(0)
+    posterior = rng.dirichlet(np.ones(12) * 0.3, size=6)  # one posterior per class
+    labels = np.repeat(np.arange(6), 20)[rng.permutation(120)]
+    p = posterior[labels]
+    idx = mp.collapse_rows(labels, 1, np.random.default_rng(1))
+    assert len(np.unique(idx)) == 6 and (labels[idx] == labels).all()  # one image per class
+    assert brute_is(p[idx], 10) == brute_is(p, 10)  # exactly: the rows are identical
+    assert brute_sg(p[idx]) == brute_sg(p)
+
+
+def test_dropping_to_m_classes_bounds_is_by_m_on_one_hot_posteriors():
+    labels = np.repeat(np.arange(10), 30)
+    p = np.eye(10)[labels]
+    for m in (5, 2, 1):
+        idx = mp.drop_rows(labels, m, np.random.default_rng(m))
+        assert len(idx) == len(labels) and len(np.unique(labels[idx])) <= m
+        assert brute_is(p[idx], 10) <= m + 1e-12
+        assert math.exp(brute_sg(p[idx])) <= m + 1e-12
+
+
+def test_duplicated_rows_leave_sg_unchanged():
+    from harness import scores
+
+    p = np.random.default_rng(2).dirichlet(np.ones(20) * 0.5, size=50)
+    dup = np.repeat(p, 4, axis=0)
+    assert brute_sg(dup) == pytest.approx(brute_sg(p), abs=1e-12)
+    assert scores.improved_score(dup).nats == pytest.approx(brute_sg(p), abs=1e-12)
+
+
+def test_pixel_corruptions_do_what_they_say():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (6, 16, 16, 3), dtype=np.uint8)
+    s = mp.shift_images(x, 2)
+    np.testing.assert_array_equal(s[:, 2:, 2:], x[:, :-2, :-2])
+    np.testing.assert_array_equal(s[:, 0, 2:], x[:, 0, :-2])  # edge replicated
+    n = mp.noise_images(x, 0.5, np.random.default_rng(1))
+    assert (np.all(n == x, axis=(1, 2, 3))).sum() == 3
+    ref = np.zeros_like(x)
+    j = mp.jitter_copies(x, ref, 1.0, np.random.default_rng(2))
+    assert j.max() <= 2 and not np.array_equal(j, ref) or j.max() == 0
+    assert mp.jpeg_images(x, 30).shape == x.shape and mp.blur_images(x, 1.0).shape == x.shape
+    assert mp.rotate_images(x, 0).shape == x.shape
+
+
+@needs_torch
+def test_experiment_offline_collapse_moves_fid_and_recall_beyond_their_noise(tmp_path):
+    from harness import api
+
+    res = api.run_experiment(
+        "metric_properties",
+        [
+            "weights=random:0",
+            "dataset=synthetic",
+            "dataset.count=120",
+            "dataset@reference=synthetic",
+            "reference.count=120",
+            "reference.seed=1",
+            "n=null",
+            "backbone.input_size=75",
+            "seeds=[0,1,2]",
+            "corruptions.sample_size=[60]",
+            "corruptions.shift=[2]",
+            "corruptions.rotate=[10]",
+            "corruptions.jpeg=[30]",
+            "corruptions.blur=[1.0]",
+            "corruptions.noise=[0.5]",
+            "corruptions.memorization_jittered=[0.5]",
+            "kid.subset_size=50",
+            "progress=false",
+        ],
+        run_dir=tmp_path / "run",
+    )
+    long = res.table
+    assert {"corruption", "strength", "metric", "value", "relative_change"} <= set(long.columns)
+    assert long.weights.iloc[0] == "random:0" and res.result.random_weights
+    # independent of the experiment's own summary: the raw rows against the halves' noise
+    noise = long[long.corruption == mp.NOISE].groupby("metric").value.std(ddof=1) / np.sqrt(2)
+    k1 = long[(long.corruption == "intra_class_collapse") & (long.strength == "k=1")]
+    for metric in ("fid", "recall"):
+        m = k1[k1.metric == metric]
+        moved = abs(m.value.mean() - m.uncorrupted.iloc[0])
+        assert moved > 3 * noise[metric], (metric, moved, noise[metric])
+    grid = pd.read_csv(tmp_path / "run" / "detects.csv").set_index("metric")
+    assert grid.loc["recall", "intra_class_collapse"] == "yes"
+    assert (tmp_path / "run" / "metric_properties_intra_class_collapse.png").exists()
+    assert "detects = the mean over seeds" in (tmp_path / "run" / "detects.md").read_text()
