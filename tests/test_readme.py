@@ -12,7 +12,9 @@ val: 12 images); no pretrained weights exist.  Appended to a command, and nothin
   so far: the tiny datasets make the defaults fast); the expected exit code and files are there.
 
 A README command without an entry in :data:`EXPECT` fails the test: documenting a command means
-making it pass here.
+making it pass here.  One substitution, because CI has no SLURM cluster: ``hydra/launcher=slurm``
+runs as ``hydra/launcher=local_submitit`` (the same submitit plugin and job code path, its local
+executor instead of sbatch); see :data:`SUBSTITUTE`.
 """
 
 from __future__ import annotations
@@ -33,8 +35,11 @@ from .fixtures import write_datasets, write_pngs
 ROOT = Path(__file__).resolve().parent.parent
 RANDOM = ["weights=random:0"]
 
+SUBSTITUTE = {"hydra/launcher=slurm": "hydra/launcher=local_submitit"}
+SWEEP = "results/table1_sweep"
+
 # command prefix (after ``python -m harness``) -> (appended overrides, exit code, files in the run
-# dir)
+# dir[, where the run dir is when the command names it])
 EXPECT = {
     "+experiment=toy_gaussian": ([], 0, ["table.csv", "toy_gaussian.png", "provenance.json"]),
     "+experiment=splits source=simulated": ([], 0, ["table.csv", "sample_sizes.csv", "splits.png"]),
@@ -50,6 +55,43 @@ EXPECT = {
         RANDOM,
         0,
         ["table.csv", "summary.csv", "compare_protocols.png"],
+    ),
+    "+experiment=fid_sensitivity dataset=synthetic dataset@reference=synthetic reference.seed=1": (
+        [*RANDOM, "dataset.count=10", "reference.count=10", "kid.subset_size=5"],
+        0,
+        ["table.csv", "pairwise.csv", "fid_sensitivity.png"],
+    ),
+    "+experiment=reference_stats dataset=synthetic out=ref_stats.npz": (
+        [*RANDOM, "dataset.count=10"],
+        0,
+        ["table.csv", "stats.npz", "stats.json"],
+    ),
+    "-m +experiment=weights_sensitivity hydra/launcher=slurm only_backbone=tf2015,torchvision,"
+    f"keras,tfhub only_dataset=cifar10_train,imagenet_val hydra.sweep.dir={SWEEP}": (
+        RANDOM,
+        0,
+        ["table.csv", "pairwise.csv", "provenance.json"],
+        f"{SWEEP}/7",
+    ),
+    f"+experiment=collect runs=[{SWEEP}]": (
+        [],
+        0,
+        ["table.csv", "jobs.csv", "pairwise.csv", "weights_sensitivity.png"],
+    ),
+    "+experiment=metric_properties dataset=synthetic dataset@reference=synthetic "
+    "reference.seed=1": (
+        [
+            *RANDOM,
+            "dataset.count=60",
+            "reference.count=60",
+            "n=null",
+            "seeds=[0,1]",
+            "corruptions.sample_size=[30]",
+            "kid.subset_size=20",
+            "backbone.input_size=75",
+        ],
+        0,
+        ["table.csv", "detects.csv", "metric_properties_intra_class_collapse.png"],
     ),
     "+experiment=paper": ([], 0, ["table.csv", "missing.csv"]),
     "+experiment=paper_figs": ([], 0, ["table.csv"]),
@@ -89,7 +131,7 @@ def workdir(tmp_path_factory):
 @needs_tf
 @pytest.mark.parametrize("args", readme_commands())
 def test_readme_command_runs_as_written(workdir, args):
-    extra, code, files = EXPECT[args]
+    extra, code, files, *where = EXPECT[args]
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -103,10 +145,14 @@ def test_readme_command_runs_as_written(workdir, args):
         if (workdir / "results" / name).exists()
         else set()
     )
-    cmd = [sys.executable, "-m", "harness", *shlex.split(args), *extra, "progress=false"]
+    words = [SUBSTITUTE.get(w, w) for w in shlex.split(args)]
+    cmd = [sys.executable, "-m", "harness", *words, *extra, "progress=false"]
     r = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=1200)
     assert r.returncode == code, f"{' '.join(cmd)}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    (run,) = set((workdir / "results" / name).glob("*")) - before
+    if where:
+        run = workdir / where[0]
+    else:
+        (run,) = set((workdir / "results" / name).glob("*")) - before
     for f in files:
         assert (run / f).exists(), f"{f} missing in {run}: {sorted(p.name for p in run.iterdir())}"
     assert not (run / "INCOMPLETE").exists()
