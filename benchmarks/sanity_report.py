@@ -56,7 +56,7 @@ def main(argv=None):
                 "dataset=arrays",
                 f"dataset.path={tmp / 's.npz'}",
                 f"device={a.device}",
-                f"cache.dir={tmp / ('cache_' + label)}",
+                f"cache.dir={tmp / ('cache_' + label.replace('=', '_'))}",
                 "progress=false",
                 *extra,
             ],

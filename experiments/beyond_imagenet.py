@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -146,3 +147,39 @@ def figure(table: pd.DataFrame):
 
 def paper_figures(run_dir):
     return {"table3_conditional_entropy": figure(pd.read_csv(f"{run_dir}/table.csv"))}
+
+
+def paper_tables(run_dir) -> dict:
+    """Section 4.2.1 (H(y|x) per dataset) and Table 3 (top classes on CIFAR-10) beside the
+    paper."""
+    t = pd.read_csv(f"{run_dir}/table.csv") if run_dir else pd.DataFrame()
+    rows = []
+    for pkey, bits in PAPER_H_BITS.items():
+        m = t[t.paper_dataset == pkey] if len(t) else t
+        rows.append(
+            {
+                "dataset": pkey,
+                "h_y_given_x_bits_measured": "; ".join(
+                    f"{b}: {v:.3f}" for b, v in zip(m.backbone, m.h_y_given_x_bits)
+                )
+                if len(m)
+                else None,
+                "h_y_given_x_bits_paper": bits,
+            }
+        )
+    out = {"sec421_conditional_entropy": pd.DataFrame(rows)}
+    top_path = Path(f"{run_dir}/top_classes.csv") if run_dir else None
+    top = pd.read_csv(top_path) if top_path is not None and top_path.exists() else pd.DataFrame()
+    names = top.class_name.tolist()[:10] if len(top) else []
+    out["table3_top_classes_cifar10"] = pd.DataFrame(
+        {
+            "rank": range(1, 11),
+            "class_measured": names + [None] * (10 - len(names)),
+            "in_paper_table3": [
+                any(p in str(n).lower() for p in PAPER_TOP_CIFAR) if n else None
+                for n in names + [None] * (10 - len(names))
+            ],
+            "paper_table3_names": [", ".join(PAPER_TOP_CIFAR)] + [None] * 9,
+        }
+    )
+    return out

@@ -11,9 +11,11 @@ made from the gathered rows exactly as a single-process run makes them.
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from harness.errors import ConfigError, MissingInputError
@@ -105,18 +107,24 @@ def compute(cfg) -> Result:
     if len(table):
         table.insert(1, "job_sweep", table.job.map(dict(zip(jobs.job, jobs.sweep))))
     tables = {"table": table, "jobs": jobs}
-    figures = {}
+    figures, arrays = {}, {}
     if len(set(names)) == 1 and parts and cfg.table == "table":
         module = experiment_module(names[0])
+        ok_dirs = [Path(d) for d in jobs.run_dir[jobs.status == "ok"]]
         if hasattr(module, "collect"):
-            tables.update(module.collect(table))
+            takes_dirs = "run_dirs" in inspect.signature(module.collect).parameters
+            tables.update(
+                module.collect(table, run_dirs=ok_dirs) if takes_dirs else module.collect(table)
+            )
             if hasattr(module, "collect_figures"):
                 figures = module.collect_figures(tables)
+        if hasattr(module, "collect_arrays"):
+            arrays = module.collect_arrays(ok_dirs)
     return Result(
         tables,
         random,
         extra={"experiments": sorted(set(names)), "n_jobs": len(jobs)},
-        objects={"figures": figures},
+        objects={"figures": figures, "arrays": arrays},
     )
 
 
@@ -132,6 +140,12 @@ def present(result: Result, run) -> None:
             run.table(t, name=name, title=f"{name} (from the collected rows)")
     for name, fig in result.objects["figures"].items():
         run.figure(fig, name)
+    for name, arrs in result.objects["arrays"].items():
+        from harness.results import atomic_path
+
+        with atomic_path(run.run_dir / f"{name}.npz", suffix=".npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrs)
+        run.outputs[name] = {"npz": str(run.run_dir / f"{name}.npz")}
     if len(failed):
         print(
             f"collect: {len(failed)} job(s) did not finish: "

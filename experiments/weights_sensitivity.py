@@ -186,3 +186,42 @@ def figure(table: pd.DataFrame):
 
 def paper_figures(run_dir):
     return {"table1_weights_sensitivity": figure(pd.read_csv(f"{run_dir}/table.csv"))}
+
+
+def paper_tables(run_dir) -> dict:
+    """Table 1 beside the paper: IS (mean ± std) and top-1 per network and dataset, and the
+    paper's headline differences; ``run_dir=None`` gives the paper's numbers alone."""
+    t = pd.read_csv(f"{run_dir}/table.csv") if run_dir else pd.DataFrame()
+    rows = []
+    for (label, pkey), (mean, std) in PAPER_IS.items():
+        m = t[(t.paper_label == label) & (t.paper_dataset == pkey)] if len(t) else t
+        r = m.iloc[0] if len(m) else None
+        rows.append(
+            {
+                "network": label,
+                "dataset": pkey,
+                "is_measured": None if r is None else f"{r.is_mean:.3f} ± {r.is_std:.3f}",
+                "is_paper": f"{mean:.3f} ± {std:.3f}",
+                "top1_measured": None if r is None or pd.isna(r.get("top1")) else round(r.top1, 3),
+                "top1_paper": PAPER_TOP1.get(label) if pkey == "imagenet_val" else None,
+            }
+        )
+    pairs = []
+    pw = pd.read_csv(f"{run_dir}/pairwise.csv") if run_dir else pd.DataFrame()
+    for (a, b, pkey), pct in PAPER_PAIR_PCT.items():
+        got = None
+        if len(t) and len(pw):
+            key = {lab: k for k, lab in zip(t.backbone_key, t.paper_label)}
+            ka, kb = key.get(a), key.get(b)
+            dk = t[t.paper_dataset == pkey].dataset_key
+            m = pw[(pw.backbone_a == ka) & (pw.backbone_b == kb) & pw.dataset_key.isin(dk)]
+            got = round(float(m.diff_pct.iloc[0]), 2) if len(m) else None
+        pairs.append(
+            {
+                "pair": f"{a} vs {b}",
+                "dataset": pkey,
+                "diff_pct_measured": got,
+                "diff_pct_paper": pct,
+            }
+        )
+    return {"table1_is_per_network": pd.DataFrame(rows), "table1_differences": pd.DataFrame(pairs)}

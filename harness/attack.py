@@ -167,20 +167,96 @@ class AttackResult:
     extra: dict = field(default_factory=dict)
 
 
-def _summary(logits: np.ndarray, targets: np.ndarray, n_splits: int) -> dict:
-    p = scores.softmax(logits.astype(np.float64))
-    s = min(n_splits, len(p))
-    is_s = scores.inception_score(p, s)
-    return {
-        "is_mean": is_s.mean,
-        "is_std": is_s.std,
-        "n_splits": s,
-        "is_1split": scores.inception_score(p, 1).mean,
-        "sg_nats": scores.improved_score(p).nats,
-        "mean_target_prob": float(p[np.arange(len(p)), targets].mean()),
-        "target_hit_rate": float((p.argmax(1) == targets).mean()),
-        "conditional_entropy_bits": scores.conditional_entropy(p),
+DIST_KEYS = ("linf_network", "l2_network", "linf_pixels")
+
+
+class SegmentStats:
+    """Sufficient statistics of one pass, per *segment* (the rows of one attack batch that fall
+    in one split of the global N): class-probability column sums, sum p log p, sum of target
+    probabilities, target hits, and sums of the per-image distances.  Segments are fixed by the
+    global N, the split count and the batch size, so a shard (whole batches) yields exactly the
+    segments an unsharded run yields for its rows, and merging shards in row order gives the
+    same arrays, hence the same numbers to the last bit (:func:`summarize`)."""
+
+    def __init__(self):
+        self.split, self.start, self.count = [], [], []
+        self.colsum, self.plogp, self.tprob, self.hits = [], [], [], []
+        self.dist = {k: [] for k in DIST_KEYS}
+
+    def add(self, logits, targets, row_start: int, bounds, dist: dict | None = None) -> None:
+        p = scores.softmax(np.asarray(logits, dtype=np.float64))
+        n = len(p)
+        for k, (lo, hi) in enumerate(bounds):
+            a, b = max(lo, row_start), min(hi, row_start + n)
+            if a >= b:
+                continue
+            q = p[a - row_start : b - row_start]
+            t = targets[a - row_start : b - row_start]
+            self.split.append(k)
+            self.start.append(a)
+            self.count.append(b - a)
+            self.colsum.append(q.sum(axis=0))
+            self.plogp.append(float(scores._xlogx(q).sum()))
+            self.tprob.append(float(q[np.arange(len(q)), t].sum()))
+            self.hits.append(int((q.argmax(1) == t).sum()))
+            for key in DIST_KEYS:
+                v = (dist or {}).get(key)
+                self.dist[key].append(
+                    float(np.sum(v[a - row_start : b - row_start])) if v is not None else 0.0
+                )
+
+    def arrays(self, prefix: str) -> dict:
+        out = {
+            f"{prefix}split": np.array(self.split, np.int64),
+            f"{prefix}start": np.array(self.start, np.int64),
+            f"{prefix}count": np.array(self.count, np.int64),
+            f"{prefix}colsum": np.array(self.colsum, np.float64),
+            f"{prefix}plogp": np.array(self.plogp),
+            f"{prefix}tprob": np.array(self.tprob),
+            f"{prefix}hits": np.array(self.hits, np.int64),
+        }
+        for k in DIST_KEYS:
+            out[f"{prefix}{k}"] = np.array(self.dist[k])
+        return out
+
+
+def summarize(st: dict, prefix: str, n_splits: int) -> dict:
+    """The per-pass summary (IS over splits and 1 split, S(G), target statistics, mean
+    distances) from segment arrays (as saved by :meth:`SegmentStats.arrays`, possibly merged)."""
+    split, count, colsum = st[f"{prefix}split"], st[f"{prefix}count"], st[f"{prefix}colsum"]
+    plogp = st[f"{prefix}plogp"]
+    n = int(count.sum())
+
+    def log_is(cs, pl, m):  # ln IS of a set of rows from its column sums and sum p log p
+        q = cs / m
+        return (pl - float(cs[q > 0] @ np.log(q[q > 0]))) / m
+
+    per = []
+    for k in range(n_splits):
+        sel = split == k
+        m = int(count[sel].sum())
+        if m:
+            per.append(np.exp(log_is(colsum[sel].sum(axis=0), float(plogp[sel].sum()), m)))
+    per = np.array(per)
+    sg = log_is(colsum.sum(axis=0), float(plogp.sum()), n)
+    out = {
+        "is_mean": float(per.mean()),
+        "is_std": float(per.std()),
+        "n_splits": len(per),
+        "is_1split": float(np.exp(sg)),
+        "sg_nats": float(sg),
+        "mean_target_prob": float(st[f"{prefix}tprob"].sum() / n),
+        "target_hit_rate": float(st[f"{prefix}hits"].sum() / n),
+        "conditional_entropy_bits": float(-plogp.sum() / n / np.log(2)),
     }
+    for k in DIST_KEYS:
+        out[k] = float(st[f"{prefix}{k}"].sum() / n)
+    return out
+
+
+def split_bounds(n_total: int, n_splits: int) -> list:
+    s = min(n_splits, n_total)
+    return [(k * n_total // s, (k + 1) * n_total // s) for k in range(s)]
 
 
 def run_attack(
@@ -189,8 +265,15 @@ def run_attack(
     settings: AttackSettings | None = None,
     targets: np.ndarray | None = None,
     progress: bool = True,
+    row_offset: int = 0,
+    n_total: int | None = None,
 ) -> AttackResult:
-    """FGSM towards cycling targets; metrics after every iteration; quantised final images."""
+    """FGSM towards cycling targets; metrics after every iteration; quantised final images.
+
+    ``row_offset`` / ``n_total``: these images are rows ``row_offset ..`` of a larger set of
+    ``n_total`` (a shard); splits are cut over the whole set and every statistic is kept per
+    segment (``extra["segments"]``), so shards merge into the unsharded result exactly.
+    """
     s = settings or AttackSettings()
     if not net.has_gradients:
         raise HarnessError(f"backbone {net.name} has no gradient path for the attack")
@@ -199,11 +282,17 @@ def run_attack(
     tgt = cycling_targets(n, net.num_classes) if targets is None else np.asarray(targets)
     if tgt.shape != (n,) or tgt.min() < 0 or tgt.max() >= net.num_classes:
         raise HarnessError(f"attack targets must be {n} class indices in [0, {net.num_classes})")
+    n_total = n if n_total is None else int(n_total)
+    if row_offset % s.batch_size:
+        raise HarnessError("a shard must start on a batch boundary (attack.batch_size)")
+    bounds = split_bounds(n_total, int(s.n_splits))
+    n_splits = len(bounds)
     T = net.attack_target(s)
     x = T.start(start_uint8)
     x0 = T.clone(x)
     t0 = time.perf_counter()
     history = []
+    segments = {}
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -212,15 +301,16 @@ def run_attack(
     for it in range(int(s.iterations) + 1):
         do_step = it < s.iterations
         # distances of the images scored in this pass (x after `it` steps), before it is stepped
-        dist = {k: float(np.mean(v)) for k, v in T.distances(x, x0).items()}
-        parts = []
+        dist = T.distances(x, x0)
+        st = SegmentStats()
         for a in range(0, n, s.batch_size):
             b = min(a + s.batch_size, n)
             lg, new = T.step(T.slice(x, a, b), tgt[a:b], do_step)
-            parts.append(lg)
+            st.add(lg, tgt[a:b], row_offset + a, bounds, {k: v[a:b] for k, v in dist.items()})
             if do_step:
                 T.assign(x, a, b, new)
-        row = {"iteration": it, **_summary(np.concatenate(parts), tgt, s.n_splits), **dist}
+        segments[f"it{it}_"] = st.arrays(f"it{it}_")
+        row = {"iteration": it, **summarize(segments[f"it{it}_"], f"it{it}_", n_splits)}
         history.append(row)
         if bar is not None and do_step:
             bar.update(1)
@@ -229,24 +319,19 @@ def run_attack(
         bar.close()
     seconds = time.perf_counter() - t0
     final_uint8 = T.to_uint8(x)
-    exact = _summary(T.concat_logits_exact(x), tgt, s.n_splits)
-    # the images a user would publish: uint8, through the backbone's ordinary path
-    quant_logits = net.logits(final_uint8)
-    quant = _summary(quant_logits, tgt, s.n_splits)
-    final = {
-        "float_in_attack_precision": {
-            k: history[-1][k]
-            for k in ("is_mean", "is_std", "is_1split", "sg_nats", "mean_target_prob")
-        },
-        "float_exact_fp32": exact,
-        "quantized_uint8": quant,
-        "start": {
-            k: history[0][k]
-            for k in ("is_mean", "is_std", "is_1split", "sg_nats", "mean_target_prob")
-        },
-        "max_possible_is": net.num_classes,
-        "linf_bound_network": s.iterations * float(np.max(np.asarray(_as_np(T.eps)))),
-    }
+    ex, qu = SegmentStats(), SegmentStats()
+    exact_logits = T.concat_logits_exact(x)
+    for a in range(0, n, s.batch_size):
+        b = min(a + s.batch_size, n)
+        ex.add(exact_logits[a:b], tgt[a:b], row_offset + a, bounds)
+        # the images a user would publish: uint8, through the backbone's ordinary path (in the
+        # attack's batches, so a shard computes exactly what the unsharded run computes)
+        qu.add(net.logits(final_uint8[a:b]), tgt[a:b], row_offset + a, bounds)
+    segments["exact_"] = ex.arrays("exact_")
+    segments["quant_"] = qu.arrays("quant_")
+    flat = {k: v for d in segments.values() for k, v in d.items()}
+    linf_bound = s.iterations * float(np.max(np.asarray(_as_np(T.eps))))
+    final = final_from_segments(flat, history, n_splits, net.num_classes, linf_bound)
     return AttackResult(
         history,
         start_uint8,
@@ -254,7 +339,15 @@ def run_attack(
         tgt,
         final,
         seconds,
-        {"images_per_second_iteration": n * max(int(s.iterations), 1) / max(seconds, 1e-9)},
+        {
+            "images_per_second_iteration": n * max(int(s.iterations), 1) / max(seconds, 1e-9),
+            "segments": flat,
+            "linf_bound_network": linf_bound,
+            "n_splits": n_splits,
+            "row_offset": int(row_offset),
+            "n_total": n_total,
+            "iterations": int(s.iterations),
+        },
     )
 
 
@@ -262,6 +355,21 @@ def _as_np(v):
     if hasattr(v, "detach"):
         return v.detach().cpu().numpy()
     return np.asarray(v)
+
+
+def final_from_segments(
+    seg: dict, history: list, n_splits: int, num_classes: int, linf_bound: float
+) -> dict:
+    """The ``final`` record of :class:`AttackResult` from (merged) segment arrays."""
+    keys = ("is_mean", "is_std", "is_1split", "sg_nats", "mean_target_prob")
+    return {
+        "float_in_attack_precision": {k: history[-1][k] for k in keys},
+        "float_exact_fp32": summarize(seg, "exact_", n_splits),
+        "quantized_uint8": summarize(seg, "quant_", n_splits),
+        "start": {k: history[0][k] for k in keys},
+        "max_possible_is": num_classes,
+        "linf_bound_network": linf_bound,
+    }
 
 
 __all__ = [

@@ -76,6 +76,21 @@ def _finite(*arrays) -> bool:
     return all(a is None or bool(np.isfinite(a).all()) for a in arrays)
 
 
+def _from_sealed(hit, key: str, computed: int, t0: float, prov) -> CachedOutputs:
+    """A sealed entry as the caller's result (``prov``: the fallback when the entry has none)."""
+    rec, arrs = hit
+    return CachedOutputs(
+        arrs["logits"],
+        arrs.get("pool"),
+        key,
+        rec,
+        True,
+        computed,
+        time.perf_counter() - t0,
+        rec["provenance"] if prov is None else rec.get("provenance", prov),
+    )
+
+
 class LogitsCache:
     def __init__(self, root=None, chunk_size: int = 1024, enabled: bool = True):
         self.root = Path(root).expanduser() if root else default_root()
@@ -157,17 +172,7 @@ class LogitsCache:
         d = self.entry_dir(key)
         hit = self._load_sealed(d, features)
         if hit is not None:
-            rec, arrs = hit
-            return CachedOutputs(
-                arrs["logits"],
-                arrs.get("pool"),
-                key,
-                rec,
-                True,
-                0,
-                time.perf_counter() - t0,
-                rec.get("provenance", prov),
-            )
+            return _from_sealed(hit, key, 0, t0, prov)
         return self._compute(backbone, source, key, d, features, progress, label, prov, t0)
 
     # ------------------------------------------------------------------ computing
@@ -227,17 +232,7 @@ class LogitsCache:
             while True:
                 hit = self._load_sealed(d, features, warn=False)  # finished by another process?
                 if hit is not None:
-                    rec, arrs = hit
-                    return CachedOutputs(
-                        arrs["logits"],
-                        arrs.get("pool"),
-                        key,
-                        rec,
-                        True,
-                        computed,
-                        time.perf_counter() - t0,
-                        rec["provenance"],
-                    )
+                    return _from_sealed(hit, key, computed, t0, None)
                 have = self._scan(d, features)
                 todo = [r for r in grid if not _covered(r, have)]
                 if not todo:

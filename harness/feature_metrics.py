@@ -155,6 +155,15 @@ def _sym_sqrt(s: np.ndarray):
     return (v * np.sqrt(np.clip(w, 0, None))) @ v.T, neg
 
 
+def _warn_rank_deficient(n: int, dim: int) -> None:
+    warnings.warn(
+        f"FID with {n} samples in {dim} dimensions: the covariance is singular (legal; FID is "
+        "biased upwards at small N); recorded as rank_deficient",
+        RankDeficientWarning,
+        stacklevel=3,
+    )
+
+
 def frechet_distance(s1: FeatureStats, s2: FeatureStats) -> FIDResult:
     """FID between two Gaussians given by their statistics (float64, never complex)."""
     if s1.dim != s2.dim:
@@ -174,12 +183,7 @@ def frechet_distance(s1: FeatureStats, s2: FeatureStats) -> FIDResult:
     trace_term = float(np.trace(c1) + np.trace(c2) - 2 * tr_sqrt)
     deficient = min(s1.n, s2.n) <= s1.dim
     if deficient:
-        warnings.warn(
-            f"FID with {min(s1.n, s2.n)} samples in {s1.dim} dimensions: the covariance is "
-            "singular (legal; FID is biased upwards at small N); recorded as rank_deficient",
-            RankDeficientWarning,
-            stacklevel=2,
-        )
+        _warn_rank_deficient(min(s1.n, s2.n), s1.dim)
     return FIDResult(
         mean_term + trace_term,
         mean_term,
@@ -212,12 +216,7 @@ def fid(features1, features2) -> FIDResult:
     diff = a.mean(axis=0) - b.mean(axis=0)
     mean_term = float(diff @ diff)
     trace_term = float((ca * ca).sum() / (n1 - 1) + (cb * cb).sum() / (n2 - 1) - 2 * tr_sqrt)
-    warnings.warn(
-        f"FID with {min(n1, n2)} samples in {d} dimensions: the covariance is singular (legal; "
-        "FID is biased upwards at small N); recorded as rank_deficient",
-        RankDeficientWarning,
-        stacklevel=2,
-    )
+    _warn_rank_deficient(min(n1, n2), d)
     return FIDResult(
         mean_term + trace_term,
         mean_term,

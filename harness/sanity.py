@@ -442,13 +442,6 @@ def check_numerics(logits: np.ndarray, prep: scores.PreparedProbs) -> Check:
 
 
 # ------------------------------------------------------------------------------ reporting line
-NETWORK_NAMES = {  # what a reader calls each backbone's pretrained weights
-    "tf2015": "Inception 2015-12-05 graph",
-    "tf2015_torch": "Inception 2015-12-05 graph (PyTorch port)",
-    "torchvision": "torchvision Inception V3 IMAGENET1K_V1",
-    "keras": "Keras Inception V3 imagenet",
-    "tfhub": "TF-Hub Inception V3",
-}
 RESIZE_NAMES = {
     "tf1_bilinear": "TF1 bilinear",
     "tf2_bilinear": "TF2 bilinear (half-pixel)",
@@ -462,8 +455,8 @@ def weights_label(prov: dict) -> str:
     kind, b = prov.get("weights_kind"), prov.get("backbone")
     if kind == "random":
         return f"{b} with RANDOM WEIGHTS ({prov['weights']})"
-    if kind == "pretrained":
-        return NETWORK_NAMES.get(b, b)
+    if kind == "pretrained":  # the backbone names its own weights (provenance)
+        return prov.get("weights_title") or b
     return f"{b} ({prov['weights']})"
 
 

@@ -503,12 +503,13 @@ def test_parallel_decode_and_prefetch_give_the_serial_batches(tmp_path):
 
     from .fixtures import write_pngs
 
-    write_pngs(tmp_path / "imgs", n=23, seed=5)
+    write_pngs(tmp_path / "imgs", n=23, seed=5, size=160)  # large enough for the threads
     serial = data.load("folder", root=str(tmp_path / "imgs"), num_workers=1, prefetch=0)
     par = data.load("folder", root=str(tmp_path / "imgs"), num_workers=3, prefetch=2)
     a = list(serial.batches(5))
     b = list(par.batches(5))
     assert [x.shape for x in a] == [x.shape for x in b] and len(a) == 5
+    assert par._pool is not None and serial._pool is None  # the threads really decoded
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(
@@ -525,7 +526,7 @@ def test_parallel_decode_and_prefetch_give_the_serial_batches(tmp_path):
 def test_an_error_in_a_decode_worker_names_the_file(tmp_path):
     from .fixtures import write_pngs
 
-    write_pngs(tmp_path / "imgs", n=8, seed=1)
+    write_pngs(tmp_path / "imgs", n=8, seed=1, size=160)
     src = data.load("folder", root=str(tmp_path / "imgs"), num_workers=2, prefetch=2)
     bad = src.files[6]
     bad.write_bytes(bad.read_bytes()[:60])  # truncated after the scan

@@ -353,11 +353,14 @@ def test_paper_offline_and_paper_figs(tmp_path):
     out = tmp_path / "figs"
     figs = run("paper_figs", tmp_path, f"paper_figs.out_dir={out}")
     regen = figs.table.set_index("experiment")
-    assert regen.loc["toy_gaussian", "status"] == "regenerated"
-    assert regen.loc["splits", "status"] == "regenerated"
+    assert regen.loc["toy_gaussian", "source"] == "real"  # the toy needs no weights
+    # the offline splits run is a simulation: Table 2 stays a placeholder, the simulation is
+    # drawn beside it, labelled
+    assert regen.loc["splits", "source"] == "none"
     assert (out / "toy_gaussian.png").exists() and (out / "table2_splits_simulated.pdf").exists()
     readme = (out / "README.md").read_text()
-    assert "toy_gaussian.png" in readme and "+experiment=toy_gaussian" in readme
+    assert "`toy_gaussian`" in readme and "+experiment=toy_gaussian" in readme
+    assert "python -m harness +experiment=splits source=network" in readme
     pd.read_csv(tmp_path / "paper" / "table.csv")
 
 

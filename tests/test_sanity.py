@@ -140,6 +140,7 @@ def test_reporting_line():
         "backbone": "tf2015_torch",
         "weights": "pretrained",
         "weights_kind": "pretrained",
+        "weights_title": "Inception 2015-12-05 graph (PyTorch port)",
         "weights_sha256": "0cc3c7bd" + "a" * 56,
         "resize": "tf1_bilinear",
         "input_size": 299,

@@ -174,6 +174,8 @@ class Backbone:
     """Base class of every backbone; see the module docstring for the contract."""
 
     name = "base"
+    #: what a reader calls this network's pretrained weights (reporting lines); default: name
+    weights_title: str | None = None
     framework = "none"
     class_layout = "imagenet1000"
     raw_outputs = 1000
@@ -453,6 +455,7 @@ class Backbone:
             "framework_versions": self.framework_versions(),
             "class_layout": self.class_layout,
             "raw_outputs": self.raw_outputs,
+            "weights_title": self.weights_title or self.name,
             "value_range": NORM_LABELS[self.input_norm],
             "batch_size": self.batch_size,
             **self.weights_info,

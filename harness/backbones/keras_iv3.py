@@ -81,6 +81,7 @@ def _load_weights_file(model, path: Path) -> None:
 class KerasIV3(Backbone):
     name = "keras"
     paper_label = "IV3 Keras"
+    weights_title = "Keras Inception V3 imagenet"
     framework = "keras"
     class_layout = "imagenet1000"
     raw_outputs = 1000

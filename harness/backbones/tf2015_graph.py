@@ -335,6 +335,7 @@ TF2015_ARTIFACT = W.OfficialArtifact(
 class TF2015Graph(Backbone):
     name = "tf2015"
     paper_label = "IV2 TF"
+    weights_title = "Inception 2015-12-05 graph"
     framework = "tensorflow"
     class_layout = "tf2015_1008"
     raw_outputs = 1008

@@ -28,6 +28,7 @@ def _is_graph_file(path: Path) -> bool:
 class TF2015Torch(TorchvisionIV3):
     name = "tf2015_torch"
     paper_label = "IV2 TF"
+    weights_title = "Inception 2015-12-05 graph (PyTorch port)"
     class_layout = "tf2015_1008"
     raw_outputs = 1008
     default_bias = False

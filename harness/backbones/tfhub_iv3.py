@@ -91,6 +91,7 @@ def export_keras_savedmodel(model, target: Path) -> None:
 
 class TFHubIV3(Backbone):
     name = "tfhub"
+    weights_title = "TF-Hub Inception V3"
     framework = "tensorflow"
     class_layout = "tfhub1001"
     raw_outputs = 1001

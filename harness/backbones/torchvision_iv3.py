@@ -78,6 +78,7 @@ TORCHVISION_ARTIFACT = W.OfficialArtifact(
 class TorchvisionIV3(Backbone):
     name = "torchvision"
     paper_label = "IV3 Torch"
+    weights_title = "torchvision Inception V3 IMAGENET1K_V1"
     framework = "torch"
     class_layout = "imagenet1000"
     raw_outputs = 1000
