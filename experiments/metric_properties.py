@@ -178,11 +178,50 @@ def _pixel_source(cfg, images: np.ndarray, key: str):
     return src
 
 
+#: corruption -> (kind of strength, lowest allowed, highest allowed)
+STRENGTHS = {
+    "intra_class_collapse": (int, 1, None),
+    "mode_dropping": (int, 1, None),
+    "memorization": (float, 0, 1),
+    "memorization_jittered": (float, 0, 1),
+    "noise": (float, 0, 1),
+    "shift": (int, 0, None),
+    "rotate": (float, None, None),
+    "jpeg": (int, 1, 95),
+    "blur": (float, 0, None),
+    "sample_size": (int, 2, None),
+}
+
+
+def check_settings(cfg) -> None:
+    """Every strength and seed of the right type and range, before any network pass (one-line
+    errors naming the key)."""
+
+    def bad(key, v, want):
+        raise ConfigError(f"metric_properties: {key} has {v!r}; each value must be {want}")
+
+    for s in cfg.seeds:
+        if isinstance(s, bool) or not isinstance(s, int):
+            bad("seeds", s, "an integer")
+    if not cfg.seeds:
+        raise ConfigError("metric_properties: seeds must name at least one seed")
+    for name, (kind, lo, hi) in STRENGTHS.items():
+        key = f"corruptions.{name}"
+        want = ("an integer" if kind is int else "a number") + (
+            f" in [{lo}, {hi}]" if hi is not None else f" >= {lo}" if lo is not None else ""
+        )
+        for v in cfg.corruptions.get(name) or []:
+            ok_type = not isinstance(v, bool) and (
+                isinstance(v, int) if kind is int else isinstance(v, (int, float))
+            )
+            if not ok_type or (lo is not None and v < lo) or (hi is not None and v > hi):
+                bad(key, v, want)
+
+
 def compute(cfg) -> Result:
+    check_settings(cfg)
     c = cfg.corruptions
     seeds = [int(s) for s in cfg.seeds]
-    if not seeds:
-        raise ConfigError("metric_properties: seeds must name at least one seed")
     got = inputs.load(cfg, nets=("backbone",), sources=("dataset", "reference"))
     net, base, ref = got.net(), got.source("dataset"), got.source("reference")
     if cfg.n is not None:

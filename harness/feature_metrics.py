@@ -357,6 +357,9 @@ def prdc(real, fake, k_pr: int = 3, k_dc: int = 5, block: int = BLOCK_ROWS) -> P
 
     One pass over the fake x real distances in blocks of ``block`` fake rows serves all four.
     """
+    for name, k in (("prdc.k_precision_recall", k_pr), ("prdc.k_density_coverage", k_dc)):
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ConfigError(f"{name} must be a positive integer (nearest neighbours), got {k!r}")
     r, f = _pair(real, fake)
     rr = kth_nn_sq_radii(r, (k_pr, k_dc), block)
     r_pr, r_dc = rr[int(k_pr)], rr[int(k_dc)]

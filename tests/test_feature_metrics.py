@@ -184,6 +184,12 @@ def _prdc_brute(real, fake, k_pr, k_dc):
     return precision, recall, density, coverage
 
 
+def test_prdc_k_below_one_is_a_one_line_error():
+    real, fake = _sets(n1=20, n2=20, d=4)
+    with pytest.raises(ConfigError, match="k_precision_recall must be a positive integer"):
+        fm.prdc(real, fake, k_pr=0)
+
+
 @pytest.mark.parametrize("block", [7, 1024])
 def test_prdc_against_brute_force_definitions(block):
     real, fake = _sets(n1=60, n2=45, d=6, seed=4)

@@ -116,3 +116,22 @@ def test_experiment_offline_collapse_moves_fid_and_recall_beyond_their_noise(tmp
     assert grid.loc["recall", "intra_class_collapse"] == "yes"
     assert (tmp_path / "run" / "metric_properties_intra_class_collapse.png").exists()
     assert "detects = the mean over seeds" in (tmp_path / "run" / "detects.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("corruptions.intra_class_collapse=[a]", "intra_class_collapse has 'a'"),
+        ("corruptions.noise=[1.5]", r"noise has 1.5; each value must be a number in \[0, 1\]"),
+        ("corruptions.jpeg=[0]", "jpeg has 0"),
+        ("seeds=[]", "at least one seed"),
+    ],
+)
+def test_bad_strengths_are_one_line_errors_before_any_pass(override, match):
+    from harness import api
+    from harness.errors import ConfigError
+
+    cfg = api.compose("metric_properties", ["weights=random:0", override])
+    with pytest.raises(ConfigError, match=match) as e:
+        mp.check_settings(cfg)
+    assert "\n" not in str(e.value)
