@@ -32,7 +32,12 @@ def feature_metric_row(samples, reference, kid_cfg, prdc_cfg) -> dict:
         warnings.simplefilter("ignore", fm.RankDeficientWarning)
         f = fm.fid(samples, reference)
     k = fm.kid(
-        samples, reference, int(kid_cfg.subsets), int(kid_cfg.subset_size), int(kid_cfg.seed)
+        samples,
+        reference,
+        int(kid_cfg.subsets),
+        int(kid_cfg.subset_size),
+        int(kid_cfg.seed),
+        matmul_dtype=kid_cfg.matmul_dtype,
     )
     p = fm.prdc(
         reference, samples, int(prdc_cfg.k_precision_recall), int(prdc_cfg.k_density_coverage)
@@ -60,9 +65,11 @@ def _variants(cfg) -> dict:
 
 def compute(cfg) -> Result:
     variants = _variants(cfg)
+    fm.check_kid_matmul_dtype(cfg.kid.matmul_dtype)
     got = inputs.load(cfg, nets=("backbones",), sources=("dataset", "reference"))
     src, ref = got.source("dataset"), got.source("reference")
-    fm.check_kid_subset(int(cfg.kid.subset_size), min(len(src), len(ref)))  # before any pass
+    # before any pass
+    fm.check_kid_subset(int(cfg.kid.subset_size), min(len(src), len(ref)), cfg.kid.matmul_dtype)
     spec = config.split_spec(cfg)
     got.require_splits(spec.n_splits, keys=["dataset"])
     nets = {k: v for k, v in got.nets.items() if v.has_features}

@@ -35,6 +35,7 @@ def duplicate_rates(samples_f, ref_f, threshold: float) -> dict:
 
 
 def compute(cfg) -> Result:
+    fm.check_kid_matmul_dtype(cfg.kid.matmul_dtype)
     got = inputs.load(cfg, nets=("backbones",), sources=("datasets",))
     ((bname, net),) = got.nets.items()
     train, held = got.source("train"), got.source("heldout")
@@ -45,14 +46,19 @@ def compute(cfg) -> Result:
     he_f = normalise_features(he.pool, center)
     n = min(int(cfg.n_samples), len(held)) if cfg.n_samples else len(held)
     spec, thr = config.split_spec(cfg), float(cfg.dup_threshold)
-    fm.check_kid_subset(int(cfg.kid.subset_size), min(n, len(train)))
+    fm.check_kid_subset(int(cfg.kid.subset_size), min(n, len(train)), cfg.kid.matmul_dtype)
 
     def vs_train(sample_pool) -> dict:  # FID/KID against the training set, as FID is used
         with warnings.catch_warnings():  # recorded per row (fid_rank_deficient)
             warnings.simplefilter("ignore", fm.RankDeficientWarning)
             f = fm.fid(sample_pool, tr.pool)
         k = fm.kid(
-            sample_pool, tr.pool, int(cfg.kid.subsets), int(cfg.kid.subset_size), int(cfg.kid.seed)
+            sample_pool,
+            tr.pool,
+            int(cfg.kid.subsets),
+            int(cfg.kid.subset_size),
+            int(cfg.kid.seed),
+            matmul_dtype=cfg.kid.matmul_dtype,
         )
         return {
             "fid_vs_train": f.value,

@@ -144,7 +144,9 @@ def metric_values(probs, feats, ref_feats, n_splits: int, kid_cfg, prdc_cfg, see
         warnings.simplefilter("ignore", fm.RankDeficientWarning)
         f = fm.fid(feats, ref_feats)
     size = min(int(kid_cfg.subset_size), n, len(ref_feats))
-    k = fm.kid(feats, ref_feats, int(kid_cfg.subsets), size, int(seed))
+    k = fm.kid(
+        feats, ref_feats, int(kid_cfg.subsets), size, int(seed), matmul_dtype=kid_cfg.matmul_dtype
+    )
     p = fm.prdc(
         ref_feats, feats, int(prdc_cfg.k_precision_recall), int(prdc_cfg.k_density_coverage)
     )
@@ -158,6 +160,7 @@ def metric_values(probs, feats, ref_feats, n_splits: int, kid_cfg, prdc_cfg, see
         "density": p.density,
         "coverage": p.coverage,
         "kid_subset_size": size,
+        "kid_matmul_dtype": k.matmul_dtype,
     }
 
 
@@ -200,6 +203,7 @@ def check_settings(cfg) -> None:
     def bad(key, v, want):
         raise ConfigError(f"metric_properties: {key} has {v!r}; each value must be {want}")
 
+    fm.check_kid_matmul_dtype(cfg.kid.matmul_dtype)
     for s in cfg.seeds:
         if isinstance(s, bool) or not isinstance(s, int):
             bad("seeds", s, "an integer")

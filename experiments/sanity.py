@@ -52,6 +52,7 @@ def selected_checks(cfg) -> list[int]:
 
 def compute(cfg) -> Result:
     want = selected_checks(cfg)
+    fm.check_kid_matmul_dtype(cfg.kid.matmul_dtype)
     got = inputs.load(cfg, nets=("backbone",), sources=("dataset", "reference"))
     net, src = got.net(), got.source()
     ref = got.sources.get("reference")

@@ -577,7 +577,14 @@ def check_feature_distance(
         size = kid_cfg["subset_size"]
         n = min(len(samples_f), len(ref_f))
         size = min(1000, n) if size == "auto" else int(size)
-        k = fm.kid(samples_f, ref_f, int(kid_cfg["subsets"]), size, int(kid_cfg["seed"]))
+        k = fm.kid(
+            samples_f,
+            ref_f,
+            int(kid_cfg["subsets"]),
+            size,
+            int(kid_cfg["seed"]),
+            matmul_dtype=kid_cfg["matmul_dtype"],
+        )
         kid = k.mean
         details.update({"kid_mean": k.mean, "kid_std": k.std, **k.provenance()})
     else:

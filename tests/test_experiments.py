@@ -11,7 +11,7 @@ from scipy import stats
 
 from harness import backbones, data, scores
 from harness.api import compose, run_with_config
-from harness.errors import MissingInputError
+from harness.errors import ConfigError, MissingInputError
 
 from .conftest import needs_tf, needs_torch
 
@@ -409,3 +409,12 @@ def test_fid_sensitivity_rows_against_pytorch_fid_and_brute_force(tmp_path):
         brute_is(net.logits(data.load("synthetic", count=24).read_all()), 10)[0], rel=1e-5
     )
     assert "compute_precision" in res.table.columns
+    assert (res.table.kid_matmul_dtype == "float64").all()  # the default, recorded per row
+
+
+@pytest.mark.parametrize("name", ["fid_sensitivity", "memorization", "metric_properties", "sanity"])
+def test_unknown_kid_matmul_dtype_is_refused_before_any_input(tmp_path, name):
+    # the default datasets are absent here: the setting must be refused before they are read
+    with pytest.raises(ConfigError, match="kid.matmul_dtype='float16' is not one of") as e:
+        run(name, tmp_path, "weights=random:0", "kid.matmul_dtype=float16")
+    assert "\n" not in str(e.value)

@@ -30,11 +30,28 @@ def test_fid_matches_pytorch_fid():
     from pytorch_fid.fid_score import calculate_frechet_distance
 
     a, b = _sets()
-    ours = fm.fid(a, b).value
+    r = fm.fid(a, b)
     ref = calculate_frechet_distance(
         a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
     )
-    assert ours == pytest.approx(ref, rel=1e-6)
+    assert r.method == "cholesky"
+    assert r.value == pytest.approx(ref, rel=1e-6)
+
+
+@pytest.mark.skipif(not has("pytorch_fid"), reason="pytorch-fid not installed")
+def test_fid_with_a_singular_covariance_falls_back_to_the_square_root():
+    """A dead unit (a feature that is 0 for every sample) with N > D: S1 is exactly singular,
+    Cholesky fails and the square-root path takes over."""
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    a, b = _sets()
+    a[:, 3] = 0.0
+    r = fm.fid(a, b)
+    ref = calculate_frechet_distance(
+        a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+    )
+    assert r.method == "eigh" and not r.rank_deficient
+    assert r.value == pytest.approx(ref, rel=1e-6)
 
 
 def test_fid_of_identical_sets_is_zero():
@@ -63,11 +80,17 @@ def test_fid_closed_form_for_known_gaussians():
     assert one.value == pytest.approx(9.0 + 1.0, rel=1e-12)
 
 
-def test_feature_stats_use_np_cov_ddof_1():
+@pytest.mark.parametrize("block_rows", [8192, 16])  # one block; 16 + 16 + 16 + a short tail
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_feature_stats_use_np_cov_ddof_1(monkeypatch, block_rows, dtype):
+    monkeypatch.setattr(fm, "COV_BLOCK_ROWS", block_rows)
     a, _ = _sets(n1=50, d=6)
+    a = a.astype(dtype)
     s = fm.feature_stats(a)
-    np.testing.assert_allclose(s.sigma, np.cov(a, rowvar=False), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(s.mu, a.mean(0), rtol=1e-14)
+    ref = np.cov(a.astype(np.float64), rowvar=False)
+    np.testing.assert_allclose(s.sigma, ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(s.mu, a.astype(np.float64).mean(0), rtol=1e-14)
+    assert s.sigma.dtype == np.float64 and s.mu.dtype == np.float64
 
 
 @pytest.mark.skipif(not has("pytorch_fid"), reason="pytorch-fid not installed")
@@ -112,12 +135,12 @@ def test_bad_feature_inputs_are_one_line_errors(x1, x2, match):
         assert "\n" not in str(e.value)
 
 
-def _kid_brute(x, y):
+def _kid_brute(x, y, degree=3):
     """Unbiased MMD^2 by explicit double loops (float64)."""
     d = x.shape[1]
 
     def k(a, b):
-        return (float(np.dot(a, b)) / d + 1.0) ** 3
+        return (float(np.dot(np.float64(a), np.float64(b))) / d + 1.0) ** degree
 
     m = len(x)
     sxx = sum(k(x[i], x[j]) for i, j in itertools.permutations(range(m), 2))
@@ -126,17 +149,35 @@ def _kid_brute(x, y):
     return (sxx + syy) / (m * (m - 1)) - 2 * sxy / m**2
 
 
-def test_kid_against_brute_force_double_loop():
+@pytest.mark.parametrize(
+    "degree, matmul_dtype, input_dtype, rel",
+    [
+        (3, "float64", np.float64, 1e-10),
+        (3, "float64", np.float32, 1e-10),  # float32 features gathered, converted per subset
+        (2, "float64", np.float64, 1e-10),  # the general power path
+        (3, "float32", np.float32, 1e-5),  # float32 inner products only
+    ],
+)
+def test_kid_against_brute_force_double_loop(degree, matmul_dtype, input_dtype, rel):
     a, b = _sets(n1=30, n2=26, d=5)
-    r = fm.kid(a, b, subsets=3, subset_size=12, seed=7)
+    a, b = a.astype(input_dtype), b.astype(input_dtype)
+    r = fm.kid(a, b, subsets=3, subset_size=12, seed=7, degree=degree, matmul_dtype=matmul_dtype)
     rng = np.random.RandomState(7)  # the documented subset draws
     vals = []
     for _ in range(3):
         x = a[rng.choice(len(a), 12, replace=False)]
         y = b[rng.choice(len(b), 12, replace=False)]
-        vals.append(_kid_brute(x, y))
-    assert r.mean == pytest.approx(np.mean(vals), rel=1e-10)
-    assert r.std == pytest.approx(np.std(vals), rel=1e-8)
+        vals.append(_kid_brute(x, y, degree))
+    assert r.mean == pytest.approx(np.mean(vals), rel=rel)
+    assert r.std == pytest.approx(np.std(vals), rel=rel * 100)
+    assert r.provenance()["kid_matmul_dtype"] == matmul_dtype
+
+
+def test_kid_unknown_matmul_dtype_is_a_one_line_error():
+    a, b = _sets(n1=30, n2=26, d=5)
+    with pytest.raises(ConfigError, match="kid.matmul_dtype='float16' is not one of") as e:
+        fm.kid(a, b, subsets=2, subset_size=4, matmul_dtype="float16")
+    assert "\n" not in str(e.value)
 
 
 @pytest.mark.skipif(not has("torch_fidelity"), reason="torch-fidelity not installed")
