@@ -614,3 +614,23 @@ def test_prefetch_stops_when_the_consumer_stops():
     time.sleep(0.3)
     assert len(made) <= 3 + 2 + 1  # bounded: at most `ahead` items beyond what was consumed
     assert not any(t.name == "prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_unguarded_script_with_decode_processes_is_a_clear_error(tmp_path):
+    """spawn re-imports the main script in each worker: without a __main__ guard the workers
+    die while starting; the error says what to do instead of a BrokenProcessPool traceback."""
+    from .fixtures import write_pngs
+
+    write_pngs(tmp_path / "imgs", n=6, seed=1, size=40)
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from harness import data\n"
+        f"src = data.load('folder', root={str(tmp_path / 'imgs')!r}, num_workers=2,"
+        " worker_type='process', progress=False)\n"
+        "print(sum(len(b) for b in src.batches(3)))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode != 0
+    assert "a decode process died" in r.stderr and "worker_type=thread" in r.stderr
