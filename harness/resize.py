@@ -196,6 +196,11 @@ def resize_torch(x, size: tuple[int, int], method: str, align_corners: bool = Fa
     return torch.matmul(wh, torch.matmul(x, ww.T))
 
 
+#: from this input width the NHWC resize's W pass is one large matrix product (see below);
+#: narrower inputs (CIFAR's 32, 256) keep the per-row products and their exact numbers
+GEMM_W_PASS_MIN_WIDTH = 512
+
+
 def resize_torch_nhwc(x, size: tuple[int, int], method: str, align_corners: bool = False):
     """Resize a float torch tensor N x H x W x C; the result is contiguous N x H' x W' x C.
 
@@ -211,4 +216,9 @@ def resize_torch_nhwc(x, size: tuple[int, int], method: str, align_corners: bool
     wh, ww = m
     oh, ow = size
     y = torch.matmul(wh, x.reshape(n, h, w * c)).reshape(n * oh, w, c)  # along H
-    return torch.matmul(ww, y).reshape(n, oh, ow, c)  # along W
+    if w < GEMM_W_PASS_MIN_WIDTH:
+        return torch.matmul(ww, y).reshape(n, oh, ow, c)  # along W: N*H' products with C columns
+    # wide images: along W as one (N*H'*C, W) @ (W, W') product, ~4x faster at 1024 px on the
+    # CPU than N*H' products with C = 3 columns; the sums' rounding may differ in the last bit
+    z = torch.matmul(y.transpose(1, 2).reshape(n * oh * c, w), ww.T)
+    return z.reshape(n, oh, c, ow).transpose(2, 3).contiguous()

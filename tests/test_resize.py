@@ -74,6 +74,34 @@ def test_torch_methods_match_f_interpolate(h, w):
     assert np.abs(rs.resize_numpy(big, (75, 75), "antialias") - ref).max() <= 1e-2
 
 
+@needs_tf
+@needs_torch
+@pytest.mark.parametrize("h,w", [(32, 32), (300, 500), (1024, 1024), (640, 700)])
+def test_nhwc_torch_resize_matches_tf_on_narrow_and_wide_images(h, w):
+    """Both W passes (per-row products below GEMM_W_PASS_MIN_WIDTH, one large product from it)
+    against TensorFlow's own TF1 bilinear, and against each other within float32 rounding."""
+    import torch
+
+    from harness.backbones.base import import_tensorflow
+
+    tf = import_tensorflow()
+    x = img(2, h, w, seed=h + w).astype(np.float32)
+    ref = tf.compat.v1.image.resize_bilinear(x, (299, 299), align_corners=False).numpy()
+    ours = rs.resize_torch_nhwc(torch.from_numpy(x), (299, 299), "tf1_bilinear")
+    assert ours.is_contiguous() and tuple(ours.shape) == (2, 299, 299, 3)
+    assert np.abs(ours.numpy() - ref).max() <= 1e-4
+    narrow = rs.resize_torch_nhwc  # the per-row path, forced
+    old = rs.GEMM_W_PASS_MIN_WIDTH
+    try:
+        rs.GEMM_W_PASS_MIN_WIDTH = 10**9
+        per_row = narrow(torch.from_numpy(x), (299, 299), "tf1_bilinear").numpy()
+    finally:
+        rs.GEMM_W_PASS_MIN_WIDTH = old
+    assert np.abs(ours.numpy() - per_row).max() <= 255 * 2**-23 * 2  # at most ~1 ulp at 255
+    if w < old:
+        np.testing.assert_array_equal(ours.numpy(), per_row)  # narrow images: unchanged numbers
+
+
 def test_pil_bicubic_is_pil():
     from PIL import Image
 
