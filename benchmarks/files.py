@@ -1,6 +1,6 @@
 """Folder of image files -> IS, end to end: the harness against torch-fidelity and clean-fid.
 
-    python benchmarks/files.py [--n 120] [--decode-n 400] [--workers 1 2]
+    python benchmarks/files.py [--n 120] [--decode-n 400] [--workers 1 2] [--rounds 2]
 
 Generates three folders (32x32 PNG, 256x256 JPEG, 1024x1024 PNG) of smooth random images and
 reports, on this machine:
@@ -9,7 +9,7 @@ reports, on this machine:
    or processes (``worker_type``), batches of 64 with the default prefetch, and the speed-up;
 2. end to end: folder -> logits -> IS with ``tf2015_torch`` (weights ``random:0``, cache off)
    against the same images already in memory (an ``arrays`` source): the ratio is what file
-   decoding costs once it overlaps with the network;
+   decoding costs once it overlaps with the network; the folder's scan is timed too;
 3. the peers on the same folders and the same network weights (the harness's random 2015 graph
    exported with ``harness.export``): ``torch_fidelity.calculate_metrics(input1=folder,
    isc=True)`` and clean-fid's ``get_folder_features`` with a custom model (its offline hook:
@@ -97,6 +97,7 @@ def main(argv=None):
     ap.add_argument("--decode-n", type=int, default=400, help="images per folder for decoding")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--dir", default=None)
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved end-to-end rounds (best)")
     a = ap.parse_args(argv)
     import torch
 
@@ -119,27 +120,30 @@ def main(argv=None):
                 rows.append((name, f"decode only, num_workers={w}, worker_type={kind}", r, r / r1))
         root = base / f"{name}_e2e"
         write_folder(root, a.n, size, ext, seed=1)
-        t_scan = time.perf_counter()
-        folder = data.load("folder", root=str(root), progress=False)  # default workers (auto)
-        t_scan = time.perf_counter() - t_scan
-        mem = None
+        mem_path = None
         if size <= 256:  # the same decoded images as an in-memory (.npy, memory-mapped) source
-            np.save(base / f"{name}.npy", folder.read_all())
-            mem = data.load("arrays", path=str(base / f"{name}.npy"), progress=False)
-        r_file, is_file = harness_is(folder)
-        r_file = rate(a.n, a.n / r_file + t_scan)  # the folder scan (hashes, headers) counts too
-        rows.append((name, "harness: folder -> IS (tf2015_torch), scan included", r_file, 1.0))
-        if mem is not None:
-            r_mem, is_mem = harness_is(mem)
-            rows.append(
-                (name, "harness: in-memory arrays -> IS (same images)", r_mem, r_file / r_mem)
-            )
-            assert abs(is_mem - is_file) < 1e-9 * is_mem
-        try:
+            mem_path = base / f"{name}.npy"
+            np.save(mem_path, data.load("folder", root=str(root), progress=False).read_all())
+        results: dict = {}
+
+        def harness_folder(root=root, results=results):
+            t_scan = time.perf_counter()
+            folder = data.load("folder", root=str(root), progress=False)  # default workers
+            t_scan = time.perf_counter() - t_scan
+            r, is_mean = harness_is(folder)
+            results["is_file"] = is_mean
+            return rate(a.n, a.n / r + t_scan)  # the folder scan (hashes, headers) counts too
+
+        def harness_memory(mem_path=mem_path, results=results):
+            r, is_mean = harness_is(data.load("arrays", path=str(mem_path), progress=False))
+            assert abs(is_mean - results["is_file"]) < 1e-9 * is_mean  # same images, same IS
+            return r
+
+        def torch_fidelity_folder(root=root):
             import torch_fidelity
 
             t = time.perf_counter()
-            m = torch_fidelity.calculate_metrics(
+            torch_fidelity.calculate_metrics(
                 input1=str(root),
                 isc=True,
                 feature_extractor_weights_path=str(weights),
@@ -149,31 +153,21 @@ def main(argv=None):
                 batch_size=32,
                 samples_shuffle=False,
             )
-            r_tf = rate(a.n, time.perf_counter() - t)
-            rows.append(
-                (
-                    name,
-                    "torch-fidelity: calculate_metrics(input1=folder, isc=True)",
-                    r_tf,
-                    r_file / r_tf,
-                )
-            )
-            _ = m
-        except Exception as exc:  # noqa: BLE001 - a peer that cannot run is reported, not fatal
-            rows.append((name, f"torch-fidelity: failed ({type(exc).__name__}: {exc})", 0, 0))
-        try:
+            return rate(a.n, time.perf_counter() - t)
+
+        def clean_fid_folder(root=root):
             from cleanfid import fid as cfid
             from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-            ext = FeatureExtractorInceptionV3(
+            ext = FeatureExtractorInceptionV3(  # built outside the timing, as the harness's net
                 "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(weights)
             ).eval()
+            t = time.perf_counter()
 
-            def model(x, ext=ext):  # clean-fid: float32 NCHW in [0, 255], resized to 299
+            def model(x):  # clean-fid: float32 NCHW in [0, 255], resized to 299
                 with torch.no_grad():
                     return ext(x.clamp(0, 255).round().to(torch.uint8))[0]
 
-            t = time.perf_counter()
             cfid.get_folder_features(
                 str(root),
                 model=model,
@@ -183,17 +177,32 @@ def main(argv=None):
                 mode="clean",
                 verbose=False,
             )
-            r_cf = rate(a.n, time.perf_counter() - t)
-            rows.append(
-                (
-                    name,
-                    "clean-fid: get_folder_features(model=custom, mode=clean)",
-                    r_cf,
-                    r_file / r_cf,
-                )
-            )
-        except Exception as exc:  # noqa: BLE001
-            rows.append((name, f"clean-fid: failed ({type(exc).__name__}: {exc})", 0, 0))
+            return rate(a.n, time.perf_counter() - t)
+
+        contenders = [
+            ("harness: folder -> IS (tf2015_torch), scan included", harness_folder),
+            ("harness: in-memory arrays -> IS (same images)", harness_memory if mem_path else None),
+            ("torch-fidelity: calculate_metrics(input1=folder, isc=True)", torch_fidelity_folder),
+            ("clean-fid: get_folder_features(model=custom, mode=clean)", clean_fid_folder),
+        ]
+        best: dict = {}
+        for _ in range(a.rounds):  # interleaved rounds, best of each: this machine drifts ~10%
+            for what, fn in contenders:
+                if fn is None:
+                    continue
+                try:
+                    best[what] = max(best.get(what, 0.0), fn())
+                except Exception as exc:  # noqa: BLE001 - a peer that cannot run is reported
+                    best[what] = f"failed ({type(exc).__name__}: {exc})"
+        r_file = best[contenders[0][0]]
+        for what, fn in contenders:
+            if fn is None:
+                continue
+            r = best[what]
+            if isinstance(r, str):
+                rows.append((name, f"{what.split(':')[0]}: {r}", 0, 0))
+            else:  # the folder row 1.00; the others: harness folder / them
+                rows.append((name, what, r, 1.0 if what == contenders[0][0] else r_file / r))
     print(f"\n{'folder':8s} {'what':62s} {'images/s':>9s} {'ratio':>7s}")
     for name, what, r, ratio in rows:
         print(f"{name:8s} {what:62s} {r:9.1f} {ratio:7.2f}")

@@ -313,6 +313,59 @@ def test_transparency_cmyk_and_exif_are_decided_not_guessed(tmp_path):
     )
 
 
+def _png_with_exif_after_pixels(path, pixels, orientation):
+    """A PNG whose eXIf chunk follows IDAT (legal, and the case Pillow can only see after
+    decoding), built chunk by chunk."""
+    import io
+    import struct
+    import zlib
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    raw = buf.getvalue()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    body = exif.tobytes()
+    if body.startswith(b"Exif\x00\x00"):
+        body = body[6:]
+    chunk = struct.pack(">I", len(body)) + b"eXIf" + body
+    chunk += struct.pack(">I", zlib.crc32(b"eXIf" + body) & 0xFFFFFFFF)
+    iend = raw.rindex(b"IEND") - 4
+    path.write_bytes(raw[:iend] + chunk + raw[iend:])
+
+
+@pytest.mark.parametrize("where", ["before_pixels", "after_pixels"])
+def test_png_exif_orientation_is_read_without_decoding_in_the_scan(tmp_path, where, monkeypatch):
+    from PIL import ImageFile
+
+    pixels = np.arange(20 * 30 * 3, dtype=np.uint8).reshape(20, 30, 3)
+    if where == "after_pixels":
+        _png_with_exif_after_pixels(tmp_path / "r.png", pixels, 6)
+    else:
+        im = Image.fromarray(pixels)
+        exif = im.getexif()
+        exif[0x0112] = 6
+        im.save(tmp_path / "r.png", exif=exif)
+    with Image.open(tmp_path / "r.png") as im:  # Pillow agrees it is there (after decoding)
+        im.load()
+        assert im.getexif().get(0x0112) == 6
+    loads = []
+    real_load = ImageFile.ImageFile.load
+
+    def counting_load(self, *a, **k):
+        loads.append(self.format)
+        return real_load(self, *a, **k)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    src = data.load("folder", root=str(tmp_path))
+    assert loads == []  # the scan read the header and the chunk list, and decoded nothing
+    assert src.sizes == [(30, 20)]  # rotated by 90 degrees when shown
+    x = src.read_all()
+    np.testing.assert_array_equal(x[0], np.rot90(pixels, k=-1))  # 6: 90 degrees clockwise
+    flat = data.load("folder", root=str(tmp_path), exif_orientation="ignore")
+    assert flat.sizes == [(20, 30)]
+
+
 def test_declared_value_range_is_cross_checked(tmp_path):
     x = np.random.default_rng(0).random((40, 16, 16, 3)).astype(np.float32)  # [0, 1] data
     np.save(tmp_path / "x.npy", x)

@@ -253,6 +253,37 @@ def _map_rows(path: str, shape: tuple, start: int, rows: int) -> np.ndarray:
     return buf.reshape((rows, *shape[1:]))
 
 
+def _png_exif(raw: bytes) -> bytes | None:
+    """The eXIf chunk of a PNG, found by walking the chunk headers (no decompression)."""
+    import struct
+
+    pos = 8  # after the signature
+    while pos + 8 <= len(raw):
+        length, kind = struct.unpack(">I4s", raw[pos : pos + 8])
+        if kind == b"eXIf":
+            return raw[pos + 8 : pos + 8 + length]
+        if kind == b"IEND":
+            return None
+        pos += 12 + length  # length, type, data, crc
+    return None
+
+
+def header_orientation(im, raw: bytes) -> int:
+    """EXIF orientation of an opened, not yet decoded image, read from the file's bytes.
+
+    For PNG, Pillow's ``getexif()`` decodes the whole image first (an eXIf chunk may follow the
+    pixel data), which made the scan decode every PNG; the chunk walk gives the same tag.
+    """
+    if im.format == "PNG":
+        data = _png_exif(raw)
+        if data is None:
+            return 1
+        exif = _pil().Exif()
+        exif.load(data)
+        return int(exif.get(0x0112, 1) or 1)
+    return int(im.getexif().get(0x0112, 1) or 1)
+
+
 def _shared_tmp_dir() -> str:
     """RAM-backed /dev/shm where there is one (Linux), else the temporary directory."""
     import tempfile
@@ -345,7 +376,7 @@ class FileImageSource(ImageSource):
                     if self.skip_bad:
                         self.handling.update(self._decode_opened(im)[1])
                     size, mode = im.size, im.mode
-                    if self.exif_orientation == "apply" and im.getexif().get(0x0112, 1) in (
+                    if self.exif_orientation == "apply" and header_orientation(im, raw) in (
                         5,
                         6,
                         7,
