@@ -212,45 +212,63 @@ def decode_file(f, spec: DecodeSpec):
         ) from None
 
 
-def decode_into(spec: DecodeSpec, paths: list[str], out_path: str, shape: tuple, start: int):
-    """Decode ``paths`` into rows ``start...`` of the uint8 array in the file ``out_path`` (run in
-    a decode process: the pixels travel through shared memory, not a pipe); returns what
-    decoding did per image."""
-    out = _map_rows(out_path, tuple(shape), start, len(paths))
-    dones = []
-    for k, f in enumerate(paths):
-        x, done = decode_file(f, spec)
-        if x.shape != out.shape[1:]:
-            raise HarnessError(
-                f"{spec.kind}: image {f} decoded to {x.shape[1]}x{x.shape[0]}, but it was "
-                f"{out.shape[2]}x{out.shape[1]} when the folder was scanned; was it replaced "
-                "while running? Start again"
-            )
-        out[k] = x
-        dones.append(done)
-    del out
-    return dones
+#: shared-memory blocks a decode process keeps attached (the newest; blocks are reused)
+_ATTACHED: dict = {}
+_ATTACHED_MAX = 8
+#: name prefix of the shared-memory blocks (``/dev/shm/<prefix>...`` on Linux)
+SHM_PREFIX = "inception-note-decode-"
 
 
-def _map_rows(path: str, shape: tuple, start: int, rows: int) -> np.ndarray:
-    """Rows ``start:start+rows`` of the uint8 array of ``shape`` stored in the file ``path``.
+def _attach(name: str):
+    """A shared-memory block created by the main process, attached once per decode process."""
+    from multiprocessing import shared_memory
 
-    Mapped shared (the job's file has no other reader once collected, and is unlinked: the
-    array is writable, as torch.from_numpy wants) and with MAP_POPULATE where the OS has it, so
-    the pages are set up in one call instead of one page fault per 4 KiB.
-    """
-    import mmap
+    shm = _ATTACHED.get(name)
+    if shm is None:
+        try:
+            shm = shared_memory.SharedMemory(name=name, track=False)  # Python >= 3.13
+        except TypeError:
+            # before 3.13 attaching registers the block with the resource tracker, which a
+            # spawned process shares with its parent: a no-op (already registered by the
+            # creator, whose unlink unregisters it once)
+            shm = shared_memory.SharedMemory(name=name)
+        while len(_ATTACHED) >= _ATTACHED_MAX:  # blocks replaced by larger ones: let go
+            _ATTACHED.pop(next(iter(_ATTACHED))).close()
+        _ATTACHED[name] = shm
+    return shm
 
-    row = int(np.prod(shape[1:]))
-    begin = start * row
-    aligned = begin - begin % mmap.ALLOCATIONGRANULARITY
-    length = begin + rows * row - aligned
-    flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-    prot = mmap.PROT_READ | mmap.PROT_WRITE
-    with open(path, "r+b") as fh:
-        m = mmap.mmap(fh.fileno(), length, flags=flags, prot=prot, offset=aligned)
-    buf = np.frombuffer(m, dtype=np.uint8, count=rows * row, offset=begin - aligned)
-    return buf.reshape((rows, *shape[1:]))
+
+def decode_into(spec: DecodeSpec, paths: list[str], block: str, shape: tuple, start: int):
+    """Decode ``paths`` into rows ``start...`` of the uint8 array of ``shape`` at the start of
+    the shared-memory block ``block`` (run in a decode process: the pixels travel through
+    shared memory, not a pipe); returns what decoding did per image."""
+    out = np.ndarray(tuple(shape), np.uint8, buffer=_attach(block).buf)
+    try:
+        dones = []
+        for k, f in enumerate(paths):
+            x, done = decode_file(f, spec)
+            if x.shape != out.shape[1:]:
+                raise HarnessError(
+                    f"{spec.kind}: image {f} decoded to {x.shape[1]}x{x.shape[0]}, but it was "
+                    f"{out.shape[2]}x{out.shape[1]} when the folder was scanned; was it "
+                    "replaced while running? Start again"
+                )
+            out[start + k] = x
+            dones.append(done)
+        return dones
+    finally:
+        del out
+
+
+def _release_blocks(blocks: list) -> None:
+    """Unlink the main process's shared-memory blocks (the source is gone, or at exit)."""
+    for shm in blocks:
+        try:
+            shm.close()
+            shm.unlink()
+        except (FileNotFoundError, BufferError):
+            pass
+    blocks.clear()
 
 
 def _png_exif(raw: bytes) -> bytes | None:
@@ -282,14 +300,6 @@ def header_orientation(im, raw: bytes) -> int:
         exif.load(data)
         return int(exif.get(0x0112, 1) or 1)
     return int(im.getexif().get(0x0112, 1) or 1)
-
-
-def _shared_tmp_dir() -> str:
-    """RAM-backed /dev/shm where there is one (Linux), else the temporary directory."""
-    import tempfile
-
-    shm = "/dev/shm"
-    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else tempfile.gettempdir()
 
 
 class FileImageSource(ImageSource):
@@ -324,6 +334,8 @@ class FileImageSource(ImageSource):
             )
         self.worker_type = worker_type
         self._procs = None
+        self._blocks: list | None = None  # shared-memory blocks of the decode processes
+        self._free: list | None = None
         self.prefetch = int(prefetch)
         if self.prefetch < 0:
             raise HarnessError(f"dataset.prefetch must be >= 0 batches, got {prefetch!r}")
@@ -492,15 +504,10 @@ class FileImageSource(ImageSource):
                     yield from ready()
             while pending:
                 yield from ready()
-        finally:  # an error or an early stop: wait for what is running, then remove its files
+        finally:  # an error or an early stop: wait for what is running, free its blocks
             for jobs in pending:
-                for (_, path, futures), _ in jobs:
-                    for f in futures:
-                        f.cancel()
-                    for f in futures:
-                        if not f.cancelled():
-                            f.exception()
-                    Path(path).unlink(missing_ok=True)
+                for job in jobs:
+                    self._release(job)
 
     def _process_pool(self):
         if self._procs is None:
@@ -513,30 +520,48 @@ class FileImageSource(ImageSource):
             self._procs = ProcessPoolExecutor(self.num_workers, mp_context=ctx)
         return self._procs
 
-    def _submit(self, group: np.ndarray):
-        import tempfile
+    def _block(self, nbytes: int):
+        """A free shared-memory block of at least ``nbytes`` (reused: its pages are already
+        mapped, so no page fault per 4 KiB on every batch); removed with the source."""
+        from multiprocessing import shared_memory
 
+        if self._blocks is None:
+            import weakref
+
+            self._blocks, self._free = [], []
+            weakref.finalize(self, _release_blocks, self._blocks)
+        for k, shm in enumerate(self._free):
+            if shm.size >= nbytes:
+                return self._free.pop(k)
+        if self._free:  # all too small (larger images): replace one
+            old = self._free.pop(0)
+            self._blocks.remove(old)
+            _release_blocks([old])
+        name = SHM_PREFIX + os.urandom(8).hex()
+        shm = shared_memory.SharedMemory(name=name, create=True, size=max(1, nbytes))
+        self._blocks.append(shm)
+        return shm
+
+    def _submit(self, group: np.ndarray):
         h, w = self._out_size(int(group[0]))
         shape = (len(group), h, w, 3)
-        fd, path = tempfile.mkstemp(prefix="inception-note-decode-", dir=_shared_tmp_dir())
-        os.close(fd)
+        shm = self._block(int(np.prod(shape)))
         try:
-            os.truncate(path, int(np.prod(shape)))
             pool, spec, futures, start = self._process_pool(), self._spec(), [], 0
             for chunk in self._chunks(group):
                 paths = [str(self.files[int(i)]) for i in chunk]
-                futures.append(pool.submit(decode_into, spec, paths, path, shape, start))
+                futures.append(pool.submit(decode_into, spec, paths, shm.name, shape, start))
                 start += len(chunk)
         except BaseException:
-            Path(path).unlink(missing_ok=True)
+            self._free.append(shm)
             raise
-        return shape, path, futures
+        return shape, shm, futures
 
     def _collect(self, job) -> list[np.ndarray]:
-        """The job's batches (its array in slices of ``step`` rows)."""
+        """The job's batches (its array copied out of the block, in slices of ``step`` rows)."""
         from concurrent.futures.process import BrokenProcessPool
 
-        (shape, path, futures), step = job
+        (shape, shm, futures), step = job
         try:
             for f in futures:
                 try:
@@ -549,15 +574,27 @@ class FileImageSource(ImageSource):
                     ) from None
                 for done in dones:
                     self.handling.update(done)
-            # the mapping outlives the file's name: unlinked now, freed with the array
-            out = _map_rows(path, shape, 0, shape[0])
+            view = np.ndarray(shape, np.uint8, buffer=shm.buf)
+            out = view.copy()  # the block is reused for a later job
+            del view
             return [out[k : k + step] for k in range(0, len(out), step)]
         finally:
-            Path(path).unlink(missing_ok=True)
+            self._release(job)
 
-    def __getstate__(self):  # copies (first(), pickling) share no thread or process pool
+    def _release(self, job) -> None:
+        """Wait for a job's workers (an error or an early stop) and free its block, once."""
+        (_, shm, futures), _ = job
+        for f in futures:
+            f.cancel()
+        for f in futures:
+            if not f.cancelled():
+                f.exception()
+        if shm in self._blocks and not any(shm is b for b in self._free):
+            self._free.append(shm)
+
+    def __getstate__(self):  # copies (first(), pickling) share no pool and no memory block
         state = dict(vars(self))
-        state["_pool"] = state["_procs"] = None
+        state["_pool"] = state["_procs"] = state["_blocks"] = state["_free"] = None
         return state
 
     def _size_groups(self, idx: np.ndarray) -> Iterator[np.ndarray]:
