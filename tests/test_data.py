@@ -640,8 +640,6 @@ def test_unguarded_script_with_decode_processes_is_a_clear_error(tmp_path):
         " worker_type='process', progress=False)\n"
         "print(sum(len(b) for b in src.batches(3)))\n"
     )
-    r = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
-    )
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0
     assert "a decode process died" in r.stderr and "worker_type=thread" in r.stderr
