@@ -1,6 +1,7 @@
 """Folder of image files -> IS, end to end: the harness against torch-fidelity and clean-fid.
 
     python benchmarks/files.py [--n 120] [--decode-n 400] [--workers 1 2] [--rounds 2]
+                               [--device cuda --batch-size 256]   # the GPU target
 
 Generates three folders (32x32 PNG, 256x256 JPEG, 1024x1024 PNG) of smooth random images and
 reports, on this machine:
@@ -81,10 +82,10 @@ def decode_rate(root, workers, n, worker_type="thread", batch_size=64):
     return best, src
 
 
-def harness_is(src, batch_size=32):
+def harness_is(src, batch_size=32, device="cpu"):
     from harness import backbones, scores
 
-    net = backbones.load("tf2015_torch", weights="random:0", batch_size=batch_size)
+    net = backbones.load("tf2015_torch", weights="random:0", batch_size=batch_size, device=device)
     t = time.perf_counter()
     logits = np.concatenate([net.logits(b) for b in src.batches(batch_size)])
     r = scores.inception_score(scores.softmax(logits), n_splits=10)
@@ -98,6 +99,8 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--dir", default=None)
     ap.add_argument("--rounds", type=int, default=2, help="interleaved end-to-end rounds (best)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="for every network")
+    ap.add_argument("--batch-size", type=int, default=32, help="network batch, every contender")
     a = ap.parse_args(argv)
     import torch
 
@@ -130,12 +133,13 @@ def main(argv=None):
             t_scan = time.perf_counter()
             folder = data.load("folder", root=str(root), progress=False)  # default workers
             t_scan = time.perf_counter() - t_scan
-            r, is_mean = harness_is(folder)
+            r, is_mean = harness_is(folder, a.batch_size, a.device)
             results["is_file"] = is_mean
             return rate(a.n, a.n / r + t_scan)  # the folder scan (hashes, headers) counts too
 
         def harness_memory(mem_path=mem_path, results=results):
-            r, is_mean = harness_is(data.load("arrays", path=str(mem_path), progress=False))
+            mem = data.load("arrays", path=str(mem_path), progress=False)
+            r, is_mean = harness_is(mem, a.batch_size, a.device)
             assert abs(is_mean - results["is_file"]) < 1e-9 * is_mean  # same images, same IS
             return r
 
@@ -147,10 +151,10 @@ def main(argv=None):
                 input1=str(root),
                 isc=True,
                 feature_extractor_weights_path=str(weights),
-                cuda=False,
+                cuda=a.device == "cuda",
                 cache=False,
                 verbose=False,
-                batch_size=32,
+                batch_size=a.batch_size,
                 samples_shuffle=False,
             )
             return rate(a.n, time.perf_counter() - t)
@@ -159,9 +163,13 @@ def main(argv=None):
             from cleanfid import fid as cfid
             from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-            ext = FeatureExtractorInceptionV3(  # built outside the timing, as the harness's net
-                "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(weights)
-            ).eval()
+            ext = (
+                FeatureExtractorInceptionV3(  # built outside the timing, as the harness's net
+                    "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(weights)
+                )
+                .eval()
+                .to(a.device)
+            )
             t = time.perf_counter()
 
             def model(x):  # clean-fid: float32 NCHW in [0, 255], resized to 299
@@ -172,8 +180,8 @@ def main(argv=None):
                 str(root),
                 model=model,
                 num_workers=0,
-                batch_size=32,
-                device=torch.device("cpu"),
+                batch_size=a.batch_size,
+                device=torch.device(a.device),
                 mode="clean",
                 verbose=False,
             )

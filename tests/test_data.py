@@ -643,3 +643,57 @@ def test_unguarded_script_with_decode_processes_is_a_clear_error(tmp_path):
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0
     assert "a decode process died" in r.stderr and "worker_type=thread" in r.stderr
+
+
+def test_decode_processes_recover_from_a_dead_worker_and_check_dev_shm(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from harness.data import files as files_mod
+
+    from .fixtures import write_pngs
+
+    monkeypatch.setattr(files_mod, "PROCESS_JOB_MIN_PIXELS", 1)  # one batch per job
+    write_pngs(tmp_path / "imgs", n=12, seed=4, size=40)
+    root = str(tmp_path / "imgs")
+    serial = np.concatenate(list(data.load("folder", root=root, num_workers=1).batches(3)))
+    src = data.load("folder", root=root, num_workers=2, worker_type="process", prefetch=0)
+    it = src.batches(3)
+    next(it)
+    for pid in list(src._procs._processes):  # the pool loses its processes
+        os.kill(pid, signal.SIGKILL)
+    with pytest.raises(HarnessError, match="a decode process died") as e:
+        list(it)
+    assert "\\n" not in str(e.value)
+    np.testing.assert_array_equal(np.concatenate(list(src.batches(3))), serial)  # a new pool
+    # /dev/shm too small: an explicit process request says so; auto falls back to threads
+    monkeypatch.setattr(files_mod, "shm_free_bytes", lambda: 1000)
+    small = data.load("folder", root=root, num_workers=2, worker_type="process")
+    with pytest.raises(HarnessError, match="/dev/shm has 0 MiB free") as e:
+        next(small.batches(3))
+    assert "worker_type=thread" in str(e.value)
+    monkeypatch.setattr(files_mod, "PROCESS_MIN_TOTAL_PIXELS", 1)
+    auto = data.load("folder", root=root, num_workers=2)
+    np.testing.assert_array_equal(np.concatenate(list(auto.batches(3))), serial)
+    assert auto._procs is None
+
+
+def test_png_xmp_orientation_is_taken_from_pillow(tmp_path):
+    """Orientation in an XMP text chunk (no eXIf): the scan defers to Pillow, as decoding does."""
+    from PIL import PngImagePlugin
+
+    pixels = np.arange(20 * 30 * 3, dtype=np.uint8).reshape(20, 30, 3)
+    info = PngImagePlugin.PngInfo()
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+        '22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" '
+        'tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+    )
+    info.add_itxt("XML:com.adobe.xmp", xmp)
+    Image.fromarray(pixels).save(tmp_path / "x.png", pnginfo=info)
+    with Image.open(tmp_path / "x.png") as im:
+        im.load()
+        assert im.getexif().get(0x0112) == 6  # Pillow reads it
+    src = data.load("folder", root=str(tmp_path))
+    assert src.sizes == [(30, 20)]
+    np.testing.assert_array_equal(src.read_all()[0], np.rot90(pixels, k=-1))

@@ -214,7 +214,7 @@ def decode_file(f, spec: DecodeSpec):
 
 #: shared-memory blocks a decode process keeps attached (the newest; blocks are reused)
 _ATTACHED: dict = {}
-_ATTACHED_MAX = 8
+_ATTACHED_MAX = 4
 #: name prefix of the shared-memory blocks (``/dev/shm/<prefix>...`` on Linux)
 SHM_PREFIX = "inception-note-decode-"
 
@@ -260,30 +260,50 @@ def decode_into(spec: DecodeSpec, paths: list[str], block: str, shape: tuple, st
         del out
 
 
+def shm_free_bytes() -> int | None:
+    """Free bytes of /dev/shm (where shared-memory blocks live on Linux), or None elsewhere."""
+    try:
+        st = os.statvfs("/dev/shm")
+    except (OSError, AttributeError):
+        return None
+    return st.f_bavail * st.f_frsize
+
+
 def _release_blocks(blocks: list) -> None:
     """Unlink the main process's shared-memory blocks (the source is gone, or at exit)."""
     for shm in blocks:
+        try:  # the name first: a view still alive somewhere must not keep the file
+            shm.unlink()
+        except FileNotFoundError:
+            pass
         try:
             shm.close()
-            shm.unlink()
-        except (FileNotFoundError, BufferError):
+        except BufferError:  # an exported view: the memory goes with it
             pass
     blocks.clear()
 
 
-def _png_exif(raw: bytes) -> bytes | None:
-    """The eXIf chunk of a PNG, found by walking the chunk headers (no decompression)."""
+#: PNG text chunks from which Pillow's getexif() may also take an orientation
+_PNG_ORIENTATION_TEXT = (b"Raw profile type exif", b"XML:com.adobe.xmp")
+
+
+def _png_exif(raw: bytes) -> tuple[bytes | None, bool]:
+    """(the eXIf chunk of a PNG, whether a text chunk may also carry an orientation), found by
+    walking the chunk headers (no decompression)."""
     import struct
 
-    pos = 8  # after the signature
+    pos, found, text = 8, None, False  # after the signature
     while pos + 8 <= len(raw):
         length, kind = struct.unpack(">I4s", raw[pos : pos + 8])
-        if kind == b"eXIf":
-            return raw[pos + 8 : pos + 8 + length]
-        if kind == b"IEND":
-            return None
+        if kind == b"eXIf" and found is None:
+            found = raw[pos + 8 : pos + 8 + length]
+        elif kind in (b"tEXt", b"zTXt", b"iTXt"):
+            key = raw[pos + 8 : pos + 8 + min(length, 80)].split(b"\0", 1)[0]
+            text = text or key in _PNG_ORIENTATION_TEXT
+        elif kind == b"IEND":
+            break
         pos += 12 + length  # length, type, data, crc
-    return None
+    return found, text
 
 
 def header_orientation(im, raw: bytes) -> int:
@@ -293,12 +313,13 @@ def header_orientation(im, raw: bytes) -> int:
     pixel data), which made the scan decode every PNG; the chunk walk gives the same tag.
     """
     if im.format == "PNG":
-        data = _png_exif(raw)
-        if data is None:
-            return 1
-        exif = _pil().Exif()
-        exif.load(data)
-        return int(exif.get(0x0112, 1) or 1)
+        data, text = _png_exif(raw)
+        if not text:  # else (ImageMagick's raw EXIF profile, XMP) ask Pillow, which decodes
+            if data is None:
+                return 1
+            exif = _pil().Exif()
+            exif.load(data)
+            return int(exif.get(0x0112, 1) or 1)
     return int(im.getexif().get(0x0112, 1) or 1)
 
 
@@ -465,9 +486,13 @@ class FileImageSource(ImageSource):
     # -- decode processes ---------------------------------------------------------------------
     def _batches_of(self, idx: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
         kind = self.worker_type
-        if kind == "auto":  # processes cost a start-up: only for enough work
-            pixels = sum(int(np.prod(self._out_size(int(i)))) for i in idx)
-            kind = "process" if pixels >= PROCESS_MIN_TOTAL_PIXELS else "thread"
+        if kind == "auto":  # processes cost a start-up: only for enough work, and shared memory
+            sizes = [int(np.prod(self._out_size(int(i)))) for i in idx]
+            free = shm_free_bytes()
+            room = free is None or free > 3 * (max(1, self.prefetch) + 1) * max(
+                PROCESS_JOB_MIN_PIXELS, batch_size * max(sizes, default=0)
+            )
+            kind = "process" if sum(sizes) >= PROCESS_MIN_TOTAL_PIXELS and room else "thread"
         if kind == "process" and self.num_workers > 1 and len(idx) > 1:
             return self._process_batches(idx, batch_size)
         return super()._batches_of(idx, batch_size)
@@ -477,9 +502,10 @@ class FileImageSource(ImageSource):
         chunk of a job (one batch, or several batches of small images) into one shared-memory
         array; max(prefetch, 1) + 1 jobs in flight at most, batches yielded in order and
         bit-identical to serial decoding."""
-        h, w = self._out_size(int(idx[0]))
-        # small images: several batches per job, so each process gets enough work per round trip
-        per_job = batch_size * max(1, -(-PROCESS_JOB_MIN_PIXELS // (batch_size * h * w)))
+        # small images: several batches per job, so each process gets enough work per round
+        # trip (sized by the largest image, so a mixed folder never queues huge jobs)
+        largest = max(int(np.prod(self._out_size(int(i)))) for i in idx)
+        per_job = batch_size * max(1, -(-PROCESS_JOB_MIN_PIXELS // (batch_size * largest)))
         pending: deque = deque()
 
         def ready():  # the oldest jobs' batches; the jobs leave `pending` only once collected
@@ -490,16 +516,14 @@ class FileImageSource(ImageSource):
         try:
             for s in range(0, len(idx), per_job):
                 block = idx[s : s + per_job]
+                jobs: list = []
+                pending.append(jobs)  # first, so a failing submit leaves nothing unreleased
                 if len(list(self._size_groups(block))) == 1:  # one size: one job, sliced after
-                    pending.append([(self._submit(block), batch_size)])
+                    jobs.append((self._submit(block), batch_size))
                 else:  # sizes vary: the batches' own runs of equal size, one job each
-                    pending.append(
-                        [
-                            (self._submit(group), len(group))
-                            for b in range(0, len(block), batch_size)
-                            for group in self._size_groups(block[b : b + batch_size])
-                        ]
-                    )
+                    for b in range(0, len(block), batch_size):
+                        for group in self._size_groups(block[b : b + batch_size]):
+                            jobs.append((self._submit(group), len(group)))
                 if len(pending) > max(1, self.prefetch):
                     yield from ready()
             while pending:
@@ -537,23 +561,46 @@ class FileImageSource(ImageSource):
             old = self._free.pop(0)
             self._blocks.remove(old)
             _release_blocks([old])
+        free = shm_free_bytes()
+        if free is not None and nbytes > free:
+            raise HarnessError(
+                f"{self.kind}: /dev/shm has {free / 2**20:.0f} MiB free, a decode job needs "
+                f"{nbytes / 2**20:.0f} MiB; enlarge it (docker run --shm-size=2g) or set "
+                "dataset.worker_type=thread"
+            )
         name = SHM_PREFIX + os.urandom(8).hex()
         shm = shared_memory.SharedMemory(name=name, create=True, size=max(1, nbytes))
         self._blocks.append(shm)
         return shm
 
+    def _broken_pool(self) -> HarnessError:
+        """The pool lost a process: drop it (the next pass starts a new one); the error."""
+        if self._procs is not None:
+            self._procs.shutdown(wait=False, cancel_futures=True)
+            self._procs = None
+        return HarnessError(
+            f"{self.kind}: a decode process died (killed for memory, or a script without an "
+            "`if __name__ == '__main__':` guard started it); guard the script's entry point or "
+            "set dataset.worker_type=thread"
+        )
+
     def _submit(self, group: np.ndarray):
+        from concurrent.futures.process import BrokenProcessPool
+
         h, w = self._out_size(int(group[0]))
         shape = (len(group), h, w, 3)
         shm = self._block(int(np.prod(shape)))
+        futures: list = []
         try:
-            pool, spec, futures, start = self._process_pool(), self._spec(), [], 0
+            pool, spec, start = self._process_pool(), self._spec(), 0
             for chunk in self._chunks(group):
                 paths = [str(self.files[int(i)]) for i in chunk]
                 futures.append(pool.submit(decode_into, spec, paths, shm.name, shape, start))
                 start += len(chunk)
-        except BaseException:
-            self._free.append(shm)
+        except BaseException as exc:  # wait for the chunks already running, then free the block
+            self._release(((shape, shm, futures), len(group)))
+            if isinstance(exc, BrokenProcessPool):
+                raise self._broken_pool() from None
             raise
         return shape, shm, futures
 
@@ -567,11 +614,7 @@ class FileImageSource(ImageSource):
                 try:
                     dones = f.result()  # a worker's error (naming the file) is raised here
                 except BrokenProcessPool:
-                    raise HarnessError(
-                        f"{self.kind}: a decode process died (killed for memory, or a script "
-                        "without an `if __name__ == '__main__':` guard started it); guard the "
-                        "script's entry point or set dataset.worker_type=thread"
-                    ) from None
+                    raise self._broken_pool() from None
                 for done in dones:
                     self.handling.update(done)
             view = np.ndarray(shape, np.uint8, buffer=shm.buf)
@@ -588,7 +631,10 @@ class FileImageSource(ImageSource):
             f.cancel()
         for f in futures:
             if not f.cancelled():
-                f.exception()
+                try:
+                    f.exception()
+                except Exception:  # noqa: BLE001 - a broken pool: the worker is gone anyway
+                    pass
         if shm in self._blocks and not any(shm is b for b in self._free):
             self._free.append(shm)
 
