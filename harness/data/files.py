@@ -487,7 +487,7 @@ class FileImageSource(ImageSource):
     def _batches_of(self, idx: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
         kind = self.worker_type
         if kind == "auto":  # processes cost a start-up: only for enough work, and shared memory
-            sizes = [int(np.prod(self._out_size(int(i)))) for i in idx]
+            sizes = self._pixels(idx)
             free = shm_free_bytes()
             room = free is None or free > 3 * (max(1, self.prefetch) + 1) * max(
                 PROCESS_JOB_MIN_PIXELS, batch_size * max(sizes, default=0)
@@ -497,6 +497,13 @@ class FileImageSource(ImageSource):
             return self._process_batches(idx, batch_size)
         return super()._batches_of(idx, batch_size)
 
+    def _pixels(self, idx: np.ndarray) -> list[int]:
+        """Pixels of each image (plain ints: called over every index of a pass)."""
+        if self.preprocess != "none":
+            return [self.size * self.size] * len(idx)
+        sizes = self.sizes
+        return [sizes[i][0] * sizes[i][1] for i in idx.tolist()]
+
     def _process_batches(self, idx: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
         """Batches decoded by ``num_workers`` processes (no GIL between them), each writing its
         chunk of a job (one batch, or several batches of small images) into one shared-memory
@@ -504,7 +511,7 @@ class FileImageSource(ImageSource):
         bit-identical to serial decoding."""
         # small images: several batches per job, so each process gets enough work per round
         # trip (sized by the largest image, so a mixed folder never queues huge jobs)
-        largest = max(int(np.prod(self._out_size(int(i)))) for i in idx)
+        largest = max(self._pixels(idx))
         per_job = batch_size * max(1, -(-PROCESS_JOB_MIN_PIXELS // (batch_size * largest)))
         pending: deque = deque()
 
