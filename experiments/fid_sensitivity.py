@@ -68,8 +68,7 @@ def compute(cfg) -> Result:
     fm.check_kid_matmul_dtype(cfg.kid.matmul_dtype)
     got = inputs.load(cfg, nets=("backbones",), sources=("dataset", "reference"))
     src, ref = got.source("dataset"), got.source("reference")
-    # before any pass
-    fm.check_kid_subset(int(cfg.kid.subset_size), min(len(src), len(ref)), cfg.kid.matmul_dtype)
+    fm.check_kid_subset(int(cfg.kid.subset_size), min(len(src), len(ref)))  # before any pass
     spec = config.split_spec(cfg)
     got.require_splits(spec.n_splits, keys=["dataset"])
     nets = {k: v for k, v in got.nets.items() if v.has_features}

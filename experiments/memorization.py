@@ -46,7 +46,7 @@ def compute(cfg) -> Result:
     he_f = normalise_features(he.pool, center)
     n = min(int(cfg.n_samples), len(held)) if cfg.n_samples else len(held)
     spec, thr = config.split_spec(cfg), float(cfg.dup_threshold)
-    fm.check_kid_subset(int(cfg.kid.subset_size), min(n, len(train)), cfg.kid.matmul_dtype)
+    fm.check_kid_subset(int(cfg.kid.subset_size), min(n, len(train)))
 
     def vs_train(sample_pool) -> dict:  # FID/KID against the training set, as FID is used
         with warnings.catch_warnings():  # recorded per row (fid_rank_deficient)

@@ -323,10 +323,8 @@ def check_kid_matmul_dtype(matmul_dtype) -> None:
         )
 
 
-def check_kid_subset(subset_size: int, n: int, matmul_dtype="float64") -> None:
-    """A KID subset larger than the smaller set, or an unknown ``matmul_dtype``, is a one-line
-    error (check before computing)."""
-    check_kid_matmul_dtype(matmul_dtype)
+def check_kid_subset(subset_size: int, n: int) -> None:
+    """A KID subset larger than the smaller set is a one-line error (check before computing)."""
     if int(subset_size) > n:
         raise ConfigError(
             f"kid.subset_size={subset_size} is larger than the smaller set "

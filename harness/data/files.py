@@ -355,6 +355,7 @@ class FileImageSource(ImageSource):
             )
         self.worker_type = worker_type
         self._procs = None
+        self._decode_spec: DecodeSpec | None = None
         self._blocks: list | None = None  # shared-memory blocks of the decode processes
         self._free: list | None = None
         self.prefetch = int(prefetch)
@@ -437,6 +438,12 @@ class FileImageSource(ImageSource):
 
     # -- reading -------------------------------------------------------------------------------
     def _spec(self) -> DecodeSpec:
+        """The decode settings (built once: read for every image)."""
+        if self._decode_spec is None:
+            self._decode_spec = self._make_spec()
+        return self._decode_spec
+
+    def _make_spec(self) -> DecodeSpec:
         return DecodeSpec(
             self.kind,
             self.alpha,
