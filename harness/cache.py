@@ -13,10 +13,13 @@ versions) and the cache format version.  Layout under ``<cache.dir>/logits``::
 
 Integrity: every chunk carries its entry key, its row range and the sha256 of its arrays, and is
 checked before it is used or sealed; non-finite values are never written; a sealed entry is
-checked against ``sealed.json`` before use.  A chunk that fails a check is moved to ``bad/``
-and recomputed.  Chunks are named by their row range, so a resumed run with another
-``chunk_size`` uses whatever rows are already there.  ``enabled=false`` computes in memory and
-reads, writes and deletes nothing.
+checked against ``sealed.json`` before use.  Sealing writes every array and ``sealed.json`` to
+temporary files first and renames them into place only when all of them are complete, so a
+failed seal (disk full) leaves the chunks and nothing half-sealed; an unwritable ``cache.dir``
+or a full disk is one :class:`~harness.errors.HarnessError` line naming the path and the fix.
+A chunk that fails a check is moved to ``bad/`` and recomputed.  Chunks are named by their row
+range, so a resumed run with another ``chunk_size`` uses whatever rows are already there.
+``enabled=false`` computes in memory and reads, writes and deletes nothing.
 
 Concurrency: many processes (Hydra multirun jobs, SLURM array tasks on a shared filesystem) may
 fill one entry at once.  A process computes a chunk only while holding that chunk's file lock
@@ -28,6 +31,7 @@ across devices).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -41,7 +45,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from . import results
-from .backbones.weights import cache_root
+from .backbones.weights import CACHE_FIX, cache_root
 from .errors import HarnessError
 from .provenance import now_iso, sha256_file
 
@@ -218,10 +222,12 @@ class LogitsCache:
         n = len(source)
         ident = self.identity(source, backbone)
         for sub in ("chunks", "locks", "bad"):
-            (d / sub).mkdir(parents=True, exist_ok=True)
+            results.ensure_dir(d / sub, CACHE_FIX)
         if not (d / "meta.json").exists():
             results.write_json(
-                d / "meta.json", {"identity": ident, "provenance": prov, "created": now_iso()}
+                d / "meta.json",
+                {"identity": ident, "provenance": prov, "created": now_iso()},
+                fix=CACHE_FIX,
             )
         grid = [(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
         have = self._scan(d, features)
@@ -244,7 +250,7 @@ class LogitsCache:
                 for s, e in todo:
                     lock = FileLock(str(d / "locks" / f"{s:09d}.lock"))
                     try:
-                        lock.acquire(timeout=0)
+                        _acquire(lock, timeout=0)
                     except Timeout:
                         busy.append(lock)
                         continue
@@ -287,7 +293,9 @@ class LogitsCache:
         if pool is not None:
             arrays["pool"] = pool
         np.savez(buf, **arrays)
-        results.atomic_write_bytes(d / "chunks" / self._chunk_name(s, e), buf.getvalue())
+        results.atomic_write_bytes(
+            d / "chunks" / self._chunk_name(s, e), buf.getvalue(), fix=CACHE_FIX
+        )
 
     @staticmethod
     def _scan(d: Path, features: bool) -> dict:
@@ -362,32 +370,58 @@ class LogitsCache:
         return logits, pool
 
     def _seal(self, d: Path, ident: dict, prov: dict, logits, pool) -> dict:
-        with FileLock(str(d / "locks" / "seal.lock")):
+        lock = FileLock(str(d / "locks" / "seal.lock"))
+        _acquire(lock)
+        try:
             hit = self._load_sealed(d, pool is not None, warn=False)
             if hit is not None:
                 return hit[0]
-            arrays = {}
-            for name, arr in (("logits", logits), ("pool", pool)):
-                if arr is None:
-                    continue
-                with results.atomic_path(d / f"{name}.npy") as tmp:
+            # every file is complete in a temporary file before any is renamed into place;
+            # leaving the stack renames the arrays first and sealed.json last (LIFO), and an
+            # error on the way (disk full) removes every temporary file and renames nothing
+            with contextlib.ExitStack() as stack:
+                sealed_tmp = stack.enter_context(
+                    results.atomic_path(d / "sealed.json", fix=CACHE_FIX)
+                )
+                arrays = {}
+                for name, arr in (("logits", logits), ("pool", pool)):
+                    if arr is None:
+                        continue
+                    tmp = stack.enter_context(results.atomic_path(d / f"{name}.npy", fix=CACHE_FIX))
                     np.save(tmp, arr)
-                arrays[name] = {
-                    "sha256": _sha(arr),
-                    "shape": list(arr.shape),
-                    "file_sha256": sha256_file(d / f"{name}.npy"),
+                    arrays[name] = {
+                        "sha256": _sha(arr),
+                        "shape": list(arr.shape),
+                        "file_sha256": sha256_file(tmp),
+                    }
+                rec = {
+                    "identity": ident,
+                    "provenance": prov,
+                    "sealed": now_iso(),
+                    "n": len(logits),
+                    "arrays": arrays,
                 }
-            rec = {
-                "identity": ident,
-                "provenance": prov,
-                "sealed": now_iso(),
-                "n": len(logits),
-                "arrays": arrays,
-            }
-            results.write_json(d / "sealed.json", rec)
+                try:
+                    sealed_tmp.write_text(results.json_text(rec), encoding="utf-8")
+                except OSError as exc:  # named here: the innermost open file is an array's
+                    if not results.is_write_error(exc):
+                        raise
+                    raise results.write_error(d / "sealed.json", exc, CACHE_FIX) from None
             for p in (d / "chunks").glob("*.npz"):  # redundant now; readers fall back to sealed
                 p.unlink(missing_ok=True)
+        finally:
+            lock.release()
         return rec
+
+
+def _acquire(lock: FileLock, timeout: float = -1) -> None:
+    """Take a chunk's or the seal's lock; a lock file that cannot be created is one line."""
+    try:
+        lock.acquire(timeout=timeout, poll_interval=WAIT_SECONDS)
+    except OSError as exc:
+        if not results.is_write_error(exc):
+            raise
+        raise results.write_error(Path(lock.lock_file), exc, CACHE_FIX) from None
 
 
 def _has_pool(p: Path) -> bool:

@@ -8,7 +8,8 @@ module only knows the backbone API:
 
 * :func:`ported_state`: the source backbone's weights (a file in its format, or
   ``random:<seed>``) as a canonical state, cached under ``<cache.dir>/weights/ported/`` with a
-  JSON sidecar (source, source sha256, sha256 of the converted arrays, port version);
+  JSON sidecar (source, source sha256, sha256 of the converted arrays, port version); with
+  ``cache_dir=NO_DISK_CACHE`` (``cache.enabled=false``) converted in memory, nothing cached;
 * :func:`to_1008_layout` / :func:`to_1000_layout`: classifier rows between the sorted-wnid
   1000-class layout and the 2015 graph's 1008 outputs (devkit ids).
 """
@@ -23,7 +24,7 @@ from . import imagenet
 from .backbones import backbone_class
 from .backbones import weights as W
 from .errors import HarnessError
-from .results import atomic_path, write_json
+from .results import atomic_path, ensure_dir, write_json
 
 PORT_VERSION = 1
 
@@ -80,6 +81,34 @@ def _load_cached(npz, sidecar) -> dict | None:
     return sd if W.state_sha256(sd) == meta.get("state_sha256") else None
 
 
+def _cached_port(src: str, src_cls, spec, src_sha: str, src_path, cache_dir):
+    """(canonical state, npz path) of a source weights file, converted once and cached."""
+    cache = W.cache_root(cache_dir) / "weights" / "ported"
+    npz = cache / f"{src}_{src_sha[:24]}_v{PORT_VERSION}.npz"
+    sidecar = npz.with_suffix(".json")
+    sd = _load_cached(npz, sidecar)
+    if sd is not None:
+        return sd, npz
+    ensure_dir(cache, W.CACHE_FIX)
+    sd = src_cls.read_state(src_path)
+    with atomic_path(npz, suffix=".npz", fix=W.CACHE_FIX) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **sd)
+    write_json(
+        sidecar,
+        {
+            "source_backbone": src,
+            "source_weights": spec.source_spec,
+            "source_sha256": src_sha,
+            "source_path": str(src_path),
+            "state_sha256": W.state_sha256(sd),
+            "port_version": PORT_VERSION,
+            "layout": "torchvision state dict",
+        },
+        fix=W.CACHE_FIX,
+    )
+    return sd, npz
+
+
 def ported_state(spec: W.WeightsSpec, target, allow_download: bool = False, cache_dir=None):
     """(canonical state, provenance) for ``target`` running ``weights=ported:<src>[:<w>]``."""
     src = spec.source_backbone
@@ -105,28 +134,12 @@ def ported_state(spec: W.WeightsSpec, target, allow_download: bool = False, cach
             allow_download,
         )
         src_sha, src_path = res.sha256, res.path
-        cache = W.cache_root(cache_dir) / "weights" / "ported"
-        npz = cache / f"{src}_{src_sha[:24]}_v{PORT_VERSION}.npz"
-        sidecar = npz.with_suffix(".json")
-        sd = _load_cached(npz, sidecar)
-        if sd is None:
+        if W.disk_cache_off(cache_dir):
             sd = src_cls.read_state(src_path)
-            cache.mkdir(parents=True, exist_ok=True)
-            with atomic_path(npz, suffix=".npz") as tmp, open(tmp, "wb") as f:
-                np.savez(f, **sd)
-            write_json(
-                sidecar,
-                {
-                    "source_backbone": src,
-                    "source_weights": spec.source_spec,
-                    "source_sha256": src_sha,
-                    "source_path": str(src_path),
-                    "state_sha256": W.state_sha256(sd),
-                    "port_version": PORT_VERSION,
-                    "layout": "torchvision state dict",
-                },
-            )
-        record_extra = {"ported_cache": str(npz)}
+            record_extra = {"ported_cache": None}
+        else:
+            sd, npz = _cached_port(src, src_cls, spec, src_sha, src_path, cache_dir)
+            record_extra = {"ported_cache": str(npz)}
     n_out = int(np.asarray(sd["fc.weight"]).shape[0])
     if target.ported_keeps_layout:
         if n_out != target.raw_outputs:

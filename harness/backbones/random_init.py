@@ -17,7 +17,8 @@ adds logits of order 1e7 (every softmax one-hot).  The canonical random network 
 
 Weights are numpy arrays in torchvision's naming and layout; each backbone converts them
 (:mod:`harness.porting`), so ``random:<seed>`` is the same parameter values everywhere and any
-difference between backbones is the implementation's.  The result is cached on disk per seed.
+difference between backbones is the implementation's.  The result is cached on disk per seed
+(``<cache.dir>/weights/random``), or built in memory with the on-disk cache disabled.
 """
 
 from __future__ import annotations
@@ -76,13 +77,17 @@ def random_iv3_state(seed: int, num_outputs: int = 1000, cache_dir=None) -> dict
 
     Cached per seed as ``<cache.dir>/weights/random/iv3_random_<seed>_v<version>.npz``; a file
     that cannot be read is rebuilt.  Callers hash the arrays they get (``weights_sha256``), so a
-    replaced file changes every cache key that depends on it.
+    replaced file changes every cache key that depends on it.  ``cache_dir=NO_DISK_CACHE``:
+    computed in memory, nothing read or written (the same arrays).
     """
-    from ..results import atomic_path
-    from .weights import cache_root
+    from . import weights as W
+
+    if W.disk_cache_off(cache_dir):
+        return _take_outputs(_compute(seed), num_outputs)
+    from ..results import atomic_path, ensure_dir
 
     name = f"iv3_random_{int(seed)}_v{RANDOM_INIT_VERSION}.npz"
-    path = cache_root(cache_dir) / "weights" / "random" / name
+    path = W.cache_root(cache_dir) / "weights" / "random" / name
     sd = None
     if path.exists():
         try:
@@ -91,10 +96,14 @@ def random_iv3_state(seed: int, num_outputs: int = 1000, cache_dir=None) -> dict
         except Exception:  # a corrupt cache file is simply rebuilt
             sd = None
     if sd is None:
+        ensure_dir(path.parent, W.CACHE_FIX)  # an unwritable cache.dir fails before the work
         sd = _compute(seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
+        with atomic_path(path, suffix=".npz", fix=W.CACHE_FIX) as tmp, open(tmp, "wb") as f:
             np.savez(f, **sd)
+    return _take_outputs(sd, num_outputs)
+
+
+def _take_outputs(sd: dict, num_outputs: int) -> dict:
     out = dict(sd)
     out["fc.weight"] = sd["fc.weight"][:num_outputs]
     out["fc.bias"] = sd["fc.bias"][:num_outputs]

@@ -14,11 +14,18 @@
 * ``ported:<backbone>[:<weights>]``: another backbone's weights in canonical layout
   (:mod:`harness.porting`).
 
+``cache_dir`` (every function here that derives files): ``None`` is the default location
+(``$INCEPTION_NOTE_CACHE``, else ``~/.cache/inception-note``), a path is that directory, and
+:data:`NO_DISK_CACHE` (what ``cache.enabled=false`` passes) means no on-disk cache at all:
+derived weights are built in memory (or in a :func:`scratch_cache` directory removed after use)
+and nothing under any cache directory is read or written.
+
 Missing files give one line naming the file, its hash, the directory searched and the fixes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -30,12 +37,45 @@ import numpy as np
 from ..errors import HarnessError, MissingInputError
 from ..provenance import sha256_file, sha256_tree
 
+#: ``cache_dir=NO_DISK_CACHE``: no on-disk cache (``cache.enabled=false``); a string, so that it
+#: passes through config dicts and the backbones' ``cache_dir`` setting unchanged
+NO_DISK_CACHE = ":memory:"
+
+#: the fix named when a cache directory cannot be written
+CACHE_FIX = "set cache.dir=<a writable directory> or cache.enabled=false"
+
+
+def disk_cache_off(cache_dir) -> bool:
+    """True when ``cache_dir`` asks for no on-disk cache (:data:`NO_DISK_CACHE`, or ``False``)."""
+    return cache_dir is False or (isinstance(cache_dir, str) and cache_dir == NO_DISK_CACHE)
+
 
 def cache_root(cache_dir=None) -> Path:
-    """The harness's cache directory (``cache.dir``; default ``$INCEPTION_NOTE_CACHE``)."""
+    """The harness's cache directory (``cache.dir``; default ``$INCEPTION_NOTE_CACHE``).
+
+    With :data:`NO_DISK_CACHE` there is none: callers check :func:`disk_cache_off` first (or use
+    :func:`scratch_cache`); asking anyway is a bug, so it raises rather than write somewhere.
+    """
+    if disk_cache_off(cache_dir):
+        raise RuntimeError(
+            "cache_root(NO_DISK_CACHE): the on-disk cache is disabled (cache.enabled=false); "
+            "build in memory or in scratch_cache() instead"
+        )
     if cache_dir:
         return Path(cache_dir).expanduser()
     return Path(os.environ.get("INCEPTION_NOTE_CACHE", "~/.cache/inception-note")).expanduser()
+
+
+@contextlib.contextmanager
+def scratch_cache(cache_dir=None):
+    """A cache root for files that must exist on disk while they are used (a graph, a
+    SavedModel): ``cache_dir`` itself, or with :data:`NO_DISK_CACHE` a fresh temporary directory
+    that is removed when the block ends (pass it on as the ``cache_dir`` of the builder)."""
+    if not disk_cache_off(cache_dir):
+        yield cache_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="inception-note-scratch-") as tmp:
+        yield tmp
 
 
 @dataclass(frozen=True)
@@ -289,6 +329,8 @@ def locate_file(
 
 
 def random_weights(spec: WeightsSpec, num_outputs: int, cache_dir=None) -> ResolvedWeights:
+    """``random:<seed>`` as a canonical state; ``cache_dir``: see the module docstring (the
+    arrays are the same with and without the on-disk cache)."""
     from .random_init import random_iv3_state
 
     sd = random_iv3_state(spec.seed, num_outputs, cache_dir)
