@@ -4,18 +4,23 @@ Pure numpy, float64, each function taking N x D feature arrays (the backbone's 2
 features, cached with the logits).  Definitions:
 
 * **FID** (Heusel et al. 2017): ``|mu1 - mu2|^2 + tr S1 + tr S2 - 2 tr sqrt(S1^1/2 S2 S1^1/2)``
-  with means and covariances in float64, ``np.cov`` convention (ddof 1).  The trace of the
-  square root comes from the eigenvalues of a *symmetric* product with the eigenvalues of
-  ``S1 S2``: ``L^T S2 L`` with ``S1 = L L^T`` (Cholesky), or ``S1^1/2 S2 S1^1/2`` when S1 is
-  singular; so the result is never complex and needs no ``sqrtm``; eigenvalues below zero
-  (rounding) are clipped and counted (:attr:`FIDResult.clipped_eigenvalues`).
+  with means and covariances in float64, ``np.cov`` convention (ddof 1); never complex, no
+  ``sqrtm``.  Well-conditioned covariances: the trace of the square root from the eigenvalues
+  of ``L^T S2 L`` (``S1 = L L^T``, Cholesky; the eigenvalues of ``S1 S2``).  A singular one
+  (N <= D, a constant feature, collinear features): the exact route, where a rounding-level
+  eigenvalue is never square-rooted: constant features left out (they add nothing), each
+  covariance factored ``S = F F^T`` with its null space dropped (or, with features and N <= D,
+  ``F`` = the centred samples), and ``tr sqrt(S1^1/2 S2 S1^1/2) = ||F1^T F2||_*`` from singular
+  values.  :attr:`FIDResult.method` records the route.
 * **KID** (Binkowski et al. 2018): unbiased MMD^2 with the polynomial kernel
   ``(x.y / d + 1)^3``, averaged over ``subsets`` random subsets of ``subset_size`` rows from each
   set (drawn as torch-fidelity does: one ``np.random.RandomState(seed)``, ``choice(n, size,
   replace=False)`` for set 1 then set 2 per subset); mean and std (ddof 0) over subsets.
 * **Precision / recall** (Kynkäänniemi et al. 2019, k = 3) and **density / coverage** (Naeem
   et al. 2020, k = 5): k-NN balls around real (reference) features; exact Euclidean k-NN computed
-  in row blocks, so no N x N matrix is held in memory.
+  in row blocks, so no N x N matrix is held in memory.  Balls are open (``distance < radius``)
+  as in the authors' ``prdc`` package; ``ball="closed"`` (``<=``) is the recorded alternative
+  (the two differ only on exact duplicates).
 
 >>> import numpy as np
 >>> x = np.random.default_rng(0).normal(size=(500, 4))
@@ -25,6 +30,7 @@ features, cached with the logits).  Definitions:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import warnings
@@ -47,8 +53,13 @@ __all__ = [
     "check_kid_subset",
     "check_kid_matmul_dtype",
     "prdc",
+    "PRDC_BALLS",
+    "check_prdc_ball",
     "save_stats",
     "load_stats",
+    "stats_digest",
+    "stats_verified",
+    "check_covariance",
     "RankDeficientWarning",
 ]
 
@@ -142,42 +153,122 @@ class FIDResult:
     value: float
     mean_term: float
     trace_term: float
-    clipped_eigenvalues: int  # negative eigenvalues of S1^1/2 S2 S1^1/2 set to 0 (rounding)
-    min_eigenvalue: float
+    # negative eigenvalues set to 0: of L^T S2 L (cholesky; always 0 there, a negative one sends
+    # the pair to the exact route) or of the covariances (eigh: rounding-level, counted again in
+    # truncated_eigenvalues)
+    clipped_eigenvalues: int
+    min_eigenvalue: float  # smallest eigenvalue of S1^1/2 S2 S1^1/2 used (squared singular value)
     n1: int
     n2: int
     dim: int
-    rank_deficient: bool  # n < dim for either set: singular covariance (legal, recorded)
-    # cholesky: eigenvalues of L^T S2 L (S1 = L L^T) | eigh: of S1^1/2 S2 S1^1/2 (S1 singular)
-    # | low_rank: singular values in sample space (N <= D); all equal tr sqrt(S1^1/2 S2 S1^1/2)
+    rank_deficient: bool  # n <= dim for either set: singular covariance (legal, recorded)
+    # cholesky: eigenvalues of L^T S2 L (S1 = L L^T; both covariances well conditioned)
+    # | eigh: singular values of F1^T F2 with S_i = F_i F_i^T from each covariance's eigen-
+    #   decomposition, its null space dropped (a singular or near-singular covariance)
+    # | low_rank: singular values in sample space (both N <= D)
+    # | low_rank_mixed: the set with features and N <= D in its sample space, the other from
+    #   its covariance (Cholesky, or eigen-factors when singular)
+    # all equal tr sqrt(S1^1/2 S2 S1^1/2)
     method: str = "cholesky"
+    # coordinates with zero variance (a constant feature) in either set: they add nothing to
+    # tr sqrt(S1^1/2 S2 S1^1/2), so they are left out of it (exactly)
+    dead_features: int = 0
+    # covariance eigenvalues at rounding level (<= dim * eps * the largest, or beyond rank N - 1)
+    # treated as exactly 0 (eigh / low_rank_mixed)
+    truncated_eigenvalues: int = 0
 
     def provenance(self) -> dict:
         return {f"fid_{k}": v for k, v in asdict(self).items() if k != "value"}
 
 
-def _sym_sqrt(s: np.ndarray):
-    """Square root of a symmetric PSD matrix via eigh; negative eigenvalues clipped (counted)."""
-    w, v = np.linalg.eigh((s + s.T) / 2)
-    neg = int(np.count_nonzero(w < 0))
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T, neg
+#: a coordinate is dead (a constant feature) when its variance is at most
+#: (DEAD_FEATURE_RTOL * max(|its mean|, the largest standard deviation))^2: centring a constant
+#: leaves rounding residue of ~1e-16 * |mean|, which the Cholesky route would otherwise turn into
+#: a spurious eigenvalue (8 digits lost); a float32 feature cannot vary by less than ~1e-10 of
+#: its mean, and one varying by 1e-12 of the largest std moves FID by ~1e-12 of it
+DEAD_FEATURE_RTOL = 1e-12
 
 
-def _product_eigenvalues(c1: np.ndarray, c2: np.ndarray, method: str):
-    """Eigenvalues of a symmetric matrix similar to ``S1 S2`` (so with the eigenvalues of
-    ``S1^1/2 S2 S1^1/2``), and the count of negative ones clipped on the way.
+def _rank_tol(n: int) -> float:
+    """Relative size below which an eigenvalue or pivot is rounding (numpy's matrix_rank)."""
+    return max(n, 1) * np.finfo(np.float64).eps
 
-    ``cholesky``: ``L^T S2 L`` with ``S1 = L L^T`` (``L^T S2 L = L^-1 (S1 S2) L``): one Cholesky
-    factorisation and eigenvalues only, ~4x faster than the square root; ``eigh``: the square
-    root of S1 from its eigendecomposition, for a singular S1 (where Cholesky fails).
-    """
-    if method == "cholesky":
-        low = np.linalg.cholesky((c1 + c1.T) / 2)
-        m = low.T @ c2 @ low
-        return np.linalg.eigvalsh((m + m.T) / 2), 0
-    root1, neg1 = _sym_sqrt(c1)
-    m = root1 @ c2 @ root1
-    return np.linalg.eigvalsh((m + m.T) / 2), neg1
+
+def _dead_mask(mu: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """Coordinates whose variance ``var`` is rounding residue of a constant (see above)."""
+    scale = np.maximum(mu * mu, var.max(initial=0.0))
+    return var <= DEAD_FEATURE_RTOL**2 * scale
+
+
+def _cholesky_factor(c: np.ndarray):
+    """``L`` with ``c = L L^T`` when every pivot is well above rounding, else None."""
+    if len(c) == 0:
+        return np.zeros((0, 0))
+    try:
+        low = np.linalg.cholesky((c + c.T) / 2)
+    except np.linalg.LinAlgError:
+        return None
+    diag = np.diagonal(c)
+    if not (diag > 0).all() or ((np.diagonal(low) ** 2) / diag).min() <= _rank_tol(len(c)):
+        return None  # a near-singular pivot: its rounding would reach the trace term
+    return low
+
+
+def _eigen_factor(c: np.ndarray, n: int):
+    """``F`` (dim x r) with ``c = F F^T`` up to its numerical null space, which is dropped:
+    eigenvalues <= dim * eps * the largest, and all but the largest ``n - 1`` when ``n`` (the
+    sample count: rank <= n - 1) is known and <= dim (then only those are computed, LAPACK's
+    MRRR: ~10x faster than the full decomposition at N = 30, D = 2,048).
+    Returns (F, dropped, negative among those computed)."""
+    dim = len(c)
+    if dim == 0:
+        return np.zeros((0, 0)), 0, 0
+    sym = (c + c.T) / 2
+    if 0 < n <= dim:
+        from scipy.linalg import eigh
+
+        top = max(n - 1, 1)
+        w, v = eigh(sym, subset_by_index=[dim - top, dim - 1], driver="evr", check_finite=False)
+    else:
+        w, v = np.linalg.eigh(sym)
+    keep = w > _rank_tol(dim) * max(float(w[-1]), 0.0)
+    f = v[:, keep] * np.sqrt(w[keep])
+    return f, int(dim - keep.sum()), int(np.count_nonzero(w < 0))
+
+
+def _cov_factor(c: np.ndarray, n: int):
+    """A factor of ``c``: Cholesky when ``n > dim`` (or unknown) and well conditioned, else
+    eigen-factors with the null space dropped.  Returns (F, dropped, negative)."""
+    if not 0 < n <= len(c):
+        low = _cholesky_factor(c)
+        if low is not None:
+            return low, 0, 0
+    return _eigen_factor(c, n)
+
+
+def _fast_trace_sqrt(c1: np.ndarray, c2: np.ndarray):
+    """``tr sqrt`` from the eigenvalues of ``L^T S2 L`` (``S1 = L L^T``): one Cholesky
+    factorisation and eigenvalues only, ~3x faster than the exact route; None when S1 has a
+    near-singular pivot or ``L^T S2 L`` an eigenvalue at rounding level (its square root would
+    carry ~1e-8 relative error: the exact route takes over)."""
+    low = _cholesky_factor(c1)
+    if low is None:
+        return None
+    m = low.T @ c2 @ low
+    w = np.linalg.eigvalsh((m + m.T) / 2)
+    if len(w) and w[0] <= _rank_tol(len(w)) * w[-1]:
+        return None
+    return float(np.sqrt(w).sum()), float(w.min()) if len(w) else 0.0
+
+
+def _nuclear(f1: np.ndarray, f2: np.ndarray):
+    """sum of singular values of ``f1^T f2`` = tr sqrt(S1^1/2 S2 S1^1/2) for ``S_i = f_i f_i^T``
+    (the eigenvalues of S1 S2 are the squared singular values: no square root of a rounding-level
+    eigenvalue), and the smallest squared singular value."""
+    if f1.size == 0 or f2.size == 0:
+        return 0.0, 0.0
+    sv = np.linalg.svd(f1.T @ f2, compute_uv=False)
+    return float(sv.sum()), float((sv**2).min())
 
 
 def _warn_rank_deficient(n: int, dim: int) -> None:
@@ -189,8 +280,34 @@ def _warn_rank_deficient(n: int, dim: int) -> None:
     )
 
 
+def _result(mu1, mu2, tr1, tr2, tr_sqrt, *, n1, n2, dim, deficient, **fields) -> FIDResult:
+    """The FID from its parts: ``|mu1 - mu2|^2 + tr S1 + tr S2 - 2 tr sqrt(...)``."""
+    diff = np.asarray(mu1, np.float64) - np.asarray(mu2, np.float64)
+    mean_term = float(diff @ diff)
+    trace_term = float(tr1 + tr2 - 2 * tr_sqrt)
+    if deficient:
+        _warn_rank_deficient(min(n for n in (n1, n2) if n > 0), dim)
+    return FIDResult(
+        mean_term + trace_term,
+        mean_term,
+        trace_term,
+        n1=int(n1),
+        n2=int(n2),
+        dim=int(dim),
+        rank_deficient=bool(deficient),
+        **fields,
+    )
+
+
 def frechet_distance(s1: FeatureStats, s2: FeatureStats) -> FIDResult:
-    """FID between two Gaussians given by their statistics (float64, never complex)."""
+    """FID between two Gaussians given by their statistics (float64, never complex).
+
+    Well-conditioned covariances (both N > D, no constant feature) take the fast route (the
+    eigenvalues of ``L^T S2 L``); a singular or near-singular one (N <= D, a dead feature,
+    collinear features, or a rounding-level eigenvalue of ``L^T S2 L``) takes the exact route:
+    constant features left out, each covariance factored ``S = F F^T`` with its numerical null
+    space dropped, and the trace of the square root as the nuclear norm of ``F1^T F2``.
+    """
     if s1.dim != s2.dim:
         raise HarnessError(
             f"feature dimensions differ: {s1.dim} vs {s2.dim}; both statistics "
@@ -198,47 +315,68 @@ def frechet_distance(s1: FeatureStats, s2: FeatureStats) -> FIDResult:
         )
     mu1, mu2 = np.asarray(s1.mu, np.float64), np.asarray(s2.mu, np.float64)
     c1, c2 = np.asarray(s1.sigma, np.float64), np.asarray(s2.sigma, np.float64)
-    deficient = min(s1.n, s2.n) <= s1.dim
-    method = "eigh" if deficient else "cholesky"
-    try:
-        w, neg1 = _product_eigenvalues(c1, c2, method)
-    except np.linalg.LinAlgError:  # S1 singular (e.g. a constant feature): its square root
-        method = "eigh"
-        w, neg1 = _product_eigenvalues(c1, c2, method)
-    neg = int(np.count_nonzero(w < 0)) + neg1
-    tr_sqrt = float(np.sqrt(np.clip(w, 0, None)).sum())
-    diff = mu1 - mu2
-    mean_term = float(diff @ diff)
-    trace_term = float(np.trace(c1) + np.trace(c2) - 2 * tr_sqrt)
-    if deficient:
-        _warn_rank_deficient(min(s1.n, s2.n), s1.dim)
-    return FIDResult(
-        mean_term + trace_term,
-        mean_term,
-        trace_term,
-        neg,
-        float(w.min()),
-        int(s1.n),
-        int(s2.n),
-        int(s1.dim),
-        bool(deficient),
-        method,
-    )
+    deficient = any(0 < n <= s1.dim for n in (s1.n, s2.n))  # n < 0: unknown (no sidecar)
+    dead = _dead_mask(mu1, np.diagonal(c1)) | _dead_mask(mu2, np.diagonal(c2))
+    common = dict(n1=s1.n, n2=s2.n, dim=s1.dim, deficient=deficient)
+    traces = (mu1, mu2, float(np.trace(c1)), float(np.trace(c2)))
+    if not deficient and not dead.any():
+        fast = _fast_trace_sqrt(c1, c2)
+        if fast is not None:
+            return _result(
+                *traces, fast[0], **common, clipped_eigenvalues=0,
+                min_eigenvalue=fast[1], method="cholesky",
+            )  # fmt: skip
+    live = ~dead
+    f1, drop1, neg1 = _eigen_factor(c1[np.ix_(live, live)], s1.n)
+    f2, drop2, neg2 = _eigen_factor(c2[np.ix_(live, live)], s2.n)
+    tr_sqrt, min_eig = _nuclear(f1, f2)
+    return _result(
+        *traces, tr_sqrt, **common, clipped_eigenvalues=neg1 + neg2,
+        min_eigenvalue=min_eig, method="eigh", dead_features=int(dead.sum()),
+        truncated_eigenvalues=drop1 + drop2,
+    )  # fmt: skip
+
+
+def _fid_mixed(small: np.ndarray, other: FeatureStats, small_first: bool) -> FIDResult:
+    """FID of a set with N <= D (features: exact in its sample space) against the statistics of
+    the other set (its covariance factored: Cholesky, or eigen-factors when singular)."""
+    mu_s = small.mean(axis=0)
+    cs = small - mu_s
+    var_s = np.einsum("ij,ij->j", cs, cs) / (len(small) - 1)
+    mu_o, c_o = np.asarray(other.mu, np.float64), np.asarray(other.sigma, np.float64)
+    live = ~(_dead_mask(mu_s, var_s) | _dead_mask(mu_o, np.diagonal(c_o)))
+    fs = cs[:, live].T / math.sqrt(len(small) - 1)  # F F^T = the small set's covariance
+    fo, drop, neg = _cov_factor(c_o[np.ix_(live, live)], other.n)
+    tr_sqrt, min_eig = _nuclear(fs, fo)
+    n_s, n_o, dim = len(small), other.n, small.shape[1]
+    part_s, part_o = (mu_s, float(var_s.sum()), n_s), (mu_o, float(np.trace(c_o)), n_o)
+    (m1, t1, n1), (m2, t2, n2) = (part_s, part_o) if small_first else (part_o, part_s)
+    return _result(
+        m1, m2, t1, t2, tr_sqrt, n1=n1, n2=n2, dim=dim, deficient=True,
+        clipped_eigenvalues=neg, min_eigenvalue=min_eig, method="low_rank_mixed",
+        dead_features=int(np.count_nonzero(~live)), truncated_eigenvalues=drop,
+    )  # fmt: skip
 
 
 def fid(features1, features2) -> FIDResult:
     """FID between two feature sets (N1 x D and N2 x D).
 
-    With no more samples than dimensions (both sets) the covariances have rank < N, and the
-    trace term is computed exactly in sample space: with centred rows A, B,
-    ``tr sqrt(S1^1/2 S2 S1^1/2) = ||A B^T||_* / sqrt((N1-1)(N2-1))`` (the nuclear norm: the
-    eigenvalues of S1 S2 are the squared singular values of A B^T / sqrt(...)), an N1 x N2 SVD
-    instead of two D x D eigendecompositions.
+    A set with no more samples than dimensions has a covariance of rank < N, and the trace term
+    is computed exactly in its sample space: with centred rows A (scaled by 1/sqrt(N-1)) and
+    any factor ``S2 = F F^T``, ``tr sqrt(S1^1/2 S2 S1^1/2) = ||A F||_*`` (the nuclear norm: the
+    eigenvalues of S1 S2 are the squared singular values of A F).  Both sets N <= D
+    (``low_rank``): ``F`` is the other set's scaled centred rows, an N1 x N2 SVD instead of two
+    D x D eigendecompositions; one set N <= D (``low_rank_mixed``): ``F`` factors the other
+    set's covariance.  Both N > D: :func:`frechet_distance` of their statistics.
     """
     a, b = _pair(features1, features2)
     n1, n2, d = len(a), len(b), a.shape[1]
-    if max(n1, n2) > d:
+    if min(n1, n2) > d:
         return frechet_distance(feature_stats(a), feature_stats(b))
+    if max(n1, n2) > d:
+        if n1 <= d:
+            return _fid_mixed(a, feature_stats(b), small_first=True)
+        return _fid_mixed(b, feature_stats(a), small_first=False)
     ca, cb = a - a.mean(axis=0), b - b.mean(axis=0)
     sv = np.linalg.svd(ca @ cb.T, compute_uv=False)
     tr_sqrt = float(sv.sum()) / math.sqrt((n1 - 1) * (n2 - 1))
@@ -251,7 +389,7 @@ def fid(features1, features2) -> FIDResult:
         mean_term,
         trace_term,
         0,
-        float((sv**2).min()) if len(sv) else 0.0,
+        float((sv**2).min()) / ((n1 - 1) * (n2 - 1)) if len(sv) else 0.0,
         n1,
         n2,
         d,
@@ -392,9 +530,26 @@ class PRDCResult:
     k_dc: int
     n_real: int
     n_fake: int
+    ball: str = "open"  # open: distance < radius (the authors' prdc package); closed: <=
 
     def provenance(self) -> dict:
-        return {"prdc_k_precision_recall": self.k_pr, "prdc_k_density_coverage": self.k_dc}
+        return {
+            "prdc_k_precision_recall": self.k_pr,
+            "prdc_k_density_coverage": self.k_dc,
+            "prdc_ball": self.ball,
+        }
+
+
+#: how a point on a k-NN ball's boundary counts: ``open`` (``distance < radius``, as the
+#: authors' ``prdc`` package, clovaai/generative-evaluation-prdc, computes all four metrics) or
+#: ``closed`` (``<=``).  Identical with continuous features; with exact duplicates ``closed``
+#: counts the k-th neighbour's copy too (identical sets: density (k+1)/k instead of 1)
+PRDC_BALLS = ("open", "closed")
+
+
+def check_prdc_ball(ball) -> None:
+    if str(ball) not in PRDC_BALLS:
+        raise ConfigError(f"prdc.ball={ball!r} is not one of {', '.join(PRDC_BALLS)}")
 
 
 def _sq_norms(x):
@@ -424,11 +579,18 @@ def kth_nn_sq_radii(x: np.ndarray, ks, block: int = BLOCK_ROWS) -> dict:
     return out
 
 
-def prdc(real, fake, k_pr: int = 3, k_dc: int = 5, block: int = BLOCK_ROWS) -> PRDCResult:
+def prdc(
+    real, fake, k_pr: int = 3, k_dc: int = 5, block: int = BLOCK_ROWS, ball: str = "open"
+) -> PRDCResult:
     """Precision, recall (k_pr) and density, coverage (k_dc) of ``fake`` against ``real``.
 
     One pass over the fake x real distances in blocks of ``block`` fake rows serves all four.
+    ``ball``: ``open`` (default: inside means ``distance < radius``, as the authors' ``prdc``
+    package) or ``closed`` (``<=``); they differ only for points exactly on a boundary, i.e.
+    exact duplicates (:data:`PRDC_BALLS`); recorded as ``prdc_ball``.
     """
+    check_prdc_ball(ball)
+    inside = np.less if ball == "open" else np.less_equal
     for name, k in (("prdc.k_precision_recall", k_pr), ("prdc.k_density_coverage", k_dc)):
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ConfigError(f"{name} must be a positive integer (nearest neighbours), got {k!r}")
@@ -443,42 +605,71 @@ def prdc(real, fake, k_pr: int = 3, k_dc: int = 5, block: int = BLOCK_ROWS) -> P
     density_hits = 0
     for s in range(0, len(f), block):
         d = _sq_dists(f[s : s + block], f2[s : s + block], r, r2)  # block x R
-        in_real_ball[s : s + block] = (d <= r_pr[None, :]).any(axis=1)
-        density_hits += int(np.count_nonzero(d <= r_dc[None, :]))
-        real_covered_by_fake_ball |= (d <= f_pr[s : s + block, None]).any(axis=0)
+        in_real_ball[s : s + block] = inside(d, r_pr[None, :]).any(axis=1)
+        density_hits += int(np.count_nonzero(inside(d, r_dc[None, :])))
+        real_covered_by_fake_ball |= inside(d, f_pr[s : s + block, None]).any(axis=0)
         np.minimum(nearest_fake, d.min(axis=0), out=nearest_fake)
     return PRDCResult(
         float(in_real_ball.mean()),
         float(real_covered_by_fake_ball.mean()),
         float(density_hits / (k_dc * len(f))),
-        float(np.mean(nearest_fake <= r_dc)),
+        float(np.mean(inside(nearest_fake, r_dc))),
         int(k_pr),
         int(k_dc),
         len(r),
         len(f),
+        str(ball),
     )
 
 
 # --- reference statistics files ------------------------------------------------------------------
 
-#: sidecar keys that must agree between a stats file and the run that uses it
-MATCH_KEYS = ("backbone", "weights_sha256", "resize", "feature_layer")
+#: sidecar keys compared with the run when the run does not say which (``compared_knobs``)
+MATCH_KEYS = (
+    "backbone",
+    "weights_sha256",
+    "resize",
+    "input_size",
+    "input_norm",
+    "dtype",
+    "feature_layer",
+)
+#: backbone knobs recorded in the sidecar but not compared, because they do not move pool
+#: features: the weights' name (their sha256 is compared), the class selection and classifier
+#: bias (logits only), and where or in what layout the same arithmetic runs (rounding only)
+UNCOMPARED_KNOBS = ("weights", "classes", "num_classes", "bias", "device", "channels_last",
+                    "compile", "fuse_bn")  # fmt: skip
+#: a sidecar without these cannot vouch for its statistics: they are used, marked UNVERIFIED
+REQUIRED_SIDECAR_KEYS = ("backbone", "weights_sha256", "stats_sha256")
+#: prefix of the notes that make check 10 say its reference statistics are unverified
+UNVERIFIED = "UNVERIFIED"
+SIDECAR_VERSION = 2
 
 
 def stats_meta(net, source=None) -> dict:
-    """What a statistics file must share with the run that uses it (plus what describes it)."""
+    """What a statistics file must share with the run that uses it (plus what describes it):
+    every backbone knob (``compared_knobs`` lists those compared on use), the weights' sha256,
+    the feature layer, and the image source when given."""
     from .resize import canonical
 
     p = net.provenance()
+    knobs = dict(net.knobs()) if hasattr(net, "knobs") else {}
     meta = {
+        **knobs,
         "backbone": p["backbone"],
         "weights": p["weights"],
         "weights_sha256": p.get("weights_sha256"),
         "resize": canonical(p["resize"], p.get("align_corners")),
         "input_size": p["input_size"],
+        "input_norm": p.get("input_norm"),
+        "classes": p.get("classes"),
+        "dtype": p.get("dtype"),
         "feature_layer": "pool (2048-d, before the classifier)",
         "framework_versions": p.get("framework_versions"),
     }
+    compared = [k for k in MATCH_KEYS if meta.get(k) is not None]
+    compared += sorted(k for k in knobs if k not in UNCOMPARED_KNOBS and k not in compared)
+    meta["compared_knobs"] = compared
     if source is not None:
         sp = source.provenance()
         meta.update({"dataset": sp["dataset"], "dataset_fingerprint": sp["fingerprint"]})
@@ -489,9 +680,20 @@ def sidecar_path(path) -> Path:
     return Path(path).with_suffix(".json")
 
 
+def stats_digest(mu, sigma) -> str:
+    """sha256 of the statistics' content: the shapes, then ``mu`` and ``sigma`` as little-endian
+    float64 bytes in C order (independent of how the .npz was zipped)."""
+    mu, sigma = np.asarray(mu), np.asarray(sigma)
+    h = hashlib.sha256(f"mu{mu.shape}sigma{sigma.shape}".encode())
+    for a in (mu, sigma):
+        h.update(np.ascontiguousarray(a, dtype="<f8").tobytes())
+    return h.hexdigest()
+
+
 def save_stats(path, stats: FeatureStats) -> Path:
     """``.npz`` with ``mu`` and ``sigma`` (the layout of TTUR, pytorch-fid and clean-fid files)
-    plus a JSON sidecar (backbone, weights sha256, resize, N, ...), both written atomically.
+    plus a JSON sidecar (every backbone knob, weights sha256, N, the statistics' sha256, ...),
+    both written atomically.
     """
     from .results import atomic_path, atomic_write_text
 
@@ -499,24 +701,116 @@ def save_stats(path, stats: FeatureStats) -> Path:
     if path.suffix != ".npz":
         raise ConfigError(f"reference statistics are saved as .npz, got {path.name!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    mu, sigma = np.asarray(stats.mu, np.float64), np.asarray(stats.sigma, np.float64)
     with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, mu=stats.mu, sigma=stats.sigma)
-    atomic_write_text(
-        sidecar_path(path),
-        json.dumps(
-            {**stats.meta, "n_samples": stats.n, "dim": stats.dim, "covariance_ddof": 1},
-            indent=2,
-            sort_keys=True,
-            default=str,
-        ),
-    )
+        np.savez(fh, mu=mu, sigma=sigma)
+    side = {
+        **stats.meta,
+        "n_samples": stats.n,
+        "dim": stats.dim,
+        "covariance_ddof": 1,
+        "stats_sha256": stats_digest(mu, sigma),
+        "stats_sha256_of": "shapes, then mu and sigma as little-endian float64, C order",
+        "sidecar_version": SIDECAR_VERSION,
+    }
+    atomic_write_text(sidecar_path(path), json.dumps(side, indent=2, sort_keys=True, default=str))
     return path
 
 
+def _read_npz(path: Path):
+    """``mu`` and ``sigma`` (float64) from a statistics file; anything else is one line."""
+    fix = (
+        "give the stats.npz written by `python -m harness +experiment=reference_stats` (or a "
+        "TTUR / pytorch-fid / clean-fid .npz with mu and sigma)"
+    )
+    try:
+        z = np.load(path, allow_pickle=False)
+    except Exception as exc:  # text, a truncated zip, a pickle: numpy raises many types
+        raise ConfigError(
+            f"reference_stats={path} is not a readable .npz ({type(exc).__name__}: {exc}); {fix}"
+        ) from exc
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ConfigError(
+            f"reference_stats={path} holds one array of shape {getattr(z, 'shape', '?')} (a "
+            f".npy), not an .npz with 'mu' and 'sigma'; {fix}"
+        )
+    with z:
+        if "mu" not in z.files or "sigma" not in z.files:
+            raise ConfigError(
+                f"{path} has keys {z.files}; a statistics file needs 'mu' and 'sigma'"
+            )
+        try:
+            mu_raw, sigma_raw = z["mu"], z["sigma"]
+            stored = np.result_type(mu_raw, sigma_raw)
+            mu, sigma = np.asarray(mu_raw, np.float64), np.asarray(sigma_raw, np.float64)
+        except Exception as exc:  # a corrupt member, object arrays, strings
+            raise ConfigError(
+                f"{path}: mu/sigma cannot be read as numbers ({type(exc).__name__}: {exc}); {fix}"
+            ) from exc
+    return mu, sigma, stored
+
+
+def check_covariance(sigma: np.ndarray, name: str, stored=np.float64) -> None:
+    """``sigma`` must be a covariance: symmetric and positive semi-definite, each within the
+    rounding of its stored dtype (eigenvalues >= -dim * eps * its largest diagonal entry, which
+    bounds the rounding of every entry; tested by a Cholesky factorisation of ``sigma`` shifted
+    by that much, the eigenvalues computed only for the error message)."""
+    eps = np.finfo(stored).eps if np.issubdtype(stored, np.floating) else np.finfo(float).eps
+    scale = float(np.abs(sigma).max(initial=0.0))
+    asym = float(np.abs(sigma - sigma.T).max(initial=0.0))
+    if asym > 1e3 * eps * scale:
+        raise ConfigError(
+            f"{name}: sigma is not symmetric (max |sigma - sigma^T| = {asym:.3g} at entries up "
+            f"to {scale:.3g}); it is not a covariance: recompute the statistics"
+        )
+    dim = len(sigma)
+    if dim == 0:
+        return
+    sym = (sigma + sigma.T) / 2
+    shift = dim * eps * float(np.abs(np.diagonal(sym)).max())
+    try:
+        np.linalg.cholesky(sym + shift * np.eye(dim) if shift > 0 else sym)
+        return
+    except np.linalg.LinAlgError:
+        if shift == 0 and not sym.any():
+            return  # all zeros: the covariance of identical samples
+    w = np.linalg.eigvalsh(sym)
+    if w[0] >= -2 * shift:
+        return  # the factorisation failed on rounding alone
+    raise ConfigError(
+        f"{name}: sigma is not positive semi-definite (eigenvalues from {w[0]:.6g} to "
+        f"{w[-1]:.6g}); it is not a covariance (edited or corrupt?): recompute the statistics"
+    )
+
+
+def _read_sidecar(path: Path, side: Path):
+    if not side.exists():
+        return None
+    try:
+        meta = json.loads(side.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{side} (the sidecar of {path.name}) is not valid JSON ({exc}); restore it, or "
+            "recompute the statistics with `python -m harness +experiment=reference_stats`"
+        ) from exc
+    if not isinstance(meta, dict):
+        raise ConfigError(
+            f"{side} (the sidecar of {path.name}) holds a JSON {type(meta).__name__}, not an "
+            "object; restore it, or recompute the statistics with +experiment=reference_stats"
+        )
+    return meta
+
+
 def load_stats(path, expect: dict | None = None, allow_mismatched: bool = False):
-    """Statistics from ``path``; ``expect`` (the run's backbone, weights sha256, resize, layer)
-    is compared with the sidecar.  Returns ``(stats, notes)``: notes list what was not checked
-    or was allowed to differ, for provenance.
+    """Statistics from ``path``, checked against their JSON sidecar and the run.
+
+    ``expect``: the run's :func:`stats_meta`; its ``compared_knobs`` (else :data:`MATCH_KEYS`)
+    must equal the sidecar's (a mismatch is an error naming the knob and both values, or a note
+    with ``allow_mismatched``).  ``sigma`` must be a covariance, and ``mu``/``sigma`` must hash to
+    the sidecar's ``stats_sha256`` (an edited file is an error).  A missing sidecar, or one
+    without backbone / weights sha256 / stats sha256 (or a compared knob), is usable but noted
+    as ``UNVERIFIED``.  Returns ``(stats, notes)``: the notes list what was not checked or was
+    allowed to differ, for provenance.
     """
     path = Path(path)
     if not path.exists():
@@ -525,31 +819,45 @@ def load_stats(path, expect: dict | None = None, allow_mismatched: bool = False)
             "with `python -m harness +experiment=reference_stats ...` or "
             "point reference_stats= at an existing .npz"
         )
-    with np.load(path) as z:
-        if "mu" not in z.files or "sigma" not in z.files:
-            raise ConfigError(
-                f"{path} has keys {z.files}; a statistics file needs 'mu' and 'sigma'"
-            )
-        mu, sigma = np.asarray(z["mu"], np.float64), np.asarray(z["sigma"], np.float64)
+    mu, sigma, stored = _read_npz(path)
     if mu.ndim != 1 or sigma.shape != (len(mu), len(mu)):
         raise ConfigError(f"{path}: mu {mu.shape} and sigma {sigma.shape} do not fit together")
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise ConfigError(f"{path}: mu or sigma contains NaN or inf")
+    check_covariance(sigma, str(path), stored)
     notes = []
     side = sidecar_path(path)
-    if side.exists():
-        meta = json.loads(side.read_text())
-    else:
+    meta = _read_sidecar(path, side)
+    if meta is None:
         meta = {}
-        msg = (
-            f"{path.name} has no sidecar {side.name}: its backbone, weights, resize and N "
-            "cannot be checked against this run"
+        notes.append(
+            f"{UNVERIFIED}: {path.name} has no sidecar {side.name}: its backbone, weights, "
+            "resize, preprocessing, content hash and N cannot be checked against this run"
         )
-        warnings.warn(msg, stacklevel=2)
-        notes.append(msg)
-    for key in MATCH_KEYS if (expect and meta) else ():
+    else:
+        lacking = [k for k in REQUIRED_SIDECAR_KEYS if meta.get(k) in (None, "")]
+        if lacking:
+            notes.append(
+                f"{UNVERIFIED}: sidecar {side.name} has no {', '.join(lacking)}: "
+                f"{path.name} cannot be tied to the network or content that made it"
+            )
+    digest = meta.get("stats_sha256")
+    if digest and digest != stats_digest(mu, sigma):
+        raise ConfigError(
+            f"{path.name}: mu/sigma do not match the sha256 in {side.name} ({str(digest)[:12]}… "
+            f"recorded, {stats_digest(mu, sigma)[:12]}… now): the statistics were edited or "
+            "replaced; recompute them with `python -m harness +experiment=reference_stats`"
+        )
+    keys = list((expect or {}).get("compared_knobs") or MATCH_KEYS)
+    unchecked = []
+    for key in keys if (expect and meta) else ():
         want, got = expect.get(key), meta.get(key)
-        if want is None or got is None or want == got:
+        if want is None:
+            continue
+        if got is None:
+            unchecked.append(key)
+            continue
+        if want == got:
             continue
         msg = f"{path.name} was made with {key}={got!r}, this run has {want!r}"
         if not allow_mismatched:
@@ -558,12 +866,41 @@ def load_stats(path, expect: dict | None = None, allow_mismatched: bool = False)
                 "allow_mismatched_stats=true"
             )
         notes.append(msg + " (allowed: allow_mismatched_stats=true)")
-    n = int(meta.get("n_samples", 0)) or -1
+    if unchecked:
+        notes.append(
+            f"{UNVERIFIED}: sidecar {side.name} does not record {', '.join(unchecked)} "
+            "(made by an older harness?): not checked against this run"
+        )
+    for note in notes:
+        if note.startswith(UNVERIFIED):
+            warnings.warn(note, stacklevel=2)
+    try:
+        n = int(meta.get("n_samples") or 0) or -1
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{side}: n_samples={meta.get('n_samples')!r} is not a sample count; restore the "
+            "sidecar or recompute the statistics"
+        ) from None
     return FeatureStats(mu, sigma, n, meta), notes
 
 
+def stats_verified(notes) -> bool:
+    """Whether :func:`load_stats` could tie the statistics to what made them."""
+    return not any(str(n).startswith(UNVERIFIED) for n in notes)
+
+
 def fid_against_stats(features, ref: FeatureStats) -> FIDResult:
-    s = feature_stats(features)
-    if ref.n < 0:  # no sidecar: N unknown; rank deficiency judged on this side only
-        ref = FeatureStats(ref.mu, ref.sigma, max(s.n, ref.dim + 1), ref.meta)
-    return frechet_distance(s, ref)
+    """FID of features against reference statistics; with N <= D samples the trace term is
+    computed in the samples' space (``low_rank_mixed``, exact).  A reference N of -1 (no
+    sidecar) is unknown: the covariance's rank is then found numerically."""
+    a = _features(features, "features")
+    if len(a) < 2:
+        raise HarnessError(f"features has {len(a)} sample(s); FID needs at least 2")
+    if a.shape[1] != ref.dim:
+        raise HarnessError(
+            f"feature dimensions differ: {a.shape[1]} vs {ref.dim} in the statistics; both must "
+            "come from the same backbone layer"
+        )
+    if len(a) <= a.shape[1]:
+        return _fid_mixed(a, ref, small_first=True)
+    return frechet_distance(feature_stats(a), ref)

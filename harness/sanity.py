@@ -566,10 +566,17 @@ def check_feature_distance(
             f = fm.fid(samples_f, ref_f)
         else:
             f = fm.fid_against_stats(samples_f, ref_stats)
+    verified = None if ref_stats is None else fm.stats_verified(stats_notes)
+    # notes that are not UNVERIFIED are knobs allowed to differ (allow_mismatched_stats=true)
+    mismatched = ref_stats is not None and any(
+        not str(n).startswith(fm.UNVERIFIED) for n in stats_notes
+    )
     details = {
         "fid": f.value,
         **f.provenance(),
         "reference": ref_label,
+        "stats_verified": verified,
+        "stats_mismatch_allowed": mismatched,
         "stats_notes": list(stats_notes),
     }
     kid = None
@@ -592,19 +599,49 @@ def check_feature_distance(
         details["kid_note"] = "KID needs the reference's features, not only its mean/covariance"
     small = f.n1 < FID_MIN_SAMPLES
     status = WARN if (small or stats_notes) else PASS
+    value = {"fid": f.value, "kid": kid, "n_samples": f.n1}
+    fix = (
+        "Report FID with N, the backbone and weights hash and the reference set; use >= 10,000 "
+        "samples (50,000 is customary) and statistics made with the same backbone and resize"
+    )
+    if verified is not None:
+        value["reference_stats"] = (
+            "UNVERIFIED" if not verified else "MISMATCHED (allowed)" if mismatched else "verified"
+        )
+    if verified is False:
+        fix += (
+            "; the reference statistics are UNVERIFIED (no or incomplete provenance sidecar): "
+            "recompute them with `python -m harness +experiment=reference_stats`, which writes "
+            "one, before comparing this FID with anything"
+        )
     return Check(
         10,
         "fid_kid",
         status,
-        {"fid": f.value, "kid": kid, "n_samples": f.n1},
+        value,
         f"WARN below {FID_MIN_SAMPLES:,} samples (singular covariance: FID biased upwards, not "
-        "comparable across N) or when the reference statistics could not be fully checked",
+        "comparable across N) or when the reference statistics could not be fully checked "
+        "(UNVERIFIED: no or incomplete sidecar) or differ from this run (allowed)",
         "FID and KID depend on the network, its weights, the resize and N; a number is only "
         "comparable with one computed the same way",
-        "Report FID with N, the backbone and weights hash and the reference set; use >= 10,000 "
-        "samples (50,000 is customary) and statistics made with the same backbone and resize",
+        fix,
         details,
     )
+
+
+def fid_phrase(check: Check) -> str:
+    """The FID/KID part of the reporting line from check 10: never a negative FID (rounding of
+    an exact 0 is shown as 0.00); unverified or mismatched reference statistics said in words."""
+    d = check.details
+    kid_txt = (
+        f", KID = {d['kid_mean']:.4g} ± {d['kid_std']:.2g}" if d.get("kid_mean") is not None else ""
+    )
+    text = f"FID = {max(float(d['fid']), 0.0):.2f}{kid_txt} vs {d['reference']}"
+    if d.get("stats_verified") is False:
+        text += " (reference statistics UNVERIFIED: no or incomplete provenance sidecar)"
+    if d.get("stats_mismatch_allowed"):
+        text += " (reference statistics made with other settings: allow_mismatched_stats=true)"
+    return text
 
 
 # ------------------------------------------------------------------------------ 11 peer conventions
