@@ -7,18 +7,127 @@ starting from uniform noise; the paper-scale setting is the same with ``attack.n
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from harness import attack, inputs, scores
+from harness import attack, config, inputs, scores
+from harness import settings as S
+from harness.attack import EPS_UNITS, PRECISIONS
 from harness.config import as_bool
 from harness.errors import ConfigError, ResourceUnavailable
 from harness.plotting import integer_ticks, subplots
 from harness.rows import provenance_columns
 from harness.runner import Result
+
+
+def _check_shard(value: str, path: str) -> None:
+    try:
+        i, k = (int(v) for v in str(value).split("/"))
+    except ValueError:
+        raise ConfigError(f"{path}={value!r}: give i/n, e.g. {path}=0/4") from None
+    if not (k >= 1 and 0 <= i < k):
+        raise ConfigError(f"{path}={value!r}: need 0 <= i < n (e.g. 0/4 .. 3/4)")
+
+
+def _attack_precision_on_cuda(values: dict, prefix: str) -> None:
+    p = (values.get("attack") or {}).get("precision")
+    if p not in (None, "highest") and values.get("device") != "cuda":
+        raise ConfigError(
+            f"attack.precision={p} has no effect unless device=cuda (on the CPU the attack runs "
+            "in exact float32); remove it"
+        )
+
+
+SETTINGS = S.ExperimentSettings(
+    "Adversarial IS inflation (paper 4.2.2): FGSM pushes each image to a cycling target class; "
+    "IS -> max.",
+    S.Schema(
+        [
+            S.Node("backbone", "backbone", "torchvision"),
+            S.Node(
+                "dataset",
+                "dataset",
+                "noise",
+                overrides={"count": 1000},
+                doc="start images (count raised to attack.n_images if smaller)",
+            ),
+            config.weights_override(
+                "overrides backbone.weights, e.g. weights=random:0 (labelled everywhere)"
+            ),
+            S.Section(
+                "attack",
+                S.Schema(
+                    [
+                        S.Setting("eps", S.Float(lo=0, lo_open=True), 0.001, "the paper's step"),
+                        S.Setting(
+                            "eps_units",
+                            S.Choice(EPS_UNITS),
+                            "minus_one_one",
+                            "minus_one_one: on a [-1, 1] pixel scale (paper) | pixel: grey "
+                            "levels | network: raw input units",
+                        ),
+                        S.Setting("iterations", S.Int(lo=0), 100, "the paper's count"),
+                        S.Setting("n_splits", S.Int(lo=1), 10, "splits of the IS after the attack"),
+                        S.Setting(
+                            "batch_size", S.Int(lo=1), 100, "images per forward/backward pass"
+                        ),
+                        S.Setting(
+                            "attack_at",
+                            S.Choice(("network_input", "source")),
+                            "network_input",
+                            "network_input (after resize) | source (torch only, through the "
+                            "resize)",
+                        ),
+                        S.Setting(
+                            "precision",
+                            S.Choice(PRECISIONS),
+                            "highest",
+                            "CUDA only: highest (exact fp32) | tf32 | bf16 (IS effect reported)",
+                        ),
+                        S.Setting(
+                            "n_images",
+                            S.Int(lo=1),
+                            None,
+                            "null = one per class of the backbone (1000); paper scale: 50000",
+                            nullable=True,
+                        ),
+                        S.Setting(
+                            "grid_classes", S.Int(lo=1), 8, "images in the before/after grid"
+                        ),
+                        S.Setting(
+                            "save_images",
+                            S.Bool(),
+                            True,
+                            "images.npz: start_uint8, final_uint8, targets",
+                        ),
+                        S.Setting(
+                            "max_cpu_minutes",
+                            S.Float(lo=0, lo_open=True),
+                            30,
+                            "refuse (with an estimate) CPU runs expected to take longer",
+                        ),
+                        S.Setting(
+                            "shard",
+                            S.Str(what="i/n", form=_check_shard),
+                            None,
+                            "i/n: attack the i-th of n slices (whole batches; targets stay the "
+                            "global cycle); +experiment=collect merges them",
+                            nullable=True,
+                        ),
+                    ]
+                ),
+            ),
+        ],
+        checks=[_attack_precision_on_cuda],
+    ),
+)
 
 PAPER = {"noise": 986.10, "cifar10_wgan": 900.15}
 CPU_SECONDS_PER_IMAGE_STEP = 0.3  # forward+backward at 299 on the 2-core machine (measured)
@@ -76,8 +185,11 @@ def compute(cfg) -> Result:
 
     spec = scores.SplitSpec(min(settings.n_splits, n_images))
     prov = provenance_columns(net, source, spec, cfg.seed)
+    conf = attack_config(net, source, settings, n_images, cfg.seed)
+    conf_sha = config_sha256(conf)
     prov.update(
         {
+            "attack_config_sha256": conf_sha,
             "eps": settings.eps,
             "eps_units": settings.eps_units,
             "iterations": settings.iterations,
@@ -99,6 +211,8 @@ def compute(cfg) -> Result:
             "final": res.final,
             "images_per_second_iteration": res.extra["images_per_second_iteration"],
             "shard": shard,
+            "attack_config": conf,
+            "attack_config_sha256": conf_sha,
         },
         objects={
             "attack": res,
@@ -108,8 +222,37 @@ def compute(cfg) -> Result:
             "grid_classes": int(a.grid_classes),
             "save_images": as_bool(a.save_images, "attack.save_images"),
             "shard": shard,
+            "attack_config": conf,
         },
     )
+
+
+def attack_config(net, source, settings, n_images: int, seed) -> dict:
+    """Everything that defines an attack and its inputs except the shard: the attack settings,
+    the targets, the backbone's identity (knobs, weights sha256, framework versions: what its
+    logits depend on) and the start images (the source's fingerprint).  The shards of one attack
+    share it; :func:`config_sha256` of it binds them (``merge_shards`` refuses a mix)."""
+    sp = source.provenance()
+    conf = {
+        "n_images": int(n_images),
+        "eps": float(settings.eps),
+        "eps_units": str(settings.eps_units),
+        "iterations": int(settings.iterations),
+        "n_splits": int(settings.n_splits),
+        "batch_size": int(settings.batch_size),
+        "attack_at": str(settings.attack_at),
+        "precision": str(settings.precision),
+        "targets": f"cycling i mod {net.num_classes}",
+        "backbone": net.cache_identity(),
+        "dataset": {k: sp.get(k) for k in ("dataset", "fingerprint", "n_samples", "order")},
+        "seed": seed,
+    }
+    return json.loads(json.dumps(conf, default=str))  # plain JSON: the same after a round trip
+
+
+def config_sha256(conf: dict) -> str:
+    text = json.dumps(conf, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def shard_rows(shard, n: int, batch_size: int) -> tuple[int, int, str | None]:
@@ -222,6 +365,9 @@ def present(result: Result, run) -> None:
     if shard:  # what collect needs to merge the shards exactly
         e = res.extra
         meta = {
+            "shard": shard,
+            "attack_config": o["attack_config"],
+            "attack_config_sha256": config_sha256(o["attack_config"]),
             "row_offset": e["row_offset"],
             "n_total": e["n_total"],
             "n_splits": e["n_splits"],
@@ -239,10 +385,14 @@ def present(result: Result, run) -> None:
                 targets=res.targets,
                 **e["segments"],
             )
-        run.outputs["segments"] = {"npz": str(run.run_dir / SEGMENTS)}
+            fh.close()
+            digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        # collect checks the file against this (a damaged or swapped shard is refused)
+        run.outputs["segments"] = {"npz": str(run.run_dir / SEGMENTS), "sha256": digest}
 
 
 SEGMENTS = "attack_segments.npz"
+META_KEYS = ("n_splits", "iterations", "linf_bound_network", "seconds")
 
 
 def collect(table: pd.DataFrame, run_dirs=()) -> dict:
@@ -253,31 +403,133 @@ def collect(table: pd.DataFrame, run_dirs=()) -> dict:
     return {"attack_history": merged["history"], "attack_table": merged["table"]}
 
 
+def load_shard(d) -> dict | None:
+    """The segments a shard wrote (``attack_segments.npz``: arrays, ``_meta`` and ``_dir``), or
+    None for a run dir without them; refused (one line) when the file is not the one its run
+    wrote (sha256 in ``provenance.json``), unreadable, or bound to no attack config."""
+    d = Path(d)
+    f = d / SEGMENTS
+    if not f.exists():
+        return None
+    fix = f"rerun that shard (hydra.run.dir={d} overwrite=true) and collect again"
+    try:
+        data = f.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"collect: {f} cannot be read ({exc.strerror}); {fix}") from None
+    recorded = _recorded_sha256(d)
+    if recorded is not None and hashlib.sha256(data).hexdigest() != recorded:
+        raise ConfigError(
+            f"collect: {f} is not the file its shard wrote (its sha256 differs from the one in "
+            f"{d / 'provenance.json'}); {fix}"
+        )
+    try:
+        with np.load(io.BytesIO(data)) as z:
+            part = {k: z[k] for k in z.files}
+        meta = json.loads(str(part["meta"]))
+        need = ("targets", "class_names", "start_uint8", "final_uint8", "row_offset", "n_total")
+        lacking = [k for k in need + META_KEYS if k not in {**part, **meta}]
+        if lacking:
+            raise KeyError(lacking[0])
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ConfigError(f"collect: {f} is damaged ({type(exc).__name__}); {fix}") from None
+    if not isinstance(meta.get("attack_config"), dict) or not meta.get("attack_config_sha256"):
+        raise ConfigError(
+            f"collect: the shard in {d} records no attack config (it was made before shards "
+            f"were bound to their settings), so nothing shows it belongs with the others; {fix}"
+        )
+    if config_sha256(meta["attack_config"]) != meta["attack_config_sha256"]:
+        raise ConfigError(f"collect: {f} is damaged (its attack config hash is wrong); {fix}")
+    part["_meta"], part["_dir"] = meta, d
+    return part
+
+
+def _recorded_sha256(d: Path) -> str | None:
+    try:
+        rec = json.loads((d / "provenance.json").read_text())["outputs"]["segments"]
+        return str(rec["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):  # no record of it: nothing to check
+        return None
+
+
+def _flat(conf: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in conf.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = json.dumps(v, sort_keys=True, default=str)
+    return out
+
+
+def check_same_attack(parts: list) -> str:
+    """The attack config sha256 all shards share; refuse (naming the settings that differ and
+    where) shards of different attacks."""
+    shas = {z["_meta"]["attack_config_sha256"] for z in parts}
+    if len(shas) == 1:
+        return shas.pop()
+    flat = [_flat(z["_meta"]["attack_config"]) for z in parts]
+    diffs = []
+    for key in sorted(set().union(*flat)):
+        where: dict = {}
+        for f, z in zip(flat, parts):
+            where.setdefault(f.get(key, "(absent)"), []).append(str(z["_dir"]))
+        if len(where) > 1:
+            diffs.append(
+                f"{key} " + " vs ".join(f"{v} in {', '.join(ds)}" for v, ds in where.items())
+            )
+    more = f"; ... and {len(diffs) - 4} more" if len(diffs) > 4 else ""
+    raise ConfigError(
+        f"collect: the attack shards were made with different settings ({'; '.join(diffs[:4])}"
+        f"{more}); merge only the shards of one attack (the same settings, attack.shard=0/n "
+        "... n-1/n)"
+    )
+
+
+def _shard_label(z) -> str:
+    return f"shard {z['_meta'].get('shard')} ({z['_dir']})"
+
+
+def _missing(metas: list, a: int, b: int, n_total: int) -> str:
+    """rows a..b are in no shard: which shard that is, when all shards are i/k for one k."""
+    ks = {str(m.get("shard", "")).partition("/")[2] for m in metas}
+    name = ""
+    if len(ks) == 1 and ks != {""}:
+        k = int(ks.pop())
+        have = {int(str(m["shard"]).partition("/")[0]) for m in metas}
+        gone = [f"{i}/{k}" for i in range(k) if i not in have]
+        name = f" (shard {', '.join(gone)} is missing)" if gone else ""
+    return (
+        f"collect: rows {a}-{b} of the attack's {n_total} images are in no shard{name}; "
+        "collect every shard of the attack"
+    )
+
+
 def merge_shards(run_dirs):
-    parts = []
-    for d in run_dirs:
-        f = Path(d) / SEGMENTS
-        if f.exists():
-            with np.load(f) as z:
-                parts.append({k: z[k] for k in z.files})
+    parts = [z for z in (load_shard(d) for d in run_dirs) if z is not None]
     if not parts:
         return None
-    parts.sort(key=lambda z: json.loads(str(z["meta"]))["row_offset"])
-    metas = [json.loads(str(z["meta"])) for z in parts]
+    conf_sha = check_same_attack(parts)
+    parts.sort(key=lambda z: z["_meta"]["row_offset"])
+    metas = [z["_meta"] for z in parts]
     n_total = metas[0]["n_total"]
-    end = 0
+    end, prev = 0, None
     for m, z in zip(metas, parts):
-        if m["row_offset"] != end or m["n_total"] != n_total:
+        start = m["row_offset"]
+        if prev is not None and start == prev["_meta"]["row_offset"]:
             raise ConfigError(
-                f"collect: the attack shards do not tile 0..{n_total} (a shard "
-                f"starts at row {m['row_offset']}, expected {end}); collect every "
-                "shard of one attack, once"
+                f"collect: {_shard_label(z)} is there twice (also {prev['_dir']}); collect each "
+                "shard of one attack once"
             )
-        end += len(z["targets"])
+        if start < end:
+            raise ConfigError(
+                f"collect: {_shard_label(prev)} and {_shard_label(z)} overlap (rows {start}-"
+                f"{end}); collect the shards of one split attack.shard=0/n ... n-1/n"
+            )
+        if start > end:
+            raise ConfigError(_missing(metas, end, start, n_total))
+        end, prev = start + len(z["targets"]), z
     if end != n_total:
-        raise ConfigError(
-            f"collect: the shards cover {end} of {n_total} images; a shard is missing"
-        )
+        raise ConfigError(_missing(metas, end, n_total, n_total))
     keys = [
         k for k in parts[0] if "_" in k and k.split("_", 1)[0].startswith(("it", "exact", "quant"))
     ]
@@ -290,10 +542,15 @@ def merge_shards(run_dirs):
     final = attack.final_from_segments(
         seg, history, n_splits, len(parts[0]["class_names"]), metas[0]["linf_bound_network"]
     )
-    first = pd.read_csv(Path(run_dirs[0]) / "table.csv") if run_dirs else pd.DataFrame()
+    first = pd.read_csv(parts[0]["_dir"] / "table.csv")
     prov = {c: first[c].iloc[0] for c in PROVENANCE_FROM_SHARD if c in first}
     prov.update(
-        {"n_samples": n_total, "shard": f"merged {len(parts)} shards", "shard_rows": f"0-{n_total}"}
+        {
+            "n_samples": n_total,
+            "shard": f"merged {len(parts)} shards",
+            "shard_rows": f"0-{n_total}",
+            "attack_config_sha256": conf_sha,
+        }
     )
 
     from types import SimpleNamespace
