@@ -6,6 +6,11 @@ the same of the feature-space metrics.  One sample set (``dataset``) and one ref
 (``reference``) go through every backbone (``backbones``) under its native resize and each method
 in ``resizes``; pool features and logits come from the logits cache, so a repeated resize or a
 re-run costs nothing.  Metrics: :mod:`harness.feature_metrics` (float64) and :mod:`harness.scores`.
+
+``kid.subset_size``: an integer larger than the smaller set is an error; ``auto`` is
+min(1000, N samples, N reference), as in ``sanity``.  The size used is in every row
+(``kid_subset_size``), the setting in ``kid_subset_size_setting``.  ``kid.seed`` must lie in
+[0, 2**32) (numpy's RandomState draws the subsets); both are checked before any network pass.
 """
 
 from __future__ import annotations
@@ -19,11 +24,83 @@ import pandas as pd
 from harness import config, inputs
 from harness import feature_metrics as fm
 from harness import resize as rs
+from harness import settings as S
 from harness.errors import ConfigError
 from harness.pipeline import outputs
 from harness.plotting import subplots
+from harness.resize import BY_SHORT_NAME
 from harness.rows import provenance_columns, score_row
 from harness.runner import Result
+
+SETTINGS = S.ExperimentSettings(
+    "FID/KID/precision/recall/density/coverage and IS of one sample set vs one reference set "
+    "through every Inception V3 and resize.",
+    S.Schema(
+        [
+            S.NodeMap(
+                "backbones",
+                "backbone",
+                {
+                    "tf2015": "tf2015",
+                    "tf2015_torch": "tf2015_torch",
+                    "torchvision": "torchvision",
+                    "keras": "keras",
+                    "tfhub": "tfhub",
+                },
+            ),
+            S.Node(
+                "dataset", "dataset", "cifar10", doc="the samples (a generator's output in use)"
+            ),
+            S.Node(
+                "reference", "dataset", "cifar10_test", doc="the reference set FID/KID/PRDC use"
+            ),
+            config.weights_override(),
+            S.Setting(
+                "resizes",
+                S.ListOf(S.Choice(tuple(BY_SHORT_NAME)), min_len=0, unique=True),
+                [
+                    "tf1_bilinear",
+                    "tf2_bilinear",
+                    "torch_bilinear_align_corners",
+                    "antialias",
+                    "pil_bicubic",
+                ],
+                "each backbone under its own native resize and under each of these (identical "
+                "operations share one network pass through the cache)",
+            ),
+            config.kid_section(),
+            config.prdc_section(),
+        ]
+    ),
+    uses_splits=True,
+)
+
+#: ``kid.subset_size=auto``: the largest subset, as in ``sanity``
+KID_AUTO_MAX = 1000
+#: numpy's RandomState takes seeds in [0, 2**32)
+SEED_LIMIT = 2**32
+
+
+def kid_subset_size(setting, n: int, n_reference: int) -> int:
+    """The KID subset size for ``n`` samples against ``n_reference``: ``auto`` is
+    min(1000, n, n_reference) (as ``sanity``); an integer must fit in both sets (one-line error
+    otherwise)."""
+    if setting == "auto":
+        return min(KID_AUTO_MAX, int(n), int(n_reference))
+    if isinstance(setting, bool) or not isinstance(setting, (int, np.integer)) or setting < 2:
+        raise ConfigError(
+            f"kid.subset_size={setting!r}; set an integer >= 2 or auto "
+            "(min(1000, N samples, N reference))"
+        )
+    fm.check_kid_subset(int(setting), min(int(n), int(n_reference)))
+    return int(setting)
+
+
+def check_kid_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ConfigError(f"kid.seed={seed!r}; set an integer in [0, {SEED_LIMIT - 1}]")
+    if not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(f"kid.seed={seed}; set an integer in [0, {SEED_LIMIT - 1}]")
 
 
 def feature_metric_row(samples, reference, kid_cfg, prdc_cfg) -> dict:
@@ -35,12 +112,16 @@ def feature_metric_row(samples, reference, kid_cfg, prdc_cfg) -> dict:
         samples,
         reference,
         int(kid_cfg.subsets),
-        int(kid_cfg.subset_size),
+        kid_subset_size(kid_cfg.subset_size, len(samples), len(reference)),
         int(kid_cfg.seed),
         matmul_dtype=kid_cfg.matmul_dtype,
     )
     p = fm.prdc(
-        reference, samples, int(prdc_cfg.k_precision_recall), int(prdc_cfg.k_density_coverage)
+        reference,
+        samples,
+        int(prdc_cfg.k_precision_recall),
+        int(prdc_cfg.k_density_coverage),
+        ball=prdc_cfg.ball,
     )
     return {
         "fid": f.value,
@@ -52,6 +133,7 @@ def feature_metric_row(samples, reference, kid_cfg, prdc_cfg) -> dict:
         "coverage": p.coverage,
         **f.provenance(),
         **k.provenance(),
+        "kid_subset_size_setting": str(kid_cfg.subset_size),
         **p.provenance(),
     }
 
@@ -66,9 +148,10 @@ def _variants(cfg) -> dict:
 def compute(cfg) -> Result:
     variants = _variants(cfg)
     fm.check_kid_matmul_dtype(cfg.kid.matmul_dtype)
+    check_kid_seed(cfg.kid.seed)
     got = inputs.load(cfg, nets=("backbones",), sources=("dataset", "reference"))
     src, ref = got.source("dataset"), got.source("reference")
-    fm.check_kid_subset(int(cfg.kid.subset_size), min(len(src), len(ref)))  # before any pass
+    kid_subset_size(cfg.kid.subset_size, len(src), len(ref))  # checked before any pass
     spec = config.split_spec(cfg)
     got.require_splits(spec.n_splits, keys=["dataset"])
     nets = {k: v for k, v in got.nets.items() if v.has_features}

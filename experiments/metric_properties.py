@@ -12,9 +12,24 @@ seeds, scored by IS (10 splits), S(G), FID, KID, precision, recall, density and 
 6. ``sample_size``: seeded subsets of N.
 
 Re-selections of rows (1, 2, 3 exact, 6) reuse the cached logits and features of the base and
-reference sets; new pixels (3 jittered, 4, 5) are written once per (corruption, strength, seed)
-under ``<cache.dir>/corruptions/`` and go through the logits cache like any image set.  Classes
-are the dataset's labels when it has them, else the backbone's predicted classes (stated).
+reference sets; new pixels (3 jittered, 4, 5) are written once under
+``<cache.dir>/corruptions/<key>.npy`` (with a ``.json`` seal: identity, shape, dtype, sha256,
+checked before every use; written atomically), keyed by everything they depend on: the base
+set's fingerprint, the reference set's where its images are copied, the corruption, its
+strength, its seed, the corruption code's version and the numpy and Pillow versions.  With
+``cache.enabled=false`` they are computed in memory and nothing under ``cache.dir`` is read or
+written.  Either way they go through the logits cache like any image set.  Classes are the
+dataset's labels when it has them, else the backbone's predicted classes (stated).
+
+A strength the data cannot take is a one-line error before any network pass (before any pass
+after the base set's when the classes are predicted): ``sample_size`` above the base set's N,
+``mode_dropping`` above the number of classes, ``intra_class_collapse`` above the largest class
+(no class could show k images; a class smaller than k keeps all its images).
+
+``kid.subset_size``: an integer is capped at each configuration's set sizes; ``auto`` is
+min(1000, N samples, N reference) as in ``sanity``; the size used is recorded per row
+(``kid_subset_size``), the setting as ``kid_subset_size_setting``.  ``seed`` in the table is each
+row's corruption (and KID) seed; the run's base seed is ``run_seed``.
 
 "Detects" (per metric x corruption): the mean over seeds moves monotonically (never back by more
 than the noise) from the uncorrupted value to the strongest corruption, and by more than 3x the
@@ -25,6 +40,9 @@ two per seed, divided by sqrt(2) for the full N).
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import time
 import warnings
 from pathlib import Path
 
@@ -33,11 +51,107 @@ import pandas as pd
 
 from harness import config, inputs, scores
 from harness import feature_metrics as fm
+from harness import settings as S
+from harness.config import as_bool
+from harness.data.base import ImageSource, check_uint8_images
 from harness.errors import ConfigError
 from harness.pipeline import outputs
 from harness.plotting import subplots
 from harness.rows import provenance_columns
 from harness.runner import Result
+
+_fraction = S.Float(lo=0, hi=1, lo_open=True)
+
+SETTINGS = S.ExperimentSettings(
+    "Which generator failure each metric detects: intra-class collapse, mode dropping, "
+    "memorization, noise, transforms, N.",
+    S.Schema(
+        [
+            S.Node("backbone", "backbone", "tf2015_torch"),
+            S.Node(
+                "dataset",
+                "dataset",
+                "cifar10",
+                doc='the base set (a perfect "generator" before corruption)',
+            ),
+            S.Node(
+                "reference",
+                "dataset",
+                "cifar10_test",
+                doc="the reference set of FID, KID, precision/recall, density/coverage",
+            ),
+            config.weights_override(
+                "overrides backbone.weights (random:<seed>: a labelled smoke run)"
+            ),
+            S.Setting(
+                "n", S.Int(lo=2), 10000, "base samples used (first n; null = all)", nullable=True
+            ),
+            S.Setting(
+                "seeds",
+                S.ListOf(S.Seed(), unique=True),
+                [0, 1, 2],
+                "repeats of every random corruption; the metrics' noise is measured with them",
+            ),
+            S.Section(
+                "corruptions",
+                S.Schema(
+                    [
+                        S.Setting(
+                            "intra_class_collapse",
+                            S.ListOf(S.Int(lo=1), min_len=0),
+                            [20, 5, 2, 1],
+                            "k images kept per class (mildest first)",
+                        ),
+                        S.Setting(
+                            "mode_dropping",
+                            S.ListOf(S.Int(lo=1), min_len=0),
+                            [5, 2, 1],
+                            "m classes kept",
+                        ),
+                        S.Setting(
+                            "memorization",
+                            S.ListOf(_fraction, min_len=0),
+                            [0.1, 0.5, 1.0],
+                            "fraction replaced by exact copies of reference images",
+                        ),
+                        S.Setting(
+                            "memorization_jittered",
+                            S.ListOf(_fraction, min_len=0),
+                            [0.5],
+                            "... by copies with +-2 grey levels of noise (new pixels)",
+                        ),
+                        S.Setting(
+                            "noise",
+                            S.ListOf(_fraction, min_len=0),
+                            [0.1, 0.5],
+                            "fraction replaced by uniform noise images",
+                        ),
+                        S.Setting("shift", S.ListOf(S.Int(lo=1), min_len=0), [1, 4], "px"),
+                        S.Setting("rotate", S.ListOf(S.Float(), min_len=0), [5, 15], "degrees"),
+                        S.Setting(
+                            "jpeg", S.ListOf(S.Int(lo=1, hi=100), min_len=0), [75, 30], "quality"
+                        ),
+                        S.Setting(
+                            "blur",
+                            S.ListOf(S.Float(lo=0, lo_open=True), min_len=0),
+                            [0.5, 1.5],
+                            "Gaussian sigma (px)",
+                        ),
+                        S.Setting(
+                            "sample_size",
+                            S.ListOf(S.Int(lo=2), min_len=0),
+                            [5000, 2000, 500],
+                            "seeded subsets (at most n)",
+                        ),
+                    ]
+                ),
+            ),
+            config.kid_section(subsets=20, seed=False, doc="KID (capped at the set sizes)"),
+            config.prdc_section(),
+        ]
+    ),
+    uses_splits=True,
+)
 
 METRICS = ["is_mean", "sg_nats", "fid", "kid", "precision", "recall", "density", "coverage"]
 ROW_SELECTIONS = ("intra_class_collapse", "mode_dropping", "memorization", "sample_size")
@@ -45,6 +159,12 @@ PIXEL_CORRUPTIONS = ("memorization_jittered", "noise", "shift", "rotate", "jpeg"
 #: which direction is "worse" for each metric (for the figure's caption only)
 LOWER_IS_BETTER = {"fid", "kid"}
 NOISE = "none (random halves)"
+#: bump when a pixel corruption (or the rng draws feeding it) changes what it produces
+PIXEL_CODE_VERSION = 2
+#: numpy's RandomState (KID subsets) takes seeds in [0, 2**32)
+SEED_LIMIT = 2**32
+#: ``kid.subset_size=auto``: the largest subset, as in ``sanity``
+KID_AUTO_MAX = 1000
 
 
 # ---------------------------------------------------------------- row selections (pure, tested)
@@ -136,6 +256,13 @@ def jitter_copies(x: np.ndarray, ref: np.ndarray, frac: float, rng) -> np.ndarra
 
 
 # ---------------------------------------------------------------- metrics of one configuration
+def kid_subset_size(setting, n: int, n_reference: int) -> int:
+    """The KID subset size used for ``n`` samples against ``n_reference``: an integer capped at
+    both set sizes; ``auto`` = min(1000, n, n_reference), as ``sanity`` resolves it."""
+    want = KID_AUTO_MAX if setting == "auto" else int(setting)
+    return min(want, int(n), int(n_reference))
+
+
 def metric_values(probs, feats, ref_feats, n_splits: int, kid_cfg, prdc_cfg, seed: int) -> dict:
     n = len(probs)
     prep = scores.prepare(probs)
@@ -143,12 +270,16 @@ def metric_values(probs, feats, ref_feats, n_splits: int, kid_cfg, prdc_cfg, see
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fm.RankDeficientWarning)
         f = fm.fid(feats, ref_feats)
-    size = min(int(kid_cfg.subset_size), n, len(ref_feats))
+    size = kid_subset_size(kid_cfg.subset_size, n, len(ref_feats))
     k = fm.kid(
         feats, ref_feats, int(kid_cfg.subsets), size, int(seed), matmul_dtype=kid_cfg.matmul_dtype
     )
     p = fm.prdc(
-        ref_feats, feats, int(prdc_cfg.k_precision_recall), int(prdc_cfg.k_density_coverage)
+        ref_feats,
+        feats,
+        int(prdc_cfg.k_precision_recall),
+        int(prdc_cfg.k_density_coverage),
+        ball=prdc_cfg.ball,
     )
     return {
         "is_mean": scores.inception_score(prep, splits=spec).mean,
@@ -161,24 +292,131 @@ def metric_values(probs, feats, ref_feats, n_splits: int, kid_cfg, prdc_cfg, see
         "coverage": p.coverage,
         "kid_subset_size": size,
         "kid_matmul_dtype": k.matmul_dtype,
+        "prdc_ball": p.ball,
     }
 
 
-def _pixel_source(cfg, images: np.ndarray, key: str):
-    """New pixels as an ``arrays`` source, written once under ``<cache.dir>/corruptions``."""
-    from harness import data
-    from harness.backbones.weights import cache_root
-    from harness.results import atomic_path
+# ---------------------------------------------------------------- new pixels: cache and source
+def _array_sha256(x: np.ndarray) -> str:
+    a = np.ascontiguousarray(x)
+    h = hashlib.sha256(f"{a.dtype.str}|{a.shape}".encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
 
-    path = cache_root((cfg.get("cache") or {}).get("dir")) / "corruptions" / f"{key}.npy"
-    if not path.exists():
-        with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as fh:
-            np.save(fh, images)
-    src = data.load("arrays", path=str(path), progress=False)
-    if src.read_all().shape != images.shape:  # a stale file under the same key: rewrite
-        path.unlink()
-        return _pixel_source(cfg, images, key)
-    return src
+
+class PixelSet(ImageSource):
+    """Corrupted images held in memory (uint8 N x H x W x 3); their identity is their sha256,
+    so the logits cache keys them by content; ``made_from`` (what produced them) is provenance.
+    """
+
+    kind = "corrupted"
+
+    def __init__(self, images: np.ndarray, made_from: dict):
+        super().__init__(n=None, order="as_loaded", order_seed=None, progress=False)
+        self.images = check_uint8_images(np.ascontiguousarray(images), "corrupted pixels")
+        self.made_from = dict(made_from)
+        self._sha = _array_sha256(self.images)
+
+    def _total(self) -> int:
+        return int(self.images.shape[0])
+
+    def _read(self, idx):
+        return self.images[np.asarray(idx)]
+
+    def _identity(self) -> dict:
+        return {"array_sha256": self._sha, "shape": list(self.images.shape), "dtype": "uint8"}
+
+    def _resolution(self):
+        return (int(self.images.shape[1]), int(self.images.shape[2]))
+
+    def _extra_provenance(self) -> dict:
+        return {"made_from": self.made_from}
+
+
+def pixel_identity(corruption: str, strength, seed, base_fp: str, ref_fp: str | None) -> dict:
+    """Everything a derived pixel set depends on (its cache key is the sha256 of this)."""
+    import PIL
+
+    return {
+        "pixel_code_version": PIXEL_CODE_VERSION,
+        "corruption": corruption,
+        "strength": strength,
+        "seed": seed,
+        "base_fingerprint": base_fp,
+        "reference_fingerprint": ref_fp,
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+    }
+
+
+def pixel_key(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _cache_settings(cfg) -> tuple[bool, Path]:
+    from harness.backbones.weights import cache_root
+
+    c = cfg.get("cache") or {}
+    enabled = as_bool(c.get("enabled", True), "cache.enabled")
+    return enabled, cache_root(c.get("dir")) / "corruptions"
+
+
+def _load_checked(npy: Path, seal: Path, identity: dict, shape: tuple) -> np.ndarray | None:
+    """The cached pixels if the file and its seal agree (identity, shape, dtype, sha256); None
+    when absent.  A file that fails a check is moved to ``bad/`` (with a warning), not used."""
+    if not seal.exists() and not npy.exists():
+        return None
+    try:
+        rec = json.loads(seal.read_text(encoding="utf-8"))
+        if rec.get("identity") != identity:
+            raise ValueError("its seal names other inputs")
+        arr = np.load(npy, allow_pickle=False)
+        if arr.dtype != np.uint8 or tuple(arr.shape) != tuple(shape):
+            raise ValueError(f"{arr.dtype} {tuple(arr.shape)}, expected uint8 {tuple(shape)}")
+        if list(arr.shape) != rec.get("shape") or _array_sha256(arr) != rec.get("sha256"):
+            raise ValueError("its content does not match its seal's sha256")
+        return arr
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        warnings.warn(
+            f"metric_properties: cached pixels {npy.name} fail their check ({exc}); moved to "
+            "bad/ and recomputed",
+            stacklevel=3,
+        )
+        bad = npy.parent / "bad"
+        bad.mkdir(parents=True, exist_ok=True)
+        for p in (npy, seal):
+            if p.exists():
+                os.replace(p, bad / f"{p.name}.{os.getpid()}.{time.time_ns()}")
+        return None
+
+
+def derived_pixels(cfg, identity: dict, make, shape: tuple) -> np.ndarray:
+    """``make()``'s pixels, from ``<cache.dir>/corruptions`` when a checked copy is there, else
+    computed and written there (atomically: the array, then its seal).  With
+    ``cache.enabled=false``: computed in memory, nothing under ``cache.dir`` read or written."""
+    from harness.results import atomic_path, write_json
+
+    enabled, root = _cache_settings(cfg)
+    if not enabled:
+        return make()
+    key = pixel_key(identity)
+    npy, seal = root / f"{key}.npy", root / f"{key}.json"
+    arr = _load_checked(npy, seal, identity, shape)
+    if arr is not None:
+        return arr
+    arr = np.ascontiguousarray(make())
+    with atomic_path(npy, suffix=".npy") as tmp, open(tmp, "wb") as fh:
+        np.save(fh, arr)
+    write_json(
+        seal,
+        {
+            "identity": identity,
+            "shape": list(arr.shape),
+            "dtype": str(arr.dtype),
+            "sha256": _array_sha256(arr),
+        },
+    )
+    return arr
 
 
 #: corruption -> (kind of strength, lowest allowed, highest allowed)
@@ -205,10 +443,16 @@ def check_settings(cfg) -> None:
 
     fm.check_kid_matmul_dtype(cfg.kid.matmul_dtype)
     for s in cfg.seeds:
-        if isinstance(s, bool) or not isinstance(s, int):
-            bad("seeds", s, "an integer")
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < SEED_LIMIT:
+            bad("seeds", s, f"an integer in [0, {SEED_LIMIT - 1}]")
     if not cfg.seeds:
         raise ConfigError("metric_properties: seeds must name at least one seed")
+    size = cfg.kid.subset_size
+    if size != "auto" and (isinstance(size, bool) or not isinstance(size, int) or size < 2):
+        raise ConfigError(
+            f"metric_properties: kid.subset_size={size!r}; set an integer >= 2 or auto "
+            "(min(1000, N samples, N reference))"
+        )
     for name, (kind, lo, hi) in STRENGTHS.items():
         key = f"corruptions.{name}"
         want = ("an integer" if kind is int else "a number") + (
@@ -222,6 +466,52 @@ def check_settings(cfg) -> None:
                 bad(key, v, want)
 
 
+def check_fits(corruptions, n: int, labels=None, classes_from: str = "dataset labels") -> None:
+    """Every strength applicable to this base set (one-line errors naming the key, the value and
+    the valid range): ``sample_size`` at most N; a replaced fraction (``memorization``,
+    ``memorization_jittered``, ``noise``) 0 or enough to replace one of the N images; with
+    classes known, ``mode_dropping`` at most the number of classes and ``intra_class_collapse``
+    at most the largest class (a larger k collapses no class: the row would be the uncorrupted
+    set under a k it never had)."""
+
+    def bad(name, v, limit, why):
+        raise ConfigError(
+            f"metric_properties: corruptions.{name} has {v}, but {why}; each value must be in "
+            f"[{STRENGTHS[name][1]}, {limit}]"
+        )
+
+    for size in corruptions.get("sample_size") or []:
+        if size > n:
+            bad("sample_size", size, n, f"the base set holds {n} samples (lower it or raise n)")
+    for name in ("memorization", "memorization_jittered", "noise"):
+        for frac in corruptions.get(name) or []:
+            if frac > 0 and round(frac * n) == 0:  # the positions replaced: round(frac * N)
+                raise ConfigError(
+                    f"metric_properties: corruptions.{name} has {frac}, but {frac} x {n} samples "
+                    f"replaces no image; each value must be 0 or in ({0.5 / n:.4g}, 1]"
+                )
+    if labels is None:
+        return
+    counts = np.unique(np.asarray(labels), return_counts=True)[1]
+    for m in corruptions.get("mode_dropping") or []:
+        if m > len(counts):
+            bad(
+                "mode_dropping",
+                m,
+                len(counts),
+                f"the base set has {len(counts)} classes ({classes_from})",
+            )
+    for k in corruptions.get("intra_class_collapse") or []:
+        if k > counts.max():
+            bad(
+                "intra_class_collapse",
+                k,
+                int(counts.max()),
+                f"no class of the base set has more than {int(counts.max())} images "
+                f"({classes_from})",
+            )
+
+
 def compute(cfg) -> Result:
     check_settings(cfg)
     c = cfg.corruptions
@@ -232,13 +522,15 @@ def compute(cfg) -> Result:
         base = base.first(min(int(cfg.n), len(base)))
     spec = config.split_spec(cfg)
     got.require_splits(spec.n_splits, keys=["dataset"])
-    b = outputs(cfg, net, base, features=True, label="base set")
-    r = outputs(cfg, net, ref, features=True, label="reference set")
+    n = len(base)
     labels, label_source = base.labels, "dataset labels"
+    check_fits(c, n, labels, label_source)  # before any network pass
+    b = outputs(cfg, net, base, features=True, label="base set")
     if labels is None:
         labels, label_source = b.probs.argmax(axis=1), f"classes predicted by {net.name}"
+        check_fits(c, n, labels, label_source)  # before any further pass
     labels = np.asarray(labels)
-    n = len(b.probs)
+    r = outputs(cfg, net, ref, features=True, label="reference set")
 
     def score(probs, feats, seed):
         return metric_values(probs, feats, r.pool, spec.n_splits, cfg.kid, cfg.prdc, seed)
@@ -270,19 +562,20 @@ def compute(cfg) -> Result:
             probs[pos], feats[pos] = r.probs[src], r.pool[src]
             add("memorization", f"{frac:g}", s, score(probs, feats, s))
         for size in c.sample_size:
-            if int(size) <= n:
-                idx = subset_rows(n, int(size), rng)
-                add("sample_size", f"N={size}", s, score(b.probs[idx], b.pool[idx], s))
-    # new pixels: computed once (cached), then through the logits cache
-    x = base.read_all()
-    xr = ref.read_all() if c.memorization_jittered else None
-    fp = base.fingerprint()[:16]
+            idx = subset_rows(n, int(size), rng)
+            add("sample_size", f"N={size}", s, score(b.probs[idx], b.pool[idx], s))
+    # new pixels: computed once (cached, keyed by all they depend on), then the logits cache
+    if any(c.get(name) for name in PIXEL_CORRUPTIONS):
+        x = base.read_all()
+        xr = ref.read_all() if c.memorization_jittered else None
+        base_fp, ref_fp = base.fingerprint(), ref.fingerprint()
     pixel_jobs = []
     for s in seeds:
         for frac in c.memorization_jittered:
             pixel_jobs.append(
                 (
                     "memorization_jittered",
+                    float(frac),
                     f"{frac:g}",
                     s,
                     lambda f=frac, s=s: jitter_copies(
@@ -294,34 +587,49 @@ def compute(cfg) -> Result:
             pixel_jobs.append(
                 (
                     "noise",
+                    float(frac),
                     f"{frac:g}",
                     s,
                     lambda f=frac, s=s: noise_images(x, float(f), np.random.default_rng([s, 3])),
                 )
             )
+    # deterministic transforms: one result per strength (no seed), listed under the first seed
     for px in c.shift:
-        pixel_jobs.append(("shift", f"{px}px", seeds[0], lambda p=px: shift_images(x, p)))
+        pixel_jobs.append(("shift", int(px), f"{px}px", None, lambda p=px: shift_images(x, p)))
     for deg in c.rotate:
-        pixel_jobs.append(("rotate", f"{deg}deg", seeds[0], lambda d=deg: rotate_images(x, d)))
+        pixel_jobs.append(
+            ("rotate", float(deg), f"{deg}deg", None, lambda d=deg: rotate_images(x, d))
+        )
     for q in c.jpeg:
-        pixel_jobs.append(("jpeg", f"q={q}", seeds[0], lambda q=q: jpeg_images(x, q)))
+        pixel_jobs.append(("jpeg", int(q), f"q={q}", None, lambda q=q: jpeg_images(x, q)))
     for sg in c.blur:
-        pixel_jobs.append(("blur", f"sigma={sg}", seeds[0], lambda g=sg: blur_images(x, g)))
-    for corruption, strength, s, make in pixel_jobs:
-        key = hashlib.sha256(f"{fp}|{corruption}|{strength}|{s}|v1".encode()).hexdigest()[:24]
-        src = _pixel_source(cfg, make(), key)
+        pixel_jobs.append(("blur", float(sg), f"sigma={sg}", None, lambda g=sg: blur_images(x, g)))
+    for corruption, value, strength, s, make in pixel_jobs:
+        ident = pixel_identity(
+            corruption,
+            value,
+            s,
+            base_fp,
+            ref_fp if corruption == "memorization_jittered" else None,
+        )
+        src = PixelSet(derived_pixels(cfg, ident, make, x.shape), ident)
         o = outputs(cfg, net, src, features=True, label=f"{corruption} {strength}")
-        add(corruption, strength, s, score(o.probs, o.pool, s))
+        row_seed = seeds[0] if s is None else s
+        add(corruption, strength, row_seed, score(o.probs, o.pool, row_seed))
 
     long = _long_table(pd.DataFrame(rows), base_vals)
     summary = detects(long)
-    prov = provenance_columns(net, base, spec, cfg.seed)
+    # no seed here: the table's ``seed`` is each row's own; the run's seed is ``run_seed``
+    prov = provenance_columns(net, base, spec)
     prov.update(
         {
+            "run_seed": cfg.seed,
             "classes_from": label_source,
             "reference_dataset": ref.provenance()["dataset"],
             "reference_fingerprint": ref.fingerprint(),
             "n_reference": len(ref),
+            "kid_subsets": int(cfg.kid.subsets),
+            "kid_subset_size_setting": str(cfg.kid.subset_size),
         }
     )
     for k, v in prov.items():
@@ -335,7 +643,14 @@ def compute(cfg) -> Result:
 
 def _long_table(wide: pd.DataFrame, base_vals: dict) -> pd.DataFrame:
     out = wide.melt(
-        id_vars=["corruption", "strength", "seed"],
+        id_vars=[
+            "corruption",
+            "strength",
+            "seed",
+            "kid_subset_size",
+            "kid_matmul_dtype",
+            "prdc_ball",
+        ],
         value_vars=METRICS,
         var_name="metric",
         value_name="value",
