@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import sys
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import as_bool
+from .. import settings as S
 from ..errors import HarnessError, MissingInputError
 from .base import ImageSource, check_uint8_images
 
@@ -238,6 +239,81 @@ def _attach(name: str):
     return shm
 
 
+#: ``prctl`` option: a signal sent to this process when its parent (thread) ends (linux/prctl.h)
+PR_SET_PDEATHSIG = 1
+#: seconds between the watchdog's checks that the main process still exists
+WATCHDOG_INTERVAL = 0.5
+
+
+class _SpawnedInMainThread:
+    """In the decode processes' initargs: pickled as each process is spawned, in the thread
+    that spawns it (the one calling ``submit``), it arrives as whether that is the main thread.
+
+    Linux sends the parent-death signal when the *thread* that started the process ends, not
+    the process: a process started by another thread (a consumer iterating batches in a
+    thread) would be killed when that thread ends, so it relies on the watchdog alone.
+    """
+
+    def __reduce__(self):
+        import threading
+
+        return (bool, (threading.current_thread() is threading.main_thread(),))
+
+
+def _parent_death_signal() -> bool:
+    """Linux: SIGKILL this process when its parent ends (``prctl(PR_SET_PDEATHSIG)``)."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):  # no libc or no prctl: the watchdog alone
+        return False
+
+
+def _parent_gone(parent_pid: int, parent) -> bool:
+    # POSIX: an orphan is re-parented (getppid changes); everywhere: the sentinel of
+    # multiprocessing's parent_process() (a pipe only the parent holds) becomes ready
+    return os.getppid() != parent_pid or (parent is not None and not parent.is_alive())
+
+
+def _watch_parent(parent_pid: int, interval: float = WATCHDOG_INTERVAL) -> None:
+    """Watchdog thread of a decode process: exit at once when the main process is gone."""
+    import multiprocessing
+    import time
+
+    parent = multiprocessing.parent_process()
+    while not _parent_gone(parent_pid, parent):
+        if parent is not None:
+            parent.join(interval)  # returns as soon as the parent's end of the pipe closes
+        else:
+            time.sleep(interval)
+    os._exit(1)  # nobody is left to read results; the resource tracker frees the blocks
+
+
+def decode_process_init(parent_pid: int, spawned_in_main_thread: bool = False) -> None:
+    """Initializer of each decode process: it dies with the main process, also when that is
+    killed (``kill -9``, the OOM killer), instead of living on, adopted by init, with a
+    shared-memory block attached.  Once they are gone, multiprocessing's resource tracker (whose
+    pipe they hold too) reads EOF, unlinks the leaked block and semaphores, and exits.
+
+    Linux: a parent-death signal (SIGKILL), then ``getppid`` checked against ``parent_pid``
+    (the parent may have died before the signal was asked for); everywhere: a watchdog thread.
+    """
+    import threading
+
+    # `is True`: only what _SpawnedInMainThread unpickles to (not the object itself, which a
+    # process started without pickling would get)
+    if spawned_in_main_thread is True and sys.platform.startswith("linux"):
+        _parent_death_signal()
+    if _parent_gone(parent_pid, None):
+        os._exit(1)
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid,), name="decode-watchdog", daemon=True
+    ).start()
+
+
 def decode_into(spec: DecodeSpec, paths: list[str], block: str, shape: tuple, start: int):
     """Decode ``paths`` into rows ``start...`` of the uint8 array of ``shape`` at the start of
     the shared-memory block ``block`` (run in a decode process: the pixels travel through
@@ -331,58 +407,108 @@ class FileImageSource(ImageSource):
     """
 
     decodes_files = True
+    default_preprocess = "none"
+
+    @classmethod
+    def file_entries(cls) -> list:
+        """The decoding and preprocessing parameters of every file source."""
+        resizing = S.When("preprocess", not_in=("none",))
+        return [
+            S.Setting(
+                "preprocess",
+                S.Choice(PREPROCESS),
+                cls.default_preprocess,
+                "none | resize | resize_center_crop",
+            ),
+            S.Setting(
+                "size",
+                S.Int(lo=1),
+                299,
+                "output size of resize / center crop",
+                applies=resizing,
+            ),
+            S.Setting(
+                "crop_fraction",
+                S.Float(lo=0, hi=1, lo_open=True),
+                0.875,
+                "shorter side resized to size / crop_fraction before the crop (342 for 299)",
+                applies=S.When("preprocess", is_in=("resize_center_crop",)),
+            ),
+            S.Setting(
+                "resample",
+                S.Choice(RESAMPLE),
+                "bilinear",
+                "bilinear | bicubic | lanczos | nearest (PIL)",
+                applies=resizing,
+            ),
+            S.Setting(
+                "skip_bad", S.Bool(), False, "true: skip unreadable files (counted in provenance)"
+            ),
+            S.Setting(
+                "alpha",
+                S.Choice(ALPHA),
+                "error",
+                "transparent pixels: error | drop | white | black (opaque alpha is dropped)",
+            ),
+            S.Setting("cmyk", S.Choice(CMYK), "error", "CMYK without ICC profile: error | naive"),
+            S.Setting(
+                "exif_orientation",
+                S.Choice(EXIF),
+                "apply",
+                "apply (as image viewers show) | ignore",
+            ),
+            S.Setting(
+                "num_workers",
+                S.IntOrAuto(lo=1),
+                "auto",
+                "decoding workers (auto = the cores available, at most 8); batches identical "
+                "to serial",
+            ),
+            S.Setting(
+                "worker_type",
+                S.Choice(WORKER_TYPES),
+                "auto",
+                "thread | process (no GIL; starts in ~0.5 s; they exit with the run, also after "
+                "kill -9) | auto: processes from 32 Mpx of images on, with room in /dev/shm",
+            ),
+            S.Setting(
+                "prefetch",
+                S.Int(lo=0, hi=64),
+                2,
+                "batches decoded ahead of the network (bounded memory)",
+            ),
+        ]
 
     def __init__(
         self,
-        preprocess: str = "none",
-        size: int = 299,
-        crop_fraction: float = 0.875,
-        resample: str = "bilinear",
-        skip_bad: bool = False,
-        alpha: str = "error",
-        cmyk: str = "error",
-        exif_orientation: str = "apply",
-        num_workers="auto",
-        worker_type: str = "auto",
-        prefetch: int = 2,
+        *,
+        preprocess,
+        size,
+        crop_fraction,
+        resample,
+        skip_bad,
+        alpha,
+        cmyk,
+        exif_orientation,
+        num_workers,
+        worker_type,
+        prefetch,
         **kw,
     ):
         super().__init__(**kw)
         self.num_workers = decode_workers(num_workers)
-        if worker_type not in WORKER_TYPES:
-            raise HarnessError(
-                f"dataset.worker_type must be one of {', '.join(WORKER_TYPES)}, got {worker_type!r}"
-            )
         self.worker_type = worker_type
         self._procs = None
         self._decode_spec: DecodeSpec | None = None
         self._blocks: list | None = None  # shared-memory blocks of the decode processes
         self._free: list | None = None
         self.prefetch = int(prefetch)
-        if self.prefetch < 0:
-            raise HarnessError(f"dataset.prefetch must be >= 0 batches, got {prefetch!r}")
         self._pool = None
-        if preprocess not in PREPROCESS:
-            raise HarnessError(
-                f"unknown preprocess {preprocess!r}; choose from {', '.join(PREPROCESS)}"
-            )
-        if not 0 < float(crop_fraction) <= 1:
-            raise HarnessError(f"crop_fraction must be in (0, 1], got {crop_fraction}")
-        for name, value, allowed in (
-            ("alpha", alpha, ALPHA),
-            ("cmyk", cmyk, CMYK),
-            ("exif_orientation", exif_orientation, EXIF),
-        ):
-            if value not in allowed:
-                raise HarnessError(
-                    f"dataset.{name} must be one of {', '.join(allowed)}, got {value!r}"
-                )
-        _resample(resample)
         self.preprocess = preprocess
         self.size = int(size)
         self.crop_fraction = float(crop_fraction)
         self.resample = resample
-        self.skip_bad = as_bool(skip_bad, "skip_bad")
+        self.skip_bad = skip_bad
         self.alpha, self.cmyk, self.exif_orientation = alpha, cmyk, exif_orientation
         self.root: Path = Path(".")
         self.files: list[Path] = []
@@ -555,7 +681,12 @@ class FileImageSource(ImageSource):
             # spawn: a fresh interpreter that imports only numpy, Pillow and this module (a fork
             # would copy torch's and TensorFlow's threads and locks)
             ctx = multiprocessing.get_context("spawn")
-            self._procs = ProcessPoolExecutor(self.num_workers, mp_context=ctx)
+            self._procs = ProcessPoolExecutor(
+                self.num_workers,
+                mp_context=ctx,
+                initializer=decode_process_init,  # they die with this process
+                initargs=(os.getpid(), _SpawnedInMainThread()),
+            )
         return self._procs
 
     def _block(self, nbytes: int):
@@ -732,8 +863,17 @@ class FolderSource(FileImageSource):
     """Every PNG/JPEG/WebP/BMP image under ``root`` (recursive), in sorted relative-path order."""
 
     kind = "folder"
+    summary = "Any directory of PNG/JPEG/WebP/BMP images, recursive, sorted by relative path."
 
-    def __init__(self, root: str, **kw):
+    @classmethod
+    def entries(cls) -> list:
+        return [
+            S.Setting("root", S.Path(), None, "required: dataset.root=<dir>", required=True),
+            *cls.file_entries(),
+            *super().entries(),
+        ]
+
+    def __init__(self, *, root, **kw):
         super().__init__(**kw)
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
@@ -762,20 +902,52 @@ class ImageNetValSource(FileImageSource):
     """
 
     kind = "imagenet_val"
+    summary = (
+        "ILSVRC2012 validation (50,000 images): class subfolders (class-sorted order) or flat + "
+        "label file."
+    )
+    default_preprocess = "resize_center_crop"
+
+    @classmethod
+    def entries(cls) -> list:
+        return [
+            S.Setting(
+                "root",
+                S.Path(),
+                "~/.cache/inception-note/datasets/imagenet/val",
+                "class subfolders n01440764/... or a flat folder with label_file",
+                yaml="${data_root}/imagenet/val",
+            ),
+            S.Setting(
+                "layout",
+                S.Choice(("auto", "class_subfolders", "flat")),
+                "auto",
+                "auto | class_subfolders | flat",
+            ),
+            S.Setting(
+                "label_file",
+                S.Path(),
+                None,
+                "flat layout: ILSVRC2012_validation_ground_truth.txt or '<file> <label>' lines",
+                nullable=True,
+                applies=S.When("layout", not_in=("class_subfolders",)),
+            ),
+            S.Setting(
+                "label_format",
+                S.Choice(("devkit_id", "index", "wnid")),
+                "devkit_id",
+                "devkit_id (official file) | index (0..999 sorted wnid) | wnid",
+                applies=S.When("label_file", not_in=(None,), text="label_file is set"),
+            ),
+            *cls.file_entries(),
+            *super().entries(),
+        ]
 
     def paper_dataset(self) -> str | None:
         return "imagenet_val"
 
-    def __init__(
-        self,
-        root: str,
-        layout: str = "auto",
-        label_file: str | None = None,
-        label_format: str = "devkit_id",
-        preprocess: str = "resize_center_crop",
-        **kw,
-    ):
-        super().__init__(preprocess=preprocess, **kw)
+    def __init__(self, *, root, layout, label_file, label_format, **kw):
+        super().__init__(**kw)
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             raise MissingInputError(
@@ -786,15 +958,7 @@ class ImageNetValSource(FileImageSource):
         subdirs = sorted(p for p in self.root.iterdir() if p.is_dir())
         if layout == "auto":
             layout = "class_subfolders" if subdirs else "flat"
-        if layout not in ("class_subfolders", "flat"):
-            raise HarnessError(
-                f"imagenet_val: layout must be auto, class_subfolders or flat, got {layout!r}"
-            )
         self.layout = layout
-        if label_format not in ("devkit_id", "index", "wnid"):
-            raise HarnessError(
-                f"imagenet_val: label_format must be devkit_id, index or wnid, got {label_format!r}"
-            )
         self.label_format = label_format
         self.label_file = label_file
         if layout == "class_subfolders":
