@@ -15,10 +15,45 @@ import numpy as np
 import pandas as pd
 
 from harness import config, imagenet, inputs, scores
+from harness import settings as S
 from harness.pipeline import outputs
 from harness.plotting import subplots
 from harness.rows import provenance_columns, score_row
 from harness.runner import Result
+
+SETTINGS = S.ExperimentSettings(
+    "Paper 4.2.1 / Table 3: H(y|x) on CIFAR-10, noise and ImageNet; top-10 ImageNet classes on "
+    "CIFAR-10.",
+    S.Schema(
+        [
+            S.NodeMap(
+                "backbones",
+                "backbone",
+                {
+                    "tf2015": "tf2015",
+                    "torchvision": "torchvision",
+                    "keras": "keras",
+                    "tfhub": "tfhub",
+                },
+            ),
+            S.NodeMap(
+                "datasets",
+                "dataset",
+                {"cifar10_train": "cifar10", "noise": "noise", "imagenet_val": "imagenet_val"},
+            ),
+            config.weights_override(),
+            S.Setting(
+                "top_classes_dataset",
+                S.Str(),
+                "cifar10_train",
+                "whose marginal's top classes to list (a key of datasets)",
+            ),
+            S.Setting("top_k", S.Int(lo=1), 10, "classes listed"),
+        ],
+        checks=[config.key_of("top_classes_dataset", "datasets")],
+    ),
+    uses_splits=True,
+)
 
 PAPER_H_BITS = {"cifar10_train": 4.664, "noise": 6.512, "imagenet_val": 1.97}  # by paper dataset
 # the paper's Table 3 lists six of its top-10 classes on CIFAR-10 (the rest are not known)

@@ -11,11 +11,36 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness import inputs, protocols, scores
+from harness import config, inputs, protocols, scores
+from harness import settings as S
 from harness.pipeline import outputs
 from harness.plotting import subplots
 from harness.rows import provenance_columns
 from harness.runner import Result
+
+SETTINGS = S.ExperimentSettings(
+    "Your images' IS under every peer's convention at once (openai, torch-fidelity, "
+    "torchmetrics, sbarratt, TF-GAN).",
+    S.Schema(
+        [
+            S.Node("dataset", "dataset", "folder"),
+            S.NodeMap(
+                "protocols",
+                "protocol",
+                {
+                    "openai": "openai",
+                    "torch_fidelity": "torch_fidelity",
+                    "torchmetrics": "torchmetrics",
+                    "sbarratt": "sbarratt",
+                    "tfgan": "tfgan",
+                },
+            ),
+            config.weights_override(
+                "overrides every protocol's weights (random:<seed> to try it out; labelled)"
+            ),
+        ]
+    ),
+)
 
 
 def compute(cfg) -> Result:

@@ -29,10 +29,77 @@ from omegaconf import OmegaConf
 
 from harness import config, inputs
 from harness import resize as rs
+from harness import settings as S
 from harness.pipeline import outputs
 from harness.plotting import subplots
 from harness.rows import provenance_columns, score_row
 from harness.runner import Result
+
+SETTINGS = S.ExperimentSettings(
+    "Beyond the paper: split IS gaps between frameworks into implementation, weights and "
+    "preprocessing.",
+    S.Schema(
+        [
+            S.NodeMap(
+                "backbones",
+                "backbone",
+                {"torchvision": "torchvision", "keras": "keras", "tf2015": "tf2015"},
+            ),
+            S.Node("dataset", "dataset", "cifar10"),
+            config.weights_override(
+                "overrides every backbone's weights (random:<s>: see below; labelled)"
+            ),
+            S.Setting(
+                "distinct_random_weights",
+                S.Bool(),
+                True,
+                "with weights=random:<s>, backbone i gets random:<s+i>, so weights differ",
+                applies=S.When(
+                    "weights",
+                    fn=lambda v: str(v.get("weights") or "").startswith("random:"),
+                    text="weights=random:<seed>",
+                ),
+            ),
+            S.Setting(
+                "reference",
+                S.Str(),
+                "torchvision",
+                "the one implementation all weights are run in (the weights effect)",
+            ),
+            S.Setting(
+                "same_weights_from",
+                S.Str(),
+                "torchvision",
+                "whose weights all implementations run (implementation effect)",
+            ),
+            S.Section(
+                "common",
+                S.Schema(
+                    [
+                        S.Setting(
+                            "resize",
+                            S.Choice(tuple(m for m in rs.METHODS if m != "torch_bilinear")),
+                            "tf1_bilinear",
+                            "the resize forced in the decomposition runs",
+                        ),
+                        S.Setting(
+                            "classes",
+                            S.Choice(("imagenet1000", "first1000", "last1000")),
+                            "imagenet1000",
+                            "the 1000 real classes everywhere (the 2015 graph has 1008 outputs)",
+                        ),
+                    ]
+                ),
+                "preprocessing forced in the decomposition runs",
+            ),
+        ],
+        checks=[
+            config.key_of("reference", "backbones"),
+            config.key_of("same_weights_from", "backbones"),
+        ],
+    ),
+    uses_splits=True,
+)
 
 
 def compute(cfg) -> Result:

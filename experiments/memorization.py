@@ -17,11 +17,44 @@ import pandas as pd
 
 from harness import config, inputs, scores
 from harness import feature_metrics as fm
+from harness import settings as S
 from harness.neighbors import nearest_similarity, normalise_features
 from harness.pipeline import outputs
 from harness.plotting import subplots
 from harness.rows import provenance_columns, score_row
 from harness.runner import Result
+
+SETTINGS = S.ExperimentSettings(
+    "Paper 4.2.3: a generator replaying training images scores like real data; NN copies expose "
+    "it.",
+    S.Schema(
+        [
+            S.NodeMap("backbones", "backbone", {"torchvision": "torchvision"}),
+            S.NodeMap("datasets", "dataset", {"train": "cifar10", "heldout": "cifar10_test"}),
+            config.weights_override(),
+            S.Setting(
+                "replay_sizes",
+                S.ListOf(S.Int(lo=1), unique=True),
+                [10, 100, 1000, 10000, 50000],
+                "memorised training images K (first K of the train set)",
+            ),
+            S.Setting(
+                "n_samples",
+                S.Int(lo=1),
+                10000,
+                "samples per generator (held-out: the first n_samples test images)",
+            ),
+            S.Setting(
+                "dup_threshold",
+                S.Float(lo=-1, hi=1),
+                0.995,
+                "cosine similarity of centred pool features that counts as a copy",
+            ),
+            config.kid_section(doc="KID of each generator's samples against the training set"),
+        ]
+    ),
+    uses_splits=True,
+)
 
 
 def duplicate_rates(samples_f, ref_f, threshold: float) -> dict:

@@ -13,10 +13,30 @@ import numpy as np
 import pandas as pd
 
 from harness import config, inputs, scores
+from harness import settings as S
 from harness.pipeline import outputs
 from harness.plotting import integer_ticks, subplots
 from harness.rows import provenance_columns
 from harness.runner import Result
+
+SETTINGS = S.ExperimentSettings(
+    "Order alone: IS with contiguous splits as loaded (class-sorted) vs shuffled with several "
+    "seeds.",
+    S.Schema(
+        [
+            S.NodeMap("backbones", "backbone", {"torchvision": "torchvision"}),
+            S.NodeMap("datasets", "dataset", {"imagenet_val": "imagenet_val"}),
+            config.weights_override(),
+            S.Setting(
+                "shuffle_seeds",
+                S.ListOf(S.Seed(), unique=True),
+                list(range(10)),
+                "one shuffled IS per seed",
+            ),
+        ]
+    ),
+    uses_splits=True,
+)
 
 
 def compute(cfg) -> Result:

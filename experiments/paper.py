@@ -16,10 +16,52 @@ import traceback
 
 import pandas as pd
 
+from harness import config
+from harness import settings as S
 from harness.api import compose, run_with_config
 from harness.errors import HarnessError, MissingInputError
 from harness.experiment_registry import experiment_module
 from harness.runner import Result
+
+SETTINGS = S.ExperimentSettings(
+    "Everything: runs each experiment whose inputs are available and explains exactly what is "
+    "missing.",
+    S.Schema(
+        [
+            config.weights_override(
+                "passed to every network experiment (e.g. random:0: all run on random weights, "
+                "labelled)"
+            ),
+            S.Section(
+                "paper",
+                S.Schema(
+                    [
+                        S.Setting(
+                            "experiments",
+                            S.AnyList(),
+                            [
+                                {"name": "toy_gaussian"},
+                                {
+                                    "name": "splits",
+                                    "label": "splits_simulated",
+                                    "overrides": ["source=simulated"],
+                                },
+                                {"name": "splits", "label": "splits_network"},
+                                {"name": "weights_sensitivity"},
+                                {"name": "beyond_imagenet"},
+                                {"name": "ordering"},
+                                {"name": "memorization"},
+                                {"name": "implementation_vs_weights"},
+                                {"name": "adversarial"},
+                            ],
+                            "the runs: name, label, overrides",
+                        )
+                    ]
+                ),
+            ),
+        ]
+    ),
+)
 
 
 def _passthrough(cfg) -> list[str]:

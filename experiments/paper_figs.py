@@ -22,8 +22,33 @@ from pathlib import Path
 import pandas as pd
 
 from harness import results
+from harness import settings as S
 from harness.config import as_bool
 from harness.runner import Result, read_marker
+
+SETTINGS = S.ExperimentSettings(
+    "Every table and figure of the paper beside the paper's values, from real runs only (no "
+    "logits recomputed).",
+    S.Schema(
+        [
+            S.Section(
+                "paper_figs",
+                S.Schema(
+                    [
+                        S.Setting("out_dir", S.Path(), "paper_figs", "where the figures go"),
+                        S.Setting(
+                            "allow_smoke",
+                            S.Bool(),
+                            False,
+                            "true: draw items from random-weight/small runs (watermarked) "
+                            "instead of placeholders",
+                        ),
+                    ]
+                ),
+            )
+        ]
+    ),
+)
 
 PAPER_N = 50_000
 

@@ -1,22 +1,47 @@
 """Experiment ``reference_stats``: FID reference statistics of an image source.
 
 Writes ``stats.npz`` (``mu``, ``sigma``: the layout of TTUR, pytorch-fid and clean-fid files) and
-``stats.json`` (backbone, weights sha256, resize, N, dataset fingerprint) into the run dir, and to
-``out=<path>.npz`` when given.  The pool features come from the logits cache, so statistics of a
-set already scored cost no network pass.  ``sanity reference_stats=<file>`` checks the sidecar
-against its own backbone and resize before using the file.
+``stats.json`` into the run dir, and to ``out=<path>.npz`` when given.  The sidecar binds the file
+to what made it: every backbone knob (backbone, weights sha256, resize, input size, input_norm,
+classes, dtype, ...; ``compared_knobs`` lists those that move pool features), the sha256 of
+``mu``/``sigma`` (``stats_sha256``), N and the dataset fingerprint.  The pool features come from
+the logits cache, so statistics of a set already scored cost no network pass.
+``sanity reference_stats=<file>`` checks the hash and each compared knob against its own run
+before using the file (:func:`harness.feature_metrics.load_stats`).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from harness import config, inputs
 from harness import feature_metrics as fm
-from harness import inputs
+from harness import settings as S
 from harness.errors import ConfigError
 from harness.pipeline import outputs
 from harness.rows import provenance_columns
 from harness.runner import Result
+
+SETTINGS = S.ExperimentSettings(
+    "FID reference statistics (mu, sigma of pool features) of any image source, as .npz + a "
+    "JSON sidecar.",
+    S.Schema(
+        [
+            S.Node("backbone", "backbone", "tf2015_torch"),
+            S.Node("dataset", "dataset", "cifar10"),
+            config.weights_override(
+                "overrides backbone.weights (random:<seed>: labelled in the sidecar)"
+            ),
+            S.Setting(
+                "out",
+                S.Path(),
+                None,
+                "also write the statistics here (a .npz path; its .json sidecar beside it)",
+                nullable=True,
+            ),
+        ]
+    ),
+)
 
 
 def compute(cfg) -> Result:
@@ -35,6 +60,7 @@ def compute(cfg) -> Result:
         "dim": stats.dim,
         "trace_sigma": float(stats.sigma.trace()),
         "mean_norm": float((stats.mu @ stats.mu) ** 0.5),
+        "stats_sha256": fm.stats_digest(stats.mu, stats.sigma),
         **provenance_columns(net, src, None, cfg.seed),
     }
     return Result({"table": pd.DataFrame([row])}, got.random_weights, objects={"stats": stats})

@@ -20,12 +20,107 @@ from omegaconf import OmegaConf
 from harness import config, inputs, protocols, results, sanity, scores
 from harness import feature_metrics as fm
 from harness import resize as rs
+from harness import settings as S
+from harness.backbones import REGISTRY
 from harness.config import as_bool
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 from harness.pipeline import outputs
 from harness.plotting import integer_ticks, subplots
 from harness.runner import Result
 from harness.sweeps import split_sweep
+
+
+def _one_reference(values: dict, prefix: str) -> None:
+    if values.get("reference_stats") is not None and values.get("reference") is not None:
+        raise ConfigError(
+            "give one reference for FID/KID: reference_stats=<stats.npz> or "
+            "+dataset@reference=<dataset>, not both"
+        )
+
+
+BACKBONES4 = {"tf2015": "tf2015", "torchvision": "torchvision", "keras": "keras", "tfhub": "tfhub"}
+
+SETTINGS = S.ExperimentSettings(
+    "Pre-publication sanity report on your own samples (dataset=folder|arrays|generator): 11 "
+    "checks + a reporting line.",
+    S.Schema(
+        [
+            S.Node("backbone", "backbone", "tf2015_torch"),
+            S.Node("dataset", "dataset", "folder"),
+            S.NodeMap("other_backbones", "backbone", BACKBONES4),
+            config.weights_override(
+                "overrides every backbone's weights (random:<seed> to try it out; labelled)"
+            ),
+            S.Setting(
+                "checks",
+                S.ListOf(S.Int(lo=1, hi=11), unique=True),
+                None,
+                "null = all (1-11); or a list, e.g. checks=[1,4,7]",
+                nullable=True,
+            ),
+            S.Setting(
+                "quick",
+                S.Bool(),
+                False,
+                "true: only the chosen backbone's one pass (drops checks 5 and 6)",
+            ),
+            S.Setting(
+                "strict", S.Bool(), False, "true: exit code 3 when any check FAILs (for your CI)"
+            ),
+            S.Node(
+                "reference",
+                "dataset",
+                None,
+                doc="optional training set for the copy check: +dataset@reference=cifar10 ...",
+                nullable=True,
+            ),
+            S.Setting(
+                "compare_backbone",
+                S.Choice(tuple(REGISTRY)),
+                "tf2015_torch",
+                "the network comparison papers used: the original IS code's 2015 graph "
+                "(tf2015 in TensorFlow)",
+            ),
+            S.Setting("shuffle_seed", S.Seed(), 0, "seed of the shuffled IS (check 3)"),
+            S.Setting(
+                "bias_resamples",
+                S.Int(lo=1),
+                5,
+                "subsamples per size for the sample-count bias estimate",
+            ),
+            S.Setting(
+                "pixel_sample",
+                S.Int(lo=1),
+                2000,
+                "images whose pixels are inspected (check 2)",
+            ),
+            S.Setting(
+                "reference_stats",
+                S.Path(),
+                None,
+                "or a .npz with mu/sigma (TTUR / pytorch-fid / clean-fid layout) for FID "
+                "(check 10)",
+                nullable=True,
+            ),
+            S.Setting(
+                "allow_mismatched_stats",
+                S.Bool(),
+                False,
+                "true: use stats made with another backbone/resize (recorded)",
+                applies=S.When("reference_stats", not_in=(None,), text="reference_stats is set"),
+            ),
+            config.kid_section(subset_size="auto", doc="KID against the reference set (check 10)"),
+            S.Setting(
+                "dup_threshold",
+                S.Float(lo=-1, hi=1),
+                0.995,
+                "cosine similarity of centred pool features counted as a copy",
+            ),
+        ],
+        checks=[_one_reference],
+    ),
+    uses_splits=True,
+)
 
 
 class StrictFailure(HarnessError):
@@ -50,12 +145,31 @@ def selected_checks(cfg) -> list[int]:
     return sorted(set(chosen))
 
 
+def check_one_reference(cfg) -> None:
+    """``reference_stats=`` and a reference dataset both given: check 10 would use only one."""
+    if cfg.get("reference_stats") and cfg.get("reference") is not None:
+        raise ConfigError(
+            f"reference_stats={cfg.reference_stats} and a reference dataset "
+            "(+dataset@reference=...) are both given, and check 10 uses one reference: give one "
+            "of reference_stats= or +dataset@reference=..."
+        )
+
+
 def compute(cfg) -> Result:
     want = selected_checks(cfg)
     fm.check_kid_matmul_dtype(cfg.kid.matmul_dtype)
+    check_one_reference(cfg)
     got = inputs.load(cfg, nets=("backbone",), sources=("dataset", "reference"))
     net, src = got.net(), got.source()
     ref = got.sources.get("reference")
+    stats_path = cfg.get("reference_stats")
+    stats = stats_notes = None
+    if 10 in want and net.has_features and stats_path:  # checked before any network pass
+        stats, stats_notes = fm.load_stats(
+            stats_path,
+            expect=fm.stats_meta(net),
+            allow_mismatched=as_bool(cfg.allow_mismatched_stats, "allow_mismatched_stats"),
+        )
     spec = config.split_spec(cfg)
     got.require_splits(spec.n_splits, ("dataset",))
     seed = int(cfg.shuffle_seed)
@@ -124,8 +238,7 @@ def compute(cfg) -> Result:
                 )
             )
     fid_line = None
-    stats_path = cfg.get("reference_stats")
-    if 10 in want and want_f and (ref is not None or stats_path):
+    if 10 in want and want_f and (ref is not None or stats is not None):
         if ref is not None:
             checks.append(
                 sanity.check_feature_distance(
@@ -136,27 +249,16 @@ def compute(cfg) -> Result:
                 )
             )
         else:
-            stats, notes = fm.load_stats(
-                stats_path,
-                expect=fm.stats_meta(net),
-                allow_mismatched=as_bool(cfg.allow_mismatched_stats, "allow_mismatched_stats"),
-            )
             n_ref = f"{stats.n:,} images" if stats.n > 0 else "N unknown"
             checks.append(
                 sanity.check_feature_distance(
                     out.pool,
                     ref_stats=stats,
-                    stats_notes=notes,
+                    stats_notes=stats_notes,
                     ref_label=f"statistics {stats_path} ({n_ref})",
                 )
             )
-        c10 = checks[-1]
-        kid_txt = (
-            f", KID = {c10.details['kid_mean']:.4g} ± {c10.details['kid_std']:.2g}"
-            if c10.details.get("kid_mean") is not None
-            else ""
-        )
-        fid_line = f"FID = {c10.details['fid']:.2f}{kid_txt} vs {c10.details['reference']}"
+        fid_line = sanity.fid_phrase(checks[-1])
     if 8 in want:
         checks.append(sanity.check_domain_fit(prep))
     if 9 in want:
@@ -179,7 +281,8 @@ def compute(cfg) -> Result:
         "summary": {
             "is_mean": rk.mean,
             "is_std": rk.std,
-            "n_splits": spec.n_splits,
+            "n_splits": rk.n_splits,  # used: torch.chunk may make fewer than asked
+            "n_splits_requested": spec.n_splits,
             "split_sizes": sorted(set(rk.split_sizes)),
             "sg_nats": sg.nats,
             "sg_bits": sg.bits,

@@ -12,9 +12,60 @@ import numpy as np
 import pandas as pd
 
 from harness import scores, toy
-from harness.errors import HarnessError
+from harness import settings as S
+from harness.errors import ConfigError, HarnessError
 from harness.plotting import subplots
 from harness.runner import Result
+
+
+def _uniform_range(values: dict, prefix: str) -> None:
+    if values["uniform_high"] <= values["uniform_low"]:
+        raise ConfigError(
+            f"{prefix}uniform_high={values['uniform_high']} must be above "
+            f"{prefix}uniform_low={values['uniform_low']}"
+        )
+
+
+SETTINGS = S.ExperimentSettings(
+    "The paper's 1-D two-Gaussian toy example: pathological generators beat the true data (no "
+    "network needed).",
+    S.Schema(
+        [
+            S.Section(
+                "toy",
+                S.Schema(
+                    [
+                        S.Setting(
+                            "scale", S.Float(lo=0, lo_open=True), 2.0, 'the paper\'s "N(+-1, 2)"'
+                        ),
+                        S.Setting(
+                            "scale_is",
+                            S.Choice(("variance", "std")),
+                            "variance",
+                            "variance | std: how `scale` and the wide generator's 20 are read",
+                        ),
+                        S.Setting(
+                            "wide_scale",
+                            S.Float(lo=0, lo_open=True),
+                            20.0,
+                            'the generator "N(0, 20)"',
+                        ),
+                        S.Setting("uniform_low", S.Float(), -100.0, "the uniform generator's low"),
+                        S.Setting("uniform_high", S.Float(), 100.0, "the uniform generator's high"),
+                        S.Setting(
+                            "mc_samples",
+                            S.Int(lo=10),
+                            1_000_000,
+                            "Monte Carlo sample size per generator (>= 10: 10 splits are scored)",
+                        ),
+                        S.Setting("mc_seed", S.Seed(), 0, "Monte Carlo seed", yaml="${seed}"),
+                    ],
+                    checks=[_uniform_range],
+                ),
+            )
+        ]
+    ),
+)
 
 LN2 = math.log(2.0)
 

@@ -14,10 +14,52 @@ import numpy as np
 import pandas as pd
 
 from harness import config, inputs
+from harness import settings as S
 from harness.pipeline import outputs
 from harness.plotting import subplots
 from harness.rows import provenance_columns, score_row
 from harness.runner import Result
+
+SETTINGS = S.ExperimentSettings(
+    "Paper Table 1: the same images through tf2015, torchvision, Keras (+ TF-Hub) give "
+    "different IS.",
+    S.Schema(
+        [
+            S.NodeMap(
+                "backbones",
+                "backbone",
+                {
+                    "tf2015": "tf2015",
+                    "torchvision": "torchvision",
+                    "keras": "keras",
+                    "tfhub": "tfhub",
+                },
+            ),
+            S.NodeMap(
+                "datasets",
+                "dataset",
+                {"cifar10_train": "cifar10", "imagenet_val": "imagenet_val"},
+            ),
+            config.weights_override(
+                "overrides every backbone's weights (e.g. random:0: a labelled smoke run)"
+            ),
+            S.Setting(
+                "only_backbone",
+                S.Str(),
+                None,
+                "one key of backbones (a multirun job per backbone: only_backbone=tf2015,keras -m)",
+                nullable=True,
+            ),
+            S.Setting("only_dataset", S.Str(), None, "one key of datasets", nullable=True),
+        ],
+        checks=[
+            config.key_of("only_backbone", "backbones"),
+            config.key_of("only_dataset", "datasets"),
+        ],
+    ),
+    uses_splits=True,
+    notes="n_splits: 10 contiguous splits of 5,000 (the paper's setting)",
+)
 
 # paper Table 1, keyed by the paper's network label: (IS mean, std); top-1 on ImageNet val
 PAPER_IS = {

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -36,28 +37,41 @@ def _compose_raw(overrides: list[str]) -> DictConfig:
         restore_gh_from_backup(backup)
 
 
-def compose_defaults(experiment: str):
-    """A function composing ``experiment`` with only the given group overrides (for validation)."""
-
-    def _compose(group_overrides: list[str]) -> DictConfig:
-        rest = [o for o in group_overrides if not o.lstrip("+~").startswith("experiment=")]
-        return _compose_raw([f"+experiment={experiment}", *rest])
-
-    return _compose
-
-
 def compose(experiment: str, overrides: list[str] | None = None) -> DictConfig:
     """The (validated) config ``python -m harness +experiment=<experiment> <overrides>`` sees."""
     experiment_module(experiment)  # one-line error for unknown names
     overrides = list(overrides or [])
-    cfg = _compose_raw([f"+experiment={experiment}", *overrides])
+    try:
+        cfg = _compose_raw([f"+experiment={experiment}", *overrides])
+    except Exception as exc:
+        _explain_unknown_key(experiment, overrides, exc)
+        raise
     prepare(cfg, overrides, experiment)
     return cfg
 
 
+def _explain_unknown_key(experiment: str, overrides: list[str], exc: Exception) -> None:
+    """Hydra refuses a key that is not in the config ("Could not override 'dataset.rot'. To
+    append to your config use +dataset.rot=..."): say instead which key is meant, from the
+    schemas (adding the key with + would only fail later with the same question)."""
+    m = re.search(r"Could not (?:override|append to) '([^']+)'", str(exc))
+    if m is None:
+        return
+    key = m.group(1)
+    rest = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] != key]
+    try:
+        values = config_rules.resolved(_compose_raw([f"+experiment={experiment}", *rest]))
+    except Exception:
+        return
+    from . import settings as S
+    from .experiment_registry import experiment_settings
+
+    S.check_path(experiment_settings(experiment).full_schema(), values, key)
+
+
 def prepare(cfg: DictConfig, overrides: list[str], experiment: str) -> None:
-    """Validate a composed config and apply its ``protocol`` (in place)."""
-    config_rules.validate(cfg, overrides, compose_defaults(experiment))
+    """Validate a composed config against its schemas and apply its ``protocol`` (in place)."""
+    config_rules.validate(cfg, overrides, experiment)
     protocols.apply(cfg, overrides)
 
 

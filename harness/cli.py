@@ -18,12 +18,13 @@ results is refused unless ``overwrite=true``.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
 from pathlib import Path
 
-from .errors import HarnessError
+from .errors import HarnessError, UserCodeError
 from .experiment_registry import CONF_DIR, available_experiments, describe
 
 BUG_LINE = (
@@ -82,28 +83,49 @@ def _claim_dirs(argv: list[str], name: str | None) -> list[str]:
     overwrite = (_value(argv, "overwrite") or "").lower() == "true"
     if given is not None:
         if not multirun:
-            runner.check_run_dir(Path(given), overwrite)
+            run_dir = Path(given)
+            runner.check_run_dir(run_dir, overwrite)
+            if overwrite and runner.result_entries(run_dir) and (run_dir / ".hydra").is_dir():
+                # Hydra is about to write the new run's .hydra/ here: keep the replaced run's
+                # beside its results (stashed with them; put back if the new run fails)
+                previous = run_dir / runner.PREVIOUS_HYDRA
+                if previous.is_dir():  # left by an overwrite that was killed: Hydra metadata
+                    import shutil
+
+                    shutil.rmtree(previous)
+                (run_dir / ".hydra").rename(previous)
         return argv
     if name is None:
         return argv
     root = Path(_value(argv, "output_root") or "results")
     stem = ("multirun_" if multirun else "") + runner.timestamp()
-    claimed = runner.claim_new_dir(root / name, stem)
+    try:
+        claimed = runner.claim_new_dir(root / name, stem)
+    except OSError as exc:
+        from .errors import ConfigError
+
+        raise ConfigError(
+            f"cannot create a run dir under {root / name} ({exc.strerror or exc}); choose a "
+            "writable output_root=<dir>"
+        ) from None
     _CLAIMED.append(claimed)
     return [*argv, f"{key}={claimed}"]
 
 
 def precheck(name: str, argv: list[str]) -> None:
     """Compose and validate the config before any run dir exists: a bad override (Hydra's
-    own errors included) is one line, and leaves nothing behind."""
+    own errors included) is one line, and leaves nothing behind.  With ``overwrite=true`` and an
+    explicit ``hydra.run.dir``, no input of the run may lie inside that dir."""
     from .api import compose
+    from .config import resolved
     from .errors import ConfigError
+    from .runner import check_inputs_outside
 
     overrides = [
         a for a in argv if not a.startswith("-") and not a.lstrip("+").startswith("experiment=")
     ]
     try:
-        compose(name, overrides)
+        cfg = compose(name, overrides)
     except HarnessError:
         raise
     except Exception as exc:  # Hydra/OmegaConf: unknown group option, merge type errors ...
@@ -112,6 +134,9 @@ def precheck(name: str, argv: list[str]) -> None:
             f"invalid override: {msg} (python -m harness +experiment={name} "
             "--help lists the config)"
         ) from None
+    run_dir = _value(argv, "hydra.run.dir")
+    if run_dir is not None and (_value(argv, "overwrite") or "").lower() == "true":
+        check_inputs_outside(Path(run_dir), resolved(cfg))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -215,6 +240,19 @@ def run_task(cfg, run_dir, overrides: list[str], multirun: bool = False) -> int:
             file=sys.stderr,
         )
         code = 1
+    except UserCodeError as exc:
+        traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        code, failure = 1, str(exc)
+    except OSError as exc:
+        line = disk_error_line(exc)
+        if line is None:
+            traceback.print_exc()
+            print(BUG_LINE, file=sys.stderr)
+        else:
+            print(f"error: {line}", file=sys.stderr)
+            failure, user_error = line, True
+        code = 1 if line is None else 2
     except Exception:
         traceback.print_exc()
         print(BUG_LINE, file=sys.stderr)
@@ -228,6 +266,30 @@ def run_task(cfg, run_dir, overrides: list[str], multirun: bool = False) -> int:
             _FAILED_JOBS.append(f"{Path(run_dir).name} ({name})")
             mark_failed(run_dir, name, "error", f"exit code {code}" if not failure else failure)
     return code
+
+
+#: errors of the filesystem a user fixes (space, permissions, a file where a dir should be)
+DISK_ERRNOS = {
+    errno.ENOSPC: ("write", "the disk is full: free space"),
+    errno.EDQUOT: ("write", "the disk quota is exceeded: free space"),
+    errno.EACCES: ("access", "permission denied: fix the permissions or choose another path"),
+    errno.EPERM: ("access", "permission denied: fix the permissions or choose another path"),
+    errno.EROFS: ("write", "the filesystem is read-only: choose a writable directory"),
+    errno.ENOTDIR: ("access", "a path component is a file, not a directory: fix the path"),
+}
+
+
+def disk_error_line(exc: OSError) -> str | None:
+    """One line for an OSError a user fixes (naming the path), or None for anything else."""
+    what = DISK_ERRNOS.get(exc.errno)
+    if what is None:
+        return None
+    verb, fix = what
+    where = exc.filename or "a file"
+    return (
+        f"cannot {verb} {where} ({exc.strerror or exc}); {fix} (cache.dir=, output_root= and "
+        "hydra.run.dir= choose where the harness writes), then run again"
+    )
 
 
 def _forget_unused(run_dir: Path, user_error: bool) -> None:

@@ -1,66 +1,278 @@
-"""Strict configuration: every value has the type of its default, and no key is invented.
+"""The run-wide settings and config validation.
 
-Hydra and YAML are liberal: ``bias=no`` arrives as the string ``"no"`` (and ``bool("no")`` is
-True), ``+n_split=10`` adds a key nobody reads.  Before an experiment runs, :func:`validate`
-compares the composed config with the defaults of the same experiment and config-group choices
-(composed without the user's value overrides):
-
-* a key that is not in the defaults is an error (with the closest valid name), except inside the
-  free-form mappings listed in :data:`FREE_FORM`;
-* a value must have the type of its default: booleans only ``true``/``false``, integers only
-  integers, floats also integers, strings only strings, lists only lists (``n_splits`` also takes
-  one integer); where the default is ``null`` the type comes from :data:`NULLABLE`.
+Every key of every experiment has one schema (:mod:`harness.settings`): the run-wide keys are
+declared here (:func:`run_schema`, :func:`split_schema`), a backbone's and an image source's in
+their classes, an experiment's in its module (``SETTINGS``).  :func:`validate` checks a composed
+config against them before anything runs: an unknown key (with the closest valid name), a value
+of the wrong type or out of range, a misspelt choice, a missing required value or a key without
+effect in the chosen configuration is one :class:`~harness.errors.ConfigError` line.
 
 :func:`as_bool` is the same rule for library callers of constructors.
 """
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
-
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from . import settings as S
 from .errors import ConfigError, HarnessError
+from .scores import ASSIGNS, SHUFFLES
 
-#: Mappings whose keys are the user's own (generator kwargs, paper sub-runs, Hydra's node).
-FREE_FORM = ("hydra", "*.kwargs", "paper.experiments", "protocol_presets")
 
-#: Types of keys whose default is null (matched on the last path component).
-NULLABLE = {
-    "weights": str,
-    "weights_sha256": str,
-    "bias": bool,
-    "align_corners": bool,
-    "n": int,
-    "order_seed": int,
-    "value_range": str,
-    "key": str,
-    "label_file": str,
-    "identity": str,
-    "n_images": int,
-    "n_samples": int,
-    "reference": dict,
-    "stats": str,
-    "protocol": str,
-    "labels_key": str,
-    "checks": list,
-    "reference_stats": str,
-    "shard": str,
-    "seed": int,
-    "handle": str,
-    "root": str,
-    "path": str,
-    "only_backbone": str,
-    "only_dataset": str,
-    "out": str,
-}
+def run_schema() -> S.Schema:
+    """Keys every experiment has (``conf/config.yaml``)."""
+    return S.Schema(
+        [
+            S.Setting("experiment_name", S.Str(), None, "set by conf/experiment/<name>.yaml"),
+            S.Setting(
+                "seed", S.Seed(), 0, "base seed: every seeded step derives from it and records it"
+            ),
+            S.Setting(
+                "device",
+                S.Choice(("cpu", "cuda")),
+                "cpu",
+                "cpu | cuda (cuda fails with a clear error when absent)",
+            ),
+            S.Setting("progress", S.Bool(), True, "tqdm progress bars (images/s) on long work"),
+            S.Setting(
+                "verbose",
+                S.Bool(),
+                False,
+                "true: let TensorFlow print its C++ log lines (cuInit, absl)",
+            ),
+            S.Setting(
+                "overwrite",
+                S.Bool(),
+                False,
+                "true: replace the results in an explicit hydra.run.dir made by this harness "
+                "(kept until the new run has finished)",
+            ),
+            S.Setting(
+                "output_root",
+                S.Path(),
+                "results",
+                "run dirs: ${output_root}/<experiment>/<timestamp>/",
+            ),
+            S.Section(
+                "cache",
+                S.Schema(
+                    [
+                        S.Setting(
+                            "dir",
+                            S.Path(),
+                            "~/.cache/inception-note",
+                            "logits/, weights/ (random and ported), npz/, stats/, corruptions/",
+                            yaml="${oc.env:INCEPTION_NOTE_CACHE,'~/.cache/inception-note'}",
+                        ),
+                        S.Setting(
+                            "enabled",
+                            S.Bool(),
+                            True,
+                            "false: compute in memory; nothing on disk is read, written or deleted",
+                        ),
+                        S.Setting("chunk_size", S.Int(lo=1), 1024, "images per resumable chunk"),
+                    ]
+                ),
+                "Everything the harness caches lives under cache.dir",
+            ),
+            S.Setting(
+                "data_root",
+                S.Path(),
+                "~/.cache/inception-note/datasets",
+                "datasets live here by default",
+                yaml="${oc.env:INCEPTION_NOTE_DATA,'~/.cache/inception-note/datasets'}",
+            ),
+        ]
+    )
 
-#: Keys that take one integer or a list of integers.
-INT_OR_LIST = ("n_splits",)
-#: Keys that take an integer or "auto" (sanity's kid.subset_size).
-INT_OR_AUTO = ("subset_size", "num_workers")
+
+def split_schema(n_splits_default=10, many: bool = False) -> S.Schema:
+    """``n_splits``, ``ddof`` and ``splits.*``: keys of experiments that score IS over splits."""
+    count = S.Int(lo=1)
+    return S.Schema(
+        [
+            S.Setting(
+                "n_splits",
+                S.OneOrList(count, unique=True) if many else count,
+                n_splits_default,
+                "splits of the classic IS" + (" (a list: one IS per count)" if many else ""),
+            ),
+            S.Setting("ddof", S.Int(lo=0), 0, "std over splits (0 = the original code's np.std)"),
+            S.Section(
+                "splits",
+                S.Schema(
+                    [
+                        S.Setting(
+                            "assign",
+                            S.Choice(ASSIGNS),
+                            "floor",
+                            "floor (i*N//S, original code) | chunk (torch.chunk) | drop_remainder",
+                        ),
+                        S.Setting(
+                            "shuffle",
+                            S.Choice(SHUFFLES),
+                            "none",
+                            "none | numpy_rng | numpy_randomstate (torch-fidelity) | "
+                            "torch_randperm (torchmetrics)",
+                        ),
+                        S.Setting(
+                            "seed",
+                            S.Seed(),
+                            None,
+                            "seed of the shuffle (required unless shuffle=none)",
+                            nullable=True,
+                            applies=S.When("shuffle", not_in=("none",)),
+                            required_when=S.When("shuffle", not_in=("none",)),
+                        ),
+                    ]
+                ),
+                "how N samples become splits (IS); every row records it",
+            ),
+        ]
+    )
+
+
+def _check_weights_override(value: str, path: str) -> None:
+    """A run-wide ``weights=`` override: any backbone's spec form (each backbone checks the rest
+    when it is built: e.g. which backbones it can run ported weights of)."""
+    from .backbones import REGISTRY
+    from .backbones.weights import WeightsSpec
+
+    try:
+        spec = WeightsSpec.parse(value)
+    except HarnessError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    seeds = [spec.seed] if spec.kind == "random" else []
+    if spec.kind == "ported":
+        if spec.source_backbone not in REGISTRY:
+            raise ConfigError(
+                f"{path}={value}: unknown backbone {spec.source_backbone!r}; valid: "
+                f"{', '.join(REGISTRY)}"
+            )
+        if spec.source_spec.startswith("random:"):
+            try:
+                seeds.append(WeightsSpec.parse(spec.source_spec).seed)
+            except HarnessError as exc:
+                raise ConfigError(f"{path}={value}: {exc}") from None
+    for seed in seeds:
+        if not 0 <= seed <= S.SEED_MAX:
+            raise ConfigError(f"{path}={value}: the seed must be from 0 to {S.SEED_MAX}")
+
+
+def check_weights_override(values: dict, prefix: str) -> None:
+    """The run-wide ``weights=`` replaces every backbone's weights: a backbone's pin
+    (``weights_sha256``) or download permission then has no effect."""
+    w = values.get("weights")
+    if not w:
+        return
+    from .backbones.weights import WeightsSpec
+
+    kind = WeightsSpec.parse(w).kind
+    for path, node in backbone_nodes(values):
+        if node.get("weights_sha256") and kind not in ("pretrained", "file"):
+            raise ConfigError(
+                f"{path}.weights_sha256 has no effect with weights={w} (random and ported weights "
+                "are identified by the sha256 of their arrays, recorded in every row); remove it"
+            )
+        if node.get("allow_download") and kind not in ("pretrained", "ported"):
+            raise ConfigError(
+                f"{path}.allow_download=true has no effect with weights={w}; remove it"
+            )
+
+
+def backbone_nodes(values: dict):
+    """(dotted path, node) of every backbone node of a composed config."""
+    for key in ("backbone", "backbones", "other_backbones"):
+        node = values.get(key)
+        if not isinstance(node, dict):
+            continue
+        if "name" in node and not isinstance(node["name"], dict):
+            yield key, node
+        else:
+            yield from ((f"{key}.{k}", v) for k, v in node.items() if isinstance(v, dict))
+
+
+def weights_override(
+    doc: str = "overrides every backbone's weights (random:<seed>: a labelled smoke run)",
+) -> S.Setting:
+    return S.Setting(
+        "weights",
+        S.Str(what="a weights spec", form=_check_weights_override),
+        None,
+        doc,
+        nullable=True,
+    )
+
+
+def kid_section(
+    subsets: int = 100,
+    subset_size=1000,
+    doc: str = "KID (torch-fidelity's defaults)",
+    seed: bool = True,
+) -> S.Section:
+    """``kid.*``: subsets, subset size (``auto``: min(1000, both set sizes)), seed, matmul."""
+    entries = [
+        S.Setting("subsets", S.Int(lo=1), subsets, "random subset pairs averaged"),
+        S.Setting(
+            "subset_size",
+            S.IntOrAuto(lo=2),
+            subset_size,
+            "rows per subset; auto = min(1000, N samples, N reference)",
+        ),
+    ]
+    if seed:
+        entries.append(
+            S.Setting(
+                "seed",
+                S.Seed(),
+                2020,
+                "np.random.RandomState(seed) draws the subsets (as torch-fidelity)",
+            )
+        )
+    entries.append(
+        S.Setting(
+            "matmul_dtype",
+            S.Choice(("float64", "float32")),
+            "float64",
+            "inner products in float64; float32 (torch-fidelity's) is ~2x faster",
+        )
+    )
+    return S.Section("kid", S.Schema(entries), doc)
+
+
+def prdc_section(k_pr: int = 3, k_dc: int = 5) -> S.Section:
+    return S.Section(
+        "prdc",
+        S.Schema(
+            [
+                S.Setting("k_precision_recall", S.Int(lo=1), k_pr, "Kynkaanniemi et al. 2019"),
+                S.Setting("k_density_coverage", S.Int(lo=1), k_dc, "Naeem et al. 2020"),
+                S.Setting(
+                    "ball",
+                    S.Choice(("open", "closed")),
+                    "open",
+                    "open: a neighbour counts when strictly inside a k-NN radius (the authors' "
+                    "prdc package) | closed: also on it (differs only with exact duplicates)",
+                ),
+            ]
+        ),
+        "precision/recall and density/coverage (k nearest neighbours)",
+    )
+
+
+def key_of(name: str, mapping: str):
+    """A schema check: setting ``name`` (if set) must be a key of node map ``mapping``."""
+
+    def check(values: dict, prefix: str) -> None:
+        value, keys = values.get(name), list((values.get(mapping) or {}).keys())
+        if value is not None and value not in keys:
+            raise ConfigError(
+                f"{prefix}{name}={value}: not a key of {prefix}{mapping}; valid: "
+                f"{', '.join(map(str, keys))}"
+            )
+
+    return check
 
 
 def as_bool(value, name: str) -> bool:
@@ -80,121 +292,37 @@ def _plain(node):
     return node
 
 
-def _free_form(path: str) -> bool:
-    return any(
-        path == pat
-        or fnmatch.fnmatch(path, pat)
-        or path.startswith(pat + ".")
-        or fnmatch.fnmatch(path, pat + ".*")
-        for pat in FREE_FORM
-    )
-
-
-def _type_name(t) -> str:
-    return {
-        bool: "true or false",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a mapping",
-    }.get(t, t.__name__)
-
-
-def _check_value(path: str, value, default) -> None:
-    leaf = path.rsplit(".", 1)[-1]
-    if isinstance(value, str) and value.startswith("${"):
-        return  # an interpolation: checked where it resolves
-    if default is None:
-        expected = NULLABLE.get(leaf)
-        if expected is None or value is None:
-            return
-    else:
-        expected = type(default)
-        if value is None:
-            if leaf in NULLABLE:
-                return
-            raise ConfigError(f"{path} must be {_type_name(expected)}, got null")
-    if leaf in INT_OR_LIST and (isinstance(value, int) and not isinstance(value, bool)):
-        return
-    if leaf in INT_OR_AUTO:
-        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)):
-            return
-        raise ConfigError(f"{path} must be an integer or auto, got {value!r}")
-    ok = {
-        bool: lambda v: isinstance(v, bool),
-        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        str: lambda v: isinstance(v, str),
-        list: lambda v: isinstance(v, list),
-        dict: lambda v: isinstance(v, dict),
-    }.get(expected, lambda v: True)(value)
-    if not ok:
-        raise ConfigError(f"{path} must be {_type_name(expected)}, got {value!r}")
-    if leaf in INT_OR_LIST and isinstance(value, list):
-        bad = [v for v in value if not (isinstance(v, int) and not isinstance(v, bool))]
-        if bad or not value:
-            raise ConfigError(
-                f"{path} must be an integer or a non-empty list of integers, got {value!r}"
-            )
-
-
-def _resolved(cfg) -> dict:
+def resolved(cfg) -> dict:
     """The config as plain data with interpolations resolved (``???`` stays as it is)."""
-    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
-    try:
-        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-    except Exception as exc:  # an interpolation that does not resolve
-        raise ConfigError(f"config does not resolve: {' '.join(str(exc).split())}") from None
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+        try:
+            return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+        except Exception as exc:  # an interpolation that does not resolve
+            raise ConfigError(f"config does not resolve: {' '.join(str(exc).split())}") from None
+    return {k: v for k, v in dict(cfg).items() if k != "hydra"}
 
 
-def compare(final: dict, defaults: dict, path: str = "") -> None:
-    """Raise :class:`ConfigError` for the first unknown key or mistyped value in ``final``."""
-    for key, value in final.items():
-        p = f"{path}{key}"
-        if _free_form(p):
-            continue
-        if key not in defaults:
-            close = difflib.get_close_matches(str(key), [str(k) for k in defaults], n=1)
-            hint = f"; did you mean '{path}{close[0]}'?" if close else ""
-            where = f"under '{path[:-1]}'" if path else "at the top level"
-            raise ConfigError(f"unknown config key '{p}' (no such key {where}){hint}")
-        default = defaults[key]
-        if isinstance(value, dict) and isinstance(default, dict):
-            compare(value, default, p + ".")
-        elif isinstance(default, dict) and value is not None:
-            raise ConfigError(f"{p} is a config group/mapping; got {value!r}")
-        else:
-            _check_value(p, value, default)
+def validate(cfg, overrides: list[str] | None = None, experiment: str | None = None) -> dict:
+    """Check a composed config against the schemas of its experiment and its nodes.
 
-
-def group_overrides(overrides: list[str], conf_dir) -> list[str]:
-    """The overrides that choose or delete config groups/keys (not plain values)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parsed = OverridesParser.create().parse_overrides(list(overrides))
-    keep = []
-    for raw, ov in zip(overrides, parsed):
-        group = ov.key_or_group
-        if ov.is_delete() or group.startswith("hydra") or (conf_dir / group).is_dir():
-            keep.append(raw)
-    return keep
-
-
-def validate(cfg, overrides: list[str], compose_defaults) -> None:
-    """Check ``cfg`` (composed with ``overrides``) against the defaults of its config groups.
-
-    ``compose_defaults(group_overrides)`` composes the same experiment with only the overrides
-    that choose config groups; the user's value overrides are what is being checked.
+    Returns the validated plain values.  ``overrides`` (the user's command-line overrides) are
+    used only to say which protocol keys were given by hand.
     """
-    from .experiment_registry import CONF_DIR
+    from .experiment_registry import experiment_settings
 
-    defaults = compose_defaults(group_overrides(overrides, CONF_DIR))
-    final = _resolved(cfg)
-    base = _resolved(defaults)
-    final.pop("hydra", None)
-    base.pop("hydra", None)
-    compare(final, base)
+    values = resolved(cfg)
+    name = experiment or values.get("experiment_name")
+    if name is None:
+        raise ConfigError(
+            "no experiment chosen; add +experiment=<name> (python -m harness lists them)"
+        )
+    if values.get("experiment_name") != name:
+        raise ConfigError(
+            f"experiment_name is set by +experiment={name}; do not override it "
+            f"(got {values.get('experiment_name')!r})"
+        )
+    return S.validate_tree(values, experiment_settings(name))
 
 
 # ------------------------------------------------------------------------------ split settings

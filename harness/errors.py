@@ -44,3 +44,10 @@ class UserCodeExit(HarnessError):
     """User code (a generator callable) called ``sys.exit`` or was interrupted: the run stops."""
 
     exit_code = 1
+
+
+class UserCodeError(RuntimeError):
+    """User code (a generator callable) raised: not a harness bug and not a config problem.
+
+    The CLI prints the traceback (it points into the user's code) and this one line.
+    """

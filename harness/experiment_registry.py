@@ -10,12 +10,16 @@ from pathlib import Path
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
+EXPERIMENTS_DIR = CONF_DIR.parent / "experiments"
+
+
 def available_experiments() -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+    """Every module of ``experiments/`` (each has a generated ``conf/experiment/<name>.yaml``)."""
+    return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.py") if not p.stem.startswith("_"))
 
 
 def describe(name: str) -> str:
-    """The first comment line after ``# @package _global_`` in the experiment's YAML."""
+    """The experiment's one-line description (the first comment line of its generated YAML)."""
     path = CONF_DIR / "experiment" / f"{name}.yaml"
     for line in path.read_text().splitlines()[1:]:
         if line.startswith("#"):
@@ -31,3 +35,8 @@ def experiment_module(name: str):
             f"unknown experiment '{name}'; valid experiments: {', '.join(available_experiments())}"
         )
     return importlib.import_module(f"experiments.{name}")
+
+
+def experiment_settings(name: str):
+    """The experiment's :class:`~harness.settings.ExperimentSettings` (its module's SETTINGS)."""
+    return experiment_module(name).SETTINGS

@@ -13,12 +13,47 @@ ones an experiment asks for, in one pass, and
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass, field
 
 from omegaconf import DictConfig, OmegaConf
 
 from . import backbones, data
-from .errors import ConfigError, MissingInputError
+from .backbones import weights as W
+from .config import as_bool
+from .errors import ConfigError, HarnessError, MissingInputError
+
+#: the image sources built during a run (key, source), for provenance.json
+_RECORDING: contextvars.ContextVar = contextvars.ContextVar("recorded_sources", default=None)
+
+
+@contextlib.contextmanager
+def recording_sources():
+    """Collect every image source :func:`load` builds inside the block (the runner records
+    their full provenance: skipped files, decode handling, fingerprints)."""
+    recorded: list = []
+    token = _RECORDING.set(recorded)
+    try:
+        yield recorded
+    finally:
+        _RECORDING.reset(token)
+
+
+def sources_provenance(recorded) -> dict:
+    """key -> the source's provenance (a list when a key was built more than once)."""
+    out: dict = {}
+    for key, src in recorded:
+        try:
+            p = src.provenance()
+        except HarnessError as exc:
+            p = {"dataset": src.kind, "error": str(exc)}
+        if key in out:
+            out[key] = [*(out[key] if isinstance(out[key], list) else [out[key]]), p]
+        else:
+            out[key] = p
+    return out
+
 
 BACKBONE_NODES = ("backbone", "backbones", "other_backbones")
 DATASET_NODES = ("dataset", "reference", "datasets")
@@ -67,6 +102,15 @@ def _nodes(cfg, name: str) -> dict:
     return {k: v for k, v in d.items() if isinstance(v, dict)}
 
 
+def cache_dir_of(cfg):
+    """Where derived files (random/ported weights, extracted npz members) go: ``cache.dir``, or
+    nowhere on disk with ``cache.enabled=false`` (built in memory / temporary files)."""
+    c = cfg.get("cache") or {}
+    if not as_bool(c.get("enabled", True), "cache.enabled"):
+        return W.NO_DISK_CACHE
+    return c.get("dir")
+
+
 def backbone_specs(cfg, nodes=BACKBONE_NODES) -> dict:
     """key -> backbone spec with the run-wide settings applied (weights override, cache dir)."""
     specs = {}
@@ -74,7 +118,7 @@ def backbone_specs(cfg, nodes=BACKBONE_NODES) -> dict:
         specs.update(_nodes(cfg, name))
     weights = cfg.get("weights")
     distinct = bool(cfg.get("distinct_random_weights", False))
-    cache_dir = (cfg.get("cache") or {}).get("dir")
+    cache_dir = cache_dir_of(cfg)
     out = {}
     for i, (key, spec) in enumerate(specs.items()):
         spec = dict(spec)
@@ -128,11 +172,20 @@ def load(cfg, nets=BACKBONE_NODES, sources=DATASET_NODES, source_overrides=None)
             out.nets[key] = build_backbone(spec)
         except MissingInputError as exc:
             missing.extend(exc.items)
+    cache_dir = cache_dir_of(cfg)
     for name in sources:
         for key, params in _nodes(cfg, name).items():
             params = {**params, **(source_overrides or {}).get(key, {})}
+            if (
+                cache_dir is not None
+                and "cache_dir" in data.source_class(params["name"]).settings()
+            ):
+                params.setdefault("cache_dir", cache_dir)
             try:
                 out.sources[key] = data.from_config(params)
+                recorded = _RECORDING.get()
+                if recorded is not None:
+                    recorded.append((key, out.sources[key]))
             except MissingInputError as exc:
                 missing.extend(exc.items)
     if missing:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from . import settings as S
 from .errors import ConfigError
 from .experiment_registry import CONF_DIR
 from .scores import SplitSpec
@@ -118,3 +119,65 @@ def apply(cfg: DictConfig, overrides: list[str]) -> None:
         if single:
             keep = {k: b[k] for k in RUN_KEYS if k in b and _overridden(overrides, f"backbone.{k}")}
             cfg.backbone = {**p.backbone, **keep}
+
+
+# ---------------------------------------------------------------------------------- schema
+def _schema() -> S.Schema:
+    """A composed protocol node: a preset file plus the backbone's own YAML."""
+    from .config import split_schema
+
+    splits = split_schema()
+    return S.Schema(
+        [
+            S.Setting("name", S.Choice(tuple(names())), None, "the preset (conf/protocol/)"),
+            S.Setting("mirrors", S.Str(), "", "the peer version and file it mirrors"),
+            S.Node("backbone", "backbone", None, doc="the tool's network and knobs"),
+            *splits.entries.values(),
+        ],
+        checks=[check_unmodified],
+    )
+
+
+def check_unmodified(values: dict, prefix: str) -> None:
+    """A preset is a tool's convention: a value that differs from its file (or, for knobs the
+    file leaves to the backbone, from the backbone's default) would name rows after a tool
+    that does not compute them that way.  Run-wide keys (device, batch size) and where the
+    weights come from (weights, their pin, allow_download) are free.
+    """
+    preset = load(values["name"])
+    got = from_node(values)
+    for key in ("n_splits", "ddof"):
+        if getattr(got.splits, key) != getattr(preset.splits, key):
+            _changed(prefix, key, getattr(got.splits, key), getattr(preset.splits, key), preset)
+    for key in ("assign", "shuffle", "seed"):
+        if getattr(got.splits, key) != getattr(preset.splits, key):
+            _changed(
+                prefix,
+                f"splits.{key}",
+                getattr(got.splits, key),
+                getattr(preset.splits, key),
+                preset,
+            )
+    b = values.get("backbone") or {}
+    if b.get("name") != preset.backbone.get("name"):
+        _changed(prefix, "backbone", b.get("name"), preset.backbone.get("name"), preset)
+    from .backbones import backbone_class
+
+    defaults = backbone_class(b["name"]).settings().defaults()
+    for key, value in b.items():
+        if key in (*RUN_KEYS, "weights", "weights_sha256", "allow_download", "name"):
+            continue
+        expected = preset.backbone.get(key, defaults.get(key))
+        if value != expected or type(value) is not type(expected):
+            _changed(prefix, f"backbone.{key}", value, expected, preset)
+
+
+def _changed(prefix: str, key: str, value, expected, preset: Protocol) -> None:
+    raise ConfigError(
+        f"{prefix}{key}={S._show_bare(value)}: protocol {preset.name} is {preset.mirrors}'s "
+        f"convention ({key}={S._show_bare(expected)}); a preset cannot be changed; set the run's "
+        "own keys in an experiment without the preset instead"
+    )
+
+
+S.register_group("protocol", lambda name: _schema(), names)

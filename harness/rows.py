@@ -49,7 +49,10 @@ def provenance_columns(
             }
         )
     if splits is not None:
-        row["n_splits"] = splits.n_splits
+        if source is not None and len(source) >= splits.n_splits:
+            row.update(splits.used(len(source)))  # the splits used, not only those asked for
+        else:
+            row["n_splits"] = splits.n_splits
         row.update(splits.provenance())
     if seed is not None:
         row["seed"] = seed

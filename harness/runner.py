@@ -3,7 +3,9 @@
 :func:`execute` is the only caller of an experiment module.  It
 
 1. prepares the run dir: a fresh directory, or an existing one that holds nothing but Hydra's
-   ``.hydra/`` (a dir with results is refused unless ``overwrite=true``, which removes them);
+   ``.hydra/`` (a dir with results is refused unless ``overwrite=true``; overwrite replaces only
+   a dir this harness made, and keeps the old results aside in ``.overwritten/`` until the new
+   run has finished: a failed run puts them back);
 2. writes ``INCOMPLETE`` (pid, host, start time, command line) and records the start time, so
    provenance timestamps cover the whole computation;
 3. calls ``module.compute(cfg)`` (numbers only) and ``module.present(result, run)`` (tables,
@@ -31,6 +33,12 @@ from .errors import ConfigError, HarnessError
 
 INCOMPLETE = "INCOMPLETE"
 HYDRA_DIR = ".hydra"
+PROVENANCE = "provenance.json"
+#: where ``overwrite=true`` keeps the old results while the new run computes
+STASH = ".overwritten"
+#: the replaced run's ``.hydra/``, moved aside by the command line before Hydra writes the new
+#: one (stashed with the results; a failed run puts it back)
+PREVIOUS_HYDRA = ".hydra.previous"
 
 
 @dataclass
@@ -67,8 +75,8 @@ def timestamp() -> str:
 
 def claim_new_dir(parent, stem: str) -> Path:
     """Create ``parent/stem`` (or ``stem-1``, ``stem-2`` ...) exclusively: no two runs share it."""
-    parent = Path(parent)
-    parent.mkdir(parents=True, exist_ok=True)
+    fix = "choose a writable output_root=<dir>"
+    parent = results.ensure_dir(Path(parent), fix=fix)
     for i in range(10_000):
         cand = parent / (stem if i == 0 else f"{stem}-{i}")
         try:
@@ -76,25 +84,90 @@ def claim_new_dir(parent, stem: str) -> Path:
             return cand
         except FileExistsError:
             continue
+        except OSError as exc:
+            if results.is_write_error(exc):
+                raise results.write_error(cand, exc, fix) from None
+            raise
     raise HarnessError(f"cannot create a new run dir under {parent}")
 
 
 def result_entries(run_dir: Path) -> list[Path]:
     """What a run dir holds besides Hydra's own ``.hydra/`` for this run."""
-    if not run_dir.exists():
+    if not run_dir.is_dir():
         return []
-    return [p for p in run_dir.iterdir() if p.name != HYDRA_DIR]
+    return [p for p in run_dir.iterdir() if p.name not in (HYDRA_DIR, STASH)]
+
+
+def made_by_harness(run_dir: Path) -> bool:
+    """A run dir this harness made: every run writes its INCOMPLETE marker first and its
+    provenance last (Hydra's ``.hydra/`` is no proof: Hydra makes it in any dir it is given)."""
+    return any((Path(run_dir) / m).is_file() for m in (PROVENANCE, INCOMPLETE))
 
 
 def check_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """Refuse a run dir that already holds results unless ``overwrite=true``."""
-    held = result_entries(Path(run_dir))
-    if held and not overwrite:
-        names = ", ".join(sorted(p.name for p in held)[:4])
+    """Refuse a run dir that holds results unless ``overwrite=true``, and refuse to overwrite
+    a directory this harness did not make (``hydra.run.dir=<your images>``)."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"hydra.run.dir={run_dir} is a file; choose a directory for the results")
+    for parent in run_dir.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(
+                    f"hydra.run.dir={run_dir}: {parent} is a file; choose a directory for the "
+                    "results"
+                )
+            break
+    if (run_dir / STASH).exists():
         raise ConfigError(
-            f"run dir {run_dir} already holds results ({names}{', ...' if len(held) > 4 else ''}); "
-            "choose another hydra.run.dir, or pass overwrite=true to replace them"
+            f"a previous overwrite of {run_dir} did not finish: its old results are in "
+            f"{run_dir / STASH}; move them back (or delete that folder), then run again"
         )
+    held = result_entries(run_dir)
+    names = ", ".join(sorted(p.name for p in held)[:4]) + (", ..." if len(held) > 4 else "")
+    if held and not overwrite:
+        raise ConfigError(
+            f"run dir {run_dir} already holds results ({names}); choose another hydra.run.dir, "
+            "or pass overwrite=true to replace them"
+        )
+    if held and not made_by_harness(run_dir):
+        raise ConfigError(
+            f"overwrite=true replaces only a run dir made by inception-note (with "
+            f"{PROVENANCE} or {INCOMPLETE}); {run_dir} holds other files ({names}): choose "
+            "another hydra.run.dir"
+        )
+
+
+def check_inputs_outside(run_dir: Path, values) -> None:
+    """With overwrite=true, no input of the run (a dataset root, an npz, reference stats ...)
+    may lie inside the run dir whose old contents are replaced."""
+    run_dir = Path(run_dir).expanduser().resolve()
+    for path, value in _strings(values):
+        if not value or value.startswith(("${", "random:", "pretrained")):
+            continue
+        candidate = value.split(":", 1)[1] if value.startswith(("file:", "ported:")) else value
+        candidate = candidate.rsplit(":", 1)[0] if path.endswith("callable") else candidate
+        try:
+            p = Path(candidate).expanduser().resolve()
+        except (OSError, RuntimeError, ValueError):
+            continue
+        if p.exists() and (p == run_dir or run_dir in p.parents):
+            raise ConfigError(
+                f"{path}={value} lies inside hydra.run.dir={run_dir}, whose results "
+                "overwrite=true replaces; choose another hydra.run.dir"
+            )
+
+
+def _strings(values, path: str = ""):
+    if isinstance(values, dict):
+        for k, v in values.items():
+            if k != "hydra":
+                yield from _strings(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(values, list):
+        for i, v in enumerate(values):
+            yield from _strings(v, f"{path}[{i}]")
+    elif isinstance(values, str):
+        yield path, values
 
 
 class Run:
@@ -110,15 +183,27 @@ class Run:
         self.run_dir = Path(run_dir)
         self.created = not self.run_dir.exists()
         check_run_dir(self.run_dir, overwrite)
-        for p in result_entries(self.run_dir):  # overwrite=true: the old results go first
-            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            check_inputs_outside(self.run_dir, self.cfg)
+        results.ensure_dir(self.run_dir, fix="choose a writable hydra.run.dir= or output_root=")
+        # overwrite=true: the old results wait aside until the new run has finished
+        self.stash: Path | None = None
+        held = result_entries(self.run_dir)
+        if held:
+            self.stash = self.run_dir / STASH
+            self.stash.mkdir()
+            for p in held:
+                p.rename(self.stash / p.name)
         self.random_weights = False
         self.pending_error: HarnessError | None = None  # raised after provenance (strict mode)
         self.started = prov.now_iso()
         self.outputs: dict = {}
         self.tables: dict = {}
-        self._marker({"status": "running"})
+        try:
+            self._marker({"status": "running"})
+        except BaseException:  # e.g. a full disk: the replaced results go back at once
+            self._restore()
+            raise
 
     # ------------------------------------------------------------------ marker
     def _marker(self, extra: dict) -> None:
@@ -135,7 +220,11 @@ class Run:
         )
 
     def fail(self, exc: BaseException) -> None:
-        """Leave the marker with the error line; remove a dir this run created and never used."""
+        """Leave the marker with the error line; remove a dir this run created and never used;
+        with overwrite=true, put the old results back (the new run left nothing usable)."""
+        if self.stash is not None:
+            self._restore()
+            return
         wrote = [p for p in result_entries(self.run_dir) if p.name != INCOMPLETE]
         if self.created and not wrote and not (self.run_dir / HYDRA_DIR).exists():
             shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -149,6 +238,21 @@ class Run:
                 "failed": prov.now_iso(),
             }
         )
+
+    def _restore(self) -> None:
+        """Put the results this run was to replace back (and their ``.hydra/``)."""
+        if self.stash is None:
+            return
+        for p in result_entries(self.run_dir):
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        for p in self.stash.iterdir():
+            p.rename(self.run_dir / p.name)
+        self.stash.rmdir()
+        self.stash = None
+        previous = self.run_dir / PREVIOUS_HYDRA
+        if previous.is_dir():
+            shutil.rmtree(self.run_dir / HYDRA_DIR, ignore_errors=True)
+            previous.rename(self.run_dir / HYDRA_DIR)
 
     # ------------------------------------------------------------------ outputs
     def table(
@@ -171,6 +275,9 @@ class Run:
             keep_columns=keep_columns,
         )
         self.outputs[name] = {k: str(v) for k, v in paths.items()}
+        if "csv" in paths:  # what collect checks a job's table against
+            self.outputs[name]["rows"] = int(len(df))
+            self.outputs[name]["sha256"] = prov.sha256_file(paths["csv"])
         self.tables[name] = df
         if not quiet:
             shown = f"[{results.RANDOM_WEIGHTS_BANNER}] {title}" if self.random_weights else title
@@ -202,6 +309,9 @@ class Run:
             random_weights=self.random_weights,
         )
         (self.run_dir / INCOMPLETE).unlink(missing_ok=True)
+        if self.stash is not None:  # the replaced results, kept until now
+            shutil.rmtree(self.stash, ignore_errors=True)
+            self.stash = None
         print(f"\n[{self.name}] outputs in {self.run_dir}")
         tables = dict(result.tables) if result else {}
         tables.update(self.tables)
@@ -214,11 +324,15 @@ class Run:
 def execute(module, name: str, cfg, run_dir) -> ExperimentResult:
     """Run experiment ``module`` (already validated ``cfg``) into ``run_dir``; see module doc."""
     run = Run(name, cfg, run_dir, overwrite=bool(cfg.get("overwrite", False)))
+    from .inputs import recording_sources, sources_provenance
+
     try:
-        result = module.compute(cfg)
+        with recording_sources() as loaded:
+            result = module.compute(cfg)
         run.random_weights = bool(result.random_weights)
         module.present(result, run)
-        finished = run.finish(result)
+        extra = {"image_sources": sources_provenance(loaded)} if loaded else {}
+        finished = run.finish(result, **extra)
     except BaseException as exc:
         run.fail(exc)
         raise

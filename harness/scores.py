@@ -51,6 +51,9 @@ __all__ = [
     "underflow_count",
 ]
 
+#: seeds numpy's RandomState and torch's generators both accept: [0, 2**32)
+SEED_MAX = 2**32 - 1
+
 #: Rows must sum to 1 within this absolute tolerance.
 ROW_SUM_TOL = 1e-6
 
@@ -230,6 +233,16 @@ class SplitSpec:
                 f"splits.shuffle={self.shuffle} needs an integer seed (splits.seed=<int>), "
                 f"got {self.seed!r}"
             )
+        if self.shuffle == "none" and self.seed is not None:
+            raise HarnessError(
+                f"splits.seed={self.seed} has no effect with splits.shuffle=none; remove it or "
+                "choose a shuffle"
+            )
+        if self.seed is not None and not 0 <= int(self.seed) <= SEED_MAX:
+            raise HarnessError(
+                f"splits.seed={self.seed} must be from 0 to {SEED_MAX} (what numpy and torch "
+                "accept)"
+            )
 
     @classmethod
     def from_order(cls, n_splits: int, order=None, ddof: int = 0) -> SplitSpec:
@@ -274,6 +287,15 @@ class SplitSpec:
             )
         return out
 
+    def used(self, n: int) -> dict:
+        """The splits this convention really makes of n rows (``chunk`` may make fewer than
+        asked: N=24, 7 splits -> 6 of 4): what every row records."""
+        sizes = [b - a for a, b in self.bounds(n)]
+        out = {"n_splits": len(sizes), "split_size": _sizes_label(sizes)}
+        if len(sizes) != self.n_splits:
+            out["n_splits_requested"] = self.n_splits
+        return out
+
     def label(self) -> str:
         """Human/machine-readable label, e.g. ``floor after numpy_randomstate(2020)``."""
         if self.assign == "floor" and self.shuffle == "none":
@@ -295,6 +317,12 @@ class SplitSpec:
             "split_seed": self.seed,
             "std_ddof": self.ddof,
         }
+
+
+def _sizes_label(sizes) -> str:
+    """``5000`` when all splits have one size, else ``4999-5000``."""
+    lo, hi = min(sizes), max(sizes)
+    return str(lo) if lo == hi else f"{lo}-{hi}"
 
 
 @dataclass(frozen=True)

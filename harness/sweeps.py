@@ -91,8 +91,9 @@ def split_sweep(prep, n_splits_list, splits: scores.SplitSpec) -> pd.DataFrame:
         r = scores.inception_score(prep, splits=dataclasses.replace(splits, n_splits=int(k)))
         rows.append(
             {
-                "n_splits": int(k),
-                "split_size": prep.n // int(k),
+                "n_splits": r.n_splits,  # used (torch.chunk may make fewer than asked)
+                "n_splits_requested": int(k),
+                "split_size": int(min(r.split_sizes)),
                 "is_mean": r.mean,
                 "is_std": r.std,
                 "sg_nats": sg.nats,

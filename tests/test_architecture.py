@@ -5,16 +5,14 @@ one module + one YAML + one registry line."""
 from __future__ import annotations
 
 import ast
-import inspect
 import json
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from harness import backbones, cli, data
+from harness import backbones, cli
 from harness import resize as rs
 from harness.backbones.base import Backbone
 
@@ -118,54 +116,12 @@ def test_no_import_cycles():
     assert not cycles, cycles
 
 
-def _init_defaults(cls) -> dict:
-    out = {}
-    for klass in reversed(cls.__mro__):
-        if "__init__" in klass.__dict__:
-            for name, p in inspect.signature(klass.__init__).parameters.items():
-                if p.default is not inspect.Parameter.empty:
-                    out[name] = p.default
-    return out
+def test_conf_is_generated_from_the_settings():
+    """YAML defaults and constructor defaults once agreed by a test; now the YAML is written
+    from the one schema per setting (tests/test_settings.py checks it is current)."""
+    from harness import conf_gen
 
-
-@pytest.mark.parametrize(
-    "yaml_file", sorted((ROOT / "conf" / "backbone").glob("*.yaml")), ids=lambda p: p.stem
-)
-def test_backbone_yaml_defaults_agree_with_the_constructor(yaml_file):
-    conf = yaml.safe_load(yaml_file.read_text())
-    cls = backbones.backbone_class(conf.pop("name"))
-    defaults = _init_defaults(cls)
-    defaults["batch_size"] = cls.default_batch_size
-    for key, value in conf.items():
-        if isinstance(value, str) and value.startswith("${"):
-            continue  # the run-wide value (device)
-        assert key in defaults, f"{yaml_file.name}: {key} is not a constructor knob"
-        assert value == defaults[key], (
-            f"{yaml_file.name}: {key}={value!r}, constructor {defaults[key]!r}"
-        )
-
-
-@pytest.mark.parametrize(
-    "yaml_file", sorted((ROOT / "conf" / "dataset").glob("*.yaml")), ids=lambda p: p.stem
-)
-def test_dataset_yaml_defaults_agree_with_the_constructor(yaml_file):
-    conf = yaml.safe_load(yaml_file.read_text())
-    conf.pop("defaults", None)
-    if "name" not in conf:  # a variant of another dataset file (cifar10_test)
-        return
-    defaults = _init_defaults(data.SOURCES[conf.pop("name")])
-    for key, value in conf.items():
-        if (
-            isinstance(value, str) and (value.startswith("${") or value == "???")
-        ) or key not in defaults:
-            continue
-        if key == "value_range" or defaults[key] is inspect.Parameter.empty:
-            continue
-        if value in ({}, None) and defaults[key] in ({}, None):
-            continue  # no kwargs either way
-        assert value == defaults[key], (
-            f"{yaml_file.name}: {key}={value!r}, constructor {defaults[key]!r}"
-        )
+    assert conf_gen.expected_files()  # every group file has a generator
 
 
 # ------------------------------------------------------------------------------ a new backbone

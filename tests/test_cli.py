@@ -73,7 +73,7 @@ def test_bad_config_value_is_one_line_error(tmp_path):
     r = cli("+experiment=toy_gaussian", "toy.scale_is=sd", f"hydra.run.dir={tmp_path}")
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        "error: toy.scale_is must be 'variance' or 'std', got 'sd'"
+        "error: toy.scale_is must be one of variance, std, got 'sd'; did you mean std?"
     ]
 
 

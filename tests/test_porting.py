@@ -181,14 +181,14 @@ def test_class_layout_mappings_are_inverse():
 
 def test_unsupported_pairs_are_one_line_errors():
     with pytest.raises(
-        HarnessError, match="ported:tfhub for backbone torchvision is not supported"
+        HarnessError, match="ported:tfhub: backbone torchvision runs ported weights of keras"
     ):
         backbones.load("torchvision", weights="ported:tfhub")
-    with pytest.raises(HarnessError, match="tfhub runs ported weights from: none"):
+    with pytest.raises(HarnessError, match="tfhub runs ported weights of none only"):
         backbones.load("tfhub", weights="ported:torchvision:random:0")
-    with pytest.raises(HarnessError, match="not supported"):
+    with pytest.raises(HarnessError, match="runs ported weights of keras, tf2015 only"):
         backbones.load("torchvision", weights="ported:torchvision:random:0")
-    with pytest.raises(HarnessError, match="ported:resnet for backbone keras is not supported"):
+    with pytest.raises(HarnessError, match="ported:resnet: backbone keras runs ported weights"):
         backbones.load("keras", weights="ported:resnet")
     with pytest.raises(HarnessError, match="pool_compat must be"):
         backbones.load("torchvision", weights="random:0", pool_compat="caffe")

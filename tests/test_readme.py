@@ -79,7 +79,7 @@ EXPECT = {
         ["table.csv", "jobs.csv", "pairwise.csv", "weights_sensitivity.png"],
     ),
     "+experiment=metric_properties dataset=synthetic dataset@reference=synthetic "
-    "reference.seed=1": (
+    "reference.seed=1 corruptions.sample_size=[500,200,50]": (
         [
             *RANDOM,
             "dataset.count=60",
@@ -87,6 +87,7 @@ EXPECT = {
             "n=null",
             "seeds=[0,1]",
             "corruptions.sample_size=[30]",
+            "corruptions.intra_class_collapse=[5,2,1]",
             "kid.subset_size=20",
             "backbone.input_size=75",
         ],

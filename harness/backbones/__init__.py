@@ -11,9 +11,9 @@ Adding a backbone (nothing outside this package needs to change):
 
 1. a module here with a subclass of :class:`harness.backbones.base.Backbone` that implements the
    contract in that module's docstring (``_load``, ``_forward``, ``official_artifact``, and
-   optionally ``read_state`` and ``attack_target``);
-2. ``conf/backbone/<name>.yaml`` with ``name: <name>`` and its knobs (defaults live there);
-3. one line in :data:`REGISTRY` below (or :func:`register` at run time, as the tests do).
+   optionally ``read_state``, ``attack_target`` and extra knobs in ``_settings``);
+2. one line in :data:`REGISTRY` below (or :func:`register` at run time, as the tests do);
+3. ``python -m harness.conf_gen`` writes ``conf/backbone/<name>.yaml`` from its settings.
 
 Every experiment then accepts it (``backbone=<name>``, ``+backbone@backbones.<key>=<name>``).
 """
@@ -21,8 +21,8 @@ Every experiment then accepts it (``backbone=<name>``, ``+backbone@backbones.<ke
 from __future__ import annotations
 
 import importlib
-import inspect
 
+from .. import settings as S
 from ..errors import HarnessError
 
 # name -> (module, class): imported lazily so the core never needs a framework
@@ -47,28 +47,14 @@ def backbone_class(name: str):
     return getattr(importlib.import_module(mod), cls)
 
 
-def _accepted(cls) -> set:
-    names = set()
-    for klass in cls.__mro__:
-        if "__init__" in klass.__dict__:
-            names |= set(inspect.signature(klass.__init__).parameters) - {"self", "kw", "kwargs"}
-    return names
-
-
-def load(name: str, weights="pretrained", **knobs):
-    """Load backbone ``name`` with ``weights`` and knobs (see :mod:`harness.backbones.base`)."""
-    cls = backbone_class(name)
-    unknown = sorted(set(knobs) - _accepted(cls))
-    if unknown:
-        raise HarnessError(
-            f"backbone {name}: unknown knob(s) {', '.join(unknown)}; valid: "
-            f"{', '.join(sorted(_accepted(cls)))}"
-        )
-    return cls(weights=weights, **knobs)
+def load(name: str, **settings):
+    r"""Backbone ``name`` with ``settings`` (its :meth:`~base.Backbone.settings`: weights, resize,
+    ...); unset ones take their defaults, wrong ones are one-line ``ConfigError`` lines."""
+    return S.build(backbone_class(name), settings, where=f"backbone {name}")
 
 
 def from_config(cfg, **overrides):
-    """A backbone from a ``backbone`` config node (``name`` plus knobs; nulls mean default)."""
+    """A backbone from a ``backbone`` config node (``name`` plus settings)."""
     from omegaconf import DictConfig, OmegaConf
 
     d = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
@@ -76,8 +62,7 @@ def from_config(cfg, **overrides):
     name = d.pop("name", None)
     if name is None:
         raise HarnessError("backbone config needs a name (e.g. backbone=torchvision)")
-    return load(name, **{k: v for k, v in d.items() if v is not None or k in KEEP_NULL})
+    return load(name, **d)
 
 
-#: knobs whose null is meaningful (the backbone's reference behaviour), passed on as None
-KEEP_NULL = frozenset({"bias", "align_corners", "weights_sha256", "cache_dir"})
+S.register_group("backbone", lambda name: backbone_class(name).settings(), lambda: list(REGISTRY))

@@ -48,8 +48,8 @@ import numpy as np
 
 from .. import imagenet, porting
 from .. import resize as rs
-from ..config import as_bool, as_optional_bool
-from ..errors import HarnessError
+from .. import settings as S
+from ..errors import ConfigError, HarnessError
 from ..provenance import package_versions
 from . import weights as W
 
@@ -143,6 +143,12 @@ def import_torchvision():
     return torchvision
 
 
+def _check_sha256(value: str, path: str) -> None:
+    v = value.lower()
+    if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
+        raise ConfigError(f"{path} must be a full sha256 (64 hex digits), got {value!r}")
+
+
 def check_images(images, min_side: int = MIN_IMAGE_SIDE) -> np.ndarray:
     """uint8 N x H x W x 3, N >= 1, H and W >= min_side; one-line errors otherwise."""
     x = np.asarray(images)
@@ -198,82 +204,210 @@ class Backbone:
     #: mapped to this backbone's own ``class_layout``
     ported_keeps_layout = True
 
+    # ------------------------------------------------------------------ settings
+    @classmethod
+    def settings(cls) -> S.Schema:
+        """Every knob of this backbone: type, range, default, documentation, when it applies.
+
+        The YAML ``conf/backbone/<name>.yaml`` is generated from it; subclasses extend it
+        (:meth:`Schema.extend`) or change one entry (:meth:`Schema.with_changes`).
+        """
+        cached = cls.__dict__.get("_settings_cache")
+        if cached is None:
+            cached = cls._settings()
+            cls._settings_cache = cached
+        return cached
+
+    @classmethod
+    def _settings(cls) -> S.Schema:
+        native, native_ac = cls.native_resize
+        fixed = cls.fixed_input_size
+        return S.Schema(
+            [
+                S.Setting("name", S.Str(), cls.name, cls.summary),
+                S.Setting(
+                    "weights",
+                    S.Str(what="a weights spec", form=cls._check_weights_spec),
+                    "pretrained",
+                    cls.weights_doc,
+                ),
+                S.Setting(
+                    "weights_sha256",
+                    S.Str(what="a sha256 (64 hex digits)", form=_check_sha256),
+                    None,
+                    "require this sha256 of the weights file",
+                    nullable=True,
+                    applies=S.When(
+                        "weights",
+                        fn=lambda v: (
+                            W.WeightsSpec.parse(v["weights"]).kind in ("pretrained", "file")
+                        ),
+                        text="weights=pretrained or file:<path> (random and ported weights are "
+                        "identified by the sha256 of their arrays, recorded in every row)",
+                    ),
+                ),
+                S.Setting(
+                    "allow_download",
+                    S.Bool(),
+                    False,
+                    cls.download_doc,
+                    applies=S.When(
+                        "weights",
+                        fn=lambda v: (
+                            W.WeightsSpec.parse(v["weights"]).kind in ("pretrained", "ported")
+                        ),
+                        text="weights=pretrained or ported:...",
+                    ),
+                ),
+                S.Setting(
+                    "resize",
+                    S.Choice(("native", *rs.METHODS)),
+                    "native",
+                    f"native = {rs.describe(native, native_ac)}"
+                    + (f" ({cls.native_resize_doc})" if cls.native_resize_doc else "")
+                    + " | "
+                    + " | ".join(rs.METHODS),
+                ),
+                S.Setting(
+                    "align_corners",
+                    S.Bool(),
+                    None,
+                    "with resize=torch_bilinear: true | false"
+                    + (f" (native: {native_ac})" if native == "torch_bilinear" else ""),
+                    nullable=True,
+                    applies=S.When(
+                        "resize",
+                        fn=lambda v: (
+                            v["resize"] == "torch_bilinear"
+                            or (v["resize"] == "native" and native == "torch_bilinear")
+                        ),
+                        text="resize=torch_bilinear"
+                        + (" (or native)" if native == "torch_bilinear" else ""),
+                    ),
+                    required_when=S.When("resize", is_in=("torch_bilinear",)),
+                ),
+                S.Setting("bias", S.Bool(), None, cls.bias_doc, nullable=True),
+                S.Setting("classes", S.Choice(CLASS_CHOICES), "all", cls.classes_doc),
+                S.Setting("input_norm", S.Choice(NORMS), "auto", cls.norm_doc),
+                S.Setting(
+                    "dtype",
+                    S.Choice(("float32", "float64")),
+                    "float32",
+                    "float32 | float64" if cls.supports_float64 else "float32 only",
+                ),
+                S.Setting(
+                    "device",
+                    S.Choice(("cpu", "cuda")),
+                    "cpu",
+                    "the run's device (cpu | cuda)"
+                    + ("" if cls.supports_cuda else "; no CUDA path: set cpu here"),
+                    yaml="${device}",
+                ),
+                S.Setting(
+                    "input_size",
+                    S.Fixed(fixed, f"{cls.name} takes {fixed}x{fixed} input only")
+                    if fixed
+                    else S.Int(lo=cls.min_input_size),
+                    fixed or 299,
+                    "fixed by the network" if fixed else f"network input (>= {cls.min_input_size})",
+                ),
+                S.Setting(
+                    "batch_size",
+                    S.Int(lo=1),
+                    cls.default_batch_size,
+                    "images per forward pass (results do not depend on it)",
+                ),
+                S.Setting(
+                    "cache_dir",
+                    S.Path(),
+                    None,
+                    "where random and ported weights are kept (the run passes cache.dir)",
+                    nullable=True,
+                    in_yaml=False,
+                ),
+            ],
+            checks=[cls._check_capabilities],
+        )
+
+    #: the first comment line of the generated YAML, and documentation of some knobs
+    summary = ""
+    weights_doc = "pretrained | file:<path> | random:<seed> | ported:<backbone>[:<weights>]"
+    download_doc = "fetch the official file when missing (needs network)"
+    native_resize_doc = ""
+    bias_doc = "null = the reference behaviour"
+    classes_doc = "all | first1000 | last1000 | imagenet1000"
+    norm_doc = "auto = the network's own input range"
+
+    @classmethod
+    def _check_weights_spec(cls, value, path: str) -> None:
+        try:
+            spec = W.WeightsSpec.parse(value)
+        except HarnessError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        if spec.kind == "random" and not 0 <= spec.seed <= S.SEED_MAX:
+            raise ConfigError(
+                f"{path}={value}: the seed must be from 0 to {S.SEED_MAX}, e.g. random:0"
+            )
+        if spec.kind == "ported" and spec.source_backbone not in cls.port_sources:
+            valid = ", ".join(cls.port_sources) or "none"
+            raise ConfigError(
+                f"{path}={value}: backbone {cls.name} runs ported weights of {valid} only"
+            )
+        if spec.kind == "ported":
+            from . import backbone_class
+
+            backbone_class(spec.source_backbone)._check_weights_spec(spec.source_spec, path)
+
+    @classmethod
+    def _check_capabilities(cls, values: dict, prefix: str) -> None:
+        # device=cuda without a CUDA path is refused when the backbone is built, not here: a
+        # run-wide device=cuda reaches every node (e.g. sanity's other_backbones), also those an
+        # experiment does not build in this configuration
+        if values.get("dtype") == "float64" and not cls.supports_float64:
+            raise ConfigError(
+                f"{prefix}dtype=float64: backbone {cls.name} runs in float32 only (its "
+                "weights/graph are float32)"
+            )
+
     def __init__(
         self,
-        weights="pretrained",
-        resize="native",
-        align_corners=None,
-        bias=None,
-        classes="all",
-        input_norm="auto",
-        dtype="float32",
-        device="cpu",
-        input_size=299,
-        batch_size=None,
-        allow_download=False,
-        weights_sha256=None,
-        cache_dir=None,
+        *,
+        weights,
+        resize,
+        align_corners,
+        bias,
+        classes,
+        input_norm,
+        dtype,
+        device,
+        input_size,
+        batch_size,
+        allow_download,
+        weights_sha256,
+        cache_dir,
     ):
+        """Takes every setting of :meth:`settings` (use :func:`harness.backbones.load`, which
+        checks them and fills the defaults)."""
+        if device == "cuda" and not self.supports_cuda:
+            raise ConfigError(
+                f"device=cuda: backbone {self.name} has no CUDA path in this harness; set its "
+                "device to cpu (e.g. backbone.device=cpu)"
+            )
         self.weights_spec = W.WeightsSpec.parse(weights)
-        align_corners = as_optional_bool(align_corners, "align_corners")
         if resize == "native":
             self.resize_method, ac = self.native_resize
             self.align_corners = ac if align_corners is None else align_corners
-            self.resize_requested = "native"
         else:
-            rs.check_method(resize, align_corners)
             self.resize_method, self.align_corners = resize, align_corners
-            if resize == "torch_bilinear" and align_corners is None:
-                raise HarnessError(
-                    "resize=torch_bilinear needs align_corners=true or false (it changes IS)"
-                )
-            self.resize_requested = resize
-        if classes not in CLASS_CHOICES:
-            raise HarnessError(
-                f"unknown classes {classes!r}; choose from {', '.join(CLASS_CHOICES)}"
-            )
-        if input_norm not in NORMS:
-            raise HarnessError(f"unknown input_norm {input_norm!r}; choose from {', '.join(NORMS)}")
-        if dtype not in ("float32", "float64"):
-            raise HarnessError(f"dtype must be float32 or float64, got {dtype!r}")
-        if dtype == "float64" and not self.supports_float64:
-            raise HarnessError(
-                f"backbone {self.name} runs in float32 only (its weights/graph are float32)"
-            )
-        if device not in ("cpu", "cuda"):
-            raise HarnessError(f"device must be cpu or cuda, got {device!r}")
-        if device == "cuda" and not self.supports_cuda:
-            raise HarnessError(
-                f"backbone {self.name} has no CUDA path in this harness; set its device to cpu"
-            )
-        batch_size = self.default_batch_size if batch_size is None else batch_size
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, (int, np.integer))
-            or batch_size < 1
-        ):
-            raise HarnessError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if isinstance(input_size, bool) or not isinstance(input_size, (int, np.integer)):
-            raise HarnessError(f"input_size must be an integer, got {input_size!r}")
-        input_size = int(input_size)
-        if self.fixed_input_size is not None and input_size != self.fixed_input_size:
-            raise HarnessError(
-                f"backbone {self.name} takes {self.fixed_input_size}x{self.fixed_input_size} "
-                f"input only, got input_size={input_size}"
-            )
-        if input_size < self.min_input_size:
-            raise HarnessError(
-                f"backbone {self.name} needs input_size >= {self.min_input_size}, got {input_size}"
-            )
-        bias = as_optional_bool(bias, "bias")
+        self.resize_requested = resize
         self.bias = self.default_bias if bias is None else bias
         self.classes = classes
         self.input_norm = self.default_norm if input_norm == "auto" else input_norm
         self.dtype = dtype
         self.device = device
-        self.input_size = input_size
+        self.input_size = int(input_size)
         self.batch_size = int(batch_size)
-        self.allow_download = as_bool(allow_download, "allow_download")
+        self.allow_download = allow_download
         self.weights_sha256 = weights_sha256
         self.cache_dir = cache_dir
         resolved = self.resolve_weights(self.weights_spec)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import resize as rs
+from .. import settings as S
 from ..errors import HarnessError
 from ..provenance import package_version
 from . import weights as W
@@ -91,15 +92,43 @@ class KerasIV3(Backbone):
     has_gradients = True
     port_sources = ("torchvision", "tf2015")
 
-    def __init__(self, keras_backend: str = "tensorflow", pool_compat: str = "keras", **kw):
-        if keras_backend not in BACKENDS:
-            raise HarnessError(f"keras_backend must be tensorflow or torch, got {keras_backend!r}")
+    summary = (
+        'keras.applications.InceptionV3 on Keras 3 (the paper\'s "IV3 Keras"): x/127.5 - 1, '
+        "1000 classes."
+    )
+    weights_doc = (
+        "pretrained | file:<.h5 or .weights.h5> | random:<seed> | ported:<backbone>[:<weights>]"
+    )
+    download_doc = "fetch into $KERAS_HOME/models when missing (needs network)"
+    native_resize_doc = "tf.image.resize, half-pixel centres"
+    bias_doc = "null = include the Dense bias"
+    norm_doc = "auto = [-1, 1]"
+
+    @classmethod
+    def _settings(cls) -> S.Schema:
+        return (
+            super()
+            ._settings()
+            .extend(
+                S.Setting(
+                    "keras_backend",
+                    S.Choice(BACKENDS),
+                    "tensorflow",
+                    "tensorflow | torch (torch can use device=cuda)",
+                ),
+                S.Setting(
+                    "pool_compat",
+                    S.Choice(("keras", "torchvision", "tf2015")),
+                    "keras",
+                    "keras | torchvision | tf2015: whose pooling semantics to run",
+                ),
+            )
+            .with_changes("device", doc="the run's device (cpu | cuda with keras_backend=torch)")
+        )
+
+    def __init__(self, *, keras_backend, pool_compat, **kw):
         self.keras_backend = keras_backend
         self.supports_cuda = keras_backend == "torch"
-        if pool_compat not in ("keras", "torchvision", "tf2015"):
-            raise HarnessError(
-                f"pool_compat must be keras, torchvision or tf2015, got {pool_compat!r}"
-            )
         self.pool_compat = pool_compat
         super().__init__(**kw)
 

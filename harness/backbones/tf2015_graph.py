@@ -347,6 +347,19 @@ class TF2015Graph(Backbone):
     has_gradients = True  # tf.gradients inside the imported graph (harness.attack)
 
     port_sources = ("torchvision", "keras")
+    summary = (
+        "The original IS network: classify_image_graph_def.pb of inception-2015-12-05 (paper's "
+        '"IV2 TF"), TF1 GraphDef.'
+    )
+    weights_doc = (
+        "pretrained (inception-2015-12-05.tgz or classify_image_graph_def.pb) | "
+        "file:<.tgz/.pb> | random:<seed> | ported:<backbone>[:<weights>]"
+    )
+    download_doc = "fetch the tgz into $INCEPTION_NOTE_WEIGHTS when missing (needs network)"
+    native_resize_doc = "the graph's own, from the original resolution"
+    bias_doc = "null = no bias (the original code); true adds softmax/biases"
+    classes_doc = "all (1008) | imagenet1000 (outputs 1..1000) | first1000 | last1000"
+    norm_doc = "auto = 0..255 floats fed at ExpandDims:0 (the graph maps (x-128)/128)"
     ported_keeps_layout = False  # other weights run at the graph's 1008 outputs (devkit ids)
 
     @classmethod
@@ -362,11 +375,16 @@ class TF2015Graph(Backbone):
         tf = import_tensorflow()
         self.tf = tf
         if weights.state is not None:
-            path = graph_for_state(weights.state, self.cache_dir)
+            # cache.enabled=false: the graph is written to a temporary dir, read, and removed
+            with W.scratch_cache(self.cache_dir) as root:
+                path = graph_for_state(weights.state, root)
+                data, self._label_map = read_graph_bytes(Path(path))
+            if W.disk_cache_off(self.cache_dir):
+                path = "(built in memory: cache.enabled=false)"
         else:
             path = weights.path
+            data, self._label_map = read_graph_bytes(Path(path))
         self.network_file = Path(path)
-        data, self._label_map = read_graph_bytes(Path(path))
         nodes = parse_nodes(data, path)
         gd = parse_graphdef(data, path, tf)
         wname = nodes["softmax/logits/MatMul"].inputs[1].split(":")[0]

@@ -37,8 +37,20 @@ class TF2015Torch(TorchvisionIV3):
     port_sources = ("torchvision", "keras", "tf2015")
     ported_keeps_layout = False
 
-    def __init__(self, pool_compat: str = "tf2015", **kw):
-        super().__init__(pool_compat=pool_compat, **kw)
+    default_pool_compat = "tf2015"  # the graph's pools: padding excluded, max pool in mixed_10
+    summary = (
+        "The original 2015-12-05 Inception graph's weights in PyTorch (= torch-fidelity's "
+        "network): no TensorFlow needed."
+    )
+    weights_doc = (
+        "pretrained (inception-2015-12-05.tgz or its .pb, read without TensorFlow) | "
+        "file:<.tgz/.pb/.pth> | random:<seed> | ported:<backbone>[:<weights>]"
+    )
+    download_doc = "fetch the tgz into $INCEPTION_NOTE_WEIGHTS when missing (needs network)"
+    native_resize_doc = "from the original resolution, as the graph does"
+    bias_doc = "null = no bias (the original code); true adds the classifier bias"
+    classes_doc = "all (1008) | imagenet1000 (outputs 1..1000) | first1000 | last1000"
+    norm_doc = "auto = (x - 128) / 128, as inside the graph"
 
     @classmethod
     def official_artifact(cls, **knobs):

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import resize as rs
+from .. import settings as S
 from ..errors import HarnessError
 from ..provenance import package_version
 from ..results import atomic_write_text
@@ -103,7 +104,40 @@ class TFHubIV3(Backbone):
     has_gradients = True
     port_sources = ()  # the classification SavedModel is a TF-Hub artifact of its own
 
-    def __init__(self, handle: str = TFHUB_DEFAULT_HANDLE, **kw):
+    summary = (
+        "TF-Hub imagenet/inception_v3/classification SavedModel: input [0, 1] at 299, 1001 "
+        "outputs (0 = background)."
+    )
+    weights_doc = "pretrained (via handle) | file:<SavedModel dir> | random:<seed>"
+    download_doc = "resolve the handle into $TFHUB_CACHE_DIR when missing (needs network)"
+    bias_doc = "null = include the logits bias; false subtracts it"
+    classes_doc = "all (1001) | last1000 | imagenet1000 (drop background, renormalise)"
+    norm_doc = "auto = [0, 1]"
+
+    @classmethod
+    def _settings(cls) -> S.Schema:
+        return (
+            super()
+            ._settings()
+            .extend(
+                S.Setting(
+                    "handle",
+                    S.Str(),
+                    TFHUB_DEFAULT_HANDLE,
+                    "or a local SavedModel directory",
+                    applies=S.When(
+                        "weights",
+                        fn=lambda v: v["weights"] == "pretrained",
+                        text="weights=pretrained",
+                    ),
+                )
+            )
+            .with_changes(
+                "weights_sha256", doc="sha256 over the SavedModel directory (none is published)"
+            )
+        )
+
+    def __init__(self, *, handle, **kw):
         self.handle = handle
         super().__init__(**kw)
 
@@ -133,20 +167,20 @@ class TFHubIV3(Backbone):
                 "the tfhub backbone needs tensorflow_hub: pip install -e '.[tf]'"
             ) from None
         if weights.state is not None:
-            path = savedmodel_for_state(weights.state, self.input_size, self.cache_dir)
+            # cache.enabled=false: the SavedModel is exported to a temporary dir, loaded (its
+            # variables are read into memory), and the dir removed
+            with W.scratch_cache(self.cache_dir) as root:
+                path = savedmodel_for_state(weights.state, self.input_size, root)
+                obj = self._hub_load(hub, path)
+            if W.disk_cache_off(self.cache_dir):
+                path = Path("(built in memory: cache.enabled=false)")
         else:
             path = weights.path
             if not (Path(path) / "saved_model.pb").exists():
                 raise HarnessError(
                     f"tfhub: {path} is not a SavedModel directory (no saved_model.pb)"
                 )
-        try:
-            obj = hub.load(str(path))
-        except Exception as exc:
-            raise HarnessError(
-                f"tfhub: cannot load SavedModel {path} ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0][:160] if str(exc) else ''})"
-            ) from None
+            obj = self._hub_load(hub, path)
         self._obj = obj
         self.network_file = Path(path)
         self._fn = self._find_callable(obj, path)
@@ -158,6 +192,16 @@ class TFHubIV3(Backbone):
         self._bias = self._find_bias(obj)
         if weights.spec.kind == "pretrained":
             self.weights_info["handle"] = self.handle
+
+    @staticmethod
+    def _hub_load(hub, path):
+        try:
+            return hub.load(str(path))
+        except Exception as exc:
+            raise HarnessError(
+                f"tfhub: cannot load SavedModel {path} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:160] if str(exc) else ''})"
+            ) from None
 
     def attack_target(self, settings):
         from .tf_attack import TFEagerAttackTarget

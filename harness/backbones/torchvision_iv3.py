@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import attack
 from .. import resize as rs
-from ..config import as_bool
+from .. import settings as S
 from ..errors import HarnessError
 from ..provenance import package_version
 from . import weights as W
@@ -24,6 +24,7 @@ from .base import Backbone, check_images, import_torch, import_torchvision
 
 PRECISIONS = attack.PRECISIONS
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+POOL_COMPAT = ("torchvision", "keras", "tf2015")
 
 _STAGES = (
     "Conv2d_1a_3x3",
@@ -89,50 +90,84 @@ class TorchvisionIV3(Backbone):
     default_batch_size = 64
     port_sources = ("keras", "tf2015")
 
+    summary = (
+        'torchvision.models.inception_v3 (the paper\'s "IV3 Torch"): 1000 classes, fc bias on.'
+    )
+    weights_doc = "pretrained | file:<path.pth> | random:<seed> | ported:<backbone>[:<weights>]"
+    download_doc = "fetch the official file into $TORCH_HOME when missing (needs network)"
+    native_resize_doc = "2018 nn.Upsample"
+    bias_doc = "null = include the fc bias (reference behaviour)"
+    norm_doc = "auto = [-1, 1] (ImageNet mean/std when transform_input=true)"
+    default_pool_compat = "torchvision"
+
+    @classmethod
+    def _settings(cls) -> S.Schema:
+        on_cuda = S.When("device", is_in=("cuda",))
+        return (
+            super()
+            ._settings()
+            .extend(
+                S.Setting(
+                    "transform_input",
+                    S.Bool(),
+                    False,
+                    "set explicitly, never torchvision's implicit default (the paper's code: "
+                    "false)",
+                ),
+                S.Setting(
+                    "channels_last",
+                    S.AutoOrBool(),
+                    "auto",
+                    "auto = on for CPU, off for exact fp32 on CUDA (measured); moves logits "
+                    "by float32 rounding only",
+                ),
+                S.Setting(
+                    "pool_compat",
+                    S.Choice(POOL_COMPAT),
+                    cls.default_pool_compat,
+                    "torchvision | keras | tf2015: whose pooling semantics to run",
+                ),
+                S.Setting(
+                    "precision",
+                    S.Choice(PRECISIONS),
+                    "highest",
+                    "CUDA: highest (exact fp32) | tf32 | bf16 (recorded in every row)",
+                    applies=on_cuda,
+                ),
+                S.Setting(
+                    "fuse_bn",
+                    S.AutoOrBool(),
+                    "auto",
+                    "fold BatchNorm into the convs (auto: on for CUDA; moves logits ~3e-6)",
+                ),
+                S.Setting(
+                    "compile",
+                    S.Choice(COMPILE_MODES),
+                    "none",
+                    "none | default | reduce-overhead | max-autotune",
+                ),
+            )
+        )
+
     def __init__(
-        self,
-        transform_input: bool = False,
-        channels_last="auto",
-        precision: str = "highest",
-        fuse_bn="auto",
-        compile: str = "none",
-        pool_compat: str = "torchvision",
-        **kw,
+        self, *, transform_input, channels_last, precision, fuse_bn, compile, pool_compat, **kw
     ):
-        if pool_compat not in ("torchvision", "keras", "tf2015"):
-            raise HarnessError(
-                f"pool_compat must be torchvision, keras or tf2015, got {pool_compat!r}"
-            )
         self.pool_compat = pool_compat
-        transform_input = as_bool(transform_input, "transform_input")
-        if precision not in PRECISIONS:
-            raise HarnessError(
-                f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
-            )
-        if precision != "highest" and kw.get("device", "cpu") != "cuda":
-            raise HarnessError(
-                f"precision={precision} is a CUDA mode; on the CPU only 'highest' (exact float32) "
-                "exists"
-            )
-        if compile not in COMPILE_MODES:
-            raise HarnessError(
-                f"compile must be one of {', '.join(COMPILE_MODES)}, got {compile!r}"
-            )
         self.transform_input = transform_input
         if channels_last == "auto":
             # measured (benchmarks/README.md): channels_last is ~2x faster on the CPU, but ~20%
             # slower for exact float32 on an H100, and faster again with TF32 / bf16
-            on_gpu = kw.get("device", "cpu") == "cuda"
+            on_gpu = kw["device"] == "cuda"
             channels_last = not on_gpu or precision != "highest"
-        self.channels_last = as_bool(channels_last, "channels_last")
+        self.channels_last = bool(channels_last)
         self.precision = precision
         if fuse_bn == "auto":
             # folding BatchNorm into the convs is exact in real arithmetic and moves logits by
             # ~3e-6 relative (measured); it is worth ~1-3% on a GPU, so it is on there by default
-            fuse_bn = kw.get("device", "cpu") == "cuda"
-        self.fuse_bn = as_bool(fuse_bn, "fuse_bn")
+            fuse_bn = kw["device"] == "cuda"
+        self.fuse_bn = bool(fuse_bn)
         self.compile_mode = compile
-        if kw.get("input_norm", "auto") == "auto" and transform_input:
+        if kw["input_norm"] == "auto" and transform_input:
             kw["input_norm"] = "imagenet_mean_std"  # what transform_input=True expects
         super().__init__(**kw)
 
@@ -322,10 +357,12 @@ class TorchvisionIV3(Backbone):
 
     # ------------------------------------------------------------------ provenance
     def extra_knobs(self) -> dict:
-        # fuse_bn / compile / precision change float rounding (precision: by up to ~1e-2 for
-        # bf16), so they are part of the key; channels_last and batch size are not
+        # fuse_bn / compile / precision / the memory layout change float rounding (precision: by
+        # up to ~1e-2 for bf16; channels_last: ~5e-5 relative, measured), so they are part of the
+        # key; the batch size is not
         return {
             "transform_input": self.transform_input,
+            "channels_last": self.channels_last,
             "precision": self.precision,
             "fuse_bn": self.fuse_bn,
             "compile": self.compile_mode,
@@ -333,7 +370,7 @@ class TorchvisionIV3(Backbone):
         }
 
     def extra_provenance(self) -> dict:
-        return {"channels_last": self.channels_last}
+        return {}
 
     def framework_versions(self) -> dict:
         return {"torch": package_version("torch"), "torchvision": package_version("torchvision")}

@@ -11,6 +11,7 @@ Common parameters: ``n`` (first n samples after ordering), ``order`` (``as_loade
 
 from __future__ import annotations
 
+from .. import settings as S
 from ..errors import HarnessError
 from .arrays import ArraySource
 from .base import ImageSource, check_uint8_images, to_uint8
@@ -32,35 +33,37 @@ SOURCES = {
 __all__ = ["SOURCES", "ImageSource", "load", "from_config", "check_uint8_images", "to_uint8"]
 
 
-def load(name: str, **params) -> ImageSource:
-    """Construct the image source ``name`` with its parameters (one-line errors)."""
+#: config-group options that are a source with some settings changed (YAML: defaults + values)
+PRESETS = {
+    "cifar10_test": (
+        "cifar10",
+        {"split": "test"},
+        "CIFAR-10 test split (10,000 images): held-out images for the memorization experiment.",
+    ),
+}
+
+
+def source_class(name: str):
     if name not in SOURCES:
         raise HarnessError(f"unknown dataset '{name}'; valid datasets: {', '.join(SOURCES)}")
-    import inspect
+    return SOURCES[name]
 
-    cls = SOURCES[name]
-    allowed = set()
-    for klass in cls.__mro__:
-        if "__init__" in klass.__dict__:
-            allowed |= set(inspect.signature(klass.__init__).parameters) - {"self", "kw", "kwargs"}
-    if name == "generator":
-        allowed.add("kwargs")
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise HarnessError(
-            f"dataset {name}: unknown parameter(s) {', '.join(unknown)}; valid: "
-            f"{', '.join(sorted(allowed))}"
-        )
-    return cls(**params)
+
+def load(name: str, **params) -> ImageSource:
+    """The image source ``name`` with ``params`` (its ``settings()``; unset ones take their
+    defaults, wrong ones are one-line ``ConfigError`` lines)."""
+    return S.build(source_class(name), params, where=f"dataset {name}")
 
 
 def from_config(cfg) -> ImageSource:
-    """Build a source from a ``dataset`` config node (``name`` plus parameters; nulls dropped)."""
+    """Build a source from a ``dataset`` config node (``name`` plus parameters)."""
     from omegaconf import DictConfig, OmegaConf
 
     d = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     name = d.pop("name", None)
     if name is None:
         raise HarnessError("dataset config needs a name (e.g. dataset=cifar10)")
-    d = {k: v for k, v in d.items() if v is not None or k in ("n",)}
     return load(name, **d)
+
+
+S.register_group("dataset", lambda name: source_class(name).settings(), lambda: list(SOURCES))

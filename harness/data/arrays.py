@@ -1,32 +1,118 @@
 """``arrays``: samples saved as ``.npy`` or ``.npz`` (N x H x W x 3 or N x 3 x H x W).
 
 Memory-mapped: a ``.npy`` file and an uncompressed ``.npz`` member are mapped in place; a
-compressed ``.npz`` member is extracted once to a ``.npy`` in the cache directory and mapped
-from there.  uint8 arrays are used as they are; float arrays need a declared ``value_range``
-and every batch is checked against it.
+compressed ``.npz`` member is extracted once to ``<cache_dir>/npz/`` (the run's ``cache.dir``;
+``None``: the default cache directory) and mapped from there.  The extracted file is named by
+the sha256 of the ``.npz`` and the member name, and checked against the size and CRC-32 the zip
+records for the member before every use (a file that fails is extracted again).  With
+``cache_dir=NO_DISK_CACHE`` (``cache.enabled=false``) the member is extracted to a temporary
+file that is unlinked as soon as it is mapped, and no cache directory is read or written.
+uint8 arrays are used as they are; float arrays need a declared ``value_range`` and every batch
+is checked against it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import os
+import re
+import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ..backbones.weights import cache_root
-from ..config import as_bool
+from .. import settings as S
+from ..backbones.weights import CACHE_FIX, cache_root, disk_cache_off
 from ..errors import HarnessError, MissingInputError
-from ..results import atomic_path
-from .base import ImageSource, normalize_value_range, to_uint8
+from ..provenance import sha256_file
+from ..results import atomic_path, ensure_dir, is_write_error, write_error
+from .base import (
+    ImageSource,
+    normalize_value_range,
+    to_uint8,
+    trust_range_setting,
+    value_range_setting,
+)
+
+#: part of the name of every extracted member: bump when the extraction changes
+EXTRACT_VERSION = 1
+#: how a member is described when no cache directory holds it
+IN_TEMPORARY_FILE = "temporary file (unlinked once mapped; on-disk cache disabled)"
 
 
 def default_cache_dir() -> Path:
     return cache_root()
 
 
-def _open_npz_member(path: Path, key: str | None):
-    """Memory-map one member of an .npz; returns (array, key, all member names)."""
+def extracted_path(root: Path, npz_sha256: str, member: str) -> Path:
+    """Where member ``member`` of the ``.npz`` with content ``npz_sha256`` is extracted."""
+    digest = hashlib.sha256(json.dumps([EXTRACT_VERSION, npz_sha256, member]).encode()).hexdigest()
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", member)[:40]
+    return Path(root) / "npz" / f"{safe}-{digest[:40]}.npy"
+
+
+def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dst) -> None:
+    with zf.open(info) as src:  # zipfile checks the member's CRC-32 when it reaches the end
+        for block in iter(lambda: src.read(1 << 20), b""):
+            dst.write(block)
+
+
+def _matches_member(target: Path, info: zipfile.ZipInfo) -> bool:
+    """The extracted file has the member's size and CRC-32 (as the zip records them)."""
+    try:
+        if target.stat().st_size != info.file_size:
+            return False
+        crc = 0
+        with open(target, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                crc = zlib.crc32(block, crc)
+    except OSError:
+        return False
+    return crc == info.CRC
+
+
+def _extract_cached(path: Path, zf, info, key: str, cache_dir) -> tuple[np.ndarray, str]:
+    """The member extracted under the cache directory (once), checked, memory-mapped."""
+    target = extracted_path(cache_root(cache_dir), sha256_file(path), key)
+    if not _matches_member(target, info):
+        ensure_dir(target.parent, CACHE_FIX)
+        # a per-process temporary name: concurrent readers never share a half-written file
+        with atomic_path(target, fix=CACHE_FIX) as tmp, open(tmp, "wb") as dst:
+            _copy_member(zf, info, dst)
+    return np.load(target, mmap_mode="r"), str(target)
+
+
+def _extract_scratch(path: Path, zf, info, key: str) -> tuple[np.ndarray, str]:
+    """The member in a temporary file, memory-mapped, and the file unlinked at once (the
+    mapping keeps its pages until it is closed): no cache directory is touched."""
+    fix = (
+        "set TMPDIR=<a directory with space>, or save the .npz uncompressed (np.savez), "
+        "which is mapped in place"
+    )
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="inception-note-npz-", suffix=".npy")
+        with os.fdopen(fd, "wb") as dst:
+            _copy_member(zf, info, dst)
+        return np.load(tmp, mmap_mode="r"), IN_TEMPORARY_FILE
+    except OSError as exc:
+        if not is_write_error(exc):
+            raise
+        where = Path(tmp or Path(tempfile.gettempdir()) / f"{path.stem}-{key}.npy")
+        raise write_error(where, exc, fix) from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _open_npz_member(path: Path, key: str | None, cache_dir=None):
+    """Memory-map one member of an .npz; returns (array, key, all member names, where a
+    compressed member was extracted to, or None when it is mapped in place)."""
     with zipfile.ZipFile(path) as zf:
         members = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
         if key is None:
@@ -69,36 +155,70 @@ def _open_npz_member(path: Path, key: str | None):
                 shape=shape,
                 order="F" if fortran else "C",
             )
-            return arr, key, members
-    # compressed: extract once (keyed by the file's content) and map the copy
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    target = default_cache_dir() / "npz_extracted" / f"{h.hexdigest()[:24]}_{key}.npy"
-    with zipfile.ZipFile(path) as zf:
-        info = zf.getinfo(key + ".npy")
-        if not target.exists() or target.stat().st_size != info.file_size:
-            # a per-process temporary name: concurrent readers never share a half-written file
-            with atomic_path(target) as tmp, zf.open(info) as src, open(tmp, "wb") as dst:
-                for block in iter(lambda: src.read(1 << 20), b""):
-                    dst.write(block)
-    return np.load(target, mmap_mode="r"), key, members
+            return arr, key, members, None
+        # compressed: extracted (keyed by the file's content and the member) and mapped
+        if disk_cache_off(cache_dir):
+            arr, where = _extract_scratch(path, zf, info, key)
+        else:
+            arr, where = _extract_cached(path, zf, info, key, cache_dir)
+    return arr, key, members, where
 
 
 class ArraySource(ImageSource):
     kind = "arrays"
+    summary = (
+        "Samples in a .npy/.npz (N x H x W x 3 or N x 3 x H x W); float arrays need value_range."
+    )
+
+    @classmethod
+    def entries(cls) -> list:
+        return [
+            S.Setting("path", S.Path(), None, "required: dataset.path=<file.npz>", required=True),
+            S.Setting(
+                "key",
+                S.Str(),
+                None,
+                "npz member (default: images, x, samples, arr_0, or the only one)",
+                nullable=True,
+            ),
+            value_range_setting(
+                "0_1 | -1_1 | 0_255 for float arrays (quote -1_1 or not: both work)"
+            ),
+            S.Setting("layout", S.Choice(("auto", "NHWC", "NCHW")), "auto", "auto | NHWC | NCHW"),
+            S.Setting(
+                "labels_key",
+                S.Str(),
+                "labels",
+                "npz member with labels, if present (null: none)",
+                nullable=True,
+            ),
+            trust_range_setting(),
+            S.Setting(
+                "cache_dir",
+                S.Path(),
+                None,
+                "where compressed .npz members are extracted (the run passes cache.dir)",
+                nullable=True,
+                in_yaml=False,
+            ),
+            *super().entries(),
+        ]
 
     def __init__(
         self,
-        path: str,
-        key: str | None = None,
-        value_range: str | None = None,
-        layout: str = "auto",
-        labels_key: str | None = "labels",
-        trust_value_range: bool = False,
+        *,
+        path,
+        key,
+        value_range,
+        layout,
+        labels_key,
+        trust_value_range,
+        cache_dir,
         **kw,
     ):
+        """``cache_dir``: where a compressed ``.npz`` member is extracted (``<cache_dir>/npz``;
+        None: the default cache directory; ``NO_DISK_CACHE``: a temporary file, nothing cached).
+        """
         super().__init__(**kw)
         self.path = Path(path).expanduser()
         if not self.path.is_file():
@@ -106,11 +226,14 @@ class ArraySource(ImageSource):
                 f"arrays: file {self.path} does not exist; pass dataset.path=<.npy or .npz>"
             )
         self.value_range = value_range = normalize_value_range(value_range)
-        self.trust_value_range = as_bool(trust_value_range, "trust_value_range")
+        self.trust_value_range = trust_value_range
         self._labels_arr = None
+        self.extracted_to = None
         try:
             if self.path.suffix == ".npz":
-                arr, self.key, members = _open_npz_member(self.path, key)
+                arr, self.key, members, self.extracted_to = _open_npz_member(
+                    self.path, key, cache_dir
+                )
                 if labels_key and labels_key in members and labels_key != self.key:
                     with np.load(self.path) as z:
                         self._labels_arr = np.asarray(z[labels_key])
@@ -207,4 +330,5 @@ class ArraySource(ImageSource):
             "stored_dtype": str(self.arr.dtype),
             "layout": self.layout,
             "value_range": self.value_range or "uint8 0..255",
+            **({"extracted_to": self.extracted_to} if self.extracted_to else {}),
         }

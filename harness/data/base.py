@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .. import settings as S
 from ..errors import HarnessError
 
 ORDERS = ("as_loaded", "shuffled")
@@ -52,6 +53,25 @@ _ALIASES = {
     "0-255": "0_255",
     "[0,255]": "0_255",
 }
+
+
+#: the ``value_range`` setting: the spellings YAML and the command line turn into integers or
+#: aliases are accepted and mapped back
+VALUE_RANGE_KIND = S.Choice(VALUE_RANGES, aliases=(*_PARSED_AS_INT.items(), *_ALIASES.items()))
+
+
+def value_range_setting(doc: str) -> S.Setting:
+    return S.Setting("value_range", VALUE_RANGE_KIND, None, doc, nullable=True)
+
+
+def trust_range_setting() -> S.Setting:
+    return S.Setting(
+        "trust_value_range",
+        S.Bool(),
+        False,
+        "true: skip the check that the data match value_range (e.g. -1_1 data with negatives)",
+        applies=S.When("value_range", not_in=(None,), text="value_range is set"),
+    )
 
 
 def normalize_value_range(value_range):
@@ -181,21 +201,55 @@ class ImageSource:
     #: whether the samples can be read in any order (generator sources cannot)
     random_access = True
 
-    def __init__(
-        self,
-        n: int | None = None,
-        order: str = "as_loaded",
-        order_seed: int | None = None,
-        progress: bool = True,
-    ):
-        if order not in ORDERS:
-            raise HarnessError(f"dataset order must be one of {', '.join(ORDERS)}, got {order!r}")
-        if order == "shuffled" and order_seed is None:
-            raise HarnessError(
-                "dataset order=shuffled needs an explicit seed (dataset.order_seed=<int>)"
-            )
-        if n is not None and (not isinstance(n, (int, np.integer)) or n < 1):
-            raise HarnessError(f"dataset n must be a positive integer or null (all), got {n!r}")
+    #: the first comment line of the generated YAML
+    summary = ""
+
+    @classmethod
+    def settings(cls) -> S.Schema:
+        """Every parameter of this source (``conf/dataset/<name>.yaml`` is generated from it)."""
+        cached = cls.__dict__.get("_settings_cache")
+        if cached is None:
+            cached = cls._settings()
+            cls._settings_cache = cached
+        return cached
+
+    @classmethod
+    def entries(cls) -> list:
+        """This source's own parameters (subclasses extend ``super().entries()``)."""
+        return []
+
+    @classmethod
+    def _settings(cls) -> S.Schema:
+        """``name``, the source's own parameters, then the common ``n``, ``order``,
+        ``order_seed``."""
+        shuffled = S.When("order", is_in=("shuffled",))
+        return S.Schema(
+            [
+                S.Setting("name", S.Str(), cls.kind, cls.summary),
+                *cls.entries(),
+                S.Setting(
+                    "n",
+                    S.Int(lo=1),
+                    None,
+                    "first n samples after ordering (null = all)",
+                    nullable=True,
+                ),
+                S.Setting("order", S.Choice(ORDERS), "as_loaded", "as_loaded | shuffled"),
+                S.Setting(
+                    "order_seed",
+                    S.Seed(),
+                    None,
+                    "required with order=shuffled",
+                    nullable=True,
+                    applies=shuffled,
+                    required_when=shuffled,
+                ),
+                S.Setting("progress", S.Bool(), True, "progress bar while decoding", in_yaml=False),
+            ]
+        )
+
+    def __init__(self, *, n, order, order_seed, progress):
+        """Takes every setting of :meth:`settings` (use :func:`harness.data.load`)."""
         self.n_requested = None if n is None else int(n)
         self.order = order
         self.order_seed = None if order_seed is None else int(order_seed)

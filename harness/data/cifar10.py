@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import settings as S
 from ..errors import HarnessError, MissingInputError
 from .base import ImageSource
 
@@ -32,17 +33,27 @@ SPLIT_FILES = {
 
 class Cifar10Source(ImageSource):
     kind = "cifar10"
+    summary = "CIFAR-10 train (50,000 images, 32x32) from the python-pickle layout under `root`."
 
-    def __init__(
-        self,
-        root: str = "~/.cache/inception-note/datasets",
-        split: str = "train",
-        download: bool = False,
-        **kw,
-    ):
+    @classmethod
+    def entries(cls) -> list:
+        return [
+            S.Setting(
+                "root",
+                S.Path(),
+                "~/.cache/inception-note/datasets",
+                "directory holding cifar-10-batches-py/ (or that directory itself)",
+                yaml="${data_root}",
+            ),
+            S.Setting("split", S.Choice(tuple(SPLIT_FILES)), "train", "train | test"),
+            S.Setting(
+                "download", S.Bool(), False, "true: fetch through torchvision (needs network)"
+            ),
+            *super().entries(),
+        ]
+
+    def __init__(self, *, root, split, download, **kw):
         super().__init__(**kw)
-        if split not in SPLIT_FILES:
-            raise HarnessError(f"cifar10: split must be 'train' or 'test', got {split!r}")
         self.split = split
         root = Path(root).expanduser()
         folder = root if root.name == BASE_FOLDER else root / BASE_FOLDER

@@ -9,20 +9,33 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import HarnessError
+from .. import settings as S
 from .base import ImageSource
 
 GENERATOR_VERSION = 1
 
 
 class _PerSampleSource(ImageSource):
-    def __init__(self, count: int = 50_000, size: int = 32, seed: int = 0, **kw):
+    default_count = 50_000
+
+    @classmethod
+    def entries(cls) -> list:
+        return [
+            S.Setting("count", S.Int(lo=1), cls.default_count, "images in the set"),
+            S.Setting("size", S.Int(lo=1, hi=4096), 32, "height = width in pixels"),
+            S.Setting(
+                "seed",
+                S.Seed(),
+                0,
+                "seeds the pixels (a shuffle of the order has its own order_seed)",
+                yaml="${seed}",
+            ),
+            *super().entries(),
+        ]
+
+    def __init__(self, *, count, size, seed, **kw):
         # `seed` seeds the pixels; a shuffle of the order has its own `order_seed`
         super().__init__(**kw)
-        if int(count) < 1:
-            raise HarnessError(f"{self.kind}: count must be positive, got {count}")
-        if int(size) < 1:
-            raise HarnessError(f"{self.kind}: size must be positive, got {size}")
         self.count, self.size, self.pixel_seed = int(count), int(size), int(seed)
 
     def _total(self) -> int:
@@ -70,6 +83,10 @@ class NoiseSource(_PerSampleSource):
     """
 
     kind = "noise"
+    summary = (
+        "i.i.d. uniform uint8 noise images (an assumption: the paper does not say how its noise "
+        "was made)."
+    )
 
     def paper_dataset(self) -> str | None:
         return "noise"
@@ -109,21 +126,31 @@ class SyntheticSource(_PerSampleSource):
     """
 
     kind = "synthetic"
+    summary = (
+        "Procedurally generated shapes/gradients/textures in 10 families, at CIFAR size; no "
+        "files needed."
+    )
+    default_count = 1000
 
-    def __init__(
-        self,
-        families: int = len(FAMILIES),
-        arrangement: str = "interleaved",
-        count: int = 1000,
-        **kw,
-    ):
-        super().__init__(count=count, **kw)
-        if not 1 <= int(families) <= len(FAMILIES):
-            raise HarnessError(f"synthetic: families must be 1..{len(FAMILIES)}, got {families}")
-        if arrangement not in ("interleaved", "class_sorted"):
-            raise HarnessError(
-                f"synthetic: arrangement must be interleaved or class_sorted, got {arrangement!r}"
-            )
+    @classmethod
+    def entries(cls) -> list:
+        base = super().entries()
+        return [
+            *base[:3],
+            S.Setting(
+                "families", S.Int(lo=1, hi=len(FAMILIES)), len(FAMILIES), "classes (families)"
+            ),
+            S.Setting(
+                "arrangement",
+                S.Choice(("interleaved", "class_sorted")),
+                "interleaved",
+                "interleaved | class_sorted",
+            ),
+            *base[3:],
+        ]
+
+    def __init__(self, *, families, arrangement, **kw):
+        super().__init__(**kw)
         self.families, self.arrangement = int(families), arrangement
 
     def _params(self) -> dict:

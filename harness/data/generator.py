@@ -31,9 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import as_bool
-from ..errors import HarnessError, UserCodeExit
-from .base import ImageSource, normalize_value_range, to_uint8
+from .. import settings as S
+from ..errors import ConfigError, HarnessError, UserCodeError, UserCodeExit
+from .base import (
+    ImageSource,
+    normalize_value_range,
+    to_uint8,
+    trust_range_setting,
+    value_range_setting,
+)
 
 DYNAMIC_CALLS = (
     "import_module",
@@ -173,31 +179,73 @@ def resolve_callable(spec: str):
     return fn
 
 
+def _check_callable_spec(value: str, path: str) -> None:
+    mod, sep, fn = value.rpartition(":")
+    if not sep or not mod or not fn.isidentifier():
+        raise ConfigError(
+            f"{path} must look like 'module:function' or 'file.py:function', got {value!r}"
+        )
+
+
 class GeneratorSource(ImageSource):
     kind = "generator"
+    summary = (
+        "A Python callable `module:function` or `file.py:function` called as f(n, seed, **kwargs)."
+    )
+
+    @classmethod
+    def entries(cls) -> list:
+        return [
+            S.Setting(
+                "callable",
+                S.Str(what="module:function or file.py:function", form=_check_callable_spec),
+                None,
+                "required",
+                required=True,
+            ),
+            S.Setting("count", S.Int(lo=1), 50000, "samples the generator makes"),
+            S.Setting(
+                "seed",
+                S.Seed(),
+                0,
+                "base seed (chunk k gets a seed derived from it)",
+                yaml="${seed}",
+            ),
+            S.Setting("chunk_size", S.Int(lo=1), 250, "samples per call"),
+            value_range_setting("for float outputs: 0_1 | -1_1 | 0_255"),
+            S.Setting("kwargs", S.AnyMapping(), {}, "keyword arguments of every call"),
+            S.Setting(
+                "identity",
+                S.Str(),
+                None,
+                "e.g. your checkpoint's sha256 (goes into the fingerprint)",
+                nullable=True,
+            ),
+            trust_range_setting(),
+            *super().entries(),
+        ]
 
     def __init__(
         self,
-        callable: str,
-        count: int,
-        seed: int = 0,
-        chunk_size: int = 250,
-        value_range: str | None = None,
-        kwargs: dict | None = None,
-        identity: str | None = None,
-        trust_value_range: bool = False,
+        *,
+        callable,
+        count,
+        seed,
+        chunk_size,
+        value_range,
+        kwargs,
+        identity,
+        trust_value_range,
         **kw,
     ):
         super().__init__(**kw)
         self.spec = callable
         self.fn = resolve_callable(callable)
         self.count, self.gen_seed, self.chunk_size = int(count), int(seed), int(chunk_size)
-        if self.count < 1 or self.chunk_size < 1:
-            raise HarnessError("generator: count and chunk_size must be positive")
         self.value_range = normalize_value_range(value_range)
         self.kwargs = dict(kwargs or {})
         self.identity = identity
-        self.trust_value_range = as_bool(trust_value_range, "trust_value_range")
+        self.trust_value_range = trust_value_range
         try:
             src = inspect.getsourcefile(self.fn)
         except TypeError:
@@ -237,6 +285,14 @@ class GeneratorSource(ImageSource):
             raise UserCodeExit(
                 f"generator: {self.spec} was interrupted; the run stopped unfinished"
             ) from None
+        except HarnessError:
+            raise
+        except Exception as exc:
+            raise UserCodeError(
+                f"your generator {self.spec} raised {type(exc).__name__} while making samples "
+                f"{k * self.chunk_size}.. (the traceback above is in your code, not in "
+                "inception-note)"
+            ) from exc
         if hasattr(x, "detach"):  # a torch tensor
             x = x.detach().cpu().numpy()
         x = np.asarray(x)
