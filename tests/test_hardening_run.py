@@ -155,3 +155,27 @@ def test_seeds_numpy_and_torch_refuse_are_config_errors(tmp_path, capsys, value)
     )
     assert code == 2 and "splits.seed must be a seed" in err, err
     assert not any(tmp_path.rglob("*"))
+
+
+def test_the_run_passes_its_cache_setting_to_what_it_builds(tmp_path):
+    """cache.enabled=false reached the logits cache only: random weights were still written
+    under cache.dir, and compressed npz members went to ~/.cache whatever cache.dir said."""
+    import numpy as np
+
+    from harness import inputs
+    from harness.api import compose
+    from harness.backbones import weights as W
+
+    x = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    np.savez_compressed(tmp_path / "s.npz", images=x)
+    over = ["dataset=arrays", f"dataset.path={tmp_path / 's.npz'}", f"cache.dir={tmp_path / 'c'}"]
+    cfg = compose("reference_stats", over)
+    assert inputs.backbone_specs(cfg)["backbone"]["cache_dir"] == str(tmp_path / "c")
+    src = inputs.load(cfg, nets=(), sources=("dataset",)).source()
+    assert str(src.provenance()["extracted_to"]).startswith(str(tmp_path / "c" / "npz"))
+    off = [*over[:-1], f"cache.dir={tmp_path / 'off'}", "cache.enabled=false"]
+    cfg = compose("reference_stats", off)
+    assert inputs.backbone_specs(cfg)["backbone"]["cache_dir"] == W.NO_DISK_CACHE
+    src = inputs.load(cfg, nets=(), sources=("dataset",)).source()
+    assert src.read_all().shape == x.shape
+    assert not (tmp_path / "off").exists()
