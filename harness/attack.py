@@ -277,7 +277,7 @@ def run_attack(
     s = settings or AttackSettings()
     if not net.has_gradients:
         raise HarnessError(f"backbone {net.name} has no gradient path for the attack")
-    start_uint8 = check_images(start_uint8)
+    start_uint8 = check_images(start_uint8, net.min_image_side)
     n = len(start_uint8)
     tgt = cycling_targets(n, net.num_classes) if targets is None else np.asarray(targets)
     if tgt.shape != (n,) or tgt.min() < 0 or tgt.max() >= net.num_classes:

@@ -69,8 +69,13 @@ class Inputs:
     def random_weights(self) -> bool:
         return any(n.random_weights for n in self.nets.values())
 
-    def require_splits(self, n_splits: int, keys=None) -> None:
-        """Refuse, before any logits are computed, a split count above a source's size."""
+    def require_splits(self, n_splits: int, keys=None, need_logits: bool = True) -> None:
+        """Refuse, before any logits are computed, a split count above a source's size (and,
+        with ``need_logits``, a network without a classifier head: IS needs class
+        probabilities)."""
+        if need_logits:
+            for net in self.nets.values():
+                net.require_logits()
         for key, src in self.sources.items():
             if (keys is None or key in keys) and len(src) < n_splits:
                 raise ConfigError(

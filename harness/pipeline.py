@@ -36,6 +36,7 @@ class Outputs:
     @property
     def probs(self) -> np.ndarray:
         if self._probs is None:
+            self.net.require_logits()
             self._probs = scores.softmax(self.logits.astype(np.float64))
         return self._probs
 

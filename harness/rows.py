@@ -26,9 +26,9 @@ def provenance_columns(
                 "framework_versions": json.dumps(p["framework_versions"], sort_keys=True),
                 "resize": p["resize"],
                 "value_range": p["value_range"],
-                "classes": p["classes"],
+                "classes": p.get("classes"),  # an ImageNet network's class selection
                 "num_classes": p["num_classes"],
-                "bias": p["bias"],
+                "bias": p.get("bias"),
                 "device": p["device"],
                 "dtype": p["dtype"],
                 "input_size": p["input_size"],

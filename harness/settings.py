@@ -503,6 +503,16 @@ class Schema:
             out.entries[e.name] = e
         return out
 
+    def insert_after(self, name: str, *entries: Entry) -> Schema:
+        """A copy with ``entries`` placed right after entry ``name`` (the YAML's order)."""
+        out = Schema([], self.checks)
+        for key, e in self.entries.items():
+            out.entries[key] = e
+            if key == name:
+                for new in entries:
+                    out.entries[new.name] = new
+        return out
+
     def with_changes(self, name: str, **changes) -> Schema:
         """A copy in which setting ``name`` has some fields changed (default, kind, doc ...)."""
         out = Schema(self.entries.values(), self.checks)
@@ -750,6 +760,14 @@ def validate_tree(values: dict, settings: ExperimentSettings) -> dict:
     """Validate a whole composed config (plain data, interpolations resolved)."""
     values = {k: v for k, v in values.items() if k != "hydra"}
     schema = settings.full_schema()
+    if values.get("weights") and "weights" in schema:
+        # the run-wide weights= replaces every backbone's own (harness.inputs does the same when
+        # it builds them): a node's required weights are given by it
+        from .config import backbone_nodes
+
+        values = copy.deepcopy(values)
+        for _, node in backbone_nodes(values):
+            node["weights"] = values["weights"]
     if "protocol" in values and "protocol" not in schema:
         if values["protocol"] is None:
             values.pop("protocol")

@@ -14,7 +14,7 @@ import pytest
 
 from harness import backbones, cli
 from harness import resize as rs
-from harness.backbones.base import Backbone
+from harness.backbones.inception import InceptionBackbone
 
 from .fixtures import write_pngs
 
@@ -125,7 +125,7 @@ def test_conf_is_generated_from_the_settings():
 
 
 # ------------------------------------------------------------------------------ a new backbone
-class FakeBackbone(Backbone):
+class FakeBackbone(InceptionBackbone):
     """A tiny backbone for the recipe test: 4x4 mean colours as features, a linear head taken
     from the canonical state's classifier (so ``random:<seed>`` works through the base class)."""
 

@@ -32,6 +32,8 @@ REGISTRY = {
     "keras": ("harness.backbones.keras_iv3", "KerasIV3"),
     "tfhub": ("harness.backbones.tfhub_iv3", "TFHubIV3"),
     "tf2015": ("harness.backbones.tf2015_graph", "TF2015Graph"),
+    "torch_model": ("harness.backbones.torch_model", "TorchModel"),
+    "keras_model": ("harness.backbones.keras_model", "KerasModel"),
 }
 
 

@@ -1,40 +1,40 @@
-"""The contract of an Inception network: everything other modules may ask of a backbone.
+"""The contract of a backbone: everything other modules may ask of a network.
 
-``Backbone.logits(images)`` takes uint8 N x H x W x 3 and returns float32 N x C logits, where C
-depends on the ``classes`` knob.  Every knob that can move a score is a constructor argument,
-appears in ``provenance()`` and is part of the cache key (``cache_identity()``):
+``Backbone.forward(images, features=...)`` takes uint8 N x H x W x 3 and returns float32 N x C
+logits (C = the network's classes) and its features.  Every knob that can move a number is a
+setting (:meth:`Backbone.settings`, one schema per knob), appears in ``provenance()`` and is part
+of the cache key (``cache_identity()``):
 
 ========== ==============================================================================
 knob       meaning
 ========== ==============================================================================
-weights    pretrained | file:<path> | random:<seed> | ported:<backbone>[:<weights>]
+weights    the backbone's own specs (file:<path>, random:<seed>, pretrained, ported:...)
 resize     native | tf1_bilinear | torch_bilinear (+ align_corners) | tf2_bilinear |
            antialias | pil_bicubic | none
-bias       include the final layer's bias (None = the backbone's reference behaviour)
-classes    all | first1000 | last1000 | imagenet1000 (the real ImageNet classes of the layout)
 input_norm auto | minus_one_one | centered_128 | imagenet_mean_std | zero_one | zero_255
 dtype      float32 | float64 (where the framework allows)
 device     cpu | cuda
-input_size network input resolution (299; smaller where the architecture allows, for tests)
+input_size network input resolution
 batch_size images per forward pass (results do not depend on it)
 ========== ==============================================================================
 
+Two families implement it: the Inception V3 networks of the paper
+(:class:`~harness.backbones.inception.InceptionBackbone`: ImageNet layouts, ``classes`` and
+``bias`` knobs, official weights, porting) and any trained classifier or encoder a user brings
+(:mod:`harness.backbones.torch_model`, :mod:`harness.backbones.keras_model`).  Nothing
+ImageNet-specific lives in this base class.
+
 What a subclass provides (and nothing outside ``harness/backbones`` looks inside it):
 
-* class attributes: ``name``, ``framework``, ``class_layout``/``raw_outputs`` (its classifier's
-  ImageNet layout), ``default_bias``, ``default_norm``, ``native_resize``, capability flags,
-  ``port_sources`` (whose weights it can run via ``ported:``);
-* :meth:`official_artifact`: what ``weights=pretrained`` means and where it is found;
-* :meth:`read_state` (classmethod): a weights file of its own format as the canonical
-  torchvision-layout state dict, so other backbones can run its weights;
-* :meth:`_load`: build the network from :class:`~harness.backbones.weights.ResolvedWeights`
-  (a file of its format, or a canonical state for ``random:``/``ported:``);
-* :meth:`_forward`: uint8 batch -> raw logits (bias per knob) and pool features;
+* class attributes: ``name``, ``framework``, ``default_norm``, ``native_resize``, capability
+  flags (``has_logits``, ``has_features``, ``has_gradients``, ``supports_cuda`` ...);
+* :meth:`_settings` (extending the base schema) and keyword-only ``__init__`` parameters for its
+  own knobs;
+* :meth:`resolve_weights`: a weights spec -> :class:`~harness.backbones.weights.ResolvedWeights`;
+* :meth:`_load`: build the network; :meth:`_forward`: uint8 batch -> (logits, features);
+* :meth:`class_names`, :meth:`top1_accuracy` (labels in the network's own label space);
 * :meth:`attack_target`: its gradient path for :mod:`harness.attack` (optional);
 * :meth:`framework_versions`, :meth:`extra_knobs`, :meth:`extra_provenance`.
-
-The base class turns a weights spec into resolved weights once for every backbone, maps outputs
-to ImageNet-1k (top-1), selects classes, checks inputs and outputs, and writes provenance.
 """
 
 from __future__ import annotations
@@ -46,14 +46,12 @@ import sys
 
 import numpy as np
 
-from .. import imagenet, porting
 from .. import resize as rs
 from .. import settings as S
 from ..errors import ConfigError, HarnessError
 from ..provenance import package_versions
 from . import weights as W
 
-CLASS_CHOICES = ("all", "first1000", "last1000", "imagenet1000")
 NORMS = ("auto", "minus_one_one", "centered_128", "imagenet_mean_std", "zero_one", "zero_255")
 NORM_LABELS = {
     "minus_one_one": "[-1, 1]",
@@ -180,29 +178,26 @@ class Backbone:
     """Base class of every backbone; see the module docstring for the contract."""
 
     name = "base"
-    #: what a reader calls this network's pretrained weights (reporting lines); default: name
+    #: what a reader calls this network's weights (reporting lines); default: name
     weights_title: str | None = None
     framework = "none"
-    class_layout = "imagenet1000"
-    raw_outputs = 1000
-    default_bias = True
     default_norm = "minus_one_one"
     native_resize = ("tf2_bilinear", None)
     supports_float64 = True
     supports_cuda = False
+    has_logits = True
     has_features = True
     has_gradients = False
     min_input_size = 75
     fixed_input_size: int | None = None
+    #: the smallest image side the network's input path takes
+    min_image_side = MIN_IMAGE_SIDE
     #: images per forward pass when ``batch_size`` is not given (results do not depend on it)
     default_batch_size = 32
+    #: the label space its classes are in (compared with a dataset's for top-1 accuracy)
+    label_space: str | None = None
     #: the network's column in Barratt & Sharma's Table 1 (None: not in the paper)
     paper_label: str | None = None
-    #: backbones whose weights this one can run (``weights=ported:<name>``)
-    port_sources: tuple = ()
-    #: True: ported weights keep their classifier layout (1000 or 1008 outputs); False: they are
-    #: mapped to this backbone's own ``class_layout``
-    ported_keeps_layout = True
 
     # ------------------------------------------------------------------ settings
     @classmethod
@@ -228,8 +223,9 @@ class Backbone:
                 S.Setting(
                     "weights",
                     S.Str(what="a weights spec", form=cls._check_weights_spec),
-                    "pretrained",
+                    cls.default_weights,
                     cls.weights_doc,
+                    required=cls.default_weights is None,
                 ),
                 S.Setting(
                     "weights_sha256",
@@ -244,19 +240,6 @@ class Backbone:
                         ),
                         text="weights=pretrained or file:<path> (random and ported weights are "
                         "identified by the sha256 of their arrays, recorded in every row)",
-                    ),
-                ),
-                S.Setting(
-                    "allow_download",
-                    S.Bool(),
-                    False,
-                    cls.download_doc,
-                    applies=S.When(
-                        "weights",
-                        fn=lambda v: (
-                            W.WeightsSpec.parse(v["weights"]).kind in ("pretrained", "ported")
-                        ),
-                        text="weights=pretrained or ported:...",
                     ),
                 ),
                 S.Setting(
@@ -286,8 +269,6 @@ class Backbone:
                     ),
                     required_when=S.When("resize", is_in=("torch_bilinear",)),
                 ),
-                S.Setting("bias", S.Bool(), None, cls.bias_doc, nullable=True),
-                S.Setting("classes", S.Choice(CLASS_CHOICES), "all", cls.classes_doc),
                 S.Setting("input_norm", S.Choice(NORMS), "auto", cls.norm_doc),
                 S.Setting(
                     "dtype",
@@ -308,7 +289,7 @@ class Backbone:
                     S.Fixed(fixed, f"{cls.name} takes {fixed}x{fixed} input only")
                     if fixed
                     else S.Int(lo=cls.min_input_size),
-                    fixed or 299,
+                    fixed or cls.default_input_size,
                     "fixed by the network" if fixed else f"network input (>= {cls.min_input_size})",
                 ),
                 S.Setting(
@@ -331,11 +312,10 @@ class Backbone:
 
     #: the first comment line of the generated YAML, and documentation of some knobs
     summary = ""
-    weights_doc = "pretrained | file:<path> | random:<seed> | ported:<backbone>[:<weights>]"
-    download_doc = "fetch the official file when missing (needs network)"
+    default_weights: str | None = "pretrained"
+    default_input_size = 299
+    weights_doc = "file:<path> | random:<seed>"
     native_resize_doc = ""
-    bias_doc = "null = the reference behaviour"
-    classes_doc = "all | first1000 | last1000 | imagenet1000"
     norm_doc = "auto = the network's own input range"
 
     @classmethod
@@ -348,15 +328,15 @@ class Backbone:
             raise ConfigError(
                 f"{path}={value}: the seed must be from 0 to {S.SEED_MAX}, e.g. random:0"
             )
-        if spec.kind == "ported" and spec.source_backbone not in cls.port_sources:
-            valid = ", ".join(cls.port_sources) or "none"
-            raise ConfigError(
-                f"{path}={value}: backbone {cls.name} runs ported weights of {valid} only"
-            )
-        if spec.kind == "ported":
-            from . import backbone_class
+        cls._check_weights_kind(spec, value, path)
 
-            backbone_class(spec.source_backbone)._check_weights_spec(spec.source_spec, path)
+    @classmethod
+    def _check_weights_kind(cls, spec: W.WeightsSpec, value, path: str) -> None:
+        """Which kinds of weights spec this backbone takes (subclasses widen it)."""
+        if spec.kind not in ("file", "random"):
+            raise ConfigError(
+                f"{path}={value}: backbone {cls.name} takes file:<path> or random:<seed>"
+            )
 
     @classmethod
     def _check_capabilities(cls, values: dict, prefix: str) -> None:
@@ -375,14 +355,11 @@ class Backbone:
         weights,
         resize,
         align_corners,
-        bias,
-        classes,
         input_norm,
         dtype,
         device,
         input_size,
         batch_size,
-        allow_download,
         weights_sha256,
         cache_dir,
     ):
@@ -400,14 +377,11 @@ class Backbone:
         else:
             self.resize_method, self.align_corners = resize, align_corners
         self.resize_requested = resize
-        self.bias = self.default_bias if bias is None else bias
-        self.classes = classes
         self.input_norm = self.default_norm if input_norm == "auto" else input_norm
         self.dtype = dtype
         self.device = device
         self.input_size = int(input_size)
         self.batch_size = int(batch_size)
-        self.allow_download = allow_download
         self.weights_sha256 = weights_sha256
         self.cache_dir = cache_dir
         resolved = self.resolve_weights(self.weights_spec)
@@ -416,23 +390,23 @@ class Backbone:
         self._columns = self._class_columns()
 
     # ------------------------------------------------------------------ subclass contract
-    @classmethod
-    def official_artifact(cls, **knobs) -> W.OfficialArtifact | None:
-        """What ``weights=pretrained`` loads (None: no official weights)."""
-        return None
-
-    @classmethod
-    def read_state(cls, path) -> dict:
-        """A weights file of this backbone's format as a canonical (torchvision-layout) state."""
-        raise HarnessError(f"weights of backbone {cls.name} cannot be ported to other backbones")
+    def resolve_weights(self, spec: W.WeightsSpec) -> W.ResolvedWeights:
+        """The one place a weights spec becomes a file or a state (base: files only)."""
+        if spec.kind == "file":
+            return W.locate_file(self.name, spec, None, False, self.weights_sha256)
+        raise HarnessError(f"backbone {self.name} cannot use weights={spec}")
 
     def _load(self, weights: W.ResolvedWeights) -> None:
         """Build the network: from ``weights.path`` (own format) or ``weights.state``."""
         raise NotImplementedError
 
     def _forward(self, images: np.ndarray, want_features: bool):
-        """uint8 batch -> (raw logits N x raw_outputs, bias per knob; pool features or None)."""
+        """uint8 batch -> (raw logits N x raw outputs or None; features or None)."""
         raise NotImplementedError
+
+    def _class_columns(self):
+        """Which raw outputs are the classes (None: all of them)."""
+        return None
 
     def framework_versions(self) -> dict:
         return {}
@@ -447,53 +421,27 @@ class Backbone:
         """This backbone's gradient path for :func:`harness.attack.run_attack`."""
         raise HarnessError(f"backbone {self.name} has no gradient path for the attack")
 
-    # ------------------------------------------------------------------ weights
-    def resolve_weights(self, spec: W.WeightsSpec) -> W.ResolvedWeights:
-        """The one place a weights spec becomes a file or a canonical state."""
-        if spec.kind in ("pretrained", "file"):
-            art = (
-                self.official_artifact(**self._artifact_knobs())
-                if spec.kind == "pretrained"
-                else None
-            )
-            return W.locate_file(self.name, spec, art, self.allow_download, self.weights_sha256)
-        if spec.kind == "random":
-            return W.random_weights(spec, self.raw_outputs, self.cache_dir)
-        sd, record = porting.ported_state(spec, self, self.allow_download, self.cache_dir)
-        return W.ResolvedWeights(spec, state=sd, record=record)
-
-    def _artifact_knobs(self) -> dict:
-        return {}
-
-    def adopt_layout(self, n_outputs: int) -> None:
-        """Ported weights with another classifier layout (1000 <-> 1008) keep it."""
-        self.raw_outputs = int(n_outputs)
-        self.class_layout = imagenet.layout_of_outputs(n_outputs)
-
-    # ------------------------------------------------------------------ shared
-    def _class_columns(self) -> np.ndarray:
-        r = self.raw_outputs
-        if self.classes == "all":
-            return np.arange(r)
-        if r < 1000:
-            raise HarnessError(f"classes={self.classes} needs >= 1000 outputs; {self.name} has {r}")
-        if self.classes == "first1000":
-            return np.arange(1000)
-        if self.classes == "last1000":
-            return np.arange(r - 1000, r)
-        return np.asarray(imagenet.meaningful_indices(self.class_layout))
-
+    # ------------------------------------------------------------------ classes
     @property
     def num_classes(self) -> int:
-        return int(len(self._columns))
+        return len(self.class_names)
 
     @property
     def class_names(self) -> list[str]:
-        names = self._layout_names()
-        return [names[i] for i in self._columns]
+        raise NotImplementedError
 
-    def _layout_names(self) -> list[str]:
-        return imagenet.class_names(self.class_layout)
+    def predictions(self, logits: np.ndarray) -> np.ndarray:
+        """Predicted class of each row, in :attr:`label_space` indices."""
+        return np.asarray(logits).argmax(1)
+
+    def top1_accuracy(self, logits: np.ndarray, labels, label_space=None) -> float | None:
+        """Top-1 accuracy against ``labels`` in ``label_space`` (None when there are no labels
+        or they are in another label space than the network's classes)."""
+        if labels is None or self.label_space is None:
+            return None
+        if label_space is not None and label_space != self.label_space:
+            return None
+        return float((self.predictions(logits) == np.asarray(labels)).mean())
 
     @property
     def paper_column(self) -> str | None:
@@ -504,20 +452,7 @@ class Backbone:
     def random_weights(self) -> bool:
         return self.weights_spec.is_random
 
-    def imagenet_predictions(self, logits: np.ndarray) -> np.ndarray:
-        """Predicted ImageNet-1k class (sorted-wnid index 0..999) of each row of ``logits``."""
-        full = np.full((logits.shape[0], self.raw_outputs), -np.inf)
-        full[:, self._columns] = logits
-        real = imagenet.meaningful_indices(self.class_layout)
-        raw = np.asarray(real)[full[:, real].argmax(1)]
-        return imagenet.sorted_index_of_outputs(self.class_layout, raw)
-
-    def top1_accuracy(self, logits: np.ndarray, labels) -> float | None:
-        """Top-1 accuracy against sorted-wnid labels 0..999 (None without labels)."""
-        if labels is None:
-            return None
-        return float((self.imagenet_predictions(logits) == np.asarray(labels)).mean())
-
+    # ------------------------------------------------------------------ shared
     def normalize_from_255(self):
         """(scale, offset) per channel such that net_input = x_0_255 * scale + offset."""
         n = self.input_norm
@@ -533,25 +468,35 @@ class Backbone:
             return 1 / (255.0 * IMAGENET_STD), -IMAGENET_MEAN / IMAGENET_STD
         raise HarnessError(f"input_norm {n} not supported by {self.name}")
 
-    def _check_outputs(self, logits: np.ndarray, pool) -> None:
-        if not np.isfinite(logits).all():
+    def _check_outputs(self, logits, pool) -> None:
+        if logits is not None and not np.isfinite(logits).all():
             raise HarnessError(
                 f"backbone {self.name} produced NaN/inf logits; check the weights file"
             )
         if pool is not None and not np.isfinite(pool).all():
             raise HarnessError(
-                f"backbone {self.name} produced NaN/inf pool features; check the weights file"
+                f"backbone {self.name} produced NaN/inf features; check the weights file"
             )
 
     def forward(self, images, features: bool = False):
-        """(logits float32 N x C, pool features float32 N x 2048 or None), batched."""
-        x = check_images(images)
+        """(logits float32 N x C, features float32 N x D or None), batched: one pass for both.
+
+        A network without a classifier head (``has_logits=False``) returns N x 0 logits.
+        """
+        x = check_images(images, self.min_image_side)
         if features and not self.has_features:
             raise HarnessError(f"backbone {self.name} exposes no pool features (only logits)")
         outs, feats = [], []
         for s in range(0, x.shape[0], self.batch_size):
             lg, pool = self._forward(x[s : s + self.batch_size], features)
-            outs.append(np.asarray(lg)[:, self._columns].astype(np.float32))
+            n = min(self.batch_size, x.shape[0] - s)
+            if lg is None:
+                outs.append(np.zeros((n, 0), np.float32))
+            else:
+                lg = np.asarray(lg)
+                outs.append(
+                    (lg if self._columns is None else lg[:, self._columns]).astype(np.float32)
+                )
             if features:
                 feats.append(np.asarray(pool, dtype=np.float32))
         logits = np.concatenate(outs)
@@ -560,10 +505,20 @@ class Backbone:
         return logits, pool
 
     def logits(self, images) -> np.ndarray:
+        self.require_logits()
         return self.forward(images, features=False)[0]
 
     def features(self, images) -> np.ndarray:
         return self.forward(images, features=True)[1]
+
+    def require_logits(self, why: str = "the Inception Score and class probabilities") -> None:
+        """A one-line error for a features-only network asked for what needs a classifier."""
+        if not self.has_logits:
+            raise HarnessError(
+                f"backbone {self.name} has no classifier head (features only): {why} need "
+                "one; FID, KID, precision/recall and density/coverage work on its features "
+                "(+experiment=fid_sensitivity, metric_properties or sanity checks=[7,10])"
+            )
 
     def knobs(self) -> dict:
         """Every setting that changes the output (the effective resize, not its request)."""
@@ -571,9 +526,7 @@ class Backbone:
             "backbone": self.name,
             "weights": str(self.weights_spec),
             "resize": rs.describe(self.resize_method, self.align_corners),
-            "bias": self.bias,
-            "classes": self.classes,
-            "num_classes": self.num_classes,
+            "num_classes": self.num_classes if self.has_logits else 0,
             "input_norm": self.input_norm,
             "dtype": self.dtype,
             "device": self.device,
@@ -587,11 +540,10 @@ class Backbone:
             "resize_requested": self.resize_requested,
             "framework": self.framework,
             "framework_versions": self.framework_versions(),
-            "class_layout": self.class_layout,
-            "raw_outputs": self.raw_outputs,
             "weights_title": self.weights_title or self.name,
             "value_range": NORM_LABELS[self.input_norm],
             "batch_size": self.batch_size,
+            "label_space": self.label_space,
             **self.weights_info,
             **self.extra_provenance(),
         }

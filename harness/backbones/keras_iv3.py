@@ -22,7 +22,8 @@ from .. import settings as S
 from ..errors import HarnessError
 from ..provenance import package_version
 from . import weights as W
-from .base import Backbone, import_tensorflow, import_torch, preload_torch
+from .base import import_tensorflow, import_torch, preload_torch
+from .inception import InceptionBackbone
 from .iv3_arch import all_convs
 
 BACKENDS = ("tensorflow", "torch")
@@ -79,7 +80,7 @@ def _load_weights_file(model, path: Path) -> None:
         ) from None
 
 
-class KerasIV3(Backbone):
+class KerasIV3(InceptionBackbone):
     name = "keras"
     paper_label = "IV3 Keras"
     weights_title = "Keras Inception V3 imagenet"

@@ -33,7 +33,8 @@ from ..provenance import package_version
 from ..results import atomic_write_bytes, atomic_write_text
 from . import graphdef as gdr
 from . import weights as W
-from .base import Backbone, import_tensorflow
+from .base import import_tensorflow
+from .inception import InceptionBackbone
 from .iv3_arch import BLOCKS, STEM, Conv, Pool, all_convs
 from .random_init import random_iv3_state
 
@@ -332,7 +333,7 @@ TF2015_ARTIFACT = W.OfficialArtifact(
 )
 
 
-class TF2015Graph(Backbone):
+class TF2015Graph(InceptionBackbone):
     name = "tf2015"
     paper_label = "IV2 TF"
     weights_title = "Inception 2015-12-05 graph"

@@ -23,7 +23,8 @@ from ..errors import HarnessError
 from ..provenance import package_version
 from ..results import atomic_write_text
 from . import weights as W
-from .base import Backbone, import_tensorflow
+from .base import import_tensorflow
+from .inception import InceptionBackbone
 from .keras_iv3 import import_keras, torchvision_state_to_keras
 
 TFHUB_DEFAULT_HANDLE = "https://tfhub.dev/google/imagenet/inception_v3/classification/5"
@@ -90,7 +91,7 @@ def export_keras_savedmodel(model, target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-class TFHubIV3(Backbone):
+class TFHubIV3(InceptionBackbone):
     name = "tfhub"
     weights_title = "TF-Hub Inception V3"
     framework = "tensorflow"

@@ -20,7 +20,8 @@ from .. import settings as S
 from ..errors import HarnessError
 from ..provenance import package_version
 from . import weights as W
-from .base import Backbone, check_images, import_torch, import_torchvision
+from .base import check_images, import_torch, import_torchvision
+from .inception import InceptionBackbone
 
 PRECISIONS = attack.PRECISIONS
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
@@ -76,7 +77,7 @@ TORCHVISION_ARTIFACT = W.OfficialArtifact(
 )
 
 
-class TorchvisionIV3(Backbone):
+class TorchvisionIV3(InceptionBackbone):
     name = "torchvision"
     paper_label = "IV3 Torch"
     weights_title = "torchvision Inception V3 IMAGENET1K_V1"
