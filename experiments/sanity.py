@@ -425,7 +425,7 @@ def render_markdown(report: dict) -> str:
         "",
         f"- backbone: {b['backbone']} ({b['weights']}, sha256 {b.get('weights_sha256')})",
         f"- resize: {b['resize']}, input {b['input_size']}, value range {b['value_range']}, "
-        f"classes {b['classes']}",
+        f"classes {b.get('classes') or b.get('num_classes')}",
         f"- samples: {report['samples']['dataset']}, fingerprint "
         f"{report['samples']['fingerprint']}",
         f"- figures: {', '.join(report.get('figures', [])) or 'none'}",

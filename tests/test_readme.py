@@ -94,6 +94,13 @@ EXPECT = {
         0,
         ["table.csv", "detects.csv", "metric_properties_intra_class_collapse.png"],
     ),
+    "+experiment=sanity dataset=folder dataset.root=samples/ backbone=torch_model "
+    "backbone.weights=file:mnist_cnn.pth backbone.builder=mnist_cnn.py:build "
+    "backbone.input_size=28 backbone.channels=1 backbone.resize=antialias ~other_backbones": (
+        [],
+        0,
+        ["report.md", "report.json"],
+    ),
     "+experiment=paper": ([], 0, ["table.csv", "missing.csv"]),
     "+experiment=paper_figs": ([], 0, ["table.csv"]),
 }
@@ -125,7 +132,44 @@ def workdir(tmp_path_factory):
     x = write_pngs(wd / "samples", n=12)
     np.savez(wd / "samples.npz", images=x)
     write_datasets(wd / "datasets")
+    write_mnist_style_classifier(wd)
     return wd
+
+
+MNIST_CNN = """
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 8, 3, stride=2)
+        self.fc1 = torch.nn.Linear(8 * 13 * 13, 32)
+        self.fc2 = torch.nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x)).flatten(1)
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+def build():
+    return Net()
+"""
+
+
+def write_mnist_style_classifier(wd: Path) -> None:
+    """The README's own-classifier example: a module with build() and its state dict (an
+    untrained one here: the command's mechanics are what is tested)."""
+    import importlib.util
+
+    import torch
+
+    (wd / "mnist_cnn.py").write_text(MNIST_CNN)
+    spec = importlib.util.spec_from_file_location("mnist_cnn_readme", wd / "mnist_cnn.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    torch.manual_seed(0)
+    torch.save(mod.build().state_dict(), wd / "mnist_cnn.pth")
 
 
 @needs_torch
