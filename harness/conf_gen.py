@@ -105,9 +105,27 @@ def group_defaults(schema: S.Schema) -> list[str]:
     return out
 
 
-def backbone_yaml(name: str) -> str:
-    from .backbones import REGISTRY, backbone_class
+def preset_yaml(base: str, values: dict, summary: str, schema: S.Schema, source: str) -> str:
+    lines = [
+        f"# {summary}",
+        GENERATED.format(source=source),
+        "defaults:",
+        f"  - {base}",
+        "  - _self_",
+        "",
+    ]
+    for k, v in values.items():
+        lines.append(line(0, k, scalar(v), schema[k].doc))
+    return "\n".join(lines) + "\n"
 
+
+def backbone_yaml(name: str) -> str:
+    from .backbones import PRESETS, REGISTRY, backbone_class
+
+    if name in PRESETS:
+        base, values, summary = PRESETS[name]
+        schema = backbone_class(base).settings()
+        return preset_yaml(base, values, summary, schema, "harness.backbones.PRESETS")
     cls = backbone_class(name)
     schema = cls.settings()
     source = f"{REGISTRY[name][0]}.{cls.__name__}"
@@ -120,18 +138,8 @@ def dataset_yaml(option: str) -> str:
 
     if option in PRESETS:
         base, values, summary = PRESETS[option]
-        cls = SOURCES[base]
-        lines = [
-            f"# {summary}",
-            GENERATED.format(source="harness.data.PRESETS"),
-            "defaults:",
-            f"  - {base}",
-            "  - _self_",
-            "",
-        ]
-        for k, v in values.items():
-            lines.append(line(0, k, scalar(v), cls.settings()[k].doc))
-        return "\n".join(lines) + "\n"
+        schema = SOURCES[base].settings()
+        return preset_yaml(base, values, summary, schema, "harness.data.PRESETS")
     cls = SOURCES[option]
     schema = cls.settings()
     head = [f"# {schema['name'].doc}", GENERATED.format(source=f"{cls.__module__}.{cls.__name__}")]
@@ -216,11 +224,12 @@ def config_yaml() -> str:
 
 # ---------------------------------------------------------------------------------- files
 def expected_files() -> dict[Path, str]:
+    from .backbones import PRESETS as BACKBONE_PRESETS
     from .backbones import REGISTRY
     from .data import PRESETS, SOURCES
 
     out = {CONF_DIR / "config.yaml": config_yaml()}
-    for name in REGISTRY:
+    for name in [*REGISTRY, *BACKBONE_PRESETS]:
         out[CONF_DIR / "backbone" / f"{name}.yaml"] = backbone_yaml(name)
     for option in [*SOURCES, *PRESETS]:
         out[CONF_DIR / "dataset" / f"{option}.yaml"] = dataset_yaml(option)

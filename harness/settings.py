@@ -238,7 +238,8 @@ class Choice(Kind):
 
     def wrong_values(self) -> list:
         first = str(self.choices[0])
-        return [first + "x", first.upper() + "_", "", 3, [first]]
+        out = [first + "x", first.upper() + "_", "", 987654321, [first]]
+        return [w for w in out if not self.accepts(w)]
 
 
 @dataclass(frozen=True)

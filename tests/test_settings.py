@@ -85,8 +85,13 @@ OTHER_OPTIONS = {
         "cifar10": [],
         "cifar10_test": [],
         "imagenet_val": [],
+        "digits": [],
     },
-    "backbone": {name: [] for name in backbones.REGISTRY},
+    "backbone": {
+        **{name: [] for name in [*backbones.REGISTRY, *backbones.PRESETS]},
+        "torch_model": ["backbone.weights=file:x.pt", "backbone.input_size=8"],
+        "keras_model": ["backbone.weights=file:x.keras", "backbone.input_size=8"],
+    },
 }
 
 
@@ -168,7 +173,7 @@ def test_library_calls_get_the_same_checks_and_defaults():
         (
             "splits",
             "weights=random:0 backbone.weights_sha256=" + "de" * 32,
-            "backbone.weights_sha256 has no effect with weights=random:0",
+            "backbone.weights_sha256=.* has no effect unless weights=pretrained or file",
         ),
         (
             "splits",

@@ -37,6 +37,49 @@ REGISTRY = {
 }
 
 
+_DIGITS = {
+    "input_size": 8,
+    "channels": 1,
+    "input_norm": "zero_one",
+    "resize": "none",
+    "class_names": [str(i) for i in range(10)],
+    "label_space": "digits10",
+}
+#: config-group options that are a backbone with settings filled in (YAML: defaults + values):
+#: the digits classifiers trained here (``+experiment=train_classifier``; trained on first use)
+PRESETS = {
+    "digits_torch": (
+        "torch_model",
+        {
+            "weights": "trained:digits_cnn/torch/0",
+            "builder": "harness.digits_cnn:build_torch",
+            **_DIGITS,
+            "title": "digits classifier (trained here, PyTorch, seed 0), not Inception V3",
+        },
+        "The digits CNN trained here in PyTorch (seed 0): a real classifier of sklearn's digits.",
+    ),
+    "digits_torch_s1": (
+        "torch_model",
+        {
+            "weights": "trained:digits_cnn/torch/1",
+            "builder": "harness.digits_cnn:build_torch",
+            **_DIGITS,
+            "title": "digits classifier (trained here, PyTorch, seed 1), not Inception V3",
+        },
+        "The digits CNN trained here in PyTorch with another seed (other init, batch order).",
+    ),
+    "digits_keras": (
+        "keras_model",
+        {
+            "weights": "trained:digits_cnn/keras/0",
+            **_DIGITS,
+            "title": "digits classifier (trained here, Keras, seed 0), not Inception V3",
+        },
+        "The digits CNN trained here in Keras from the PyTorch run's initial weights and batches.",
+    ),
+}
+
+
 def register(name: str, module: str, cls: str) -> None:
     """Add a backbone to the registry (the one line of the recipe above, at run time)."""
     REGISTRY[name] = (module, cls)

@@ -39,7 +39,7 @@ class KerasModel(Backbone):
     min_input_size = 1
     min_image_side = 1
     default_input_size = None
-    weights_doc = "file:<model.keras or full-model .h5>"
+    weights_doc = "file:<model.keras or full-model .h5> | trained:<recipe>/keras/<seed>"
     norm_doc = "auto = [0, 1] (x / 255); the range the network was trained on"
 
     @classmethod
@@ -104,11 +104,23 @@ class KerasModel(Backbone):
 
     @classmethod
     def _check_weights_kind(cls, spec: W.WeightsSpec, value, path: str) -> None:
-        if spec.kind != "file":
+        if spec.kind == "trained":
+            try:
+                _, framework, _ = W.parse_trained(spec)
+            except HarnessError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+            if framework != "keras":
+                raise ConfigError(f"{path}={value}: keras_model runs keras checkpoints only")
+        elif spec.kind != "file":
             raise ConfigError(
                 f"{path}={value}: backbone {cls.name} takes file:<model.keras> (a trained model "
-                "of yours)"
+                "of yours) or trained:<recipe>/keras/<seed>"
             )
+
+    def resolve_weights(self, spec: W.WeightsSpec) -> W.ResolvedWeights:
+        if spec.kind == "trained":
+            return W.trained_weights(spec, self.cache_dir, "keras")
+        return super().resolve_weights(spec)
 
     def __init__(
         self,

@@ -100,7 +100,7 @@ class TorchModel(Backbone):
     default_input_size = None
     weights_doc = (
         "file:<state dict .pth> (with builder) | file:<TorchScript .pt> | random:<seed> (with "
-        "builder)"
+        "builder) | trained:<recipe>/torch/<seed> (trained here)"
     )
     norm_doc = "auto = [0, 1] (x / 255); the range the network was trained on"
 
@@ -170,10 +170,18 @@ class TorchModel(Backbone):
 
     @classmethod
     def _check_weights_kind(cls, spec: W.WeightsSpec, value, path: str) -> None:
-        if spec.kind not in ("file", "random"):
+        if spec.kind not in ("file", "random", "trained"):
             raise ConfigError(
-                f"{path}={value}: backbone {cls.name} takes file:<path> or random:<seed>"
+                f"{path}={value}: backbone {cls.name} takes file:<path>, random:<seed> or "
+                "trained:<recipe>/torch/<seed>"
             )
+        if spec.kind == "trained":
+            try:
+                _, framework, _ = W.parse_trained(spec)
+            except HarnessError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+            if framework != "torch":
+                raise ConfigError(f"{path}={value}: torch_model runs torch checkpoints only")
 
     def __init__(
         self,
@@ -209,6 +217,9 @@ class TorchModel(Backbone):
     def resolve_weights(self, spec: W.WeightsSpec) -> W.ResolvedWeights:
         if spec.kind == "file":
             return W.locate_file(self.name, spec, None, False, self.weights_sha256)
+        if spec.kind == "trained":
+            kind = "state_dict" if self.builder is not None else "torchscript"
+            return W.trained_weights(spec, self.cache_dir, kind)
         return W.ResolvedWeights(spec, record={"weights_sha256": None})
 
     def _load(self, weights: W.ResolvedWeights) -> None:
@@ -229,7 +240,7 @@ class TorchModel(Backbone):
                     f"torch_model: builder {self.builder} returned {type(model).__name__}, not "
                     "an nn.Module"
                 )
-            if weights.spec.kind == "file":
+            if weights.path is not None:
                 try:
                     sd = torch.load(weights.path, map_location="cpu", weights_only=True)
                 except Exception as exc:
@@ -292,6 +303,8 @@ class TorchModel(Backbone):
         if not self.has_logits:
             return None  # an encoder: its output is the feature vector
         if isinstance(model, self.torch.jit.ScriptModule):
+            if self.feature_layer is None and hasattr(model, "features"):
+                return "method"  # an exported features(x) method gives them
             if self.feature_layer is not None:
                 raise HarnessError(
                     "torch_model: feature_layer needs a builder (forward hooks do not reach "
@@ -350,9 +363,14 @@ class TorchModel(Backbone):
 
     def net(self, x3, want_features: bool = False):
         """(logits or None, features or None) of normalised RGB input."""
+        if want_features and self._hook_layer == "method":
+            x = self.to_input(x3)
+            out, feats = self.model(x), self.model.features(x)
+            out = out.reshape(out.shape[0], -1)
+            return out, feats.reshape(feats.shape[0], -1)
         got = {}
         handle = None
-        if want_features and self._hook_layer is not None:
+        if want_features and self._hook_layer is not None and self._hook_layer != "method":
             handle = self._hook_layer.register_forward_pre_hook(
                 lambda mod, inp: got.__setitem__("f", inp[0])
             )

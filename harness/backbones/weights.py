@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,9 +104,11 @@ class WeightsSpec:
         if s.startswith("ported:") and len(s) > 7:
             src, _, sub = s[7:].partition(":")
             return cls("ported", source_backbone=src, source_spec=sub or "pretrained")
+        if s.startswith("trained:") and len(s) > 8:
+            return cls("trained", path=s[8:])
         raise HarnessError(
-            f"weights={spec!r} is not understood; use pretrained, file:<path>, random:<seed> "
-            "or ported:<source_backbone>[:<source weights>]"
+            f"weights={spec!r} is not understood; use pretrained, file:<path>, random:<seed>, "
+            "ported:<source_backbone>[:<source weights>] or trained:<recipe>/<framework>/<seed>"
         )
 
     @property
@@ -121,6 +124,8 @@ class WeightsSpec:
             return f"random:{self.seed}"
         if self.kind == "ported":
             return f"ported:{self.source_backbone}:{self.source_spec}"
+        if self.kind == "trained":
+            return f"trained:{self.path}"
         return "pretrained"
 
 
@@ -290,6 +295,55 @@ class ResolvedWeights:
     @property
     def sha256(self) -> str | None:
         return self.record.get("weights_sha256")
+
+
+#: ``weights=trained:<recipe>/<framework>/<seed>``: networks this harness trains itself (on
+#: data that ships with a package), recipe -> the module whose ``trained_checkpoints`` trains
+#: or finds them in the cache
+TRAINED_RECIPES = {"digits_cnn": "harness.digits_cnn"}
+
+
+def parse_trained(spec: WeightsSpec) -> tuple[str, str, int]:
+    """``trained:digits_cnn/torch/0`` -> ("digits_cnn", "torch", 0); one-line errors."""
+    parts = str(spec.path).split("/")
+    if len(parts) != 3 or parts[0] not in TRAINED_RECIPES or not parts[2].isdigit():
+        raise HarnessError(
+            f"weights=trained:{spec.path} is not understood; use trained:<recipe>/<framework>/"
+            f"<seed> with a recipe of {', '.join(TRAINED_RECIPES)} (e.g. trained:digits_cnn/"
+            "torch/0)"
+        )
+    return parts[0], parts[1], int(parts[2])
+
+
+def trained_weights(spec: WeightsSpec, cache_dir, file_kind: str) -> ResolvedWeights:
+    """The file of a network trained here (trained on first use, then reused from the cache;
+    with the disk cache off, trained into a temporary directory removed at exit)."""
+    import atexit
+    import importlib
+
+    recipe, framework, seed = parse_trained(spec)
+    module = importlib.import_module(TRAINED_RECIPES[recipe])
+    kw = {"seeds": (seed,), "frameworks": (framework,), "keras_seed": seed}
+    out_dir = None
+    if disk_cache_off(cache_dir):
+        out_dir = tempfile.mkdtemp(prefix="inception-note-trained-")
+        atexit.register(shutil.rmtree, out_dir, True)
+    records = module.trained_checkpoints(cache_dir, out_dir=out_dir, **kw)
+    (rec,) = records.values()
+    path = Path(rec["paths"][file_kind])
+    hashes = file_hashes(path)
+    return ResolvedWeights(
+        spec,
+        path=path,
+        record={
+            "weights_file": str(path),
+            "weights_sha256": hashes["sha256"],
+            "trained_recipe": recipe,
+            "trained_record": {
+                k: v for k, v in rec.items() if k not in ("paths", "test_logits_path", "usage")
+            },
+        },
+    )
 
 
 def locate_file(

@@ -16,6 +16,7 @@ from ..errors import HarnessError
 from .arrays import ArraySource
 from .base import ImageSource, check_uint8_images, to_uint8
 from .cifar10 import Cifar10Source
+from .digits import DigitsSource
 from .files import FolderSource, ImageNetValSource
 from .generated import NoiseSource, SyntheticSource
 from .generator import GeneratorSource
@@ -28,6 +29,7 @@ SOURCES = {
     "arrays": ArraySource,
     "generator": GeneratorSource,
     "synthetic": SyntheticSource,
+    "digits": DigitsSource,
 }
 
 __all__ = ["SOURCES", "ImageSource", "load", "from_config", "check_uint8_images", "to_uint8"]
