@@ -11,6 +11,11 @@ re-run costs nothing.  Metrics: :mod:`harness.feature_metrics` (float64) and :mo
 min(1000, N samples, N reference), as in ``sanity``.  The size used is in every row
 (``kid_subset_size``), the setting in ``kid_subset_size_setting``.  ``kid.seed`` must lie in
 [0, 2**32) (numpy's RandomState draws the subsets); both are checked before any network pass.
+
+Any backbone with features takes part, also a features-only encoder (``torch_model`` /
+``keras_model`` with ``head=features``): its FID/KID/PRDC come from its features, its IS / S(G)
+columns are empty (NaN) with the reason in ``is_note``, and the pairwise table and the figure
+leave its IS out.  ``n_splits`` is checked against the samples only when some backbone has IS.
 """
 
 from __future__ import annotations
@@ -79,6 +84,24 @@ SETTINGS = S.ExperimentSettings(
 KID_AUTO_MAX = 1000
 #: numpy's RandomState takes seeds in [0, 2**32)
 SEED_LIMIT = 2**32
+
+
+#: why a backbone's IS / S(G) columns are empty (``is_note``)
+NO_HEAD = "no classifier head (features only)"
+#: the score columns of :func:`harness.rows.score_row`, empty for a features-only backbone
+NO_SCORES = {
+    k: np.nan
+    for k in (
+        "is_mean",
+        "is_std",
+        "sg_nats",
+        "sg_bits",
+        "sg_sem_nats",
+        "h_y_given_x_bits",
+        "h_y_bits",
+        "underflow_rows",
+    )
+}
 
 
 def kid_subset_size(setting, n: int, n_reference: int) -> int:
@@ -153,8 +176,10 @@ def compute(cfg) -> Result:
     src, ref = got.source("dataset"), got.source("reference")
     kid_subset_size(cfg.kid.subset_size, len(src), len(ref))  # checked before any pass
     spec = config.split_spec(cfg)
-    got.require_splits(spec.n_splits, keys=["dataset"])
     nets = {k: v for k, v in got.nets.items() if v.has_features}
+    # an encoder (no classifier head) gets FID/KID/PRDC and no IS: splits matter only for IS
+    with_is = [k for k, v in nets.items() if v.has_logits]
+    got.require_splits(spec.n_splits, keys=["dataset"] if with_is else [], need_logits=False)
     # e.g. TF-Hub's classification model: logits only, so no FID/KID/PRDC (said, not hidden)
     without = {
         k: f"{v.name} exposes no pool features (logits only)"
@@ -176,7 +201,8 @@ def compute(cfg) -> Result:
             "resize_variant": vname,
             "resize_operation": rs.canonical(prov["resize"], prov.get("align_corners")),
             **feature_metric_row(s.pool, r.pool, cfg.kid, cfg.prdc),
-            **score_row(s.probs, spec),
+            **(score_row(s.probs, spec) if net.has_logits else NO_SCORES),
+            "is_note": None if net.has_logits else NO_HEAD,
             "n_reference": len(ref),
             "reference_dataset": ref.provenance()["dataset"],
             "reference_fingerprint": ref.fingerprint(),
@@ -230,6 +256,10 @@ def present(result: Result, run) -> None:
                 f"not in the table: {k}: {why}"
                 for k, why in result.extra.get("backbones_without_features", {}).items()
             ],
+            *[
+                f"no IS / S(G) for {k} (is_mean ... underflow_rows empty): {why}"
+                for k, why in _is_notes(t).items()
+            ],
         ],
         print_columns=[
             "backbone_key",
@@ -243,10 +273,12 @@ def present(result: Result, run) -> None:
             "is_mean",
         ],
     )
+    notes = _is_notes(t)
     run.table(
         result.tables["pairwise"],
         name="pairwise",
         title="Pairwise % differences between backbones (native resize), % of backbone_b",
+        notes=[f"is_*: empty where a backbone has no IS ({', '.join(notes)})"] if notes else [],
         print_columns=[
             "backbone_a",
             "backbone_b",
@@ -256,6 +288,14 @@ def present(result: Result, run) -> None:
         ],
     )
     run.figure(figure(t), "fid_sensitivity")
+
+
+def _is_notes(table: pd.DataFrame) -> dict:
+    """backbone key -> why it has no IS (features-only networks)."""
+    if "is_note" not in table.columns:
+        return {}
+    noted = table[table.is_note.notna() & (table.is_note != "")]
+    return dict(zip(noted.backbone_key, noted.is_note, strict=False))
 
 
 def headline(result: Result) -> str:
@@ -280,12 +320,18 @@ def figure(table: pd.DataFrame):
     a1.set_xlabel("backbone")
     a1.legend(fontsize=7, title="resize", title_fontsize=7)
     nat = table[table.resize_variant == "native"].set_index("backbone_key")
-    rel = pd.DataFrame({m: nat[m] / nat[m].iloc[0] for m in ("fid", "kid_mean", "is_mean")})
-    for m in rel.columns:
-        a2.plot(range(len(rel)), rel[m].to_numpy(), "o-", label=m)
+    # each metric over the backbones that have it (no IS line points for a features-only one),
+    # relative to its value under the first of them
+    for m in ("fid", "kid_mean", "is_mean"):
+        have = nat[m].dropna()
+        if have.empty:
+            continue
+        xs = [list(nat.index).index(k) for k in have.index]
+        shown = m if have.index[0] == nat.index[0] else f"{m} (/ {have.index[0]})"
+        a2.plot(xs, (have / have.iloc[0]).to_numpy(), "o-", label=shown)
     a2.axhline(1, color="0.6", lw=0.8)
-    a2.set_xticks(range(len(rel)), rel.index, fontsize=8)
-    a2.set_ylabel(f"metric / its value under {rel.index[0]} (native resize)")
+    a2.set_xticks(range(len(nat)), nat.index, fontsize=8)
+    a2.set_ylabel(f"metric / its value under {nat.index[0]} (native resize)")
     a2.set_xlabel("backbone")
     a2.legend(fontsize=7)
     fig.tight_layout()

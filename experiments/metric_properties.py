@@ -21,6 +21,12 @@ strength, its seed, the corruption code's version and the numpy and Pillow versi
 written.  Either way they go through the logits cache like any image set.  Classes are the
 dataset's labels when it has them, else the backbone's predicted classes (stated).
 
+A features-only backbone (an encoder, no classifier head) gets FID, KID and PRDC on its features
+and no IS / S(G) rows (``is_note`` says why; the detects table and figures leave them out).
+Without dataset labels it cannot give classes either: ``intra_class_collapse`` and
+``mode_dropping`` are then a one-line error before any pass (use labelled data, or set both to
+``[]``).
+
 A strength the data cannot take is a one-line error before any network pass (before any pass
 after the base set's when the classes are predicted): ``sample_size`` above the base set's N,
 ``mode_dropping`` above the number of classes, ``intra_class_collapse`` above the largest class
@@ -154,6 +160,10 @@ SETTINGS = S.ExperimentSettings(
 )
 
 METRICS = ["is_mean", "sg_nats", "fid", "kid", "precision", "recall", "density", "coverage"]
+#: the corruptions that need classes (the dataset's labels or the backbone's predictions)
+CLASS_CORRUPTIONS = ("intra_class_collapse", "mode_dropping")
+#: why a backbone has no IS / S(G) rows (``is_note``)
+NO_HEAD = "no classifier head (features only)"
 ROW_SELECTIONS = ("intra_class_collapse", "mode_dropping", "memorization", "sample_size")
 PIXEL_CORRUPTIONS = ("memorization_jittered", "noise", "shift", "rotate", "jpeg", "blur")
 #: which direction is "worse" for each metric (for the figure's caption only)
@@ -264,9 +274,9 @@ def kid_subset_size(setting, n: int, n_reference: int) -> int:
 
 
 def metric_values(probs, feats, ref_feats, n_splits: int, kid_cfg, prdc_cfg, seed: int) -> dict:
-    n = len(probs)
-    prep = scores.prepare(probs)
-    spec = scores.SplitSpec(min(n_splits, n))
+    """Every metric of one configuration; ``probs=None`` (a features-only backbone): no IS and
+    no S(G), the feature metrics only."""
+    n = len(feats)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fm.RankDeficientWarning)
         f = fm.fid(feats, ref_feats)
@@ -281,9 +291,14 @@ def metric_values(probs, feats, ref_feats, n_splits: int, kid_cfg, prdc_cfg, see
         int(prdc_cfg.k_density_coverage),
         ball=prdc_cfg.ball,
     )
+    out = {}
+    if probs is not None:
+        prep = scores.prepare(probs)
+        spec = scores.SplitSpec(min(n_splits, n))
+        out["is_mean"] = scores.inception_score(prep, splits=spec).mean
+        out["sg_nats"] = scores.improved_score(prep).nats
     return {
-        "is_mean": scores.inception_score(prep, splits=spec).mean,
-        "sg_nats": scores.improved_score(prep).nats,
+        **out,
         "fid": f.value,
         "kid": k.mean,
         "precision": p.precision,
@@ -512,6 +527,20 @@ def check_fits(corruptions, n: int, labels=None, classes_from: str = "dataset la
             )
 
 
+def check_classes_available(corruptions, source, net) -> None:
+    """Class-based corruptions with neither dataset labels nor a classifier to predict classes:
+    a one-line error naming the fix, before any network pass."""
+    wanted = [name for name in CLASS_CORRUPTIONS if corruptions.get(name)]
+    if not wanted:
+        return
+    raise ConfigError(
+        f"metric_properties: corruptions.{' and '.join(wanted)} need classes, but dataset "
+        f"{source.kind} has no labels and backbone {net.name} has {NO_HEAD} to predict them; "
+        "use a labelled dataset (e.g. dataset=digits) or drop them: "
+        + " ".join(f"corruptions.{name}=[]" for name in CLASS_CORRUPTIONS)
+    )
+
+
 def compute(cfg) -> Result:
     check_settings(cfg)
     c = cfg.corruptions
@@ -521,16 +550,25 @@ def compute(cfg) -> Result:
     if cfg.n is not None:
         base = base.first(min(int(cfg.n), len(base)))
     spec = config.split_spec(cfg)
-    got.require_splits(spec.n_splits, keys=["dataset"])
+    # a features-only encoder: FID/KID/PRDC on its features, no IS / S(G) (splits unused)
+    head = net.has_logits
+    got.require_splits(spec.n_splits, keys=["dataset"] if head else [], need_logits=False)
     n = len(base)
     labels, label_source = base.labels, "dataset labels"
+    if labels is None and not head:
+        check_classes_available(c, base, net)  # before any network pass
+        label_source = f"none (the dataset has no labels and the backbone {NO_HEAD})"
     check_fits(c, n, labels, label_source)  # before any network pass
     b = outputs(cfg, net, base, features=True, label="base set")
-    if labels is None:
+    if labels is None and head:
         labels, label_source = b.probs.argmax(axis=1), f"classes predicted by {net.name}"
         check_fits(c, n, labels, label_source)  # before any further pass
-    labels = np.asarray(labels)
+    labels = None if labels is None else np.asarray(labels)
     r = outputs(cfg, net, ref, features=True, label="reference set")
+    b_probs, r_probs = (b.probs, r.probs) if head else (None, None)
+
+    def rows_of(probs, idx):
+        return None if probs is None else probs[idx]
 
     def score(probs, feats, seed):
         return metric_values(probs, feats, r.pool, spec.n_splits, cfg.kid, cfg.prdc, seed)
@@ -541,29 +579,33 @@ def compute(cfg) -> Result:
         rows.append({"corruption": corruption, "strength": strength, "seed": seed, **vals})
 
     # the uncorrupted set, and the metrics' own noise: disjoint random halves of it, per seed
-    base_vals = score(b.probs, b.pool, seeds[0])
+    base_vals = score(b_probs, b.pool, seeds[0])
     for s in seeds:
         perm = np.random.default_rng([s, 999]).permutation(n)
         for name, idx in (("half A", perm[: n // 2]), ("half B", perm[n // 2 :])):
-            add(NOISE, name, s, score(b.probs[idx], b.pool[idx], s))
+            add(NOISE, name, s, score(rows_of(b_probs, idx), b.pool[idx], s))
     # row selections: cached outputs, no network pass
     for s in seeds:
         rng = np.random.default_rng([s, 1])
         for k in c.intra_class_collapse:
             idx = collapse_rows(labels, int(k), rng)
-            add("intra_class_collapse", f"k={k}", s, score(b.probs[idx], b.pool[idx], s))
+            add("intra_class_collapse", f"k={k}", s, score(rows_of(b_probs, idx), b.pool[idx], s))
         for m in c.mode_dropping:
             idx = drop_rows(labels, int(m), rng)
-            add("mode_dropping", f"m={m}", s, score(b.probs[idx], b.pool[idx], s))
+            add("mode_dropping", f"m={m}", s, score(rows_of(b_probs, idx), b.pool[idx], s))
         for frac in c.memorization:
             pos = rng.choice(n, size=int(round(float(frac) * n)), replace=False)
-            src = rng.integers(0, len(r.probs), size=len(pos))
-            probs, feats = b.probs.copy(), b.pool.copy()
-            probs[pos], feats[pos] = r.probs[src], r.pool[src]
+            src = rng.integers(0, len(r.pool), size=len(pos))
+            feats = b.pool.copy()
+            feats[pos] = r.pool[src]
+            probs = None
+            if b_probs is not None:
+                probs = b_probs.copy()
+                probs[pos] = r_probs[src]
             add("memorization", f"{frac:g}", s, score(probs, feats, s))
         for size in c.sample_size:
             idx = subset_rows(n, int(size), rng)
-            add("sample_size", f"N={size}", s, score(b.probs[idx], b.pool[idx], s))
+            add("sample_size", f"N={size}", s, score(rows_of(b_probs, idx), b.pool[idx], s))
     # new pixels: computed once (cached, keyed by all they depend on), then the logits cache
     if any(c.get(name) for name in PIXEL_CORRUPTIONS):
         x = base.read_all()
@@ -615,7 +657,7 @@ def compute(cfg) -> Result:
         src = PixelSet(derived_pixels(cfg, ident, make, x.shape), ident)
         o = outputs(cfg, net, src, features=True, label=f"{corruption} {strength}")
         row_seed = seeds[0] if s is None else s
-        add(corruption, strength, row_seed, score(o.probs, o.pool, row_seed))
+        add(corruption, strength, row_seed, score(o.probs if head else None, o.pool, row_seed))
 
     long = _long_table(pd.DataFrame(rows), base_vals)
     summary = detects(long)
@@ -625,6 +667,7 @@ def compute(cfg) -> Result:
         {
             "run_seed": cfg.seed,
             "classes_from": label_source,
+            "is_note": None if head else NO_HEAD,
             "reference_dataset": ref.provenance()["dataset"],
             "reference_fingerprint": ref.fingerprint(),
             "n_reference": len(ref),
@@ -637,7 +680,11 @@ def compute(cfg) -> Result:
     return Result(
         {"table": long, "detects": summary},
         got.random_weights,
-        extra={"classes_from": label_source, "baseline": base_vals},
+        extra={
+            "classes_from": label_source,
+            "baseline": base_vals,
+            "is_note": None if head else NO_HEAD,
+        },
     )
 
 
@@ -651,7 +698,7 @@ def _long_table(wide: pd.DataFrame, base_vals: dict) -> pd.DataFrame:
             "kid_matmul_dtype",
             "prdc_ball",
         ],
-        value_vars=METRICS,
+        value_vars=[m for m in METRICS if m in wide.columns],
         var_name="metric",
         value_name="value",
     )
@@ -698,17 +745,33 @@ RULE = (
 )
 
 
+def _metrics_in(long: pd.DataFrame) -> list[str]:
+    """The metrics a table has, in :data:`METRICS` order (no IS / S(G) without a classifier)."""
+    have = set(long.metric)
+    return [m for m in METRICS if m in have]
+
+
+def _no_is_notes(result: Result) -> list[str]:
+    note = result.extra.get("is_note")
+    return [f"no IS / S(G) rows: {note}; FID, KID and PRDC use its features"] if note else []
+
+
 def present(result: Result, run) -> None:
     long, det = result.table, result.tables["detects"]
     run.table(
         long,
         title="Each metric under controlled corruptions (long format)",
         quiet=True,
-        notes=[f"classes: {result.extra['classes_from']}"],
+        notes=[f"classes: {result.extra['classes_from']}", *_no_is_notes(result)],
     )
     grid = det.pivot(index="metric", columns="corruption", values="detects")
-    grid = grid.reindex(METRICS).map(lambda v: "yes" if v else "no").reset_index()
-    run.table(grid, name="detects", title="Which corruption each metric detects", notes=[RULE])
+    grid = grid.reindex(_metrics_in(long)).map(lambda v: "yes" if v else "no").reset_index()
+    run.table(
+        grid,
+        name="detects",
+        title="Which corruption each metric detects",
+        notes=[RULE, *_no_is_notes(result)],
+    )
     run.table(det, name="detects_detail", title="Detection detail", quiet=True)
     for corr in [c for c in dict.fromkeys(long.corruption) if c != NOISE]:
         run.figure(figure(long, corr), f"metric_properties_{corr}")
@@ -716,6 +779,10 @@ def present(result: Result, run) -> None:
 
 def headline(result: Result) -> str:
     det = result.tables["detects"]
+    if not (det.metric == "is_mean").any() and result.extra.get("is_note"):
+        fid_det = det[det.metric == "fid"].set_index("corruption").detects
+        missed = [c for c, v in fid_det.items() if not v]
+        return f"no IS ({result.extra['is_note']}); FID misses: {', '.join(missed) or 'none'}"
     is_det = det[det.metric == "is_mean"].set_index("corruption").detects
     missed = [c for c, v in is_det.items() if not v]
     return f"IS misses: {', '.join(missed) or 'none'}"
@@ -725,7 +792,7 @@ def figure(long: pd.DataFrame, corruption: str):
     g = long[long.corruption == corruption]
     order = list(dict.fromkeys(g.strength))
     fig, ax = subplots(figsize=(7, 3.8))
-    for metric in METRICS:
+    for metric in _metrics_in(g):
         m = g[g.metric == metric]
         mean = m.groupby("strength", sort=False).value.mean().reindex(order)
         base = float(m.uncorrupted.iloc[0])

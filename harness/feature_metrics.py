@@ -664,7 +664,7 @@ def stats_meta(net, source=None) -> dict:
         "input_norm": p.get("input_norm"),
         "classes": p.get("classes"),
         "dtype": p.get("dtype"),
-        "feature_layer": "pool (2048-d, before the classifier)",
+        "feature_layer": net.feature_description(),
         "framework_versions": p.get("framework_versions"),
     }
     compared = [k for k in MATCH_KEYS if meta.get(k) is not None]

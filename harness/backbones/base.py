@@ -417,6 +417,10 @@ class Backbone:
     def extra_provenance(self) -> dict:
         return {}
 
+    def feature_description(self) -> str:
+        """Which layer the features are (statistics files record and compare it)."""
+        return "features"
+
     def attack_target(self, settings):
         """This backbone's gradient path for :func:`harness.attack.run_attack`."""
         raise HarnessError(f"backbone {self.name} has no gradient path for the attack")

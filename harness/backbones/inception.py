@@ -159,6 +159,9 @@ class InceptionBackbone(Backbone):
         return self.imagenet_predictions(logits)
 
     # ------------------------------------------------------------------ provenance
+    def feature_description(self) -> str:
+        return "pool (2048-d, before the classifier)"
+
     def knobs(self) -> dict:
         return {**super().knobs(), "bias": self.bias, "classes": self.classes}
 

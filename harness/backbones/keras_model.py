@@ -256,6 +256,11 @@ class KerasModel(Backbone):
             "feature_layer": self.feature_layer,
         }
 
+    def feature_description(self) -> str:
+        if not self.has_logits:
+            return f"encoder output ({self._n_features}-d)"
+        return f"input of {self.feature_layer or 'the last Dense layer'} ({self._n_features}-d)"
+
     def extra_provenance(self) -> dict:
         return {"class_names": self._names, "feature_dim": self._n_features}
 

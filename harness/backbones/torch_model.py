@@ -412,6 +412,14 @@ class TorchModel(Backbone):
             "feature_layer": self.feature_layer,
         }
 
+    def feature_description(self) -> str:
+        if not self.has_logits:
+            return f"encoder output ({self._n_features}-d)"
+        where = self.feature_layer or "the last nn.Linear"
+        if self._hook_layer == "method":
+            where = "the TorchScript features() method"
+        return f"input of {where} ({self._n_features}-d)"
+
     def extra_provenance(self) -> dict:
         return {
             "class_names": self._names,
