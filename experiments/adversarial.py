@@ -620,8 +620,10 @@ def collect_arrays(run_dirs) -> dict:
 def headline(result: Result) -> str:
     t = result.table
     return (
-        f"IS after attack (uint8): {t.is_mean.iloc[-1]:.2f} ({int(t.n_splits.iloc[-1])} "
-        f"splits), {t.is_1split.iloc[-1]:.2f} (1 split)"
+        f"IS before -> after attack (uint8): {t.is_mean.iloc[0]:.2f} -> {t.is_mean.iloc[-1]:.2f} "
+        f"({int(t.n_splits.iloc[-1])} splits), {t.is_1split.iloc[0]:.2f} -> "
+        f"{t.is_1split.iloc[-1]:.2f} (1 split; max {t.max_possible_is.iloc[-1]:.4g}); target "
+        f"probability {t.mean_target_prob.iloc[0]:.2f} -> {t.mean_target_prob.iloc[-1]:.2f}"
     )
 
 

@@ -57,6 +57,19 @@ SETTINGS = S.ExperimentSettings(
 )
 
 
+#: ``kid.subset_size=auto``: min(this, N samples, N train), as ``sanity`` and ``fid_sensitivity``
+KID_AUTO_MAX = 1000
+
+
+def kid_subset_size(setting, n: int, n_train: int) -> int:
+    """The KID subset size: ``auto`` = min(1000, n, n_train); an integer must fit in both sets
+    (a one-line error otherwise)."""
+    if setting == "auto":
+        return min(KID_AUTO_MAX, int(n), int(n_train))
+    fm.check_kid_subset(int(setting), min(int(n), int(n_train)))
+    return int(setting)
+
+
 def duplicate_rates(samples_f, ref_f, threshold: float) -> dict:
     nn_ref, _ = nearest_similarity(samples_f, ref_f)
     nn_self, _ = nearest_similarity(samples_f, samples_f, exclude_self=True)
@@ -79,7 +92,7 @@ def compute(cfg) -> Result:
     he_f = normalise_features(he.pool, center)
     n = min(int(cfg.n_samples), len(held)) if cfg.n_samples else len(held)
     spec, thr = config.split_spec(cfg), float(cfg.dup_threshold)
-    fm.check_kid_subset(int(cfg.kid.subset_size), min(n, len(train)))
+    kid_size = kid_subset_size(cfg.kid.subset_size, n, len(train))
 
     def vs_train(sample_pool) -> dict:  # FID/KID against the training set, as FID is used
         with warnings.catch_warnings():  # recorded per row (fid_rank_deficient)
@@ -89,7 +102,7 @@ def compute(cfg) -> Result:
             sample_pool,
             tr.pool,
             int(cfg.kid.subsets),
-            int(cfg.kid.subset_size),
+            kid_size,
             int(cfg.kid.seed),
             matmul_dtype=cfg.kid.matmul_dtype,
         )
@@ -124,7 +137,8 @@ def compute(cfg) -> Result:
         {
             "n_samples": n,
             "dup_threshold_cosine": thr,
-            "features": "pool (2048), centred on the train mean",
+            "features": f"pool ({tr.pool.shape[1]}), centred on the train mean",
+            "kid_subset_size_setting": str(cfg.kid.subset_size),
             "train_fingerprint": train.fingerprint(),
             "heldout_fingerprint": held.fingerprint(),
             "train_dataset": train.kind,
@@ -161,6 +175,23 @@ def present(result: Result, run) -> None:
         ],
     )
     run.figure(figure(result.table), "memorization")
+
+
+def headline(result: Result) -> str:
+    """IS and copy rate of the largest replaying generator beside the held-out images."""
+    t = result.table
+    rep, held = t[t.memorised_images > 0], t[t.memorised_images == 0]
+    parts = []
+    if len(rep):
+        r = rep.loc[rep.memorised_images.idxmax()]
+        parts.append(
+            f"replaying {int(r.memorised_images):,} training images: IS {r.is_mean:.4g}, "
+            f"copies {r.nn_dup_rate_vs_train:.0%}"
+        )
+    if len(held):
+        h = held.iloc[0]
+        parts.append(f"held-out: IS {h.is_mean:.4g}, copies {h.nn_dup_rate_vs_train:.1%}")
+    return "; ".join(parts)
 
 
 def figure(table: pd.DataFrame):

@@ -3,6 +3,8 @@
 Splits are contiguous slices.  Class-sorted data (ImageNet val as an ImageFolder yields it) puts
 ~100 classes in each 5,000-image split, which lowers IS and inflates its std; shuffling first
 (seeded) gives each split all classes.  Same cached logits, only the split assignment changes.
+A source with an ``arrangement`` (``digits``, ``synthetic``: ``class_sorted`` or the order they
+are loaded in) records it in every row (``arrangement``) and in the headline.
 """
 
 from __future__ import annotations
@@ -99,6 +101,9 @@ def compute(cfg) -> Result:
         ]
     )
     prov = provenance_columns(net, src, spec, cfg.seed)
+    arrangement = getattr(src, "arrangement", None)  # what "as loaded" is for this source
+    if arrangement is not None:
+        prov["arrangement"] = arrangement
     for t in (table, summary):
         for kk, v in prov.items():
             t[kk] = v
@@ -107,7 +112,10 @@ def compute(cfg) -> Result:
     return Result(
         {"table": table, "summary": summary, "per_split": pd.DataFrame(per_split)},
         got.random_weights,
-        objects={"k": spec.n_splits, "what": f"{bname} on {dkey}"},
+        objects={
+            "k": spec.n_splits,
+            "what": f"{bname} on {dkey}" + (f", {arrangement}" if arrangement else ""),
+        },
     )
 
 
@@ -146,9 +154,11 @@ def present(result: Result, run) -> None:
 
 def headline(result: Result) -> str:
     s = result.tables["summary"].iloc[0]
+    arrangement = s.get("arrangement")
+    loaded = f"as loaded ({arrangement})" if isinstance(arrangement, str) else "as loaded"
     return (
-        f"as loaded {s.as_loaded_is:.4g}, shuffled {s.shuffled_is_mean_over_seeds:.4g} "
-        f"({s.order_effect_pct:+.1f}%)"
+        f"{loaded} {s.as_loaded_is:.4g} ± {s.as_loaded_std:.3g}, shuffled "
+        f"{s.shuffled_is_mean_over_seeds:.4g} ({s.order_effect_pct:+.1f}%)"
     )
 
 

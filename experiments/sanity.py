@@ -8,6 +8,11 @@ Runs nine checks (harness/sanity.py), writes ``report.md`` and ``report.json`` (
 check), figures for the order, splits, backbone and resize checks, prints a summary and a
 ready-to-paste reporting line (text and LaTeX).  ``strict=true`` exits with code 3 when any
 check FAILs, so the command can guard a researcher's own CI.
+
+A features-only backbone (an encoder, ``head=features``) runs the checks that need no classes
+(2 pixels, 7 copies, 10 FID/KID) and reports the others "not applicable: no classifier head"
+(status ``N/A``, no network pass spent on them); the reporting line is then the FID line.  A
+selection of class checks only is a one-line error before any pass.
 """
 
 from __future__ import annotations
@@ -134,6 +139,59 @@ ALL_CHECKS = tuple(range(1, 12))
 EXTRA_PASS_CHECKS = (5, 6)
 
 
+#: checks that need class probabilities (IS, entropies, logits): not applicable to a
+#: features-only backbone, which runs 2 (pixels), 7 (copies) and 10 (FID/KID)
+CLASS_CHECKS = {
+    1: "sample_count",
+    3: "order",
+    4: "splits",
+    5: "backbone_spread",
+    6: "preprocessing",
+    8: "domain_fit",
+    9: "numerics",
+    11: "peer_conventions",
+}
+NOT_APPLICABLE = "N/A"
+NO_HEAD = "no classifier head (features only)"
+
+
+def not_applicable(check_id: int, net_name: str) -> sanity.Check:
+    """A class check reported, not run, for a backbone without a classifier head."""
+    return sanity.Check(
+        check_id,
+        CLASS_CHECKS[check_id],
+        NOT_APPLICABLE,
+        None,
+        f"not applicable: {NO_HEAD}",
+        f"this check needs class probabilities; backbone {net_name} gives features only",
+        "run it with a classifier backbone (e.g. an Inception V3, or torch_model / keras_model "
+        "with head=logits)",
+    )
+
+
+def features_line(prov: dict, n: int, fid_line: str | None) -> tuple[str, str]:
+    """The reporting line of a features-only backbone: its FID/KID (no IS), network, N."""
+    sha = str(prov.get("weights_sha256") or "unknown")
+    sha_short = sha if sha.startswith(("random", "ported")) else sha[:12] + "…"
+    what = fid_line or "no FID (no reference: +dataset@reference=... or reference_stats=...)"
+    size = prov["input_size"]
+    resize = (
+        f"{size}x{size} input, no resize"
+        if prov["resize"] == "none"
+        else f"{sanity.resize_label(prov)} to {size}"
+    )
+    text = (
+        f"{what} ({sanity.weights_label(prov)} features, sha256 {sha_short}; "
+        f"{resize}; {n:,} samples) · "
+        f"IS: not applicable ({NO_HEAD})"
+    )
+    latex = results.tex_escape(text.replace("…", "...").replace(" · ", "; "))
+    if prov.get("weights_kind") == "random":
+        text = "RANDOM WEIGHTS: " + text
+        latex = r"\textbf{RANDOM WEIGHTS:} " + latex
+    return text, latex
+
+
 def selected_checks(cfg) -> list[int]:
     """``checks=[...]`` (ids 1-11), minus the extra-pass checks when ``quick=true``."""
     chosen = list(ALL_CHECKS) if cfg.get("checks") is None else [int(c) for c in cfg.checks]
@@ -162,6 +220,14 @@ def compute(cfg) -> Result:
     got = inputs.load(cfg, nets=("backbone",), sources=("dataset", "reference"))
     net, src = got.net(), got.source()
     ref = got.sources.get("reference")
+    head = net.has_logits
+    run_ids = want if head else [c for c in want if c not in CLASS_CHECKS]
+    if not run_ids:
+        raise ConfigError(
+            f"sanity: checks={want} all need class probabilities, but backbone {net.name} has "
+            f"{NO_HEAD}; choose from checks 2, 7, 10 (FID/KID: +dataset@reference=... or "
+            "reference_stats=...), or a classifier backbone"
+        )
     stats_path = cfg.get("reference_stats")
     stats = stats_notes = None
     if 10 in want and net.has_features and stats_path:  # checked before any network pass
@@ -171,15 +237,20 @@ def compute(cfg) -> Result:
             allow_mismatched=as_bool(cfg.allow_mismatched_stats, "allow_mismatched_stats"),
         )
     spec = config.split_spec(cfg)
-    got.require_splits(spec.n_splits, ("dataset",))
+    got.require_splits(spec.n_splits, ("dataset",) if head else (), need_logits=False)
     seed = int(cfg.shuffle_seed)
     want_f = net.has_features and (7 in want or 10 in want)
-    out = outputs(cfg, net, src, features=want_f, label="samples (checks 1-4, 7-11)")
-    prep = scores.prepare(out.probs)
-    rk = scores.inception_score(prep, splits=spec)
-    sg = scores.improved_score(prep)
+    out = prep = rk = sg = None
+    if head or want_f:  # an encoder's pass only for its features (checks 7, 10)
+        out = outputs(cfg, net, src, features=want_f, label="samples (checks 1-4, 7-11)")
+    if head:
+        prep = scores.prepare(out.probs)
+        rk = scores.inception_score(prep, splits=spec)
+        sg = scores.improved_score(prep)
 
-    checks, spread, by_resize = [], {}, {}
+    checks = [not_applicable(c, net.name) for c in want if c not in run_ids]
+    spread, by_resize = {}, {}
+    want = run_ids
     if 1 in want:
         checks.append(sanity.check_sample_count(prep, spec, int(cfg.bias_resamples), seed))
     if 2 in want:  # pixels: a bounded sample of the images themselves
@@ -269,30 +340,38 @@ def compute(cfg) -> Result:
     checks.sort(key=lambda c: c.id)
 
     prov = net.provenance()
-    line, latex = sanity.reporting_line(prov, rk, sg.nats)
-    if fid_line:
-        line = f"{line} · {fid_line}"
-        latex = f"{latex}; {results.tex_escape(fid_line)}"
+    if head:
+        line, latex = sanity.reporting_line(prov, rk, sg.nats)
+        if fid_line:
+            line = f"{line} · {fid_line}"
+            latex = f"{latex}; {results.tex_escape(fid_line)}"
+    else:
+        line, latex = features_line(prov, len(src), fid_line)
+    na = [c.id for c in checks if c.status == NOT_APPLICABLE]
     report = {
         "report_version": sanity.REPORT_VERSION,
         "random_weights": net.random_weights,
         "reporting_line": line,
         "reporting_line_latex": latex,
         "summary": {
-            "is_mean": rk.mean,
-            "is_std": rk.std,
-            "n_splits": rk.n_splits,  # used: torch.chunk may make fewer than asked
+            "is_mean": rk.mean if head else None,
+            "is_std": rk.std if head else None,
+            # used: torch.chunk may make fewer than asked
+            "n_splits": rk.n_splits if head else None,
             "n_splits_requested": spec.n_splits,
-            "split_sizes": sorted(set(rk.split_sizes)),
-            "sg_nats": sg.nats,
-            "sg_bits": sg.bits,
-            "n_samples": prep.n,
+            "split_sizes": sorted(set(rk.split_sizes)) if head else None,
+            "sg_nats": sg.nats if head else None,
+            "sg_bits": sg.bits if head else None,
+            "is_note": None if head else NO_HEAD,
+            "n_samples": prep.n if head else len(src),
             **spec.provenance(),
             "checks_run": want,
+            "checks_not_applicable": na,
             "quick": as_bool(cfg.quick, "quick"),
             "n_pass": sum(c.status == sanity.PASS for c in checks),
             "n_warn": sum(c.status == sanity.WARN for c in checks),
             "n_fail": sum(c.status == sanity.FAIL for c in checks),
+            "n_not_applicable": len(na),
         },
         "checks": [c.to_dict() for c in checks],
         "missing_backbones": missing,
@@ -311,8 +390,10 @@ def compute(cfg) -> Result:
             for c in checks
         ]
     )
-    sweep_ks = [k for k in (1, 2, 5, 10, 20, 50) if k <= prep.n]
-    splits_table = split_sweep(prep, sweep_ks, dataclasses.replace(spec, ddof=0))
+    splits_table = None
+    if head:
+        sweep_ks = [k for k in (1, 2, 5, 10, 20, 50) if k <= prep.n]
+        splits_table = split_sweep(prep, sweep_ks, dataclasses.replace(spec, ddof=0))
     return Result(
         {"table": table},
         net.random_weights,
@@ -371,8 +452,26 @@ def present(result: Result, run) -> None:
         )
 
 
+def headline(result: Result) -> str:
+    """The number, and how many checks passed, warned and failed."""
+    r = result.objects["report"]
+    s = r["summary"]
+    fid = next((c for c in r["checks"] if c["id"] == 10 and isinstance(c["value"], dict)), None)
+    fid_txt = ""
+    if fid is not None and fid["value"].get("fid") is not None:
+        fid_txt = f", FID {fid['value']['fid']:.3g} vs reference"
+    counts = f"{s.get('n_pass', 0)} PASS, {s.get('n_warn', 0)} WARN, {s.get('n_fail', 0)} FAIL"
+    if s.get("is_mean") is None:  # a features-only backbone: no IS
+        return f"no IS{fid_txt or ', no FID'}; {counts}"
+    return (
+        f"IS {s['is_mean']:.4g} ± {s['is_std']:.2g} ({s['n_splits']} splits), S(G) "
+        f"{s['sg_nats']:.3g} nats{fid_txt}; {counts}"
+    )
+
+
 def _ids(report) -> set:
-    return {c["id"] for c in report["checks"]}
+    """The checks that ran (not those reported not applicable)."""
+    return {c["id"] for c in report["checks"] if c["status"] != NOT_APPLICABLE}
 
 
 def _chosen_resize(prov: dict) -> str:
@@ -388,7 +487,12 @@ def render_markdown(report: dict) -> str:
     lines += [
         f"{s['n_pass']} PASS, {s['n_warn']} WARN, {s['n_fail']} FAIL on {s['n_samples']:,} "
         f"samples (checks {', '.join(map(str, s['checks_run']))}"
-        f"{'; quick: one network pass' if s['quick'] else ''}).",
+        f"{'; quick: one network pass' if s['quick'] else ''})"
+        + (
+            f"; {s['n_not_applicable']} not applicable ({s['is_note']})."
+            if s.get("n_not_applicable")
+            else "."
+        ),
         "",
         "## Reporting line",
         "",

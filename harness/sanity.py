@@ -398,23 +398,41 @@ def check_memorization(
 
 
 # ------------------------------------------------------------------------------ 8 domain fit
+#: check 8's limits for 1000 (or more) classes, in bits; for C < 1000 classes they scale with
+#: log2(C) / log2(1000) (the same fraction of the maximum), so a 10-class classifier is judged
+#: as an ImageNet one is
+DOMAIN_WARN_BITS, DOMAIN_FAIL_BITS = 3.0, 6.0
+
+
 def check_domain_fit(prep: scores.PreparedProbs) -> Check:
     h = scores.conditional_entropy(prep, 2)
     hmax = math.log2(prep.num_classes)
-    status = FAIL if h >= 6.0 else WARN if h >= 3.0 else PASS
+    scale = min(1.0, hmax / math.log2(1000))
+    warn, fail = DOMAIN_WARN_BITS * scale, DOMAIN_FAIL_BITS * scale
+    status = FAIL if h >= fail else WARN if h >= warn else PASS
+    if scale == 1.0:
+        limits = "PASS < 3 bits (ImageNet-like); WARN 3-6; FAIL >= 6 (noise-like)"
+    else:  # the same fractions of the maximum (30% / 60% of log2(C))
+        limits = (
+            f"PASS < {warn:.3g} bits (ImageNet-like); WARN {warn:.3g}-{fail:.3g}; FAIL >= "
+            f"{fail:.3g} (noise-like): 3 and 6 bits of log2(1000), scaled to "
+            f"log2({prep.num_classes})"
+        )
     return Check(
         8,
         "domain_fit",
         status,
         h,
-        "PASS < 3 bits (ImageNet-like); WARN 3-6; FAIL >= 6 (noise-like)",
-        "IS assumes an ImageNet classifier is confident on your images; paper: ImageNet "
-        f"{H_IMAGENET}, "
-        f"CIFAR-10 {H_CIFAR}, noise {H_NOISE} bits (max {hmax:.2f})",
+        limits,
+        "IS assumes the classifier is confident on your images; paper (Inception V3, 1000 "
+        f"classes): ImageNet {H_IMAGENET}, "
+        f"CIFAR-10 {H_CIFAR}, noise {H_NOISE} bits (max 9.97; this network's max {hmax:.2f})",
         "For non-ImageNet domains report a domain-specific score (or FID with a domain classifier) "
         "beside IS",
         {
             "max_bits": hmax,
+            "warn_bits": warn,
+            "fail_bits": fail,
             "paper_imagenet": H_IMAGENET,
             "paper_cifar10": H_CIFAR,
             "paper_noise": H_NOISE,

@@ -102,6 +102,21 @@ EXPECT = {
         ["report.md", "report.json"],
     ),
     "+experiment=paper": ([], 0, ["table.csv", "missing.csv"]),
+    # the digits replication (real networks trained here, reused from the paper run's cache)
+    "+experiment=train_classifier": ([], 0, ["table.csv", "agreement.csv", "use_weights.txt"]),
+    "+experiment=splits backbone=digits_torch dataset=digits dataset.split=test "
+    '"n_splits=[1,2,5,10,20,50]" "sample_sizes=[100,200,400]"': (
+        [],
+        0,
+        ["table.csv", "sample_sizes.csv", "splits.png"],
+    ),
+    "+experiment=ordering ~backbones.torchvision +backbone@backbones.pytorch=digits_torch "
+    "~datasets.imagenet_val +dataset@datasets.digits_test=digits datasets.digits_test.split=test "
+    "datasets.digits_test.arrangement=class_sorted": (
+        [],
+        0,
+        ["table.csv", "summary.csv", "per_split.csv", "ordering.png"],
+    ),
     "+experiment=paper_figs": ([], 0, ["table.csv"]),
 }
 

@@ -16,7 +16,7 @@ from ..errors import HarnessError
 from .arrays import ArraySource
 from .base import ImageSource, check_uint8_images, to_uint8
 from .cifar10 import Cifar10Source
-from .digits import DigitsSource
+from .digits import DigitsSource, PhotoTilesSource
 from .files import FolderSource, ImageNetValSource
 from .generated import NoiseSource, SyntheticSource
 from .generator import GeneratorSource
@@ -30,6 +30,7 @@ SOURCES = {
     "generator": GeneratorSource,
     "synthetic": SyntheticSource,
     "digits": DigitsSource,
+    "photo_tiles": PhotoTilesSource,
 }
 
 __all__ = ["SOURCES", "ImageSource", "load", "from_config", "check_uint8_images", "to_uint8"]
