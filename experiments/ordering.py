@@ -45,10 +45,10 @@ def compute(cfg) -> Result:
     got = inputs.load(cfg, nets=("backbones",), sources=("datasets",))
     ((bname, net),) = got.nets.items()
     ((dkey, src),) = got.sources.items()
+    spec = config.split_spec(cfg)
+    got.require_splits(spec.n_splits)  # before any pass: a count above N, an encoder
     out = outputs(cfg, net, src)
     prep = scores.prepare(out.probs)
-    spec = config.split_spec(cfg)
-    got.require_splits(spec.n_splits)
     shuffle = "numpy_rng" if spec.shuffle == "none" else spec.shuffle
     pred = prep.probs.argmax(1)
     rows, per_split, specs = [], [], []

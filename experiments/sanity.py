@@ -539,7 +539,7 @@ def render_markdown(report: dict) -> str:
 
 
 def order_figure(report):
-    d = report["checks"][2]["details"]
+    d = next(c for c in report["checks"] if c.get("id") == 3)["details"]
     fig, ax = subplots(figsize=(6, 3.2))
     ax.plot(d["split_scores_as_loaded"], "o-", label="as loaded")
     ax.plot(d["split_scores_shuffled"], "s-", label="shuffled")

@@ -100,6 +100,7 @@ def compute(cfg) -> Result:
     elif cfg.source == "network":
         got = inputs.load(cfg, nets=("backbone",), sources=("dataset",))
         net, src = got.net(), got.source()
+        net.require_logits()  # before any pass (split counts are swept, checked per count)
         probs = outputs(cfg, net, src).probs
         prov = provenance_columns(net, src, spec, seed=cfg.seed)
         for key in ("n_splits", "n_splits_requested", "split_size"):  # per row in the sweep

@@ -82,7 +82,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import HarnessError
+from .errors import HarnessError, ResourceUnavailable
 
 LABEL = "digits classifier (trained here), not Inception V3"
 ARCHITECTURE = (
@@ -623,7 +623,7 @@ def _train_in_child(seed: int, t: dict) -> Trained:
     import sys
 
     if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("keras") is None:
-        raise HarnessError(
+        raise ResourceUnavailable(
             "training the Keras digits CNN needs TensorFlow and Keras: pip install -e '.[tf]' "
             "(or leave keras out of frameworks=)"
         )
@@ -919,7 +919,7 @@ def checkpoint_specs(
         if importlib.util.find_spec(module) is None or (
             fw == "keras" and importlib.util.find_spec("keras") is None
         ):
-            raise HarnessError(
+            raise ResourceUnavailable(
                 f"training the {fw} digits CNN needs {module}: pip install -e {extra}, or leave "
                 f"{fw} out of frameworks="
             )

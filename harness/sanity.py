@@ -473,7 +473,7 @@ def weights_label(prov: dict) -> str:
     kind, b = prov.get("weights_kind"), prov.get("backbone")
     if kind == "random":
         return f"{b} with RANDOM WEIGHTS ({prov['weights']})"
-    if kind == "pretrained":  # the backbone names its own weights (provenance)
+    if kind in ("pretrained", "trained"):  # the backbone names its own weights (provenance)
         return prov.get("weights_title") or b
     return f"{b} ({prov['weights']})"
 

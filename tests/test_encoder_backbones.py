@@ -368,7 +368,7 @@ IS_EXPERIMENTS = {
 }  # fmt: skip
 #: experiments that refuse only when they ask for probabilities, after one pass (their files
 #: are not this change's to edit): the refusal should move before the pass
-REFUSE_AFTER_A_PASS = {"splits", "ordering"}
+REFUSE_AFTER_A_PASS: set = set()
 
 
 @pytest.mark.parametrize("name", sorted(IS_EXPERIMENTS))

@@ -275,3 +275,16 @@ def test_keras_model_logits_features_and_attack(tmp_path, images):
     )
     with pytest.raises(ConfigError, match="takes file:<model.keras>"):
         backbones.load("keras_model", weights="random:0", input_size=8)
+
+
+@needs_torch
+def test_reporting_lines_name_random_and_own_weights_truthfully(torch_files):
+    """A random user network must carry the RANDOM WEIGHTS label like a random Inception."""
+    from harness.sanity import weights_label
+
+    d, _, _ = torch_files
+    kw = {"builder": f"{d / 'mynet.py'}:build", "input_size": 8, "channels": 1}
+    rnd = backbones.load("torch_model", weights="random:5", **kw)
+    assert "RANDOM WEIGHTS" in weights_label(rnd.provenance())
+    own = backbones.load("torch_model", weights=f"file:{d / 'w.pth'}", title="my digits net", **kw)
+    assert "RANDOM" not in weights_label(own.provenance())

@@ -355,11 +355,13 @@ def test_figures_have_labelled_axes():
     ax = exp.splits_figure(t).axes[0]
     assert ax.get_ylabel() and ax.get_xlabel() == "number of splits"
     assert [tk.get_text() for tk in ax.get_xticklabels()][:3] == ["1", "2", "5"]
-    rep = {
+    rep = {  # check 3 found by its id (checks=[3] alone made it the first entry)
         "checks": [
-            {},
-            {},
-            {"details": {"split_scores_as_loaded": [1, 2], "split_scores_shuffled": [2, 1]}},
+            {"id": 1},
+            {
+                "id": 3,
+                "details": {"split_scores_as_loaded": [1, 2], "split_scores_shuffled": [2, 1]},
+            },
         ]
     }
     ax = exp.order_figure(rep).axes[0]

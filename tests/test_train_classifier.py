@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 
 import numpy as np
@@ -33,8 +34,10 @@ def sha(path) -> str:
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("digits_cnn_cache")
+def cache_dir():
+    """The session's cache (tests/conftest.py): the digits findings tests reuse these
+    checkpoints instead of training them again."""
+    return os.environ["INCEPTION_NOTE_CACHE"]
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,7 @@ import numpy as np
 
 from .. import resize as rs
 from .. import settings as S
-from ..errors import ConfigError, HarnessError
+from ..errors import ConfigError, HarnessError, ResourceUnavailable
 from ..provenance import package_versions
 from . import weights as W
 
@@ -113,7 +113,9 @@ def import_tensorflow():
                 tf.get_logger().setLevel("ERROR")
                 tf.config.list_logical_devices()  # device discovery logs here, once
     except ImportError:
-        raise HarnessError("this backbone needs TensorFlow: pip install -e '.[tf]'") from None
+        raise ResourceUnavailable(
+            "this backbone needs TensorFlow: pip install -e '.[tf]'"
+        ) from None
     return tf
 
 
@@ -121,7 +123,9 @@ def import_torch():
     try:
         import torch
     except ImportError:
-        raise HarnessError("this backbone needs PyTorch: pip install -e '.[torch]'") from None
+        raise ResourceUnavailable(
+            "this backbone needs PyTorch: pip install -e '.[torch]'"
+        ) from None
     return torch
 
 
@@ -135,7 +139,7 @@ def import_torchvision():
     try:
         import torchvision
     except ImportError:
-        raise HarnessError(
+        raise ResourceUnavailable(
             "the torchvision backbone needs torchvision: pip install -e '.[torch]'"
         ) from None
     return torchvision
@@ -548,6 +552,7 @@ class Backbone:
             "value_range": NORM_LABELS[self.input_norm],
             "batch_size": self.batch_size,
             "label_space": self.label_space,
+            "weights_kind": self.weights_spec.kind,
             **self.weights_info,
             **self.extra_provenance(),
         }

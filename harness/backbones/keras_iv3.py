@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import resize as rs
 from .. import settings as S
-from ..errors import HarnessError
+from ..errors import HarnessError, ResourceUnavailable
 from ..provenance import package_version
 from . import weights as W
 from .base import import_tensorflow, import_torch, preload_torch
@@ -50,7 +50,9 @@ def import_keras(backend: str):
     try:
         import keras
     except ImportError:
-        raise HarnessError("the keras backbone needs Keras 3: pip install -e '.[tf]'") from None
+        raise ResourceUnavailable(
+            "the keras backbone needs Keras 3: pip install -e '.[tf]'"
+        ) from None
     if not keras.__version__.startswith("3"):
         raise HarnessError(f"the keras backbone needs Keras 3, found {keras.__version__}")
     return keras

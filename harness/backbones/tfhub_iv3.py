@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import resize as rs
 from .. import settings as S
-from ..errors import HarnessError
+from ..errors import HarnessError, ResourceUnavailable
 from ..provenance import package_version
 from ..results import atomic_write_text
 from . import weights as W
@@ -164,7 +164,7 @@ class TFHubIV3(InceptionBackbone):
                 warnings.simplefilter("ignore", UserWarning)
                 import tensorflow_hub as hub
         except ImportError:
-            raise HarnessError(
+            raise ResourceUnavailable(
                 "the tfhub backbone needs tensorflow_hub: pip install -e '.[tf]'"
             ) from None
         if weights.state is not None:
