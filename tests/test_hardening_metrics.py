@@ -278,6 +278,15 @@ def test_stats_made_with_another_input_norm_are_refused_or_noted(made_stats, tmp
     assert any("input_norm" in n and "allowed" in n for n in c10["details"]["stats_notes"])
 
 
+def test_stats_made_at_another_input_size_are_refused(made_stats, tmp_path):
+    """HEAD recorded input_size in the sidecar but never compared it: stats made at one input
+    size were used at another without a word."""
+    made_at = json.loads(fm.sidecar_path(made_stats).read_text())["input_size"]
+    other = made_at + 5
+    with pytest.raises(ConfigError, match=f"input_size={made_at}, this run has {other}"):
+        _sanity(made_stats, tmp_path / "a", f"backbone.input_size={other}")
+
+
 def test_edited_statistics_are_an_error(made_stats, tmp_path):
     path = _copy_stats(made_stats, tmp_path)
     with np.load(path) as z:
