@@ -10,9 +10,14 @@ honoured) into that layout, and :func:`export_2015_weights` writes it as a ``.pt
 >>> from harness.export import export_2015_weights                    # doctest: +SKIP
 >>> export_2015_weights("weights-inception-2015-12-05.pth")          # doctest: +SKIP
 
-Load it with ``FeatureExtractorInceptionV3(..., feature_extractor_weights_path=<file>)``,
-``torch_fidelity.calculate_metrics(..., feature_extractor_weights_path=<file>)``, or put it in
-``$TORCH_HOME/hub/checkpoints/`` under the peer's file name.
+Load it with ``FeatureExtractorInceptionV3(..., feature_extractor_weights_path=<file>)`` or
+``torch_fidelity.calculate_metrics(..., feature_extractor_weights_path=<file>)``.
+
+An exported file is not a published file: loaded back here (``weights=file:<path>``) it is
+UNVERIFIED WEIGHTS (its sha256 matches no published file, so exported random weights keep a
+banner on every output), and random weights are never written under a published file's name
+(``pt_inception-2015-12-05-6726825d.pth`` ...), where the peers' caches would load them as the
+real network without checking a hash.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numpy as np
 from . import porting
 from .backbones import backbone_class
 from .backbones import weights as W
+from .errors import HarnessError
 
 
 def peer_state_dict(state: dict) -> dict:
@@ -49,6 +55,14 @@ def export_2015_weights(path, weights: str = "pretrained", cache_dir=None) -> Pa
 
     cls = backbone_class("tf2015_torch")
     spec = W.WeightsSpec.parse(weights)
+    path = Path(path)
+    known = W.published_filename(path.name)
+    if spec.is_random and known is not None:
+        raise HarnessError(
+            f"export_2015_weights: {path.name} is the name of the published file "
+            f"'{known.name}', and weights={weights} are random: a peer's cache would load them "
+            "as the real network; choose another file name (e.g. tf2015_random0.pth)"
+        )
     if spec.kind == "random":
         state = W.random_weights(spec, cls.raw_outputs, cache_dir).state
     else:
@@ -56,7 +70,6 @@ def export_2015_weights(path, weights: str = "pretrained", cache_dir=None) -> Pa
             cls.name, spec, cls.official_artifact() if spec.kind == "pretrained" else None, False
         )
         state = cls.read_state(res.path)
-    path = Path(path)
     with atomic_path(path, suffix=".pth") as tmp:
         torch.save(peer_state_dict(state), tmp)
     return path

@@ -26,6 +26,37 @@ from .errors import ConfigError, HarnessError, MissingInputError
 
 #: the image sources built during a run (key, source), for provenance.json
 _RECORDING: contextvars.ContextVar = contextvars.ContextVar("recorded_sources", default=None)
+#: what each network built during a run is (its weights status), for the runner's banner
+_NETWORKS: contextvars.ContextVar = contextvars.ContextVar("recorded_networks", default=None)
+
+
+@contextlib.contextmanager
+def recording_networks():
+    """Collect, for every network :func:`build_backbone` makes inside the block, its backbone,
+    weights, sha256 and weights status (the runner derives the run's banner from them; networks
+    of :func:`load_available`, optional comparisons, are recorded with ``counts: False``)."""
+    recorded: list = []
+    token = _NETWORKS.set(recorded)
+    try:
+        yield recorded
+    finally:
+        _NETWORKS.reset(token)
+
+
+def _record_network(net, counts: bool = True) -> None:
+    recorded = _NETWORKS.get()
+    if recorded is None:
+        return
+    entry = {
+        "backbone": net.name,
+        "weights": str(net.weights_spec),
+        "weights_sha256": net.weights_info.get("weights_sha256"),
+        "weights_status": net.weights_status,
+        "weights_name": net.weights_name,
+        "counts": counts,
+    }
+    if entry not in recorded:
+        recorded.append(entry)
 
 
 @contextlib.contextmanager
@@ -68,6 +99,11 @@ class Inputs:
     @property
     def random_weights(self) -> bool:
         return any(n.random_weights for n in self.nets.values())
+
+    @property
+    def weights_status(self) -> str | None:
+        """The most alarming weights status of the networks (random > unverified > ...)."""
+        return W.worst_status(n.weights_status for n in self.nets.values())
 
     def require_splits(self, n_splits: int, keys=None, need_logits: bool = True) -> None:
         """Refuse, before any logits are computed, a split count above a source's size (and,
@@ -158,7 +194,9 @@ def restrict(cfg, keep: dict):
 
 def build_backbone(spec: dict, **overrides):
     """One network from a spec (plus knob overrides, e.g. another resize for the same net)."""
-    return backbones.from_config({**spec, **overrides})
+    net = backbones.from_config({**spec, **overrides})
+    _record_network(net)
+    return net
 
 
 def load(cfg, nets=BACKBONE_NODES, sources=DATASET_NODES, source_overrides=None) -> Inputs:
@@ -215,7 +253,8 @@ def load_available(cfg, node: str) -> tuple[dict, dict]:
     nets, missing = {}, {}
     for key, spec in backbone_specs(cfg, (node,)).items():
         try:
-            nets[key] = build_backbone(spec)
+            nets[key] = backbones.from_config(spec)
+            _record_network(nets[key], counts=False)
         except MissingInputError as exc:
             missing[key] = str(exc)
     return nets, missing

@@ -155,6 +155,7 @@ def ported_state(spec: W.WeightsSpec, target, allow_download: bool = False, cach
         "source_backbone": src,
         "source_weights": spec.source_spec,
         "source_sha256": src_sha,
+        "source_published": res.record.get("weights_published"),  # the source's verification
         "port_version": PORT_VERSION,
         **record_extra,
     }

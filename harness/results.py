@@ -25,7 +25,26 @@ import pandas as pd
 from . import provenance as prov
 from .errors import HarnessError
 
-RANDOM_WEIGHTS_BANNER = "RANDOM WEIGHTS: not a real Inception Score (smoke run of the pipeline)"
+RANDOM_WEIGHTS_BANNER = "RANDOM WEIGHTS: not a real score (smoke run of the pipeline)"
+UNVERIFIED_WEIGHTS_BANNER = (
+    "UNVERIFIED WEIGHTS: the weights match no published file; not a citable score"
+)
+#: weights status (:mod:`harness.backbones.weights`) -> the banner on every output of a run
+BANNERS = {"random": RANDOM_WEIGHTS_BANNER, "unverified": UNVERIFIED_WEIGHTS_BANNER}
+#: the ``weights_note`` column of a bannered table
+NOTES = {"random": "random weights", "unverified": "unverified weights"}
+
+
+def banner_status(random_weights: bool = False, weights_status: str | None = None) -> str | None:
+    """The status whose banner a run's outputs carry: random, unverified, or None (no banner)."""
+    if random_weights:
+        return "random"
+    return weights_status if weights_status in BANNERS else None
+
+
+def weights_banner(random_weights: bool = False, weights_status: str | None = None) -> str | None:
+    """:data:`RANDOM_WEIGHTS_BANNER`, :data:`UNVERIFIED_WEIGHTS_BANNER` or None."""
+    return BANNERS.get(banner_status(random_weights, weights_status))
 
 
 #: errors of a write that the user fixes (space, permissions, a wrong directory), not bugs
@@ -265,17 +284,20 @@ def write_table(
     random_weights: bool = False,
     keep_columns: list | None = None,
     digits: int = 6,
+    weights_status: str | None = None,
 ) -> dict:
     """Write ``<name>.csv``, ``<name>.md`` and ``<name>.tex`` atomically; return their paths.
 
-    ``random_weights`` puts :data:`RANDOM_WEIGHTS_BANNER` into the title of every format and a
-    ``weights_note`` column into the CSV, so no reader can mistake a smoke run for a result.
+    ``random_weights`` (or ``weights_status="unverified"``) puts :data:`RANDOM_WEIGHTS_BANNER`
+    (:data:`UNVERIFIED_WEIGHTS_BANNER`) into the title of every format and a ``weights_note``
+    column into the CSV, so no reader can mistake a smoke run or an unknown network for a result.
     """
     run_dir = Path(run_dir)
     df = df.copy()
-    if random_weights:
-        title = f"[{RANDOM_WEIGHTS_BANNER}] {title}".strip()
-        df["weights_note"] = "random weights"
+    status = banner_status(random_weights, weights_status)
+    if status:
+        title = f"[{BANNERS[status]}] {title}".strip()
+        df["weights_note"] = NOTES[status]
     paths = {}
     with atomic_path(run_dir / f"{name}.csv") as tmp:
         df.to_csv(tmp, index=False, float_format="%.10g")
@@ -316,15 +338,25 @@ def print_table(df: pd.DataFrame, title: str = "", columns: list | None = None, 
         print(view.to_string(index=False, float_format=lambda v: _fmt(v, digits)))
 
 
-def save_figure(fig, run_dir, name: str, random_weights: bool = False, dpi: int = 150) -> dict:
-    """Save a matplotlib figure as ``<name>.png`` and ``<name>.pdf`` atomically, then close it."""
+def save_figure(
+    fig,
+    run_dir,
+    name: str,
+    random_weights: bool = False,
+    dpi: int = 150,
+    weights_status: str | None = None,
+) -> dict:
+    """Save a matplotlib figure as ``<name>.png`` and ``<name>.pdf`` atomically, then close it.
+
+    Random (or unverified) weights put their banner under the axes as a watermark."""
     import matplotlib.pyplot as plt
 
-    if random_weights:  # below the axes: never over a title or caption
+    banner = weights_banner(random_weights, weights_status)
+    if banner:  # below the axes: never over a title or caption
         fig.text(
             0.5,
             -0.01,
-            RANDOM_WEIGHTS_BANNER,
+            banner,
             ha="center",
             va="top",
             color="crimson",
@@ -352,10 +384,16 @@ def write_provenance(
     extra: dict | None = None,
     started: str | None = None,
     random_weights: bool = False,
+    weights_status: str | None = None,
 ) -> Path:
-    """``provenance.json``: config, package versions, git commit, seed, timestamps, host."""
+    """``provenance.json``: config, package versions, git commit, seed, timestamps, host.
+
+    ``weights_note`` is the run's banner (None: none); ``weights_status`` what the networks'
+    weights are (random | unverified | verified | trained here | user network; None: no
+    network)."""
     record = {
-        "weights_note": RANDOM_WEIGHTS_BANNER if random_weights else None,
+        "weights_note": weights_banner(random_weights, weights_status),
+        "weights_status": "random" if random_weights else weights_status,
         "config": config,
         "seed": config.get("seed") if isinstance(config, dict) else None,
         "started": started,

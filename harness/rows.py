@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from . import scores
 
 #: provenance keys a backbone may add beyond the standard ones
 _OPTIONAL_BACKBONE_KEYS = ("transform_input", "keras_backend", "handle", "precision", "pool_compat")
+
+
+def dataset_label(src) -> str:
+    """What a source really holds, in words: its kind, what tells it apart (a folder's or file's
+    name, a split, a callable) and its size, e.g. ``folder samples (300 images)``.
+
+    Tables and figure titles name a source by this, never by the config key it was loaded under
+    (``datasets.cifar10_train`` may hold any folder); the key keeps its own column.
+    """
+    kind = str(getattr(src, "kind", type(src).__name__))
+    detail = None
+    if kind == "folder" and getattr(src, "root", None) is not None:
+        root = Path(src.root)
+        detail = root.name or str(root)
+    elif getattr(src, "path", None) is not None:  # arrays: the file
+        detail = Path(src.path).name
+    elif kind == "generator" and getattr(src, "spec", None):
+        detail = str(src.spec)
+    elif getattr(src, "split", None) is not None:  # cifar10 train/test, digits train/test
+        detail = str(src.split)
+    return f"{kind}{f' {detail}' if detail else ''} ({len(src):,} images)"
 
 
 def provenance_columns(
@@ -23,6 +45,10 @@ def provenance_columns(
                 "backbone": p["backbone"],
                 "weights": p["weights"],
                 "weights_sha256": p.get("weights_sha256"),
+                # random | unverified | verified | trained here | user network, and the
+                # published file verified weights are
+                "weights_status": p.get("weights_status"),
+                "weights_name": p.get("weights_name"),
                 "framework_versions": json.dumps(p["framework_versions"], sort_keys=True),
                 "resize": p["resize"],
                 "value_range": p["value_range"],
@@ -43,6 +69,7 @@ def provenance_columns(
         row.update(
             {
                 "dataset": sp["dataset"],
+                "dataset_label": dataset_label(source),
                 "dataset_fingerprint": sp["fingerprint"],
                 "n_samples": sp["n_samples"],
                 "order": sp["order"],

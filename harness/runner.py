@@ -49,6 +49,9 @@ class Result:
     random_weights: bool = False
     extra: dict = field(default_factory=dict)  # JSON-able; goes into provenance.json
     objects: dict = field(default_factory=dict)  # anything else ``present`` needs (images ...)
+    #: what the networks' weights are (random | unverified | verified | trained here | user
+    #: network); None: the runner derives it from the networks the experiment loaded
+    weights_status: str | None = None
 
     @property
     def table(self) -> pd.DataFrame:
@@ -195,6 +198,10 @@ class Run:
             for p in held:
                 p.rename(self.stash / p.name)
         self.random_weights = False
+        #: the run's weights status (:func:`derive_weights_status`): "unverified" puts
+        #: UNVERIFIED WEIGHTS on every output as random_weights puts RANDOM WEIGHTS
+        self.weights_status: str | None = None
+        self.networks: list = []  # what each network the run loaded is (provenance.json)
         self.pending_error: HarnessError | None = None  # raised after provenance (strict mode)
         self.started = prov.now_iso()
         self.outputs: dict = {}
@@ -273,6 +280,7 @@ class Run:
             notes=notes,
             random_weights=self.random_weights,
             keep_columns=keep_columns,
+            weights_status=self.weights_status,
         )
         self.outputs[name] = {k: str(v) for k, v in paths.items()}
         if "csv" in paths:  # what collect checks a job's table against
@@ -280,12 +288,19 @@ class Run:
             self.outputs[name]["sha256"] = prov.sha256_file(paths["csv"])
         self.tables[name] = df
         if not quiet:
-            shown = f"[{results.RANDOM_WEIGHTS_BANNER}] {title}" if self.random_weights else title
+            banner = results.weights_banner(self.random_weights, self.weights_status)
+            shown = f"[{banner}] {title}" if banner else title
             results.print_table(df, shown, columns=print_columns)
         return paths
 
     def figure(self, fig, name: str) -> dict:
-        paths = results.save_figure(fig, self.run_dir, name, random_weights=self.random_weights)
+        paths = results.save_figure(
+            fig,
+            self.run_dir,
+            name,
+            random_weights=self.random_weights,
+            weights_status=self.weights_status,
+        )
         self.outputs[name] = {k: str(v) for k, v in paths.items()}
         return paths
 
@@ -301,12 +316,15 @@ class Run:
 
     def finish(self, result: Result | None = None, **extra) -> ExperimentResult:
         extra = {**(result.extra if result else {}), **extra}
+        if self.networks:
+            extra.setdefault("networks", self.networks)
         results.write_provenance(
             self.run_dir,
             self.cfg,
             extra={"experiment": self.name, "outputs": self.outputs, **extra},
             started=self.started,
             random_weights=self.random_weights,
+            weights_status=self.weights_status,
         )
         (self.run_dir / INCOMPLETE).unlink(missing_ok=True)
         if self.stash is not None:  # the replaced results, kept until now
@@ -324,13 +342,16 @@ class Run:
 def execute(module, name: str, cfg, run_dir) -> ExperimentResult:
     """Run experiment ``module`` (already validated ``cfg``) into ``run_dir``; see module doc."""
     run = Run(name, cfg, run_dir, overwrite=bool(cfg.get("overwrite", False)))
-    from .inputs import recording_sources, sources_provenance
+    from .inputs import recording_networks, recording_sources, sources_provenance
 
     try:
-        with recording_sources() as loaded:
+        with recording_sources() as loaded, recording_networks() as nets:
             result = module.compute(cfg)
         run.random_weights = bool(result.random_weights)
+        run.networks = nets
+        run.weights_status = derive_weights_status(result, nets)
         module.present(result, run)
+        strict_unverified(run, cfg)
         extra = {"image_sources": sources_provenance(loaded)} if loaded else {}
         finished = run.finish(result, **extra)
     except BaseException as exc:
@@ -339,6 +360,55 @@ def execute(module, name: str, cfg, run_dir) -> ExperimentResult:
     if run.pending_error is not None:  # the run is complete; its verdict is an exit code
         raise run.pending_error
     return finished
+
+
+def derive_weights_status(result: Result, networks: list) -> str | None:
+    """The run's weights status: the experiment's own (``Result.weights_status``), random when
+    it says ``random_weights``, else the most alarming status of the networks it loaded (the
+    optional comparisons of ``inputs.load_available`` excepted, as for random weights)."""
+    from .backbones import weights as W
+
+    if result.random_weights:
+        return W.RANDOM
+    if result.weights_status:
+        return result.weights_status
+    return W.worst_status(n["weights_status"] for n in networks if n.get("counts", True))
+
+
+class UnverifiedWeightsFailure(HarnessError):
+    """``strict=true`` and the weights match no published file (the outputs are written first)."""
+
+    exit_code = 3
+
+
+def strict_unverified(run: Run, cfg) -> None:
+    """``strict=true`` turns UNVERIFIED WEIGHTS into a failure (exit code 3, like a FAILed
+    check), after every output is written."""
+    from .backbones import weights as W
+    from .config import as_bool
+
+    if cfg.get("strict") is None or not as_bool(cfg.get("strict"), "strict"):
+        return
+    if run.random_weights or run.weights_status != W.UNVERIFIED:
+        return
+    which = "; ".join(
+        f"{n['backbone']} ({n['weights']}, sha256 {str(n.get('weights_sha256') or '?')[:12]}…)"
+        for n in run.networks
+        if n["weights_status"] == W.UNVERIFIED and n.get("counts", True)
+    )
+    line = (
+        f"FAIL weights: UNVERIFIED WEIGHTS ({which}) match no published file (README: 'Known "
+        "weights files'); strict=true accepts only weights with a published hash: use one of "
+        "those files (the 2015 network: backbone=tf2015_torch "
+        "weights=file:<...-inception-2015-12-05-6726825d.pth>)"
+    )
+    print(f"\n{line}")
+    previous = run.pending_error
+    run.pending_error = (
+        type(previous)(f"{previous}; and {line}")
+        if previous is not None
+        else UnverifiedWeightsFailure(line)
+    )
 
 
 def mark_failed(run_dir, experiment: str, error_type: str, error: str) -> None:

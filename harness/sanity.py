@@ -18,6 +18,8 @@ from . import scores
 from .sweeps import sample_size_sweep
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
+#: a check that ran but whose verdict would mean nothing here (check 8 on random weights)
+NOT_JUDGED = "NOT JUDGED"
 REPORT_VERSION = 1
 # paper 4.2.1: mean H(y|x) under Inception v3
 H_IMAGENET, H_CIFAR, H_NOISE = 1.97, 4.664, 6.512
@@ -341,11 +343,10 @@ def check_memorization(
     add a WARN, except with random weights, whose features put unrelated images close together
     (reported, not judged).
     """
-    from .neighbors import nearest_similarity, normalise_features
+    from .neighbors import nearest_similarity, normalise_features, within_set_similarity
 
-    center = (ref_f if ref_f is not None else samples_f).mean(axis=0)
-    s = normalise_features(samples_f, center)
-    self_sim, _ = nearest_similarity(s, s, exclude_self=True)
+    # within the samples: centred on their own mean, independent of the reference
+    self_sim = within_set_similarity(samples_f)
     within = float((self_sim >= EXACT_COPY_SIMILARITY).mean())
     within_near = float((self_sim >= threshold).mean())
     copy = copy_near = None
@@ -357,8 +358,9 @@ def check_memorization(
         "near_copies_judged": not random_weights,
         "mean_nn_similarity_within": float(self_sim.mean()),
     }
-    if ref_f is not None:
-        r = normalise_features(ref_f, center)
+    if ref_f is not None:  # samples vs reference: both centred on the reference's mean
+        center = ref_f.mean(axis=0)
+        s, r = normalise_features(samples_f, center), normalise_features(ref_f, center)
         ref_sim, _ = nearest_similarity(s, r)
         copy = float((ref_sim >= EXACT_COPY_SIMILARITY).mean())
         copy_near = float((ref_sim >= threshold).mean())
@@ -404,7 +406,10 @@ def check_memorization(
 DOMAIN_WARN_BITS, DOMAIN_FAIL_BITS = 3.0, 6.0
 
 
-def check_domain_fit(prep: scores.PreparedProbs) -> Check:
+def check_domain_fit(prep: scores.PreparedProbs, random_weights: bool = False) -> Check:
+    """H(y|x) against ImageNet-like and noise-like limits; with random weights the entropy is
+    measured and reported but not judged (a random network's confidence says nothing about how
+    well a trained one fits these images)."""
     h = scores.conditional_entropy(prep, 2)
     hmax = math.log2(prep.num_classes)
     scale = min(1.0, hmax / math.log2(1000))
@@ -418,6 +423,9 @@ def check_domain_fit(prep: scores.PreparedProbs) -> Check:
             f"{fail:.3g} (noise-like): 3 and 6 bits of log2(1000), scaled to "
             f"log2({prep.num_classes})"
         )
+    if random_weights:
+        status = NOT_JUDGED
+        limits = f"not judged on random weights (with trained weights: {limits})"
     return Check(
         8,
         "domain_fit",
@@ -436,6 +444,7 @@ def check_domain_fit(prep: scores.PreparedProbs) -> Check:
             "paper_imagenet": H_IMAGENET,
             "paper_cifar10": H_CIFAR,
             "paper_noise": H_NOISE,
+            "judged": not random_weights,
         },
     )
 
@@ -469,13 +478,41 @@ RESIZE_NAMES = {
 }
 
 
+def weights_status(prov: dict) -> str:
+    """random | unverified | verified | trained here | user network, from a backbone's
+    provenance (records made before statuses existed: from ``weights_kind``)."""
+    if prov.get("weights_status"):
+        return prov["weights_status"]
+    kind = prov.get("weights_kind")
+    return {"random": "random", "trained": "trained here", "pretrained": "pretrained"}.get(
+        kind, "unverified"
+    )
+
+
+def weights_warning(prov: dict) -> str | None:
+    """RANDOM WEIGHTS / UNVERIFIED WEIGHTS (the reporting line's prefix), or None."""
+    return {"random": "RANDOM WEIGHTS", "unverified": "UNVERIFIED WEIGHTS"}.get(
+        weights_status(prov)
+    )
+
+
 def weights_label(prov: dict) -> str:
-    kind, b = prov.get("weights_kind"), prov.get("backbone")
-    if kind == "random":
+    """The network in the reporting line: a published file by its known name, a network of
+    one's own or trained here by its title, anything else by its backbone and status (never a
+    local path: the sha256 that follows identifies the file)."""
+    status, b = weights_status(prov), prov.get("backbone")
+    if status == "random":
         return f"{b} with RANDOM WEIGHTS ({prov['weights']})"
-    if kind in ("pretrained", "trained"):  # the backbone names its own weights (provenance)
-        return prov.get("weights_title") or b
-    return f"{b} ({prov['weights']})"
+    if status == "unverified":
+        what = (
+            "the official file name, but no published hash to check it against"
+            if prov.get("weights_kind") == "pretrained"
+            else "no published file has this hash"
+        )
+        return f"{b} with UNVERIFIED WEIGHTS ({what})"
+    if status == "verified":
+        return prov.get("weights_name") or prov.get("weights_title") or b
+    return prov.get("weights_title") or b  # trained here / a user's network: its own title
 
 
 def resize_label(prov: dict) -> str:
@@ -513,8 +550,13 @@ def reporting_line(prov: dict, r: scores.ISResult, sg_nats: float) -> tuple[str,
         f"{resize_label(prov)} to {prov['input_size']}; {_n(r.n)} samples"
     )
     text = f"IS = {r.mean:.2f} ± {r.std:.2f} ({inner}) · S(G) = {sg_nats:.2f} nats"
-    if prov.get("weights_kind") == "random":
-        text = "RANDOM WEIGHTS, not a real Inception Score: " + text
+    warning = weights_warning(prov)
+    why = {
+        "RANDOM WEIGHTS": "not a real Inception Score",
+        "UNVERIFIED WEIGHTS": "not a citable Inception Score",
+    }.get(warning)
+    if warning:
+        text = f"{warning}, {why}: " + text
     from .results import tex_escape
 
     inner_tex = re.sub(r"(\d),(\d{3})", r"\1{,}\2", tex_escape(inner.replace("…", "...")))
@@ -523,8 +565,8 @@ def reporting_line(prov: dict, r: scores.ISResult, sg_nats: float) -> tuple[str,
         f"({inner_tex}) "
         rf"$\cdot$ $S(G) = {sg_nats:.2f}$ nats"
     )
-    if prov.get("weights_kind") == "random":
-        latex = r"\textbf{RANDOM WEIGHTS, not a real Inception Score:} " + latex
+    if warning:
+        latex = rf"\textbf{{{warning}, {why}:}} " + latex
     return text, latex
 
 

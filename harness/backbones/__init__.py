@@ -94,7 +94,13 @@ def backbone_class(name: str):
 
 def load(name: str, **settings):
     r"""Backbone ``name`` with ``settings`` (its :meth:`~base.Backbone.settings`: weights, resize,
-    ...); unset ones take their defaults, wrong ones are one-line ``ConfigError`` lines."""
+    ...); unset ones take their defaults, wrong ones are one-line ``ConfigError`` lines.
+
+    ``cache_dir``: where derived weights are kept (random ``weights="random:<seed>"``, ~100 MB
+    per network, and ported ones, under ``<cache_dir>/weights/``); default
+    ``$INCEPTION_NOTE_CACHE``, else ``~/.cache/inception-note``; ``":memory:"``: nothing on disk.
+    Pretrained weights are read where their ecosystem keeps them, never copied.
+    ``net.forward(images, features=True)`` gives logits and pool features in one pass."""
     return S.build(backbone_class(name), settings, where=f"backbone {name}")
 
 

@@ -202,6 +202,11 @@ class Backbone:
     label_space: str | None = None
     #: the network's column in Barratt & Sharma's Table 1 (None: not in the paper)
     paper_label: str | None = None
+    #: True: the weights claim to be a published network's (the Inception backbones): every
+    #: weights file is compared with :func:`~harness.backbones.weights.published_table`, and one
+    #: that matches no published file is UNVERIFIED; False: a user's own network (its file claims
+    #: nothing; labelled by its title and sha256)
+    claims_published_weights = False
 
     # ------------------------------------------------------------------ settings
     @classmethod
@@ -390,6 +395,11 @@ class Backbone:
         self.cache_dir = cache_dir
         resolved = self.resolve_weights(self.weights_spec)
         self.weights_info: dict = dict(resolved.record)
+        self.weights_info.update(
+            W.verification(
+                self.weights_spec, resolved.record, self.claims_published_weights, self.name
+            )
+        )
         self._load(resolved)
         self._columns = self._class_columns()
 
@@ -459,6 +469,23 @@ class Backbone:
     @property
     def random_weights(self) -> bool:
         return self.weights_spec.is_random
+
+    @property
+    def weights_status(self) -> str:
+        """random | unverified | verified | trained here | user network (see
+        :func:`~harness.backbones.weights.verification`)."""
+        info = getattr(self, "weights_info", None) or {}
+        if info.get("weights_status"):
+            return info["weights_status"]
+        return W.verification(self.weights_spec, info, self.claims_published_weights, self.name)[
+            "weights_status"
+        ]
+
+    @property
+    def weights_name(self) -> str | None:
+        """The published file these weights are (verified only), e.g. ``torchvision
+        inception_v3_google-0cc3c7bd``."""
+        return (getattr(self, "weights_info", None) or {}).get("weights_name")
 
     # ------------------------------------------------------------------ shared
     def normalize_from_255(self):

@@ -8,9 +8,11 @@ everything that is specific to ImageNet classifiers:
   names and top-1 accuracy on ImageNet's sorted-wnid labels;
 * ``bias`` (whether the classifier's bias is added; None = the network's reference behaviour);
 * ``weights=pretrained`` (:meth:`official_artifact`, found in its ecosystem's cache, downloaded
-  only with ``allow_download=true``), ``random:<seed>`` (the canonical random Inception state of
-  :mod:`random_init`) and ``ported:<backbone>[:<weights>]`` (:meth:`read_state` of another
-  Inception backbone, :mod:`harness.porting`).
+  only with ``allow_download=true``) and the published files it loads (:attr:`published`: every
+  weights file is compared with them; one that matches none is UNVERIFIED), ``random:<seed>``
+  (the canonical random Inception state of :mod:`random_init`) and
+  ``ported:<backbone>[:<weights>]`` (:meth:`read_state` of another Inception backbone,
+  :mod:`harness.porting`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ class InceptionBackbone(Backbone):
     download_doc = "fetch the official file when missing (needs network)"
     bias_doc = "null = the reference behaviour"
     classes_doc = "all | first1000 | last1000 | imagenet1000"
+    claims_published_weights = True
+    #: the published files this backbone loads (:func:`published_files`): its official artifact
+    #: and the peers' files it takes with ``weights=file:``
+    published: tuple = ()
 
     @classmethod
     def _settings(cls) -> S.Schema:
@@ -94,6 +100,12 @@ class InceptionBackbone(Backbone):
     def official_artifact(cls, **knobs) -> W.OfficialArtifact | None:
         """What ``weights=pretrained`` loads (None: no official weights)."""
         return None
+
+    @classmethod
+    def published_files(cls) -> tuple:
+        """The published weights files (:class:`~harness.backbones.weights.PublishedWeights`)
+        this backbone loads; a weights file that is none of them is UNVERIFIED."""
+        return tuple(cls.published)
 
     @classmethod
     def read_state(cls, path) -> dict:

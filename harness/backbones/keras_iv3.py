@@ -69,6 +69,12 @@ KERAS_ARTIFACT = W.OfficialArtifact(
     pin_kind="md5",
     pin="9a0d58056eeedaa3f26cb7ebd46da564",
 )
+KERAS_PUBLISHED = W.PublishedWeights.from_artifact(
+    KERAS_ARTIFACT,
+    "Keras inception_v3_weights_tf_dim_ordering_tf_kernels",
+    "92 MB (keras.io applications table)",
+    "keras.applications.InceptionV3(weights='imagenet')",
+)
 
 
 def _load_weights_file(model, path: Path) -> None:
@@ -94,6 +100,7 @@ class KerasIV3(InceptionBackbone):
     native_resize = ("tf2_bilinear", None)
     has_gradients = True
     port_sources = ("torchvision", "tf2015")
+    published = (KERAS_PUBLISHED,)
 
     summary = (
         'keras.applications.InceptionV3 on Keras 3 (the paper\'s "IV3 Keras"): x/127.5 - 1, '

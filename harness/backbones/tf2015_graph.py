@@ -331,6 +331,15 @@ TF2015_ARTIFACT = W.OfficialArtifact(
     lambda: W.cache_root() / "weights",
     alternatives=(GRAPH_MEMBER,),
 )
+#: no hash of the tgz (or of its .pb) is published: a file under this name is UNVERIFIED
+#: unless its measured sha256 is added here (hash_kind="sha256")
+TF2015_PUBLISHED = W.PublishedWeights.from_artifact(
+    TF2015_ARTIFACT,
+    "inception-2015-12-05 graph (TensorFlow)",
+    "not published",
+    "the original IS code's graph; no hash published, so never verified: use tf2015_torch "
+    "with the 6726825d .pth for verified 2015 weights",
+)
 
 
 class TF2015Graph(InceptionBackbone):
@@ -348,6 +357,7 @@ class TF2015Graph(InceptionBackbone):
     has_gradients = True  # tf.gradients inside the imported graph (harness.attack)
 
     port_sources = ("torchvision", "keras")
+    published = (TF2015_PUBLISHED,)
     summary = (
         "The original IS network: classify_image_graph_def.pb of inception-2015-12-05 (paper's "
         '"IV2 TF"), TF1 GraphDef.'

@@ -17,8 +17,23 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
-from .tf2015_graph import TF2015_ARTIFACT, TF2015Graph
+from . import weights as W
+from .tf2015_graph import TF2015_ARTIFACT, TF2015_PUBLISHED, TF2015Graph
 from .torchvision_iv3 import TorchvisionIV3, load_state_dict_file
+
+#: the 2015 graph converted to PyTorch: pytorch-fid's release file (clean-fid downloads the same
+#: URL) and torch-fidelity's carry the same published sha256 prefix in their names
+PEER_2015_PUBLISHED = W.PublishedWeights(
+    "pytorch-fid/torch-fidelity inception-2015-12-05-6726825d",
+    "pt_inception-2015-12-05-6726825d.pth / weights-inception-2015-12-05-6726825d.pth",
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+    "pt_inception-2015-12-05-6726825d.pth; https://github.com/toshas/torch-fidelity/releases/"
+    "download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
+    "sha256_prefix",
+    "6726825d",
+    "not published",
+    note="the 2015 graph in PyTorch, in the layout weights=file: takes",
+)
 
 
 def _is_graph_file(path: Path) -> bool:
@@ -35,6 +50,7 @@ class TF2015Torch(TorchvisionIV3):
     default_norm = "centered_128"
     native_resize = ("tf1_bilinear", None)
     port_sources = ("torchvision", "keras", "tf2015")
+    published = (TF2015_PUBLISHED, PEER_2015_PUBLISHED)
     ported_keeps_layout = False
 
     default_pool_compat = "tf2015"  # the graph's pools: padding excluded, max pool in mixed_10

@@ -104,6 +104,18 @@ class TFHubIV3(InceptionBackbone):
     has_features = False
     has_gradients = True
     port_sources = ()  # the classification SavedModel is a TF-Hub artifact of its own
+    #: TF-Hub publishes no hash of the SavedModel: never verified unless one is added here
+    published = (
+        W.PublishedWeights(
+            "TF-Hub imagenet/inception_v3/classification/5",
+            "SavedModel directory <TFHUB_CACHE_DIR>/<sha1 of the handle>",
+            TFHUB_DEFAULT_HANDLE,
+            None,
+            None,
+            "not published",
+            note="no hash published, so never verified",
+        ),
+    )
 
     summary = (
         "TF-Hub imagenet/inception_v3/classification SavedModel: input [0, 1] at 299, 1001 "

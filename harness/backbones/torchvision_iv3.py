@@ -75,6 +75,12 @@ TORCHVISION_ARTIFACT = W.OfficialArtifact(
     pin_kind="sha256_prefix",
     pin="0cc3c7bd",
 )
+TORCHVISION_PUBLISHED = W.PublishedWeights.from_artifact(
+    TORCHVISION_ARTIFACT,
+    "torchvision inception_v3_google-0cc3c7bd",
+    "103.9 MB (torchvision's _file_size)",
+    "Inception_V3_Weights.IMAGENET1K_V1",
+)
 
 
 class TorchvisionIV3(InceptionBackbone):
@@ -90,6 +96,7 @@ class TorchvisionIV3(InceptionBackbone):
     has_gradients = True
     default_batch_size = 64
     port_sources = ("keras", "tf2015")
+    published = (TORCHVISION_PUBLISHED,)
 
     summary = (
         'torchvision.models.inception_v3 (the paper\'s "IV3 Torch"): 1000 classes, fc bias on.'

@@ -21,6 +21,15 @@ derived weights are built in memory (or in a :func:`scratch_cache` directory rem
 and nothing under any cache directory is read or written.
 
 Missing files give one line naming the file, its hash, the directory searched and the fixes.
+
+Verification: every weights file of an Inception backbone (``pretrained`` and ``file:``, and the
+source file of ``ported:``) is compared with :func:`published_table`, the published files of all
+Inception backbones (their :class:`OfficialArtifact` pins and the peers' files, each with hash,
+size and origin).  :func:`verification` gives every network a ``weights_status``: ``random``,
+``unverified`` (no published file has its hash; also the 2015 tgz and TF-Hub, whose hashes are
+not published), ``verified`` (with ``weights_name``, the published file's name), ``trained here``
+(``trained:``) or ``user network`` (``torch_model``/``keras_model``: claims no published file).
+Random and unverified weights put a banner on every output (:mod:`harness.results`).
 """
 
 from __future__ import annotations
@@ -379,6 +388,8 @@ def locate_file(
     }
     if art is not None:
         rec["weights_official_pin"] = art.describe_pin()
+    known = identify(hashes)  # compared with every published file (verification())
+    rec["weights_published"] = known.name if known else None
     return ResolvedWeights(spec, path=path, record=rec)
 
 
@@ -405,3 +416,142 @@ def random_weights(spec: WeightsSpec, num_outputs: int, cache_dir=None) -> Resol
 def sha256_of(path) -> str:
     p = Path(path)
     return sha256_tree(p) if p.is_dir() else sha256_file(p)
+
+
+# ------------------------------------------------------------------------------ verification
+#: what a network's weights are, for every output (``weights_status`` in provenance and rows)
+RANDOM = "random"  # random:<seed> (or ported from random weights): a smoke run
+UNVERIFIED = "unverified"  # an Inception backbone's file that matches no published file
+VERIFIED = "verified"  # a published file, identified by its published hash
+TRAINED = "trained here"  # trained:<recipe>/...: a classifier this harness trains itself
+USER = "user network"  # torch_model / keras_model file:: a user's own network, no claim made
+#: the statuses that put a banner on every output (:mod:`harness.results`)
+FLAGGED = (RANDOM, UNVERIFIED)
+
+
+@dataclass(frozen=True)
+class PublishedWeights:
+    """One published weights file: what a weights file is compared with.
+
+    ``hash_kind`` is how its publisher pins it (``sha256_prefix``: torch hub's 8 hex digits in the
+    file name; ``md5``: Keras' ``file_hash``; ``sha256``: a full hash) or None when no hash is
+    published (such a file is never verified: it stays UNVERIFIED unless its hash is added here).
+    """
+
+    name: str  # what reporting lines call it
+    filename: str
+    origin: str  # who publishes it, and where
+    hash_kind: str | None
+    hash: str | None
+    size: str  # as published, or "not published"
+    backbones: tuple = ()  # the backbones that load it (filled by :func:`published_table`)
+    note: str = ""
+
+    @classmethod
+    def from_artifact(cls, art: OfficialArtifact, name: str, size: str, note: str = ""):
+        """The entry of a backbone's :class:`OfficialArtifact` (its pin is the published hash)."""
+        return cls(name, art.filename, art.url, art.pin_kind, art.pin, size, (), note)
+
+    def matches(self, hashes: dict) -> bool:
+        if not self.hash_kind or not self.hash:
+            return False
+        if self.hash_kind == "sha256_prefix":
+            return str(hashes.get("sha256") or "").startswith(self.hash)
+        if self.hash_kind == "md5":
+            return hashes.get("md5") == self.hash
+        return hashes.get("sha256") == self.hash
+
+    def describe_hash(self) -> str:
+        if self.hash_kind == "sha256_prefix":
+            return f"sha256 {self.hash}… (prefix in the file name)"
+        if self.hash_kind == "md5":
+            return f"md5 {self.hash}"
+        if self.hash_kind == "sha256":
+            return f"sha256 {self.hash}"
+        return "none published: never verified"
+
+
+def published_table() -> tuple[PublishedWeights, ...]:
+    """Every published weights file of the registered Inception backbones, one entry per file.
+
+    Built from each backbone class's :meth:`published_files` (its official artifact and the
+    peers' files it loads with ``weights=file:``); a file two backbones load is one entry.
+    """
+    from . import REGISTRY, backbone_class
+    from .inception import InceptionBackbone
+
+    merged: dict = {}
+    for name in REGISTRY:
+        try:
+            cls = backbone_class(name)
+        except Exception:  # a backbone registered at run time that does not import here
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, InceptionBackbone)):
+            continue
+        for entry in cls.published_files():
+            key = (entry.filename, entry.hash_kind, entry.hash)
+            old = merged.get(key)
+            backs = (*(old.backbones if old else ()), cls.name)
+            merged[key] = PublishedWeights(**{**(old or entry).__dict__, "backbones": backs})
+    return tuple(merged.values())
+
+
+def identify(hashes: dict) -> PublishedWeights | None:
+    """The published file with these hashes (None: no published file has them)."""
+    return next((e for e in published_table() if e.matches(hashes)), None)
+
+
+def published_filename(name: str) -> PublishedWeights | None:
+    """The published file of this file name (None: no published file is called so)."""
+    return next((e for e in published_table() if name in e.filename.split(" / ")), None)
+
+
+def verification(spec: WeightsSpec, record: dict, claims_published: bool, backbone: str) -> dict:
+    """``weights_status`` and ``weights_name`` of a resolved weights choice.
+
+    ``claims_published``: the backbone runs a published network (the Inception backbones), so
+    its files are compared with :func:`published_table`; a user's own network or one trained
+    here claims no published file and keeps its own label.
+    """
+    if spec.is_random:
+        return {"weights_status": RANDOM, "weights_name": None}
+    if spec.kind == "trained":
+        return {"weights_status": TRAINED, "weights_name": None}
+    if not claims_published:
+        return {"weights_status": USER, "weights_name": None}
+    if spec.kind == "ported":
+        known = record.get("source_published")
+        name = f"{known}, ported to {backbone}" if known else None
+    else:
+        name = record.get("weights_published")
+    return {"weights_status": VERIFIED if name else UNVERIFIED, "weights_name": name}
+
+
+def worst_status(statuses) -> str | None:
+    """One status for several networks: the most alarming one (None: no network)."""
+    order = (RANDOM, UNVERIFIED, USER, TRAINED, VERIFIED)
+    present = [s for s in statuses if s]
+    if not present:
+        return None
+    return min(present, key=lambda s: order.index(s) if s in order else len(order))
+
+
+def published_markdown() -> str:
+    """The table of known published files, as the README shows it."""
+    lines = [
+        "| weights (as reporting lines name them) | file (origin) | published hash | size | "
+        "backbones |",
+        "|---|---|---|---|---|",
+    ]
+    for e in published_table():
+        files = e.filename.split(" / ")
+        urls = e.origin.split("; ")
+        where = " or ".join(
+            f"[`{f}`]({u})" if u.startswith("http") else f"`{f}`"
+            for f, u in zip(files, urls if len(urls) == len(files) else [e.origin] * len(files))
+        )
+        lines.append(
+            f"| {e.name} | {where} | {e.describe_hash()} | {e.size} | "
+            f"{', '.join(f'`{b}`' for b in e.backbones)} |"
+        )
+    return "\n".join(lines)
