@@ -4,10 +4,13 @@
     python -m harness +experiment=sanity dataset=arrays dataset.path=samples.npz \
         +dataset@reference=cifar10 strict=true
 
-Runs nine checks (harness/sanity.py), writes ``report.md`` and ``report.json`` (one entry per
-check), figures for the order, splits, backbone and resize checks, prints a summary and a
-ready-to-paste reporting line (text and LaTeX).  ``strict=true`` exits with code 3 when any
-check FAILs, so the command can guard a researcher's own CI.
+Runs the checks of :data:`CHECKS` (harness/sanity.py), writes ``report.md`` and
+``report.json`` (one entry per check), figures for the order, splits, backbone and resize
+checks, prints a summary and a ready-to-paste reporting line (text and LaTeX).
+``strict=true`` exits with code 3 when any check FAILs, so the command can guard a
+researcher's own CI.  Check 10 (FID/KID) needs a reference: ``reference=<dir>`` (or
+``+dataset@reference=<dataset>``) or ``reference_stats=<file.npz>``; asked for by id without
+one it is a one-line error, and in the full report it is listed "NOT RUN: no reference".
 
 A features-only backbone (an encoder, ``head=features``) runs the checks that need no classes
 (2 pixels, 7 copies, 10 FID/KID) and reports the others "not applicable: no classifier head"
@@ -34,6 +37,33 @@ from harness.plotting import integer_ticks, subplots
 from harness.runner import Result
 from harness.sweeps import split_sweep
 
+#: every check of the report, by id (harness/sanity.py computes them); counts derive from it
+CHECKS = {
+    1: "sample_count",
+    2: "input_format",
+    3: "order",
+    4: "splits",
+    5: "backbone_spread",
+    6: "preprocessing",
+    7: "memorization_collapse",
+    8: "domain_fit",
+    9: "numerics",
+    10: "fid_kid",
+    11: "peer_conventions",
+}
+ALL_CHECKS = tuple(CHECKS)
+ID_RANGE = f"{min(CHECKS)}-{max(CHECKS)}"
+#: the checks that compare the samples with a reference (FID/KID)
+REFERENCE_CHECKS = (10,)
+#: how to give a reference, in every message that asks for one
+REFERENCE_SYNTAX = (
+    "+dataset@reference=folder reference.root=<dir> (or reference=<dir>), or "
+    "reference_stats=<file.npz>"
+)
+#: status of a check that was not run because its input was not given
+NOT_RUN = "NOT RUN"
+NO_REFERENCE = "not run: no reference (give +dataset@reference=... or reference_stats=...)"
+
 
 def _one_reference(values: dict, prefix: str) -> None:
     if values.get("reference_stats") is not None and values.get("reference") is not None:
@@ -43,11 +73,22 @@ def _one_reference(values: dict, prefix: str) -> None:
         )
 
 
+def _reference_given(values: dict, prefix: str) -> None:
+    """Asking for FID/KID (check 10) by id without a reference is an error before any pass (with
+    all checks, check 10 is reported "not run: no reference" instead)."""
+    asked = [c for c in values.get("checks") or () if c in REFERENCE_CHECKS]
+    if asked and values.get("reference") is None and values.get("reference_stats") is None:
+        raise ConfigError(
+            f"checks={list(values['checks'])} asks for FID/KID (check {asked[0]}), which needs a "
+            f"reference: add {REFERENCE_SYNTAX}"
+        )
+
+
 BACKBONES4 = {"tf2015": "tf2015", "torchvision": "torchvision", "keras": "keras", "tfhub": "tfhub"}
 
 SETTINGS = S.ExperimentSettings(
-    "Pre-publication sanity report on your own samples (dataset=folder|arrays|generator): 11 "
-    "checks + a reporting line.",
+    "Pre-publication sanity report on your own samples (dataset=folder|arrays|generator): "
+    f"{len(CHECKS)} checks + a reporting line.",
     S.Schema(
         [
             S.Node("backbone", "backbone", "tf2015_torch"),
@@ -58,9 +99,9 @@ SETTINGS = S.ExperimentSettings(
             ),
             S.Setting(
                 "checks",
-                S.ListOf(S.Int(lo=1, hi=11), unique=True),
+                S.ListOf(S.Int(lo=min(CHECKS), hi=max(CHECKS)), unique=True),
                 None,
-                "null = all (1-11); or a list, e.g. checks=[1,4,7]",
+                f"null = all ({ID_RANGE}); or a list, e.g. checks=[1,4,7]",
                 nullable=True,
             ),
             S.Setting(
@@ -76,7 +117,8 @@ SETTINGS = S.ExperimentSettings(
                 "reference",
                 "dataset",
                 None,
-                doc="optional training set for the copy check: +dataset@reference=cifar10 ...",
+                doc="optional reference set for FID/KID (check 10) and copies (check 7): "
+                "reference=<dir> or +dataset@reference=<dataset>",
                 nullable=True,
             ),
             S.Setting(
@@ -122,7 +164,7 @@ SETTINGS = S.ExperimentSettings(
                 "cosine similarity of centred pool features counted as a copy",
             ),
         ],
-        checks=[_one_reference],
+        checks=[_one_reference, _reference_given],
     ),
     uses_splits=True,
 )
@@ -134,23 +176,13 @@ class StrictFailure(HarnessError):
     exit_code = 3
 
 
-ALL_CHECKS = tuple(range(1, 12))
 #: checks that need network passes beyond the chosen backbone's one pass over the samples
 EXTRA_PASS_CHECKS = (5, 6)
 
 
 #: checks that need class probabilities (IS, entropies, logits): not applicable to a
 #: features-only backbone, which runs 2 (pixels), 7 (copies) and 10 (FID/KID)
-CLASS_CHECKS = {
-    1: "sample_count",
-    3: "order",
-    4: "splits",
-    5: "backbone_spread",
-    6: "preprocessing",
-    8: "domain_fit",
-    9: "numerics",
-    11: "peer_conventions",
-}
+CLASS_CHECKS = {i: CHECKS[i] for i in (1, 3, 4, 5, 6, 8, 9, 11)}
 NOT_APPLICABLE = "N/A"
 NO_HEAD = "no classifier head (features only)"
 
@@ -166,6 +198,20 @@ def not_applicable(check_id: int, net_name: str) -> sanity.Check:
         f"this check needs class probabilities; backbone {net_name} gives features only",
         "run it with a classifier backbone (e.g. an Inception V3, or torch_model / keras_model "
         "with head=logits)",
+    )
+
+
+def not_run(check_id: int, reason: str, fix: str) -> sanity.Check:
+    """A check reported, not run, because the run lacks its input (check 10 without a
+    reference): it stays in the report, never vanishes."""
+    return sanity.Check(
+        check_id,
+        CHECKS[check_id],
+        NOT_RUN,
+        reason,
+        "not judged (not run)",
+        "FID and KID compare the samples with a reference set; without one there is no number",
+        fix,
     )
 
 
@@ -186,9 +232,10 @@ def features_line(prov: dict, n: int, fid_line: str | None) -> tuple[str, str]:
         f"IS: not applicable ({NO_HEAD})"
     )
     latex = results.tex_escape(text.replace("…", "...").replace(" · ", "; "))
-    if prov.get("weights_kind") == "random":
-        text = "RANDOM WEIGHTS: " + text
-        latex = r"\textbf{RANDOM WEIGHTS:} " + latex
+    warning = sanity.weights_warning(prov)
+    if warning:
+        text = f"{warning}: " + text
+        latex = rf"\textbf{{{warning}:}} " + latex
     return text, latex
 
 
@@ -197,7 +244,9 @@ def selected_checks(cfg) -> list[int]:
     chosen = list(ALL_CHECKS) if cfg.get("checks") is None else [int(c) for c in cfg.checks]
     bad = [c for c in chosen if c not in ALL_CHECKS]
     if bad or not chosen:
-        raise HarnessError(f"checks={list(chosen)}: choose ids from 1-11 (e.g. checks=[1,4,7])")
+        raise HarnessError(
+            f"checks={list(chosen)}: choose ids from {ID_RANGE} (e.g. checks=[1,4,7])"
+        )
     if as_bool(cfg.quick, "quick"):
         chosen = [c for c in chosen if c not in EXTRA_PASS_CHECKS]
     return sorted(set(chosen))
@@ -330,8 +379,18 @@ def compute(cfg) -> Result:
                 )
             )
         fid_line = sanity.fid_phrase(checks[-1])
+    elif 10 in want and not want_f:
+        checks.append(
+            not_run(
+                10,
+                f"not run: backbone {net.name} gives no pool features",
+                "use a backbone with pool features (e.g. an Inception V3) for FID/KID",
+            )
+        )
+    elif 10 in want:
+        checks.append(not_run(10, NO_REFERENCE, f"give a reference: {REFERENCE_SYNTAX}"))
     if 8 in want:
-        checks.append(sanity.check_domain_fit(prep))
+        checks.append(sanity.check_domain_fit(prep, random_weights=net.random_weights))
     if 9 in want:
         checks.append(sanity.check_numerics(out.logits, prep))
     if 11 in want:
@@ -348,9 +407,11 @@ def compute(cfg) -> Result:
     else:
         line, latex = features_line(prov, len(src), fid_line)
     na = [c.id for c in checks if c.status == NOT_APPLICABLE]
+    skipped = [c.id for c in checks if c.status == NOT_RUN]
     report = {
         "report_version": sanity.REPORT_VERSION,
         "random_weights": net.random_weights,
+        "weights_status": net.weights_status,
         "reporting_line": line,
         "reporting_line_latex": latex,
         "summary": {
@@ -365,13 +426,15 @@ def compute(cfg) -> Result:
             "is_note": None if head else NO_HEAD,
             "n_samples": prep.n if head else len(src),
             **spec.provenance(),
-            "checks_run": want,
+            "checks_run": [c for c in want if c not in skipped],
             "checks_not_applicable": na,
+            "checks_not_run": skipped,
             "quick": as_bool(cfg.quick, "quick"),
             "n_pass": sum(c.status == sanity.PASS for c in checks),
             "n_warn": sum(c.status == sanity.WARN for c in checks),
             "n_fail": sum(c.status == sanity.FAIL for c in checks),
             "n_not_applicable": len(na),
+            "n_not_run": len(skipped),
         },
         "checks": [c.to_dict() for c in checks],
         "missing_backbones": missing,
@@ -461,6 +524,8 @@ def headline(result: Result) -> str:
     if fid is not None and fid["value"].get("fid") is not None:
         fid_txt = f", FID {fid['value']['fid']:.3g} vs reference"
     counts = f"{s.get('n_pass', 0)} PASS, {s.get('n_warn', 0)} WARN, {s.get('n_fail', 0)} FAIL"
+    if s.get("n_not_run"):
+        counts += f", {s['n_not_run']} NOT RUN (check {', '.join(map(str, s['checks_not_run']))})"
     if s.get("is_mean") is None:  # a features-only backbone: no IS
         return f"no IS{fid_txt or ', no FID'}; {counts}"
     return (
@@ -471,7 +536,7 @@ def headline(result: Result) -> str:
 
 def _ids(report) -> set:
     """The checks that ran (not those reported not applicable)."""
-    return {c["id"] for c in report["checks"] if c["status"] != NOT_APPLICABLE}
+    return {c["id"] for c in report["checks"] if c["status"] not in (NOT_APPLICABLE, NOT_RUN)}
 
 
 def _chosen_resize(prov: dict) -> str:
@@ -481,18 +546,23 @@ def _chosen_resize(prov: dict) -> str:
 
 def render_markdown(report: dict) -> str:
     lines = ["# Inception Score sanity report", ""]
-    if report["random_weights"]:
-        lines += [f"**{results.RANDOM_WEIGHTS_BANNER}**", ""]
+    banner = results.weights_banner(report["random_weights"], report.get("weights_status"))
+    if banner:
+        lines += [f"**{banner}**", ""]
     s = report["summary"]
     lines += [
         f"{s['n_pass']} PASS, {s['n_warn']} WARN, {s['n_fail']} FAIL on {s['n_samples']:,} "
         f"samples (checks {', '.join(map(str, s['checks_run']))}"
         f"{'; quick: one network pass' if s['quick'] else ''})"
         + (
-            f"; {s['n_not_applicable']} not applicable ({s['is_note']})."
+            f"; {s['n_not_applicable']} not applicable ({s['is_note']})"
             if s.get("n_not_applicable")
-            else "."
-        ),
+            else ""
+        )
+        + "".join(
+            f"; check {c['id']} {c['value']}" for c in report["checks"] if c["status"] == NOT_RUN
+        )
+        + ".",
         "",
         "## Reporting line",
         "",

@@ -25,7 +25,12 @@ import traceback
 from pathlib import Path
 
 from .errors import HarnessError, UserCodeError
-from .experiment_registry import CONF_DIR, available_experiments, describe
+from .experiment_registry import (
+    CONF_DIR,
+    available_experiments,
+    describe,
+    unknown_experiment,
+)
 
 BUG_LINE = (
     "error: the traceback above is a bug in inception-note (or in code it called, such as "
@@ -112,18 +117,23 @@ def _claim_dirs(argv: list[str], name: str | None) -> list[str]:
     return [*argv, f"{key}={claimed}"]
 
 
+def _overrides(argv: list[str]) -> list[str]:
+    """The config overrides of a command line (no flags, no ``+experiment=``)."""
+    return [
+        a for a in argv if not a.startswith("-") and not a.lstrip("+").startswith("experiment=")
+    ]
+
+
 def precheck(name: str, argv: list[str]) -> None:
     """Compose and validate the config before any run dir exists: a bad override (Hydra's
     own errors included) is one line, and leaves nothing behind.  With ``overwrite=true`` and an
     explicit ``hydra.run.dir``, no input of the run may lie inside that dir."""
     from .api import compose
-    from .config import resolved
+    from .config import check_sources_exist, resolved
     from .errors import ConfigError
     from .runner import check_inputs_outside
 
-    overrides = [
-        a for a in argv if not a.startswith("-") and not a.lstrip("+").startswith("experiment=")
-    ]
+    overrides = _overrides(argv)
     try:
         cfg = compose(name, overrides)
     except HarnessError:
@@ -137,10 +147,13 @@ def precheck(name: str, argv: list[str]) -> None:
     run_dir = _value(argv, "hydra.run.dir")
     if run_dir is not None and (_value(argv, "overwrite") or "").lower() == "true":
         check_inputs_outside(Path(run_dir), resolved(cfg))
+    check_sources_exist(cfg, name)  # a missing folder: before any framework is imported
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in available_experiments():  # `inception-note score a=...`
+        argv = [f"+experiment={argv[0]}", *argv[1:]]
     quiet_frameworks((_value(argv, "verbose") or "").lower() == "true")
     passthrough = any(a.startswith("-") for a in argv)
     name = _value(argv, "experiment")
@@ -148,8 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         _print_listing()
         raise SystemExit(0)
     if name is not None and name not in available_experiments():
-        valid = ", ".join(available_experiments())
-        print(f"error: unknown experiment '{name}'; valid experiments: {valid}", file=sys.stderr)
+        print(f"error: {unknown_experiment(name)}", file=sys.stderr)
         raise SystemExit(2)
     help_only = any(
         a in ("-h", "--help", "--hydra-help", "--info", "--cfg", "-c")
@@ -158,9 +170,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     multirun = any(a in ("-m", "--multirun") for a in argv)
     try:
+        if name is not None:  # reference=<dir> / <dataset> / <stats.npz> as Hydra overrides
+            from .config import expand_shorthands
+
+            argv = expand_shorthands(name, argv)
         if not help_only:
             if name is not None and not multirun:
                 precheck(name, argv)
+            elif name is not None:  # a misspelt key or option: before any job starts
+                from .api import explain_composition
+
+                explain_composition(name, _overrides(argv))
             argv = _claim_dirs(argv, name)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -213,6 +233,7 @@ def report_failed_jobs(sweep_dir) -> None:
 def run_task(cfg, run_dir, overrides: list[str], multirun: bool = False) -> int:
     """Validate and run one job; return its exit code (0 = success), printing errors by policy."""
     from .api import prepare, run_with_config
+    from .config import check_sources_exist
 
     name = cfg.get("experiment_name")
     if name is None:
@@ -224,6 +245,7 @@ def run_task(cfg, run_dir, overrides: list[str], multirun: bool = False) -> int:
     code, user_error, failure = 0, False, ""
     try:
         prepare(cfg, overrides, name)
+        check_sources_exist(cfg, name)
         run_with_config(cfg, run_dir)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -12,6 +12,9 @@ effect in the chosen configuration is one :class:`~harness.errors.ConfigError` l
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -323,6 +326,101 @@ def validate(cfg, overrides: list[str] | None = None, experiment: str | None = N
             f"(got {values.get('experiment_name')!r})"
         )
     return S.validate_tree(values, experiment_settings(name))
+
+
+# ------------------------------------------------------------------------------ references
+def dataset_options() -> list[str]:
+    """The options of the ``dataset`` config group (``conf/dataset/<name>.yaml``)."""
+    from .experiment_registry import CONF_DIR
+
+    return sorted(p.stem for p in (CONF_DIR / "dataset").glob("*.yaml"))
+
+
+#: a value that Hydra would not read as one plain string (a sweep, a list, an interpolation)
+_NOT_PLAIN = re.compile(r"[,\[\]{}()'\"]|\$\{|^\s*$")
+
+
+def expand_shorthands(experiment: str, overrides: list[str]) -> list[str]:
+    """``reference=<dir>``, ``reference=<dataset>`` and ``reference=<stats.npz>`` as the overrides
+    Hydra understands, for an experiment whose ``reference`` is a dataset node.
+
+    * ``reference=<stats.npz>`` (a name ending in ``.npz``): ``reference_stats=<stats.npz>``
+      where the experiment takes statistics (``sanity``), else a one-line error;
+    * ``reference=<dataset>`` (a ``conf/dataset`` option, unless a directory of that name
+      exists here): ``+dataset@reference=<dataset>`` (no ``+`` where the experiment has a
+      reference by default);
+    * anything else is a directory: ``+dataset@reference=folder reference.root=<dir>``.
+
+    ``reference=null``, a sweep (``a,b``) and quoted or list values are left to Hydra.
+    """
+    from .experiment_registry import experiment_settings
+
+    shorthand = [o for o in overrides if re.match(r"^\+{0,2}reference=", o)]
+    if not shorthand:
+        return list(overrides)
+    schema = experiment_settings(experiment).full_schema()
+    entry = schema.entries.get("reference")
+    if not (isinstance(entry, S.Node) and entry.group == "dataset"):
+        return list(overrides)
+    add = "" if entry.default is not None else "+"
+    options = dataset_options()
+    out = []
+    for o in overrides:
+        if o not in shorthand:
+            out.append(o)
+            continue
+        value = o.split("=", 1)[1].strip()
+        if value == "null" or _NOT_PLAIN.search(value):
+            out.append(o)
+        elif value.lower().endswith(".npz"):
+            if "reference_stats" not in schema:
+                raise ConfigError(
+                    f"reference={value}: {experiment} needs the reference images themselves (their "
+                    "features), not statistics; give reference=<dir of images> or "
+                    f"reference=<dataset> ({', '.join(options)})"
+                )
+            out.append(f"reference_stats={value}")
+        elif value in options and not Path(value).expanduser().is_dir():
+            out.append(f"{add}dataset@reference={value}")
+        else:
+            out += [f"{add}dataset@reference=folder", f"reference.root={value}"]
+    return out
+
+
+def check_sources_exist(cfg, experiment: str | None = None) -> None:
+    """Every dataset node the run will read exists on disk (a folder, an arrays file, CIFAR-10's
+    files ...), else one :class:`~harness.errors.MissingInputError` naming each missing input by
+    its key (``reference.root``, ``datasets.cifar10_train.root``): a few ``stat`` calls at
+    validation, before any framework is imported or network built."""
+    from . import data
+    from .errors import MissingInputError
+    from .experiment_registry import experiment_settings
+
+    values = resolved(cfg)
+    settings = experiment_settings(experiment or values.get("experiment_name"))
+    nodes = {}
+    for name, e in settings.full_schema().entries.items():
+        v = values.get(name)
+        if getattr(e, "group", None) != "dataset" or not isinstance(v, dict):
+            continue
+        if isinstance(e, S.Node):
+            nodes[name] = v
+        elif isinstance(e, S.NodeMap):
+            nodes.update({f"{name}.{k}": n for k, n in v.items() if isinstance(n, dict)})
+    if settings.sources is not None:
+        read = set(settings.sources(values))
+        nodes = {p: n for p, n in nodes.items() if p in read or p.split(".", 1)[0] in read}
+    items = []
+    for path, node in nodes.items():
+        cls = data.SOURCES.get(node.get("name"))
+        msg = None if cls is None else cls.missing_input(node, path)
+        if msg:
+            items.append(msg)
+    if items:
+        raise MissingInputError(
+            f"{len(items)} input(s) missing, nothing was computed: " + " | ".join(items),
+            items=items,
+        )
 
 
 # ------------------------------------------------------------------------------ split settings

@@ -27,13 +27,22 @@ def describe(name: str) -> str:
     return ""
 
 
+def unknown_experiment(name: str) -> str:
+    """One line: the valid experiments and the closest one to ``name``."""
+    import difflib
+
+    valid = available_experiments()
+    close = difflib.get_close_matches(str(name), valid, n=1)
+    return f"unknown experiment '{name}'; valid experiments: {', '.join(valid)}" + (
+        f"; did you mean +experiment={close[0]}?" if close else ""
+    )
+
+
 def experiment_module(name: str):
     from .errors import HarnessError
 
     if name not in available_experiments():
-        raise HarnessError(
-            f"unknown experiment '{name}'; valid experiments: {', '.join(available_experiments())}"
-        )
+        raise HarnessError(unknown_experiment(name))
     return importlib.import_module(f"experiments.{name}")
 
 

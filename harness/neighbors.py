@@ -25,3 +25,13 @@ def nearest_similarity(
         arg[a : a + chunk] = sims.argmax(1)
         best[a : a + chunk] = sims.max(1)
     return best, arg
+
+
+def within_set_similarity(f: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Max cosine similarity of every row of ``f`` to another row of ``f``, in features centred
+    on ``f``'s own mean: a property of the set alone (the same whether or not a reference set is
+    compared too; centring on a reference's mean moved the sanity report's within-sample
+    near-duplicate rate from 0.308 to 0.314)."""
+    g = normalise_features(f, f.mean(axis=0))
+    best, _ = nearest_similarity(g, g, exclude_self=True, chunk=chunk)
+    return best

@@ -106,10 +106,15 @@ def apply(cfg: DictConfig, overrides: list[str]) -> None:
         for key in p.backbone:
             if key not in RUN_KEYS and (
                 _overridden(overrides, f"backbone.{key}")
-                or (key == "name" and _overridden(overrides, "backbone"))
+                # the network itself is set by backbone=<name> (not by any backbone.<knob>=)
+                or (
+                    key == "name"
+                    and any(o.lstrip("+~").split("=")[0] == "backbone" for o in overrides)
+                )
             ):
+                what = "backbone" if key == "name" else f"backbone.{key}"
                 raise ConfigError(
-                    f"protocol={p.name} sets backbone.{key}; drop it from the "
+                    f"protocol={p.name} sets {what}={p.backbone[key]}; drop {what}=... from the "
                     "command or the protocol"
                 )
     with open_dict(cfg):

@@ -734,6 +734,10 @@ class ExperimentSettings:
     n_splits_default: Any = 10
     n_splits_many: bool = False
     uses_protocol: bool | None = None  # default: uses_splits
+    #: the dataset nodes a run with these (validated) values reads, as dotted paths (``dataset``,
+    #: ``datasets`` for the whole map, ``datasets.<key>``); None: every dataset node it has.
+    #: Missing files of these are reported at validation, before any framework is imported.
+    sources: Callable[[dict], Iterable[str]] | None = None
     #: text placed above the keys in the generated YAML
     notes: str = ""
 
@@ -806,6 +810,12 @@ def check_path(schema: Schema, values: dict, path: str) -> None:
             schema, values, prefix = entry.schema, node or {}, full
         elif isinstance(entry, Node) and isinstance(node, dict):
             schema, values, prefix = group_schema(entry.group, node.get("name")), node, full
+        elif isinstance(entry, Node) and node is None and i + 1 < len(parts):
+            # a key inside a node that is not there (reference.root= without a reference)
+            raise ConfigError(
+                f"'{path}' cannot be set: {full} is not chosen (null); choose it first with "
+                f"{add_node_syntax(entry.group, full, stats='reference_stats' in schema)}"
+            )
         elif isinstance(entry, NodeMap) and isinstance(node, dict) and i + 1 < len(parts):
             key = parts[i + 1]
             if key not in node:
@@ -820,6 +830,20 @@ def check_path(schema: Schema, values: dict, path: str) -> None:
         else:
             return
         i += 1
+
+
+def add_node_syntax(group: str, path: str, stats: bool = False) -> str:
+    """How a user adds the node ``path`` of config group ``group`` that is not in the config:
+    ``+dataset@reference=folder reference.root=<dir>``, with the ``reference=<dir>`` shorthand
+    (:func:`harness.config.expand_shorthands`) and, where the experiment takes one (``stats``),
+    ``reference_stats=<file.npz>``."""
+    if group != "dataset":
+        return f"+{group}@{path}=<{group}>"
+    text = f"+dataset@{path}=folder {path}.root=<dir>"
+    alternatives = [f"{path}=<dir>"] if path == "reference" else []
+    if stats:
+        alternatives.append("reference_stats=<file.npz>")
+    return text + (f" (or {' or '.join(alternatives)})" if alternatives else "")
 
 
 def leaves(schema: Schema, values: dict, path: str = ""):

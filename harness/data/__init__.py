@@ -54,7 +54,12 @@ def source_class(name: str):
 
 def load(name: str, **params) -> ImageSource:
     """The image source ``name`` with ``params`` (its ``settings()``; unset ones take their
-    defaults, wrong ones are one-line ``ConfigError`` lines)."""
+    defaults, wrong ones are one-line ``ConfigError`` lines).
+
+    ``cache_dir`` (the sources that derive files: ``arrays`` extracts a compressed ``.npz``
+    member to ``<cache_dir>/npz/``): default ``$INCEPTION_NOTE_CACHE``, else
+    ``~/.cache/inception-note``; ``":memory:"``: a temporary file, nothing cached.  The others
+    write nothing (``cifar10`` downloads only with ``download=true``, into ``root``)."""
     return S.build(source_class(name), params, where=f"dataset {name}")
 
 

@@ -164,6 +164,10 @@ def _open_npz_member(path: Path, key: str | None, cache_dir=None):
     return arr, key, members, where
 
 
+def _no_file(file: Path, path: str) -> str:
+    return f"{path}.path: arrays file {file} does not exist; pass {path}.path=<.npy or .npz>"
+
+
 class ArraySource(ImageSource):
     kind = "arrays"
     summary = (
@@ -204,6 +208,14 @@ class ArraySource(ImageSource):
             *super().entries(),
         ]
 
+    @classmethod
+    def missing_input(cls, params: dict, path: str) -> str | None:
+        file = params.get("path")
+        if not isinstance(file, str) or file == S.MISSING:
+            return None  # validation names it
+        file = Path(file).expanduser()
+        return None if file.is_file() else _no_file(file, path)
+
     def __init__(
         self,
         *,
@@ -222,9 +234,7 @@ class ArraySource(ImageSource):
         super().__init__(**kw)
         self.path = Path(path).expanduser()
         if not self.path.is_file():
-            raise MissingInputError(
-                f"arrays: file {self.path} does not exist; pass dataset.path=<.npy or .npz>"
-            )
+            raise MissingInputError(_no_file(self.path, "dataset"))
         self.value_range = value_range = normalize_value_range(value_range)
         self.trust_value_range = trust_value_range
         self._labels_arr = None

@@ -248,6 +248,14 @@ class ImageSource:
             ]
         )
 
+    @classmethod
+    def missing_input(cls, params: dict, path: str) -> str | None:
+        """What is missing on disk for a config node ``params`` of this source at ``path``
+        (``dataset``, ``reference``, ``datasets.<key>``), as one message naming the key to set,
+        or None.  Cheap (a few ``stat`` calls): run at validation, before any framework is
+        imported or network built (:func:`harness.config.check_sources_exist`)."""
+        return None
+
     def __init__(self, *, n, order, order_seed, progress):
         """Takes every setting of :meth:`settings` (use :func:`harness.data.load`)."""
         self.n_requested = None if n is None else int(n)

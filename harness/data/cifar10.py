@@ -31,6 +31,22 @@ SPLIT_FILES = {
 }
 
 
+def _folder(root: Path) -> Path:
+    return root if root.name == BASE_FOLDER else root / BASE_FOLDER
+
+
+def _not_found(folder: Path, split: str, path: str) -> str:
+    """Where CIFAR-10 was looked for and each way to give it, naming the node's keys (the
+    reference set's are ``reference.*``, and there a folder of the user's own is the usual fix)."""
+    own = "give your own reference images with reference=<dir>, or " if path == "reference" else ""
+    return (
+        f"{path}.root: cifar10 {split} files not found in {folder} (expected "
+        f"{', '.join(SPLIT_FILES[split])}); {own}extract cifar-10-python.tar.gz from "
+        f"https://www.cs.toronto.edu/~kriz/cifar.html there and point {path}.root at its parent, "
+        f"or pass {path}.download=true on a connected machine"
+    )
+
+
 class Cifar10Source(ImageSource):
     kind = "cifar10"
     summary = "CIFAR-10 train (50,000 images, 32x32) from the python-pickle layout under `root`."
@@ -52,24 +68,26 @@ class Cifar10Source(ImageSource):
             *super().entries(),
         ]
 
+    @classmethod
+    def missing_input(cls, params: dict, path: str) -> str | None:
+        root, split = params.get("root"), params.get("split", "train")
+        if not isinstance(root, str) or split not in SPLIT_FILES or params.get("download"):
+            return None
+        folder = _folder(Path(root).expanduser())
+        if all((folder / f).is_file() for f in SPLIT_FILES[split]):
+            return None
+        return _not_found(folder, split, path)
+
     def __init__(self, *, root, split, download, **kw):
         super().__init__(**kw)
         self.split = split
-        root = Path(root).expanduser()
-        folder = root if root.name == BASE_FOLDER else root / BASE_FOLDER
+        folder = _folder(Path(root).expanduser())
         missing = [f for f in SPLIT_FILES[split] if not (folder / f).is_file()]
         if missing and download:
             self._download(folder.parent)
             missing = [f for f in SPLIT_FILES[split] if not (folder / f).is_file()]
         if missing:
-            raise MissingInputError(
-                f"cifar10: {split} files not found in {folder} (expected "
-                f"{', '.join(SPLIT_FILES[split])}); "
-                "extract cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html "
-                "there, "
-                "point dataset.root at its parent, or pass dataset.download=true on a connected "
-                "machine"
-            )
+            raise MissingInputError(_not_found(folder, split, "dataset"))
         self.folder = folder
         self._data: np.ndarray | None = None
         self._labels_all: np.ndarray | None = None

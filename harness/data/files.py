@@ -852,11 +852,12 @@ class FileImageSource(ImageSource):
         }
 
 
+def _iter_images(root: Path) -> Iterator[Path]:
+    return (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
 def _find_images(root: Path) -> list[Path]:
-    return sorted(
-        (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
-        key=lambda p: p.relative_to(root).as_posix(),
-    )
+    return sorted(_iter_images(root), key=lambda p: p.relative_to(root).as_posix())
 
 
 class FolderSource(FileImageSource):
@@ -873,20 +874,38 @@ class FolderSource(FileImageSource):
             *super().entries(),
         ]
 
+    @classmethod
+    def missing_input(cls, params: dict, path: str) -> str | None:
+        root = params.get("root")
+        if not isinstance(root, str) or root == S.MISSING:
+            return None  # validation names it
+        root = Path(root).expanduser()
+        if not root.is_dir():
+            return _no_folder(root, path)
+        if not any(_iter_images(root)):
+            return _no_images(root, path)
+        return None
+
     def __init__(self, *, root, **kw):
         super().__init__(**kw)
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
-            raise MissingInputError(
-                f"folder: directory {self.root} does not exist; pass dataset.root=<dir of images>"
-            )
+            raise MissingInputError(_no_folder(self.root, "dataset"))
         files = _find_images(self.root)
         if not files:
-            raise HarnessError(
-                f"folder: no images ({', '.join(IMAGE_EXTENSIONS)}) under {self.root}; "
-                "point dataset.root at a directory of images"
-            )
+            raise HarnessError(_no_images(self.root, "dataset"))
         self._scan(files)
+
+
+def _no_folder(root: Path, path: str) -> str:
+    return f"{path}.root: directory {root} does not exist; pass {path}.root=<dir of images>"
+
+
+def _no_images(root: Path, path: str) -> str:
+    return (
+        f"{path}.root: no images ({', '.join(IMAGE_EXTENSIONS)}) under {root}; point "
+        f"{path}.root at a directory of images"
+    )
 
 
 class ImageNetValSource(FileImageSource):
@@ -946,15 +965,27 @@ class ImageNetValSource(FileImageSource):
     def paper_dataset(self) -> str | None:
         return "imagenet_val"
 
+    @classmethod
+    def missing_input(cls, params: dict, path: str) -> str | None:
+        root = params.get("root")
+        if not isinstance(root, str):
+            return None
+        if not Path(root).expanduser().is_dir():
+            return _no_imagenet(Path(root).expanduser(), path)
+        label_file = params.get("label_file")
+        if (
+            isinstance(label_file, str)
+            and params.get("layout") != "class_subfolders"
+            and not Path(label_file).expanduser().is_file()
+        ):
+            return _no_label_file(Path(label_file).expanduser(), path)
+        return None
+
     def __init__(self, *, root, layout, label_file, label_format, **kw):
         super().__init__(**kw)
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
-            raise MissingInputError(
-                f"imagenet_val: directory {self.root} does not exist; put the 50,000 ILSVRC2012 "
-                "validation images there (class subfolders n01440764/... or a flat folder with "
-                "dataset.label_file=...) and pass dataset.root=<dir>"
-            )
+            raise MissingInputError(_no_imagenet(self.root, "dataset"))
         subdirs = sorted(p for p in self.root.iterdir() if p.is_dir())
         if layout == "auto":
             layout = "class_subfolders" if subdirs else "flat"
@@ -985,9 +1016,7 @@ class ImageNetValSource(FileImageSource):
     def _read_label_file(self, files: list[Path]) -> dict:
         path = Path(self.label_file).expanduser()
         if not path.is_file():
-            raise MissingInputError(
-                f"imagenet_val: label file {path} does not exist; fix dataset.label_file"
-            )
+            raise MissingInputError(_no_label_file(path, "dataset"))
         lines = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
         from ..imagenet import devkit_id_to_index, wnid_to_index
 
@@ -1040,3 +1069,15 @@ class ImageNetValSource(FileImageSource):
             n_classes=None if self.classes is None else len(self.classes),
         )
         return d
+
+
+def _no_imagenet(root: Path, path: str) -> str:
+    return (
+        f"{path}.root: imagenet_val directory {root} does not exist; put the 50,000 ILSVRC2012 "
+        "validation images there (class subfolders n01440764/... or a flat folder with "
+        f"{path}.label_file=...) and pass {path}.root=<dir>"
+    )
+
+
+def _no_label_file(label_file: Path, path: str) -> str:
+    return f"{path}.label_file: imagenet_val label file {label_file} does not exist; fix it"
