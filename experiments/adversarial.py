@@ -22,7 +22,7 @@ from harness import settings as S
 from harness.attack import EPS_UNITS, PRECISIONS
 from harness.config import as_bool
 from harness.errors import ConfigError, ResourceUnavailable
-from harness.plotting import integer_ticks, subplots
+from harness.plotting import inputs_title, integer_ticks, subplots, suptitle
 from harness.rows import provenance_columns
 from harness.runner import Result
 
@@ -347,7 +347,10 @@ def present(result: Result, run) -> None:
         notes=notes,
         print_columns=["stage", "is_mean", "is_std", "is_1split", "sg_nats", "mean_target_prob"],
     )
-    run.figure(curve_figure(result.tables["history"], n_classes), "attack_curve")
+    run.figure(
+        curve_figure(result.tables["history"], n_classes, _curve_title(result.table)),
+        "attack_curve",
+    )
     run.figure(
         grid_figure(
             res.start_uint8, res.final_uint8, res.targets, o["class_names"], o["grid_classes"]
@@ -600,6 +603,7 @@ PROVENANCE_FROM_SHARD = (
     "attack_precision",
     "targets",
     "dataset",
+    "dataset_label",
     "n_splits",
     "seed",
 )
@@ -609,7 +613,11 @@ def collect_figures(tables: dict) -> dict:
     if "attack_history" not in tables:
         return {}
     t = tables["attack_table"]
-    return {"attack_curve": curve_figure(tables["attack_history"], int(t.max_possible_is.iloc[0]))}
+    return {
+        "attack_curve": curve_figure(
+            tables["attack_history"], int(t.max_possible_is.iloc[0]), _curve_title(t)
+        )
+    }
 
 
 def collect_arrays(run_dirs) -> dict:
@@ -627,8 +635,17 @@ def headline(result: Result) -> str:
     )
 
 
-def curve_figure(hist: pd.DataFrame, num_classes: int):
-    fig, (ax, ax2) = subplots(1, 2, figsize=(11, 4))
+def _curve_title(table: pd.DataFrame) -> str:
+    """The attack, the network and the images it started from (from the table's own rows)."""
+    what = "Targeted FGSM"
+    if "eps" in table and len(table):
+        units = f" {table.eps_units.iloc[0]}" if "eps_units" in table else ""
+        what += f" (eps={float(table.eps.iloc[0]):g}{units})"
+    return inputs_title(table, what)
+
+
+def curve_figure(hist: pd.DataFrame, num_classes: int, title: str | None = None):
+    fig, (ax, ax2) = subplots(1, 2, figsize=(11, 4.4))
     it = hist["iteration"]
     ax.plot(it, hist["is_mean"], label="IS, 10 splits (mean)")
     ax.plot(it, hist["is_1split"], label="IS, 1 split")
@@ -653,6 +670,8 @@ def curve_figure(hist: pd.DataFrame, num_classes: int):
     h1, l1 = ax2.get_legend_handles_labels()
     h2, l2 = ax3.get_legend_handles_labels()
     ax2.legend(h1 + h2, l1 + l2, fontsize=8, loc="center right")
+    if title:
+        suptitle(fig, title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -684,7 +703,7 @@ def paper_figures(run_dir):
     t = pd.read_csv(f"{run_dir}/table.csv")
     figs = {
         "adversarial_curve": curve_figure(
-            pd.read_csv(f"{run_dir}/history.csv"), int(t.max_possible_is.iloc[0])
+            pd.read_csv(f"{run_dir}/history.csv"), int(t.max_possible_is.iloc[0]), _curve_title(t)
         )
     }
     images = Path(run_dir) / "images.npz"

@@ -22,7 +22,7 @@ import pandas as pd
 from harness import config, imagenet, inputs, scores
 from harness import settings as S
 from harness.pipeline import outputs
-from harness.plotting import subplots
+from harness.plotting import dataset_labels, legend, subplots
 from harness.rows import provenance_columns, score_row
 from harness.runner import Result
 
@@ -145,8 +145,15 @@ def compute(cfg) -> Result:
     )
 
 
+def _label(table: pd.DataFrame, dkey) -> str:
+    """The images loaded under ``datasets.<dkey>``, in words (the key when a table predates
+    ``dataset_label``)."""
+    return ", ".join(dataset_labels(table[table.dataset_key == dkey])) or str(dkey)
+
+
 def present(result: Result, run) -> None:
     o = result.objects
+    top_images = _label(result.table, o["top_dataset"])
     run.table(
         result.table,
         title="Conditional entropy H(y|x) beyond ImageNet (paper 4.2.1)",
@@ -158,7 +165,7 @@ def present(result: Result, run) -> None:
         ],
         print_columns=[
             "backbone_key",
-            "dataset_key",
+            "dataset_label",
             "h_y_given_x_bits",
             "paper_h_y_given_x_bits",
             "h_y_bits",
@@ -170,11 +177,11 @@ def present(result: Result, run) -> None:
         run.table(
             result.tables["top_classes"],
             name="top_classes",
-            title=f"Top-{o['top_k']} ImageNet classes of p_hat(y) on {o['top_dataset']} "
+            title=f"Top-{o['top_k']} ImageNet classes of p_hat(y) on {top_images} "
             "(paper Table 3: Moving Van, Sorrel, Container Ship, Threshing Machine, "
             "Hartebeest, Fox Squirrel, ...)"
             if imagenet_nets
-            else f"Top-{o['top_k']} classes of p_hat(y) on {o['top_dataset']} (each network's "
+            else f"Top-{o['top_k']} classes of p_hat(y) on {top_images} (each network's "
             "own classes; the analogue of paper Table 3)",
             print_columns=["backbone", "rank", "class_name", "marginal_prob"]
             + (["in_paper_table3"] if imagenet_nets else []),
@@ -189,7 +196,7 @@ def headline(result: Result) -> str:
     for dkey in dict.fromkeys(t.dataset_key):
         sub = t[t.dataset_key == dkey]
         vals = ", ".join(f"{b} {v:.3g}" for b, v in zip(sub.backbone_key, sub.h_y_given_x_bits))
-        parts.append(f"{dkey}: {vals}")
+        parts.append(f"{_label(t, dkey)}: {vals}")
     maxes = "/".join(f"{m:.3g}" for m in dict.fromkeys(t.max_bits))
     return f"H(y|x) bits (max {maxes}): " + "; ".join(parts)
 
@@ -209,13 +216,24 @@ def figure(table: pd.DataFrame):
         .set_index("dataset_key")
         .paper_h_y_given_x_bits.reindex(dkeys)
     )
-    ax.plot(
-        np.arange(len(dkeys)) + 0.4 - w / 2, paper.to_numpy(dtype=float), "kx", ms=10, label="paper"
-    )
+    if paper.notna().any():  # beside ImageNet classifiers on the paper's own image sets only
+        ax.plot(
+            np.arange(len(dkeys)) + 0.4 - w / 2,
+            paper.to_numpy(dtype=float),
+            "kx",
+            ms=10,
+            label="paper",
+        )
     ax.axhline(table.max_bits.max(), color="gray", ls="--", lw=1, label="maximum log2 C")
-    ax.set_xticks(np.arange(len(dkeys)) + 0.4 - w / 2, dkeys)
+    ax.set_xticks(
+        np.arange(len(dkeys)) + 0.4 - w / 2,
+        [_label(table, d).replace(" (", "\n(") for d in dkeys],
+        fontsize=8,
+    )
+    ax.set_xlabel("images")
     ax.set_ylabel("mean H(y|x), bits")
-    ax.legend(fontsize=8)
+    ax.set_title(f"Conditional entropy H(y|x) beyond ImageNet: {', '.join(bnames)}", fontsize=10)
+    legend(ax, fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -14,7 +14,7 @@ import pandas as pd
 from harness import config, inputs, protocols, scores
 from harness import settings as S
 from harness.pipeline import outputs
-from harness.plotting import subplots
+from harness.plotting import dataset_labels, subplots
 from harness.rows import provenance_columns
 from harness.runner import Result
 
@@ -104,7 +104,8 @@ def present(result: Result, run) -> None:
     s = result.tables["summary"].iloc[0]
     run.table(
         result.table,
-        title="The same images under each tool's IS convention",
+        title="The same images under each tool's IS convention "
+        f"({', '.join(dataset_labels(result.table))})",
         notes=[
             f"Spread over the presets: {s.spread_pct:.2f}% (max / min - 1). S(G) has no "
             "split convention; it differs between presets only through the network."
@@ -142,8 +143,10 @@ def figure(table: pd.DataFrame):
     ax.set_xticks(list(x), table.protocol, fontsize=8)
     ax.set_ylabel("Inception Score (mean ± std over splits)")
     ax.set_xlabel("protocol (tool whose conventions are reproduced)")
+    images = ", ".join(dataset_labels(table)) or "the same images"
     ax.set_title(
-        "Same images, each tool's convention (axis not from 0: the spread is annotated)", fontsize=9
+        f"{images} under each tool's IS convention (axis not from 0: the spread is annotated)",
+        fontsize=9,
     )
     fig.tight_layout()
     return fig

@@ -32,9 +32,9 @@ from harness import resize as rs
 from harness import settings as S
 from harness.errors import ConfigError
 from harness.pipeline import outputs
-from harness.plotting import subplots
+from harness.plotting import dataset_labels, defined_ratio, legend, subplots, suptitle
 from harness.resize import BY_SHORT_NAME
-from harness.rows import provenance_columns, score_row
+from harness.rows import dataset_label, provenance_columns, score_row
 from harness.runner import Result
 
 SETTINGS = S.ExperimentSettings(
@@ -205,6 +205,7 @@ def compute(cfg) -> Result:
             "is_note": None if net.has_logits else NO_HEAD,
             "n_reference": len(ref),
             "reference_dataset": ref.provenance()["dataset"],
+            "reference_label": dataset_label(ref),
             "reference_fingerprint": ref.fingerprint(),
             "features_from_cache": bool(s.from_cache and r.from_cache),
             **provenance_columns(net, src, spec, cfg.seed),
@@ -227,7 +228,8 @@ def pairwise(table: pd.DataFrame) -> pd.DataFrame:
         for m in ("fid", "kid_mean", "is_mean"):
             va, vb = nat.loc[a, m], nat.loc[b, m]
             row[f"{m}_a"], row[f"{m}_b"] = va, vb
-            row[f"{m}_diff_pct"] = (va / vb - 1) * 100 if vb else np.nan
+            # a ratio with a negative value or a base <= 0 (unbiased KID can be < 0) means nothing
+            row[f"{m}_diff_pct"] = (float(defined_ratio(va, vb)) - 1) * 100
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -237,7 +239,8 @@ def present(result: Result, run) -> None:
     run.table(
         t,
         title="FID, KID, precision/recall, density/coverage and IS of the same samples under "
-        "each Inception V3 and resize",
+        f"each backbone and resize (samples {', '.join(dataset_labels(t))}; reference "
+        f"{', '.join(_reference_labels(t))})",
         notes=[
             "FID: float64, np.cov (ddof 1), trace of sqrt(S1^1/2 S2 S1^1/2) from eigenvalues; "
             "KID: unbiased MMD^2, cubic kernel, RandomState subsets as torch-fidelity; "
@@ -278,7 +281,11 @@ def present(result: Result, run) -> None:
         result.tables["pairwise"],
         name="pairwise",
         title="Pairwise % differences between backbones (native resize), % of backbone_b",
-        notes=[f"is_*: empty where a backbone has no IS ({', '.join(notes)})"] if notes else [],
+        notes=[
+            "*_diff_pct: empty where a ratio means nothing (a negative value or a base <= 0: "
+            "unbiased KID can be negative).",
+            *([f"is_*: empty where a backbone has no IS ({', '.join(notes)})"] if notes else []),
+        ],
         print_columns=[
             "backbone_a",
             "backbone_b",
@@ -306,8 +313,35 @@ def headline(result: Result) -> str:
     )
 
 
+#: the metrics of the right-hand panel, each relative to its value under one backbone
+RATIO_METRICS = ("fid", "kid_mean", "is_mean")
+
+
+def ratios(values: pd.Series) -> tuple[pd.Series, str | None, list]:
+    """Each value over the first positive one (its backbone named); where the ratio means
+    nothing (:func:`harness.plotting.defined_ratio`: unbiased KID can be negative) it is NaN.
+
+    Returns (ratios, the base's key or None, the keys whose ratio is not defined)."""
+    v = values.dropna().astype(float)
+    positive = v[v > 0]
+    base_key = positive.index[0] if len(positive) else None
+    out = pd.Series(
+        defined_ratio(v, v[base_key] if base_key is not None else np.nan), index=v.index
+    )
+    return out, base_key, [k for k in v.index if np.isnan(out[k])]
+
+
+def _reference_labels(table: pd.DataFrame) -> list[str]:
+    """The reference images in words (the kind alone in tables written before
+    ``reference_label``)."""
+    for col in ("reference_label", "reference_dataset"):
+        if col in table:
+            return [str(v) for v in dict.fromkeys(table[col].dropna())]
+    return []
+
+
 def figure(table: pd.DataFrame):
-    fig, (a1, a2) = subplots(1, 2, figsize=(11, 4))
+    fig, (a1, a2) = subplots(1, 2, figsize=(11, 4.4))
     keys = list(dict.fromkeys(table.backbone_key))
     variants = list(dict.fromkeys(table.resize_variant))
     width = 0.8 / max(len(variants), 1)
@@ -316,24 +350,51 @@ def figure(table: pd.DataFrame):
         xs = [i + (j - (len(variants) - 1) / 2) * width for i in range(len(keys))]
         a1.bar(xs, [sub.fid.get(k, np.nan) for k in keys], width, label=v)
     a1.set_xticks(range(len(keys)), keys, fontsize=8)
-    a1.set_ylabel("FID (lower = closer to the reference)")
+    only = "" if len(variants) > 1 else f" ({variants[0]} resize)" if variants else ""
+    a1.set_ylabel(f"FID{only} (lower = closer to the reference)")
     a1.set_xlabel("backbone")
-    a1.legend(fontsize=7, title="resize", title_fontsize=7)
+    legend(a1, fontsize=7, title="resize", title_fontsize=7)
     nat = table[table.resize_variant == "native"].set_index("backbone_key")
-    # each metric over the backbones that have it (no IS line points for a features-only one),
-    # relative to its value under the first of them
-    for m in ("fid", "kid_mean", "is_mean"):
-        have = nat[m].dropna()
-        if have.empty:
+    # each metric over the backbones that have it (no IS point for a features-only one),
+    # relative to its value under the first backbone where it is positive; markers only: the
+    # backbones are categories, not points on a scale
+    undefined = []
+    present = [m for m in RATIO_METRICS if m in nat and nat[m].notna().any()]
+    step = 0.8 / max(len(present), 1)
+    for j, m in enumerate(present):
+        r, base, bad = ratios(nat[m])
+        if bad:
+            undefined.append(f"{m} for {', '.join(map(str, bad))}")
+        xs = [list(nat.index).index(k) + (j - (len(present) - 1) / 2) * step for k in r.index]
+        if r.isna().all():  # nothing to draw: the note says why
             continue
-        xs = [list(nat.index).index(k) for k in have.index]
-        shown = m if have.index[0] == nat.index[0] else f"{m} (/ {have.index[0]})"
-        a2.plot(xs, (have / have.iloc[0]).to_numpy(), "o-", label=shown)
+        shown = m if base == nat.index[0] else f"{m} (/ {base})"
+        a2.plot(xs, r.to_numpy(), "o", ls="none", label=shown)
     a2.axhline(1, color="0.6", lw=0.8)
     a2.set_xticks(range(len(nat)), nat.index, fontsize=8)
     a2.set_ylabel(f"metric / its value under {nat.index[0]} (native resize)")
     a2.set_xlabel("backbone")
-    a2.legend(fontsize=7)
+    legend(a2, fontsize=7)
+    if undefined:  # said on the figure, not plotted as a number
+        a2.text(
+            0.01,
+            -0.2,
+            "ratio not defined (a value or its base not positive), not shown: "
+            + "; ".join(undefined),
+            transform=a2.transAxes,
+            fontsize=7,
+            va="top",
+            wrap=True,
+        )
+    samples = ", ".join(dataset_labels(table))
+    refs = _reference_labels(table)
+    suptitle(
+        fig,
+        "FID, KID and IS under each backbone and resize"
+        + (f": samples {samples}" if samples else "")
+        + (f" vs reference {', '.join(refs)}" if refs else ""),
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 

@@ -31,8 +31,8 @@ from harness import config, inputs
 from harness import resize as rs
 from harness import settings as S
 from harness.pipeline import outputs
-from harness.plotting import subplots
-from harness.rows import provenance_columns, score_row
+from harness.plotting import dataset_labels, subplots, suptitle
+from harness.rows import dataset_label, provenance_columns, score_row
 from harness.runner import Result
 
 SETTINGS = S.ExperimentSettings(
@@ -105,7 +105,7 @@ SETTINGS = S.ExperimentSettings(
 def compute(cfg) -> Result:
     got = inputs.load(cfg, nets=("backbones",), sources=("dataset",))
     specs, own, src = got.specs, got.nets, got.source()
-    dkey = "dataset"
+    dkey = dataset_label(src)  # the images loaded, in words (titles)
     ref, same = cfg.reference, cfg.same_weights_from
     common = OmegaConf.to_container(cfg.common, resolve=True)
     spec = config.split_spec(cfg)
@@ -167,6 +167,7 @@ def compute(cfg) -> Result:
     res["diff_vs_tf1_bilinear_pct"] = 100 * (res.is_mean / get[("resize", "tf1_bilinear")] - 1)
     for t in (pairs, res):
         t["dataset_fingerprint"] = src.fingerprint()
+        t["dataset_label"] = dkey
         t["reference_implementation"] = ref
         t["same_weights_from"] = same
         t["n_splits"] = spec.n_splits
@@ -234,6 +235,7 @@ def figure(pairs: pd.DataFrame, res: pd.DataFrame):
     ax.plot(pairs.total_pct, y, "kD", label="total (own weights, native settings)")
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(y, pairs.pair)
+    ax.set_ylabel("backbone pair (a vs b)")
     ax.set_xlabel("IS difference, % of the second backbone")
     ax.legend(fontsize=7)
     ax2.bar(range(len(res)), res.diff_vs_tf1_bilinear_pct)
@@ -244,8 +246,21 @@ def figure(pairs: pd.DataFrame, res: pd.DataFrame):
         rotation=30,
         ha="right",
     )
+    ax2.set_xlabel("resize method")
     ax2.set_ylabel("IS change vs tf1_bilinear, %")
-    ax2.set_title("resize method alone", fontsize=9)
+    ref = (
+        f" ({res.reference_implementation.iloc[0]} implementation and weights)"
+        if "reference_implementation" in res and len(res)
+        else ""
+    )
+    ax2.set_title(f"resize method alone{ref}", fontsize=9)
+    images = ", ".join(dataset_labels(pairs))
+    suptitle(
+        fig,
+        "IS differences split into implementation and weights effects"
+        + (f" on {images}" if images else ""),
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 

@@ -21,7 +21,7 @@ from harness import settings as S
 from harness.neighbors import nearest_similarity, normalise_features
 from harness.pipeline import outputs
 from harness.plotting import subplots
-from harness.rows import provenance_columns, score_row
+from harness.rows import dataset_label, provenance_columns, score_row
 from harness.runner import Result
 
 SETTINGS = S.ExperimentSettings(
@@ -143,6 +143,8 @@ def compute(cfg) -> Result:
             "heldout_fingerprint": held.fingerprint(),
             "train_dataset": train.kind,
             "heldout_dataset": held.kind,
+            "train_dataset_label": dataset_label(train),
+            "heldout_dataset_label": dataset_label(held),
         }
     )
     for kk, v in prov.items():
@@ -197,9 +199,7 @@ def headline(result: Result) -> str:
 def figure(table: pd.DataFrame):
     fig, ax = subplots(figsize=(8, 3.8))
     x = np.arange(len(table))
-    ax.bar(
-        x - 0.2, table.is_mean, width=0.4, yerr=table.is_std, capsize=3, label="IS (mean +- std)"
-    )
+    ax.bar(x - 0.2, table.is_mean, width=0.4, yerr=table.is_std, capsize=3, label="IS (mean ± std)")
     ax.set_ylabel("Inception Score")
     ax2 = ax.twinx()
     ax2.bar(
@@ -224,6 +224,18 @@ def figure(table: pd.DataFrame):
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper left")
+    ax.set_xlabel("generator (samples each)")
+    parts = [", ".join(dict.fromkeys(map(str, table.backbone)))] if "backbone" in table else []
+    for col, what in (("train", "train"), ("heldout", "held-out")):
+        for c in (f"{col}_dataset_label", f"{col}_dataset"):  # older tables: the kind only
+            if c in table:
+                parts.append(f"{what}: {table[c].iloc[0]}")
+                break
+    ax.set_title(
+        "IS rewards memorisation; nearest neighbours catch it"
+        + (f" ({'; '.join(parts)})" if parts else ""),
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 

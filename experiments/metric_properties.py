@@ -62,8 +62,8 @@ from harness.config import as_bool
 from harness.data.base import ImageSource, check_uint8_images
 from harness.errors import ConfigError
 from harness.pipeline import outputs
-from harness.plotting import subplots
-from harness.rows import provenance_columns
+from harness.plotting import defined_ratio, inputs_title, legend, subplots
+from harness.rows import dataset_label, provenance_columns
 from harness.runner import Result
 
 _fraction = S.Float(lo=0, hi=1, lo_open=True)
@@ -669,6 +669,7 @@ def compute(cfg) -> Result:
             "classes_from": label_source,
             "is_note": None if head else NO_HEAD,
             "reference_dataset": ref.provenance()["dataset"],
+            "reference_label": dataset_label(ref),
             "reference_fingerprint": ref.fingerprint(),
             "n_reference": len(ref),
             "kid_subsets": int(cfg.kid.subsets),
@@ -791,19 +792,42 @@ def headline(result: Result) -> str:
 def figure(long: pd.DataFrame, corruption: str):
     g = long[long.corruption == corruption]
     order = list(dict.fromkeys(g.strength))
-    fig, ax = subplots(figsize=(7, 3.8))
+    fig, ax = subplots(figsize=(7, 4.2))
+    undefined = []
     for metric in _metrics_in(g):
         m = g[g.metric == metric]
         mean = m.groupby("strength", sort=False).value.mean().reindex(order)
         base = float(m.uncorrupted.iloc[0])
-        y = [1.0, *(mean.to_numpy() / base if base else mean.to_numpy())]
+        # a ratio to a base <= 0 or of a negative value (unbiased KID) means nothing: not drawn
+        y = defined_ratio([base, *mean.to_numpy()], base)
+        if np.isnan(y).any():
+            undefined.append(metric)
+        if np.isnan(y).all():
+            continue
         ax.plot(range(len(order) + 1), y, "o-", label=metric)
     ax.axhline(1.0, color="0.6", lw=0.8)
     ax.set_xticks(range(len(order) + 1), ["none", *order], fontsize=8)
     ax.set_xlabel(f"{corruption} strength")
     ax.set_ylabel("metric / its uncorrupted value")
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title(f"{corruption}: every metric normalised to the uncorrupted set", fontsize=9)
+    legend(ax, fontsize=7, ncol=2)
+    on = inputs_title(g)
+    ref = [str(v) for v in dict.fromkeys(g.get("reference_label", pd.Series(dtype=object)))]
+    ax.set_title(
+        f"{corruption}: every metric normalised to the uncorrupted set"
+        + (f"\n{on}" if on else "")
+        + (f" vs reference {', '.join(ref)}" if ref else ""),
+        fontsize=9,
+    )
+    if undefined:
+        ax.text(
+            0.01,
+            -0.22,
+            "ratio not defined (a value or its uncorrupted base not positive), not drawn: "
+            + ", ".join(undefined),
+            transform=ax.transAxes,
+            fontsize=7,
+            va="top",
+        )
     fig.tight_layout()
     return fig
 

@@ -17,8 +17,8 @@ import pandas as pd
 from harness import config, inputs, scores
 from harness import settings as S
 from harness.pipeline import outputs
-from harness.plotting import integer_ticks, subplots
-from harness.rows import provenance_columns
+from harness.plotting import inputs_title, integer_ticks, legend, subplots, suptitle
+from harness.rows import dataset_label, provenance_columns
 from harness.runner import Result
 
 SETTINGS = S.ExperimentSettings(
@@ -114,7 +114,8 @@ def compute(cfg) -> Result:
         got.random_weights,
         objects={
             "k": spec.n_splits,
-            "what": f"{bname} on {dkey}" + (f", {arrangement}" if arrangement else ""),
+            "what": f"{bname} on {dataset_label(src)}"
+            + (f", {arrangement}" if arrangement else ""),
         },
     )
 
@@ -169,10 +170,18 @@ def figure(per_split: pd.DataFrame, table: pd.DataFrame):
     ax.set_xlabel("split")
     integer_ticks(ax.xaxis)
     ax.set_ylabel("IS of the split")
-    ax.legend(fontsize=8)
+    legend(ax, fontsize=8)
     ax2.bar(range(len(table)), table.is_mean, yerr=table.is_std, capsize=3)
     ax2.set_xticks(range(len(table)), table.split_order, rotation=45, ha="right", fontsize=7)
-    ax2.set_ylabel("IS (mean +- std over splits)")
+    ax2.set_xlabel("split order")
+    ax2.set_ylabel("IS (mean ± std over splits)")
+    arrangement = table.arrangement.iloc[0] if "arrangement" in table else None
+    suptitle(
+        fig,
+        inputs_title(table, "IS as loaded vs shuffled")
+        + (f" ({arrangement})" if isinstance(arrangement, str) else ""),
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 

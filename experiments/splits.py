@@ -15,8 +15,8 @@ from harness import config, inputs, scores
 from harness import settings as S
 from harness.errors import ConfigError
 from harness.pipeline import outputs
-from harness.plotting import subplots
-from harness.rows import provenance_columns
+from harness.plotting import inputs_title, legend, subplots, suptitle
+from harness.rows import dataset_label, provenance_columns
 from harness.runner import Result
 from harness.simulated import SimulatedProbs
 from harness.sweeps import sample_size_sweep, split_sweep
@@ -69,6 +69,8 @@ SETTINGS = S.ExperimentSettings(
     uses_splits=True,
     n_splits_default=[1, 2, 5, 10, 20, 50, 100, 200],
     n_splits_many=True,
+    # source=simulated reads no images
+    sources=lambda v: ("dataset",) if v.get("source") == "network" else (),
 )
 
 # paper Table 2 (IV3 Torch, 50,000 samples; CIFAR-10 train presumably) and Table 1's 10-split value
@@ -95,7 +97,7 @@ def compute(cfg) -> Result:
             "seed": cfg.seed,
             "dtype": "float64",
         }
-        random_weights, label = False, f"simulated ({sim.num_classes} classes)"
+        random_weights, label = False, f"simulated probabilities ({sim.num_classes} classes)"
         paper = {}
     elif cfg.source == "network":
         got = inputs.load(cfg, nets=("backbone",), sources=("dataset",))
@@ -105,7 +107,7 @@ def compute(cfg) -> Result:
         prov = provenance_columns(net, src, spec, seed=cfg.seed)
         for key in ("n_splits", "n_splits_requested", "split_size"):  # per row in the sweep
             prov.pop(key, None)
-        random_weights, label = net.random_weights, f"{net.name} on {src.kind}"
+        random_weights, label = net.random_weights, f"{net.name} on {dataset_label(src)}"
         is_paper = (
             net.paper_column == "IV3 Torch"
             and src.paper_dataset() == "cifar10_train"
@@ -199,8 +201,35 @@ def headline(result: Result) -> str:
     return s
 
 
+def is_simulated(table: pd.DataFrame) -> bool:
+    """Whether a splits table comes from simulated probabilities (``source=simulated``)."""
+    if "source" in table and (table["source"] == "simulated").any():
+        return True
+    return "true_is" in table  # tables written before the source column: only simulations
+
+
+def figure_title(table: pd.DataFrame) -> str:
+    """What the probabilities are: a simulation (said first) or a network on real images."""
+    what = "Classic IS against the number of splits and the sample size, and S(G)"
+    if not is_simulated(table):
+        return inputs_title(table, what)
+    parts = [
+        f"{int(table[c].iloc[0]):,} {name}"
+        for c, name in (("num_classes", "classes"), ("n_samples", "samples"))
+        if c in table
+    ]
+    if "beta_a" in table and "beta_b" in table:
+        parts.append(f"confidence ~ Beta({table.beta_a.iloc[0]:g}, {table.beta_b.iloc[0]:g})")
+    return (
+        f"SIMULATED PROBABILITIES, no network and no images ({', '.join(parts)}): "
+        f"{what[0].lower()}{what[1:]} against the known true IS"
+    )
+
+
 def figure(table: pd.DataFrame, sizes: pd.DataFrame):
-    fig, (ax, ax2) = subplots(1, 2, figsize=(11, 4))
+    fig, (ax, ax2) = subplots(1, 2, figsize=(11, 4.4))
+    simulated = is_simulated(table)
+    what = "simulated probabilities" if simulated else None
     ax.plot(table.n_splits, table.is_mean, "o-", label="classic IS (mean over splits)")
     ax.fill_between(
         table.n_splits, table.is_mean - table.is_std, table.is_mean + table.is_std, alpha=0.2
@@ -214,7 +243,7 @@ def figure(table: pd.DataFrame, sizes: pd.DataFrame):
     ax.set_xscale("log")
     ax.set_xlabel("number of splits")
     ax.set_ylabel("Inception Score")
-    ax.legend(fontsize=8)
+    legend(ax, fontsize=8, title=what, title_fontsize=8)
     ax.set_title(f"N = {int(table.n_samples.iloc[0]):,}", fontsize=10)
     if len(sizes):
         ax2.plot(sizes.n_samples, sizes.is_mean, "o-", label="classic IS, 10 splits")
@@ -225,7 +254,9 @@ def figure(table: pd.DataFrame, sizes: pd.DataFrame):
             ax2.axhline(sizes.true_is.iloc[0], color="k", ls=":", label="true IS")
         ax2.set_xscale("log")
         ax2.set_xlabel("number of samples N (95% interval over resamples)")
-        ax2.legend(fontsize=8)
+        ax2.set_ylabel("Inception Score")
+        legend(ax2, fontsize=8, title=what, title_fontsize=8)
+    suptitle(fig, figure_title(table), fontsize=10, color="crimson" if simulated else None)
     fig.tight_layout()
     return fig
 
@@ -268,13 +299,13 @@ def paper_placeholders(runs, command: str) -> dict:
         return {}
     t = pd.read_csv(f"{sim[0]}/table.csv")
     fig = figure(t, pd.read_csv(f"{sim[0]}/sample_sizes.csv"))
+    import textwrap
+
     fig.suptitle(
-        "SIMULATION (known ground truth), not the paper's Table 2",
+        "NOT THE PAPER'S TABLE 2\n" + textwrap.fill(figure_title(t), 130, break_on_hyphens=False),
         y=1.06,
         color="crimson",
         fontsize=10,
     )
-    import textwrap
-
     fig.text(0.01, -0.02, textwrap.fill(SIMULATION_NOTE, 150), fontsize=7, va="top")
     return {"table2_splits_simulated": fig}

@@ -16,7 +16,7 @@ import pandas as pd
 from harness import config, inputs
 from harness import settings as S
 from harness.pipeline import outputs
-from harness.plotting import subplots
+from harness.plotting import dataset_labels, legend, subplots, suptitle
 from harness.rows import provenance_columns, score_row
 from harness.runner import Result
 
@@ -59,6 +59,8 @@ SETTINGS = S.ExperimentSettings(
     ),
     uses_splits=True,
     notes="n_splits: 10 contiguous splits of 5,000 (the paper's setting)",
+    # only_dataset=<key>: the job reads that one dataset
+    sources=lambda v: [f"datasets.{v['only_dataset']}" if v.get("only_dataset") else "datasets"],
 )
 
 # paper Table 1, keyed by the paper's network label: (IS mean, std); top-1 on ImageNet val
@@ -111,6 +113,8 @@ def compute(cfg) -> Result:
     table = pd.DataFrame(rows)
     cols = list(table.columns)
     cols.insert(0, cols.pop(cols.index("backbone")))  # the network first, as before
+    # what was loaded beside the config key it was loaded under (a folder may sit under any key)
+    cols.insert(cols.index("dataset_key") + 1, cols.pop(cols.index("dataset_label")))
     table = table[cols]
     return Result({"table": table, "pairwise": pairwise(table)}, got.random_weights)
 
@@ -130,6 +134,16 @@ def top1(net, logits, src) -> float | None:
 def _paper_networks(table: pd.DataFrame) -> bool:
     """Whether any row's network is one of the paper's (else: an analogue of Table 1)."""
     return bool((table.paper_label != NOT_IN_PAPER).any())
+
+
+def _table1_tag(table: pd.DataFrame) -> str:
+    """Whether a table is the paper's Table 1 (its networks on its images) or an analogue."""
+    paper_images = "paper_dataset" in table and table.paper_dataset.notna().any()
+    if _paper_networks(table) and paper_images:
+        return "(paper Table 1)"
+    if _paper_networks(table):
+        return "(the paper's networks on other images: an analogue of paper Table 1)"
+    return "(not the paper's networks: an analogue of paper Table 1, not the paper's numbers)"
 
 
 def pairwise(table: pd.DataFrame) -> pd.DataFrame:
@@ -181,22 +195,21 @@ def present(result: Result, run) -> None:
     paper_nets = _paper_networks(table)
     run.table(
         table,
-        title="Inception Score of the same images under different Inception "
-        "networks (paper Table 1)"
-        if paper_nets
-        else "Inception Score of the same images under different networks (an analogue of "
-        "paper Table 1 on other networks: not the paper's numbers)",
+        title="Inception Score of the same images under different networks "
+        f"{_table1_tag(table)}; images: {', '.join(dataset_labels(table))}",
         notes=[
             "diff_to_paper_pct = (ours / paper - 1) x 100.  Paper order of images and "
             "resize are not known; ImageNet val in class-sorted order matches the "
-            "paper's ~63 +- 8 (see the ordering experiment)."
+            "paper's ~63 ± 8 (see the ordering experiment)."
             if paper_nets
             else "None of these networks is in the paper: no paper values beside them.",
             "top1: where the images' labels are in the network's label space.",
+            "dataset_label: the images actually loaded; dataset_key: the config key "
+            "(datasets.<key>) they were loaded under.",
         ],
         print_columns=[
             "backbone_key",
-            "dataset_key",
+            "dataset_label",
             "is_mean",
             "is_std",
             "sg_nats",
@@ -223,17 +236,20 @@ def headline(result: Result) -> str:
         sub = t[t.dataset_key == dkey]
         vals = ", ".join(f"{b} {v:.4g}" for b, v in zip(sub.backbone_key, sub.is_mean))
         spread = (sub.is_mean.max() / sub.is_mean.min() - 1) * 100
-        parts.append(f"{dkey}: {vals}" + (f" (spread {spread:.1f}%)" if len(sub) > 1 else ""))
+        what = ", ".join(dataset_labels(sub)) or dkey
+        parts.append(f"{what}: {vals}" + (f" (spread {spread:.1f}%)" if len(sub) > 1 else ""))
     return "; ".join(parts)
 
 
 def figure(table: pd.DataFrame):
+    """One panel per image set, titled by the images actually loaded (not the config key); a
+    bar per network, the paper's value beside it where there is one."""
     dkeys = list(dict.fromkeys(table.dataset_key))
-    fig, axes = subplots(1, len(dkeys), figsize=(5 * len(dkeys), 3.8), squeeze=False)
+    fig, axes = subplots(1, len(dkeys), figsize=(5 * len(dkeys), 4.2), squeeze=False)
     for ax, dkey in zip(axes[0], dkeys):
         sub = table[table.dataset_key == dkey]
         x = np.arange(len(sub))
-        ax.bar(x, sub.is_mean, yerr=sub.is_std, capsize=4, color="tab:blue", label="this harness")
+        ax.bar(x, sub.is_mean, yerr=sub.is_std, capsize=4, color="tab:blue", label="measured")
         m = sub.paper_is_mean.notna()
         if m.any():
             ax.errorbar(
@@ -248,9 +264,15 @@ def figure(table: pd.DataFrame):
         ax.set_xticks(
             x, [f"{b}\n{p}" for b, p in zip(sub.backbone_key, sub.paper_label)], fontsize=8
         )
-        ax.set_title(dkey, fontsize=10)
-        ax.set_ylabel("Inception Score (mean +- std over splits)")
-        ax.legend(fontsize=8)
+        ax.set_title(", ".join(dataset_labels(sub)) or dkey, fontsize=10)
+        ax.set_xlabel("network (key, paper label)")
+        ax.set_ylabel("Inception Score (mean ± std over splits)")
+        legend(ax, fontsize=8)
+    suptitle(
+        fig,
+        f"Inception Score of the same images under each network {_table1_tag(table)}",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 

@@ -29,7 +29,7 @@ GENERATORS = ("true_mixture", "plus_minus_infinity", "uniform_-100_100", "normal
 PAPER_CLAIMS = {
     "true_mixture": "the real data distribution: it scores lower than the pathological generators "
     "below",
-    "plus_minus_infinity": "outputs only +-infinity yet attains the maximum IS = 2 (number of "
+    "plus_minus_infinity": "outputs only ±infinity yet attains the maximum IS = 2 (number of "
     "classes)",
     "uniform_-100_100": "samples look nothing like the data, yet it scores higher than the true "
     "mixture",
