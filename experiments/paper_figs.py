@@ -46,7 +46,14 @@ SETTINGS = S.ExperimentSettings(
                 "paper_figs",
                 S.Schema(
                     [
-                        S.Setting("out_dir", S.Path(), "paper_figs", "where the figures go"),
+                        S.Setting(
+                            "out_dir",
+                            S.Path(),
+                            None,
+                            "null: the checkout's paper_figs/ when run from the checkout with "
+                            "allow_smoke=false, else this run's dir (printed)",
+                            nullable=True,
+                        ),
                         S.Setting(
                             "allow_smoke",
                             S.Bool(),
@@ -73,6 +80,10 @@ class Item:
     command: str  # the run that qualifies
     needs: dict  # requirements checked by qualifies(): imagenet, weights, datasets, n, source
     section: str = "paper"  # paper | additions
+
+    @property
+    def figures(self) -> tuple:
+        return FIGURE_NAMES[self.experiment]
 
 
 ITEMS = [
@@ -151,6 +162,25 @@ ITEMS = [
     ),
 ]
 FIGURES = {i.experiment: (i.paper, i.command) for i in ITEMS}  # (kept for callers)
+#: each item's figure files (its experiment's ``paper_figures`` keys): the same names whether a
+#: figure is drawn from a real run, from a smoke run (watermarked) or is a placeholder, so
+#: ``allow_smoke=true`` never changes which files exist
+FIGURE_NAMES = {
+    "weights_sensitivity": ("table1_weights_sensitivity",),
+    "splits": ("table2_splits",),
+    "beyond_imagenet": ("table3_conditional_entropy",),
+    "toy_gaussian": ("toy_gaussian",),
+    "adversarial": ("adversarial_curve", "adversarial_before_after"),
+    "memorization": ("memorization",),
+    "implementation_vs_weights": ("implementation_vs_weights",),
+    "fid_sensitivity": ("fid_sensitivity",),
+    "metric_properties": (
+        "metric_properties_intra_class_collapse",
+        "metric_properties_memorization",
+    ),
+}
+#: what a smoke run's measured cells say (tables) beside the caption's watermark
+SMOKE = "SMOKE RUN (random weights or small data): not a result"
 
 
 # ------------------------------------------------------------------ the digits replication
@@ -398,6 +428,13 @@ def qualifies(item: Item, run_dir: Path, rec: dict) -> str | None:
     return None
 
 
+def _same_source(item: Item, rec: dict) -> bool:
+    """A run of the item's own kind of source (a simulated splits run is no smoke run of the
+    paper's Table 2: it is drawn beside it as the simulation it is)."""
+    want = item.needs.get("source")
+    return want is None or (rec.get("config") or {}).get("source") == want
+
+
 def choose(item: Item, runs: list, allow_smoke: bool):
     """(run dir, provenance, kind, why) with kind real | smoke | none.  A smoke run stands in,
     and the reason shown is taken from, runs of the item's kind of network first."""
@@ -411,7 +448,7 @@ def choose(item: Item, runs: list, allow_smoke: bool):
     own = [
         (d, rec, why)
         for (d, rec), why in zip(runs, reasons)
-        if not (item.needs.get("imagenet") and imagenet_reason(d, rec))
+        if not (item.needs.get("imagenet") and imagenet_reason(d, rec)) and _same_source(item, rec)
     ]
     if allow_smoke and own:
         return own[0][0], own[0][1], "smoke", own[0][2]
@@ -585,7 +622,7 @@ def _frame(rows: list, columns: list) -> pd.DataFrame:
     return df.where(df.notna(), None)
 
 
-def _table1_networks(ws) -> pd.DataFrame:
+def _table1_networks(ws, measured: str = MEASURED, paper_row: str = PAPER_ROW) -> pd.DataFrame:
     """IS ± split std and top-1 per network and image set; the paper's Table 1 below."""
     from experiments.weights_sensitivity import PAPER_IS, PAPER_TOP1
 
@@ -593,7 +630,7 @@ def _table1_networks(ws) -> pd.DataFrame:
     t = _csv(ws, "table.csv")
     rows = [
         {
-            "source": MEASURED,
+            "source": measured,
             "network": r.backbone_key,
             "weights": r.weights,
             "images": f"{r.dataset_key} ({int(r.n_samples):,})",
@@ -601,11 +638,11 @@ def _table1_networks(ws) -> pd.DataFrame:
             "top1": _num(getattr(r, "top1", None)),
         }
         for r in t.itertuples(index=False)
-    ] or [{"source": MEASURED, "network": "(no run)"}]
+    ] or [{"source": measured, "network": "(no run)"}]
     for (label, pkey), (mean, std) in PAPER_IS.items():
         rows.append(
             {
-                "source": PAPER_ROW,
+                "source": paper_row,
                 "network": label,
                 "weights": "the framework's ImageNet weights",
                 "images": f"{PAPER_DATASETS[pkey]} (50,000)",
@@ -616,7 +653,7 @@ def _table1_networks(ws) -> pd.DataFrame:
     return _frame(rows, cols)
 
 
-def _table1_differences(ws) -> pd.DataFrame:
+def _table1_differences(ws, measured: str = MEASURED, paper_row: str = PAPER_ROW) -> pd.DataFrame:
     """Pairwise % IS differences per image set, and the difference in units of the split std;
     the paper's Keras vs Torch below."""
     from experiments.weights_sensitivity import PAPER_IS, PAPER_PAIR_PCT
@@ -629,7 +666,7 @@ def _table1_differences(ws) -> pd.DataFrame:
         sd = std.get((r.backbone_b, r.dataset_key))
         rows.append(
             {
-                "source": MEASURED,
+                "source": measured,
                 "pair": f"{r.backbone_a} vs {r.backbone_b}",
                 "images": r.dataset_key,
                 "is_a_is_b": f"{r.is_a:.3f} / {r.is_b:.3f}",
@@ -637,12 +674,12 @@ def _table1_differences(ws) -> pd.DataFrame:
                 "diff_in_split_stds_of_b": f"{(r.is_a - r.is_b) / sd:+.3f}" if sd else None,
             }
         )
-    rows = rows or [{"source": MEASURED, "pair": "(no run)"}]
+    rows = rows or [{"source": measured, "pair": "(no run)"}]
     for (a, b, pkey), pct in PAPER_PAIR_PCT.items():
         (ma, _), (mb, sb) = PAPER_IS[(a, pkey)], PAPER_IS[(b, pkey)]
         rows.append(
             {
-                "source": PAPER_ROW,
+                "source": paper_row,
                 "pair": f"{a} vs {b}",
                 "images": PAPER_DATASETS[pkey],
                 "is_a_is_b": f"{ma:.3f} / {mb:.3f}",
@@ -1140,6 +1177,98 @@ DIGITS_TABLES = [
 ]
 
 
+# ------------------------------------------------------------------ smoke runs' tables
+#: the paper's rows beside a smoke run's values
+PAPER_ROW_INCEPTION = "paper (Barratt & Sharma 2018)"
+
+
+def _sec421_smoke(bi) -> pd.DataFrame:
+    """H(y|x) of every image set of a smoke run per network, the paper's three values below
+    (a smoke run's images are rarely the paper's, so nothing is matched by name)."""
+    from experiments.beyond_imagenet import PAPER_H_BITS
+
+    names = {**PAPER_DATASETS, "noise": "uniform noise"}
+    cols = ["source", "images", "h_y_given_x_bits", "of_maximum"]
+    t = _csv(bi, "table.csv")
+    key = "backbone_key" if "backbone_key" in t else "backbone"
+    rows = []
+    for dkey in dict.fromkeys(t.get("dataset_key", [])):
+        sub = t[t.dataset_key == dkey]
+        mx = float(sub.max_bits.max())
+        rows.append(
+            {
+                "source": SMOKE,
+                "images": f"{dkey} ({int(sub.n_samples.iloc[0]):,})",
+                "h_y_given_x_bits": "; ".join(
+                    f"{b} {v:.3f}" for b, v in zip(sub[key], sub.h_y_given_x_bits)
+                ),
+                "of_maximum": f"{sub.h_y_given_x_bits.mean() / mx:.1%} of {mx:.2f} bits",
+            }
+        )
+    rows = rows or [{"source": SMOKE, "images": "(no rows)"}]
+    paper_max = math.log2(1000)
+    rows += [
+        {
+            "source": PAPER_ROW_INCEPTION,
+            "images": names.get(pkey, pkey),
+            "h_y_given_x_bits": f"{bits:.3f}",
+            "of_maximum": f"{bits / paper_max:.1%} of {paper_max:.2f} bits",
+        }
+        for pkey, bits in PAPER_H_BITS.items()
+    ]
+    return _frame(rows, cols)
+
+
+#: tables whose paper layout matches measured rows to the paper's images and networks by name,
+#: which a smoke run (random weights, small or other images) never has: for smoke runs they are
+#: drawn as the run's own rows (labelled SMOKE) above the paper's
+SMOKE_TABLES = {
+    "table1_is_per_network": lambda d: _table1_networks(d, SMOKE, PAPER_ROW_INCEPTION),
+    "table1_differences": lambda d: _table1_differences(d, SMOKE, PAPER_ROW_INCEPTION),
+    "sec421_conditional_entropy": _sec421_smoke,
+}
+
+
+def smoke_tables(mod, run_dir) -> dict:
+    """A smoke run's tables under the real tables' names: its own values, labelled SMOKE (rows
+    by source, or ``*_measured`` columns renamed ``*_SMOKE_RUN``)."""
+    tables = mod.paper_tables(run_dir) if hasattr(mod, "paper_tables") else {}
+    out = {}
+    for name, df in tables.items():
+        if name in SMOKE_TABLES:
+            out[name] = SMOKE_TABLES[name](run_dir)
+        else:
+            out[name] = df.rename(columns=lambda c: str(c).replace("measured", "SMOKE_RUN"))
+    return out
+
+
+# ------------------------------------------------------------------ where the files go
+def checkout_root() -> Path | None:
+    """The source checkout this module runs from (a git work tree with pyproject.toml), or None
+    for an installed copy."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / ".git").exists():
+        return root
+    return None
+
+
+def output_dir(cfg, allow_smoke: bool) -> tuple[Path | None, str]:
+    """(where the figures go, why): ``paper_figs.out_dir`` when given; the checkout's committed
+    ``paper_figs/`` only when run from the checkout (its root or a folder inside it) and without
+    smoke runs; otherwise None: this run's own dir (``<output_root>/paper_figs/<timestamp>/``,
+    beside its table and provenance; nothing outside it is rewritten)."""
+    given = cfg.paper_figs.get("out_dir")
+    if given:
+        return Path(str(given)).expanduser(), "paper_figs.out_dir"
+    root, cwd = checkout_root(), Path.cwd().resolve()
+    in_checkout = root is not None and (cwd == root or root in cwd.parents)
+    if in_checkout and not allow_smoke:
+        return root / "paper_figs", "the checkout's paper_figs/: run from the checkout"
+    if in_checkout:
+        return None, "allow_smoke=true never rewrites the checkout's paper_figs/"
+    return None, "not run from the inception-note checkout"
+
+
 # ------------------------------------------------------------------ the experiment
 def compute(cfg) -> Result:
     root = Path(cfg.output_root)
@@ -1161,13 +1290,15 @@ def compute(cfg) -> Result:
             *((i, i.label, digits[i.label]) for i in DIGITS_ITEMS),
         ]
     ]
+    out_dir, why = output_dir(cfg, allow)
     return Result(
         {"table": pd.DataFrame(rows)},
         objects={
             "chosen": chosen,
             "digits": digits,
             "runs": runs,
-            "out_dir": Path(cfg.paper_figs.out_dir),
+            "out_dir": out_dir,
+            "out_why": why,
             "root": root,
         },
     )
@@ -1229,27 +1360,54 @@ def _present_digits(digits: dict, out_dir: Path) -> list[str]:
     return lines
 
 
-def present(result: Result, run) -> None:
+def _item_figures(item: Item, mod, rdir, kind: str, why: str) -> dict:
+    """The item's figures under its fixed names (:data:`FIGURE_NAMES`): drawn from the run
+    (watermarked when a smoke run), a placeholder where there is no run or the run made none."""
+    import matplotlib.pyplot as plt
+
     from harness.plotting import paper_style
 
+    got = {}
+    if kind != "none":
+        with paper_style():
+            got = mod.paper_figures(rdir)
+    figs = {}
+    for name in item.figures:
+        fig = got.pop(name, None)
+        if fig is None:
+            reason = why if kind == "none" else f"its {kind} run {_shown(rdir)} made no {name}"
+            fig = placeholder_figure(item, reason)
+        if kind == "smoke":
+            watermark(fig, "SMOKE RUN - not a result")
+        figs[name] = fig
+    for fig in got.values():  # not one of the item's figures (e.g. a simulation's)
+        plt.close(fig)
+    return figs
+
+
+def present(result: Result, run) -> None:
+
     chosen, out_dir, runs = (result.objects[k] for k in ("chosen", "out_dir", "runs"))
+    why = result.objects["out_why"]
+    if out_dir is None:
+        out_dir, why = run.run_dir, f"this run's dir: {why}"
+    result.extra.update({"paper_figs_dir": str(out_dir.resolve()), "paper_figs_dir_reason": why})
+    print(
+        f"paper_figs: writing into {out_dir.resolve()} ({why}; paper_figs.out_dir=<dir> "
+        "chooses another)"
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = {"paper": [], "additions": []}
     for item in ITEMS:
         rdir, rec, kind, why = chosen[item.experiment]
         mod = importlib.import_module(f"experiments.{item.experiment}")
-        figs, tables = {}, {}
-        if kind == "none":
-            figs = {item.experiment: placeholder_figure(item, why)}
-            if hasattr(mod, "paper_tables"):
-                tables = mod.paper_tables(None)  # the paper's numbers, measured left empty
+        figs = _item_figures(item, mod, rdir, kind, why)
+        if kind == "none":  # the paper's numbers, measured left empty
+            tables = mod.paper_tables(None) if hasattr(mod, "paper_tables") else {}
+        elif kind == "smoke":
+            tables = smoke_tables(mod, rdir)
         else:
-            with paper_style():
-                figs = mod.paper_figures(rdir)
             tables = mod.paper_tables(rdir) if hasattr(mod, "paper_tables") else {}
-            if kind == "smoke":
-                for fig in figs.values():
-                    watermark(fig, "SMOKE RUN - not a result")
         extra = getattr(mod, "paper_placeholders", None)
         if kind != "real" and extra is not None:  # e.g. the simulated splits beside Table 2
             figs.update(extra(runs.get(item.experiment, []), item.command))
@@ -1258,7 +1416,7 @@ def present(result: Result, run) -> None:
         for name, df in tables.items():
             note = {
                 "real": "",
-                "smoke": " (SMOKE RUN: not a result)",
+                "smoke": f" ({SMOKE})",
                 "none": f" (no qualifying run: {item.command})",
             }[kind]
             _write_table(out_dir, name, df, f"{item.paper}{note}")

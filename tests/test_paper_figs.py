@@ -23,7 +23,9 @@ PAPER_T1 = {
 KEYS = {"IV2 TF": "tf2015", "IV3 Torch": "torchvision", "IV3 Keras": "keras"}
 
 
-def fake_weights_sensitivity(root: Path, name: str, finished: str, smoke: bool, offset: float):
+def fake_weights_sensitivity(
+    root: Path, name: str, finished: str, smoke: bool, offset: float, paper_images: bool = True
+):
     d = root / "weights_sensitivity" / name
     d.mkdir(parents=True)
     rows = []
@@ -34,13 +36,15 @@ def fake_weights_sensitivity(root: Path, name: str, finished: str, smoke: bool, 
                 "backbone_key": KEYS[label],
                 "paper_label": label,
                 "dataset_key": ds,
-                "paper_dataset": ds,
+                # a smoke run's images are rarely the paper's 50,000 (e.g. a synthetic set
+                # under the key cifar10_train): no paper dataset, so nothing matches by name
+                "paper_dataset": ds if paper_images else None,
                 "is_mean": mean + offset,
                 "is_std": std,
                 "paper_is_mean": mean,
                 "paper_is_std": std,
                 "top1": 0.75 if ds == "imagenet_val" else None,
-                "n_samples": 50000,
+                "n_samples": 50000 if paper_images else 24,
                 "weights": "random:0" if smoke else "pretrained",
                 "weights_sha256": "random:0" if smoke else f"{KEYS[label]}aaaa" + "0" * 50,
             }
@@ -106,7 +110,9 @@ def test_paper_figs_from_fake_runs(tmp_path):
         "+experiment=splits source=network",
     ):
         assert cmd in readme
-    assert (out / "beyond_imagenet.png").exists() and (out / "table2_splits_simulated.png").exists()
+    # placeholders under the item's own figure names (the same with or without a run)
+    assert (out / "table3_conditional_entropy.png").exists()
+    assert (out / "table2_splits.png").exists() and (out / "table2_splits_simulated.png").exists()
     # every paper number beside its measured counterpart (Table 1), paper numbers in placeholders
     t1 = (out / "table1_is_per_network.md").read_text()
     for mean, std in PAPER_T1.values():
@@ -129,3 +135,65 @@ def test_paper_figs_from_fake_runs(tmp_path):
         "paper_figs", [*args, "paper_figs.allow_smoke=true"], run_dir=tmp_path / "run3"
     )
     assert res.table.set_index("experiment").loc["weights_sensitivity", "source"] == "real"
+
+
+def test_paper_figs_where_it_writes_stable_names_and_smoke_tables(tmp_path, monkeypatch, capsys):
+    """Issue 26: paper_figs wrote ./paper_figs wherever it ran; file names changed with
+    allow_smoke=true; a smoke run's Table 1 markdown had an empty measured column while the
+    figure showed values."""
+    from experiments import paper_figs
+
+    root = tmp_path / "results"
+    fake_weights_sensitivity(
+        root, "smoke", "2026-06-01T00:00:00+00:00", True, -5.0, paper_images=False
+    )
+    base = [f"output_root={root}", "progress=false"]
+    # run outside any checkout: into the run's own dir, said on stdout and in provenance
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(paper_figs, "checkout_root", lambda: None)
+    capsys.readouterr()
+    res = api.run_experiment("paper_figs", base, run_dir=tmp_path / "r1")
+    out = res.run_dir
+    assert (out / "README.md").exists() and not (elsewhere / "paper_figs").exists()
+    assert list(elsewhere.iterdir()) == []
+    assert f"paper_figs: writing into {out.resolve()} (this run's dir" in capsys.readouterr().out
+    prov = json.loads((res.run_dir / "provenance.json").read_text())
+    assert prov["paper_figs_dir"] == str(out.resolve())
+    # the real figure's name, as a placeholder
+    assert (out / "table1_weights_sensitivity.png").exists()
+    assert not (out / "weights_sensitivity.png").exists()
+    names = sorted(p.name for p in out.iterdir() if not p.name.startswith(("table.", "prov")))
+
+    # allow_smoke=true: the same file names; the smoke run's values in the table, labelled
+    smoke_out = tmp_path / "smoke_out"
+    res = api.run_experiment(
+        "paper_figs",
+        [*base, f"paper_figs.out_dir={smoke_out}", "paper_figs.allow_smoke=true"],
+        run_dir=tmp_path / "r2",
+    )
+    assert res.table.set_index("experiment").loc["weights_sensitivity", "source"] == "smoke"
+    assert sorted(p.name for p in smoke_out.iterdir()) == names  # the same files
+    t1 = (smoke_out / "table1_is_per_network.md").read_text()
+    assert "SMOKE RUN" in t1
+    for mean, std in PAPER_T1.values():
+        assert f"{mean - 5.0:.3f} ± {std:.3f}" in t1  # the smoke run's value
+        assert f"{mean:.3f} ± {std:.3f}" in t1  # the paper's, beside it
+    diffs = (smoke_out / "table1_differences.md").read_text()
+    assert "SMOKE RUN" in diffs and "11.45" in diffs
+
+    # in a checkout (here a fake one): its paper_figs/ when run from inside it, never with smoke
+    co = tmp_path / "checkout"
+    (co / "sub").mkdir(parents=True)
+    monkeypatch.setattr(paper_figs, "checkout_root", lambda: co)
+    monkeypatch.chdir(co / "sub")
+    api.run_experiment("paper_figs", base, run_dir=tmp_path / "r3")
+    assert sorted(p.name for p in (co / "paper_figs").iterdir()) == names
+    before = tree_bytes(co / "paper_figs")
+    capsys.readouterr()
+    smoke = [*base, "paper_figs.allow_smoke=true"]
+    res = api.run_experiment("paper_figs", smoke, run_dir=tmp_path / "r4")
+    assert tree_bytes(co / "paper_figs") == before  # committed files untouched by smoke runs
+    assert "allow_smoke=true never rewrites" in capsys.readouterr().out
+    assert "SMOKE RUN" in (res.run_dir / "table1_is_per_network.md").read_text()

@@ -3,7 +3,8 @@
 The commands are collected from README's fenced code blocks (lines starting with
 ``python -m harness`` or ``inception-note``, ``\\`` continuations joined).  Each runs in a
 subprocess, in a temporary working directory that holds what the README's commands name
-(``samples/``: 12 PNGs, ``samples.npz``: the same 12 images) and with ``$INCEPTION_NOTE_DATA``
+(``samples/``: 12 PNGs, ``samples.npz``: the same 12 images, ``reference/``: 12 other PNGs) and
+with ``$INCEPTION_NOTE_DATA``
 pointing at tiny datasets in the official formats (CIFAR-10: 30 train / 6 test images; ImageNet
 val: 12 images); no pretrained weights exist.  Appended to a command, and nothing else:
 
@@ -41,6 +42,9 @@ SWEEP = "results/table1_sweep"
 # command prefix (after ``python -m harness``) -> (appended overrides, exit code, files in the run
 # dir[, where the run dir is when the command names it])
 EXPECT = {
+    # the one-line score (`inception-note score ...` runs as `python -m harness score ...`)
+    "score a=samples/": (RANDOM, 0, ["score.json", "table.csv", "provenance.json"]),
+    "score a=samples/ b=reference/": (RANDOM, 0, ["score.json", "table.csv"]),
     "+experiment=toy_gaussian": ([], 0, ["table.csv", "toy_gaussian.png", "provenance.json"]),
     "+experiment=splits source=simulated": ([], 0, ["table.csv", "sample_sizes.csv", "splits.png"]),
     "+experiment=weights_sensitivity": (RANDOM, 0, ["table.csv", "pairwise.csv"]),
@@ -146,6 +150,7 @@ def workdir(tmp_path_factory):
     wd = tmp_path_factory.mktemp("readme")
     x = write_pngs(wd / "samples", n=12)
     np.savez(wd / "samples.npz", images=x)
+    write_pngs(wd / "reference", n=12, seed=1)
     write_datasets(wd / "datasets")
     write_mnist_style_classifier(wd)
     return wd
@@ -199,7 +204,8 @@ def test_readme_command_runs_as_written(workdir, args):
         "INCEPTION_NOTE_DATA": str(workdir / "datasets"),
         "INCEPTION_NOTE_CACHE": str(workdir / "cache"),
     }
-    name = re.search(r"experiment=(\w+)", args).group(1)
+    m = re.search(r"experiment=(\w+)", args)
+    name = m.group(1) if m else args.split()[0]  # `inception-note <experiment> ...`
     before = (
         set((workdir / "results" / name).glob("*"))
         if (workdir / "results" / name).exists()
@@ -218,3 +224,60 @@ def test_readme_command_runs_as_written(workdir, args):
     assert not (run / "INCOMPLETE").exists()
     if "Traceback" in r.stderr:
         raise AssertionError(r.stderr[-3000:])
+
+
+# ------------------------------------------------------------------ README's Python (Library)
+#: the one change to README's Python: random weights instead of the pretrained ones (no
+#: pretrained weights exist in the tests), as weights=random:0 is appended to the commands
+PY_SUBSTITUTE = (
+    'backbones.load("tf2015_torch"',
+    'backbones.load("tf2015_torch", weights="random:0"',
+)
+
+
+def readme_python_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+@needs_torch
+def test_readme_library_example_runs_and_agrees_with_the_score_command(workdir):
+    """The Library section's IS + FID example (one pass per folder, cache_dir chosen) runs as
+    written and prints the numbers `inception-note score` gives for the same folders."""
+    import json
+
+    (code,) = readme_python_blocks()
+    assert len(code.strip().splitlines()) <= 5 and "features=True" in code
+    assert PY_SUBSTITUTE[0] in code
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MPLBACKEND": "Agg",
+        "INCEPTION_NOTE_CACHE": str(workdir / "default_cache"),  # what cache_dir= replaces
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", code.replace(*PY_SUBSTITUTE)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    is_mean, fid = (float(v) for v in r.stdout.split()[-2:])
+    # cache_dir="cache/" of the example: the random weights are written there, nowhere else
+    assert list((workdir / "cache" / "weights" / "random").glob("*"))
+    assert not (workdir / "default_cache").exists()
+    cli = subprocess.run(
+        [sys.executable, "-m", "harness", "score", "a=samples/", "b=reference/", *RANDOM]
+        + ["progress=false", "cache.dir=cache", "hydra.run.dir=results/score_vs_library"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert cli.returncode == 0, cli.stderr[-3000:]
+    got = json.loads((workdir / "results" / "score_vs_library" / "score.json").read_text())
+    assert got["is_mean"] == pytest.approx(is_mean, rel=1e-5)
+    assert got["fid"] == pytest.approx(fid, rel=1e-5)

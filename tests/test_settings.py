@@ -25,6 +25,7 @@ REQUIRED = {
     "sanity": ["dataset.root=/nonexistent/samples"],
     "compare_protocols": ["dataset.root=/nonexistent/samples"],
     "collect": ["runs=[/nonexistent/sweep]"],
+    "score": ["a=."],  # a folder that exists (its inputs are checked when composed)
 }
 
 
