@@ -21,11 +21,12 @@ selection of class checks only is a one-line error before any pass.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pandas as pd
 from omegaconf import OmegaConf
 
-from harness import config, inputs, protocols, results, sanity, scores
+from harness import config, inputs, protocols, results, rows, sanity, scores
 from harness import feature_metrics as fm
 from harness import resize as rs
 from harness import settings as S
@@ -365,7 +366,7 @@ def compute(cfg) -> Result:
                     out.pool,
                     ref_f,
                     kid_cfg=OmegaConf.to_container(cfg.kid, resolve=True),
-                    ref_label=f"{ref.provenance()['dataset']} ({len(ref):,} images)",
+                    ref_label=rows.dataset_label(ref),  # "folder <name> (N images)"
                 )
             )
         else:
@@ -375,7 +376,7 @@ def compute(cfg) -> Result:
                     out.pool,
                     ref_stats=stats,
                     stats_notes=stats_notes,
-                    ref_label=f"statistics {stats_path} ({n_ref})",
+                    ref_label=f"statistics {Path(stats_path).name} ({n_ref})",  # no local path
                 )
             )
         fid_line = sanity.fid_phrase(checks[-1])

@@ -348,3 +348,19 @@ def test_within_sample_duplicate_rate_does_not_depend_on_the_reference():
     for c in (alone, with_ref):
         assert c.details["within_sample_near_copy_rate"] == pytest.approx(want, abs=1e-9)
         assert c.details["mean_nn_similarity_within"] == pytest.approx(sim.max(1).mean(), rel=1e-5)
+
+
+@needs_torch
+def test_reporting_line_names_the_reference_folder_and_no_local_path(tmp_path):
+    """The reporting line said only "vs folder (300 images)": which folder was not said."""
+    ref = tmp_path / "cifar_ref_samples"
+    write_pngs(ref, 12, size=16)
+    run = tmp_path / "run"
+    run_experiment(
+        "sanity",
+        [*TINY, "checks=[10]", f"reference={ref}", "kid.subset_size=auto"],
+        run_dir=run,
+    )
+    line = json.loads((run / "report.json").read_text())["reporting_line"]
+    assert "vs folder cifar_ref_samples (12 images)" in line, line
+    assert str(tmp_path) not in line
