@@ -440,7 +440,8 @@ def compute(cfg) -> Result:
         "checks": [c.to_dict() for c in checks],
         "missing_backbones": missing,
         "backbone": prov,
-        "samples": src.provenance(),
+        # the images in words, as tables and figure titles name them (rows.dataset_label)
+        "samples": {**src.provenance(), "dataset_label": rows.dataset_label(src)},
         "reference": ref.provenance() if ref is not None else None,
     }
     table = pd.DataFrame(
@@ -456,7 +457,8 @@ def compute(cfg) -> Result:
     )
     splits_table = None
     if head:
-        sweep_ks = [k for k in (1, 2, 5, 10, 20, 50) if k <= prep.n]
+        # the reported split count among them: the figure shows the number the report gives
+        sweep_ks = sorted({k for k in (1, 2, 5, 10, 20, 50) if k <= prep.n} | {spec.n_splits})
         splits_table = split_sweep(prep, sweep_ks, dataclasses.replace(spec, ddof=0))
     return Result(
         {"table": table},
@@ -479,7 +481,11 @@ def present(result: Result, run) -> None:
     figures = {}
     if o["spread"]:
         figures["check5_backbones"] = bars_figure(
-            o["spread"], report["backbone"]["backbone"], "backbone", "check 5: IS by backbone"
+            o["spread"],
+            report["backbone"]["backbone"],
+            "backbone",
+            "check 5: IS by backbone",
+            on=figure_inputs(report),
         )
     if o["by_resize"]:
         figures["check6_resize"] = bars_figure(
@@ -487,6 +493,7 @@ def present(result: Result, run) -> None:
             _chosen_resize(report["backbone"]),
             "resize method",
             "check 6: IS by resize method",
+            on=figure_inputs(report),
         )
     figures = {k: v for k, v in figures.items() if v is not None}
     report["figures"] = (
@@ -504,7 +511,7 @@ def present(result: Result, run) -> None:
     if 3 in _ids(report):
         run.figure(order_figure(report), "check3_order")
     if 4 in _ids(report):
-        run.figure(splits_figure(o["splits"]), "check4_splits")
+        run.figure(splits_figure(o["splits"], on=figure_inputs(report)), "check4_splits")
     for name, fig in figures.items():
         run.figure(fig, name)
     if o["strict"] and report["summary"]["n_fail"]:
@@ -609,6 +616,20 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def figure_inputs(report) -> str:
+    """``<network> on <images>`` for a figure title: the chosen backbone and the samples as
+    :func:`harness.rows.dataset_label` names them (never a config key)."""
+    b, s = report.get("backbone") or {}, report.get("samples") or {}
+    images = s.get("dataset_label")
+    if not images and s.get("dataset"):
+        images = f"{s['dataset']} ({int(s['n_samples']):,} images)"
+    return " on ".join(p for p in (b.get("backbone"), images) if p)
+
+
+def _title(what: str, on: str) -> str:
+    return f"{what}\n{on}" if on else what
+
+
 def order_figure(report):
     d = next(c for c in report["checks"] if c.get("id") == 3)["details"]
     fig, ax = subplots(figsize=(6, 3.2))
@@ -617,13 +638,13 @@ def order_figure(report):
     ax.set_xlabel("split")
     integer_ticks(ax.xaxis)
     ax.set_ylabel("IS of the split")
-    ax.set_title("check 3: order", fontsize=9)
+    ax.set_title(_title("check 3: order", figure_inputs(report)), fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def splits_figure(t: pd.DataFrame):
+def splits_figure(t: pd.DataFrame, on: str = ""):
     fig, ax = subplots(figsize=(6, 3.2))
     ax.errorbar(t.n_splits, t.is_mean, yerr=t.is_std, fmt="o-", capsize=3, label="classic IS")
     ax.axhline(t.exp_sg.iloc[0], color="tab:green", ls="--", label="exp S(G)")
@@ -631,13 +652,13 @@ def splits_figure(t: pd.DataFrame):
     ax.set_xticks(list(t.n_splits), [str(k) for k in t.n_splits])
     ax.set_xlabel("number of splits")
     ax.set_ylabel("Inception Score")
-    ax.set_title("check 4: splits", fontsize=9)
+    ax.set_title(_title("check 4: splits", on), fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def bars_figure(vals: dict, chosen: str, what: str, title: str):
+def bars_figure(vals: dict, chosen: str, what: str, title: str, on: str = ""):
     """IS per option, the chosen one highlighted; the axis does not start at 0, so each bar is
     annotated with its value and the spread is in the title.  None with fewer than 2 values."""
     items = [(k, v) for k, v in vals.items() if v is not None]
@@ -657,6 +678,6 @@ def bars_figure(vals: dict, chosen: str, what: str, title: str):
     ax.set_xticks(range(len(items)), [k for k, _ in items], rotation=25, ha="right", fontsize=7)
     ax.set_xlabel(f"{what} (orange: the one used for the reported number)")
     ax.set_ylabel("Inception Score (axis not from 0)")
-    ax.set_title(f"{title}: spread {100 * (hi / lo - 1):.2f}%", fontsize=9)
+    ax.set_title(_title(f"{title}: spread {100 * (hi / lo - 1):.2f}%", on), fontsize=9)
     fig.tight_layout()
     return fig

@@ -561,3 +561,105 @@ def test_toy_gaussian_figure():
     assert axb.get_ylabel() == "Inception Score" and "toy" in ax.get_title().lower()
     check_conventions(fig, categorical=[axb])
     close(fig)
+
+
+# ------------------------------------------------------------ item 7: the sanity report's figures
+@needs_torch
+def test_sanity_figures_show_the_report_and_name_network_and_images(tmp_path, saved, tiny_net):
+    """A tiny full report (the tiny classifier as the chosen backbone and as one other backbone):
+    each of its four figures is checked against report.json and the tables it draws."""
+    import json
+
+    from matplotlib.colors import to_rgba
+
+    from experiments import sanity as exp
+
+    builder = next(o for o in tiny_net("x") if ".builder=" in o).split("=", 1)[1]
+
+    def tiny(node: str, seed: int) -> list[str]:
+        return [
+            f"{node}.weights=random:{seed}",
+            f"{node}.builder={builder}",
+            f"{node}.input_size=8",
+            f"{node}.resize=antialias",
+        ]
+
+    res = run(
+        "sanity",
+        tmp_path,
+        "dataset=synthetic",
+        "dataset.count=40",
+        "n_splits=4",
+        "backbone=torch_model",
+        *tiny("backbone", 0),
+        *[f"~other_backbones.{k}" for k in ("tf2015", "torchvision", "keras", "tfhub")],
+        "+backbone@other_backbones.tiny_b=torch_model",
+        *tiny("other_backbones.tiny_b", 1),
+    )
+    rep = json.loads((tmp_path / "sanity" / "report.json").read_text())
+    assert (
+        set(saved)
+        == set(rep["figures"])
+        == {
+            "check3_order",
+            "check4_splits",
+            "check5_backbones",
+            "check6_resize",
+        }
+    )
+    net, images = rep["backbone"]["backbone"], "synthetic (40 images)"
+    assert net == "torch_model" and rep["samples"]["dataset_label"] == images
+    by, s = {c["id"]: c for c in rep["checks"]}, rep["summary"]
+    for name, fig in saved.items():
+        (ax,) = fig.axes
+        title = flat(ax.get_title())
+        assert title.startswith(f"check {name[5]}:") and f"{net} on {images}" in title, title
+        assert "Inception Score" in ax.get_ylabel() or "IS" in ax.get_ylabel().split()
+        marks = [t.get_text() for t in fig.texts if "WEIGHTS" in t.get_text()]
+        assert marks == [results.RANDOM_WEIGHTS_BANNER], (name, marks)  # an IS figure: may say so
+        check_conventions(fig, categorical=[ax] if name[5] in "56" else ())
+
+    # check 3: one point per split actually used, as loaded and shuffled
+    ax = saved["check3_order"].axes[0]
+    d = by[3]["details"]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert set(lines) == {"as loaded", "shuffled"} and ax.get_xlabel() == "split"
+    assert ax.get_ylabel() == "IS of the split"
+    for label, key in (
+        ("as loaded", "split_scores_as_loaded"),
+        ("shuffled", "split_scores_shuffled"),
+    ):
+        assert list(lines[label].get_ydata()) == pytest.approx(d[key])
+        assert len(lines[label].get_ydata()) == s["n_splits"] == 4
+
+    # check 4: the x ticks are the split counts swept (used, not asked), the reported one among them
+    ax = saved["check4_splits"].axes[0]
+    t = res.result.objects["splits"]
+    assert ax.get_xlabel() == "number of splits" and ax.get_ylabel() == "Inception Score"
+    assert ticks(ax) == [str(k) for k in t.n_splits]
+    assert s["n_splits"] in list(t.n_splits)
+    classic = max(ax.get_lines(), key=lambda ln: len(ln.get_xdata()))
+    assert list(classic.get_xdata()) == list(t.n_splits)
+    assert list(classic.get_ydata()) == pytest.approx(list(t.is_mean))
+    at = dict(zip(t.n_splits, t.is_mean))
+    assert at[1] == pytest.approx(by[4]["value"]["is_1_split"])
+    assert at[s["n_splits"]] == pytest.approx(s["is_mean"])
+    hline = next(ln for ln in ax.get_lines() if ln.get_label() == "exp S(G)")
+    assert hline.get_ydata()[0] == pytest.approx(math.exp(s["sg_nats"]))
+    assert [x.get_text() for x in ax.get_legend().get_texts()] == ["exp S(G)", "classic IS"]
+
+    # checks 5 and 6: one bar per value of the check, the one used highlighted, spread as reported
+    chosen = {"check5_backbones": net, "check6_resize": exp._chosen_resize(rep["backbone"])}
+    for name, cid in (("check5_backbones", 5), ("check6_resize", 6)):
+        ax = saved[name].axes[0]
+        vals = {k: v for k, v in by[cid]["value"].items() if k != "spread_pct"}
+        assert ticks(ax) == list(vals), name
+        assert [p.get_height() for p in ax.patches] == pytest.approx(list(vals.values()))
+        notes = [a.get_text() for a in ax.texts]
+        assert notes == [f"{v:.4g}" for v in vals.values()]
+        orange = [k for k, p in zip(vals, ax.patches) if p.get_facecolor() == to_rgba("tab:orange")]
+        assert orange == [chosen[name]], (name, orange)
+        assert f"spread {by[cid]['value']['spread_pct']:.2f}%" in ax.get_title()
+        assert ax.get_xlabel().startswith("backbone" if cid == 5 else "resize method")
+        assert ax.get_ylabel() == "Inception Score (axis not from 0)"
+    assert list(by[5]["value"])[1:] == [net, "tiny_b"]
