@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -234,7 +233,6 @@ def test_short_command_line_help_and_missing_folder(folders):
     )
     assert h.returncode == 0 and "a: ???" in h.stdout and "prdc:" in h.stdout
 
-    t = time.monotonic()
     m = subprocess.run(
         [sys.executable, "-m", "harness", "score", "a=/nonexistent/samples", *RANDOM]
         + [f"output_root={folders / 'cli_missing'}"],
@@ -249,7 +247,7 @@ def test_short_command_line_help_and_missing_folder(folders):
         "error: a=/nonexistent/samples: no such folder or file; give a folder of images or a "
         ".npz/.npy of uint8 N x H x W x 3 images"
     ]
-    assert time.monotonic() - t < 20 and not (folders / "cli_missing" / "score").exists()
+    assert not (folders / "cli_missing" / "score").exists()  # refused before any run dir
 
 
 @pytest.mark.skipif(
