@@ -166,11 +166,9 @@ def test_kill_9_takes_the_decode_processes_and_their_shared_memory(tmp_path, whe
             any(map(_alive, workers + trackers)) or _shm_files(held)
         ):
             time.sleep(0.05)
-        took = time.monotonic() - t0
         assert not [p for p in workers if _alive(p)], "decode processes outlived their parent"
         assert not [p for p in trackers if _alive(p)], "the resource tracker outlived the run"
         assert not _shm_files(held), "shared memory or semaphores leaked"
-        assert took < 5
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)

@@ -211,9 +211,7 @@ def test_default_set_is_reused_without_training(default_set, cache_dir, monkeypa
         raise AssertionError("retrained")
 
     monkeypatch.setattr(D, "train_fn", fail)
-    t0 = time.perf_counter()
-    again = D.trained_checkpoints(cache_dir)
-    assert time.perf_counter() - t0 < 10
+    again = D.trained_checkpoints(cache_dir)  # train_fn fails: reused, never retrained
     for name, rec in again.items():
         assert rec["reused"] and rec["files"] == default_set[name]["files"]
 
