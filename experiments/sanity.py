@@ -8,7 +8,11 @@ Runs the checks of :data:`CHECKS` (harness/sanity.py), writes ``report.md`` and
 ``report.json`` (one entry per check), figures for the order, splits, backbone and resize
 checks, prints a summary and a ready-to-paste reporting line (text and LaTeX).
 ``strict=true`` exits with code 3 when any check FAILs, so the command can guard a
-researcher's own CI.  Check 10 (FID/KID) needs a reference: ``reference=<dir>`` (or
+researcher's own CI.  Every network pass the checks ask for is planned first and each
+identical (images, network) pass runs once (:class:`PassPlan`, also with the logits cache off);
+``passes`` in report.json, ``passes.csv`` and a section of report.md say what each pass buys,
+how it was served (computed, logits cache, same as an earlier pass, skipped: network not
+available) and how long it took.  Check 10 (FID/KID) needs a reference: ``reference=<dir>`` (or
 ``+dataset@reference=<dataset>``) or ``reference_stats=<file.npz>``; asked for by id without
 one it is a one-line error, and in the full report it is listed "NOT RUN: no reference".
 
@@ -21,6 +25,7 @@ selection of class checks only is a one-line error before any pass.
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -33,7 +38,7 @@ from harness import settings as S
 from harness.backbones import REGISTRY
 from harness.config import as_bool
 from harness.errors import ConfigError, HarnessError
-from harness.pipeline import outputs
+from harness.pipeline import cache_from_config, outputs
 from harness.plotting import integer_ticks, subplots
 from harness.runner import Result
 from harness.sweeps import split_sweep
@@ -181,6 +186,166 @@ class StrictFailure(HarnessError):
 EXTRA_PASS_CHECKS = (5, 6)
 
 
+#: how a pass was served, in the passes table
+COMPUTED, FROM_CACHE, SKIPPED = "computed", "logits cache", "skipped"
+#: an identical (network, images) pair requested earlier in the same report
+SHARED = "same as pass {}"
+
+
+def weights_short(net) -> str:
+    """The weights in the passes table: published name or status, and a short sha256 (never a
+    local path)."""
+    prov = net.provenance()
+    what = net.weights_name or (
+        prov["weights"] if net.weights_status == "random" else f"{net.weights_status} weights"
+    )
+    return f"{what}, sha256 {str(prov.get('weights_sha256') or 'unknown')[:12]}"
+
+
+class PassPlan:
+    """The network passes of one report: requested by the checks, then run.
+
+    Requests with the key of the logits cache (the images' fingerprint and N, the network's
+    cache identity: name, weights sha256, every knob that changes the logits, framework
+    versions) are one pass, run once (with pool features when any of them wants them) and handed
+    to each request, also with ``cache.enabled=false``; a network identical to an earlier one is
+    not kept.  A pass's outputs are released once its requests have used them (``use`` keeps
+    what a check needs).  :attr:`rows` is the report's passes table, one row per request.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.cache = cache_from_config(cfg)
+        self.groups: dict[str, dict] = {}  # key -> {"net", "src", "features", "uses"}
+        self.requests: list[dict] = []  # the table's rows, in request order
+        self.skipped: list[dict] = []
+
+    def add(
+        self,
+        net,
+        src,
+        images: str,
+        purpose: str,
+        checks,
+        features=False,
+        use=None,
+        resize: str | None = None,
+        load_seconds: float | None = None,
+    ) -> None:
+        """Ask for ``net`` over ``src`` (``images``: "samples" or "reference") for ``purpose``
+        (checks ``checks``); ``use(outputs)`` is called with the pass's outputs.  ``resize``:
+        the method asked for when ``net`` was reused for it (same operation);
+        ``load_seconds``: the time spent building ``net`` for this request (None: loaded with
+        the run's inputs)."""
+        key = self.cache.key(src, net)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = {
+                "number": len(self.groups) + 1,
+                "net": net,
+                "src": src,
+                "features": False,
+                "uses": [],
+                "label": purpose,
+            }
+        group["features"] |= bool(features)
+        if use is not None:
+            group["uses"].append(use)
+        prov = net.provenance()
+        self.requests.append(
+            {
+                "pass": group["number"],
+                "network": net.name,
+                "weights": weights_short(net),
+                "resize": resize or prov["resize"],
+                "input_size": prov["input_size"],
+                "images": images,
+                "n_images": len(src),
+                "images_fingerprint": src.fingerprint()[:12],
+                "features": bool(features),
+                "purpose": purpose,
+                "checks": sorted(checks),
+                "how": None,
+                "seconds": 0.0,
+                "load_seconds": None if load_seconds is None else round(load_seconds, 3),
+                "reason": None,
+                "_key": key,
+            }
+        )
+
+    def skip(self, name: str, purpose: str, checks, reason: str) -> None:
+        """An optional network that is not available (its weights are missing): no pass."""
+        self.skipped.append(
+            {
+                "pass": None,
+                "network": name,
+                "weights": None,
+                "resize": None,
+                "input_size": None,
+                "images": "samples",
+                "n_images": None,
+                "images_fingerprint": None,
+                "features": False,
+                "purpose": purpose,
+                "checks": sorted(checks),
+                "how": SKIPPED,
+                "seconds": 0.0,
+                "load_seconds": None,
+                "reason": " ".join(str(reason).split()),
+            }
+        )
+
+    def run(self) -> list[dict]:
+        """Run each unique pass once, in the order first asked for; return the table."""
+        served = {}
+        for key, g in self.groups.items():
+            t0 = time.perf_counter()
+            out = outputs(self.cfg, g["net"], g["src"], features=g["features"], label=g["label"])
+            for use in g["uses"]:
+                use(out)
+            served[key] = (FROM_CACHE if out.from_cache else COMPUTED, time.perf_counter() - t0)
+            g["net"] = g["src"] = out = None  # what the checks need, they keep
+            g["uses"] = []
+        rows, seen = [], set()
+        for r in self.requests:
+            key = r.pop("_key")
+            how, seconds = served[key]
+            if key in seen:
+                how, seconds = SHARED.format(r["pass"]), 0.0
+            seen.add(key)
+            rows.append({**r, "how": how, "seconds": round(seconds, 3)})
+        self.rows = rows + self.skipped
+        return self.rows
+
+
+def passes_summary(rows: list[dict]) -> dict:
+    """Passes requested, run (computed or read from the logits cache), shared, skipped; seconds."""
+    run = [r for r in rows if r["how"] in (COMPUTED, FROM_CACHE)]
+    return {
+        "requested": sum(r["how"] != SKIPPED for r in rows),
+        "run": len(run),
+        "computed": sum(r["how"] == COMPUTED for r in run),
+        "from_cache": sum(r["how"] == FROM_CACHE for r in run),
+        "shared": sum(r["how"].startswith("same as") for r in rows),
+        "skipped": sum(r["how"] == SKIPPED for r in rows),
+        "seconds": round(sum(r["seconds"] for r in run), 3),
+        "load_seconds": round(sum(r["load_seconds"] or 0.0 for r in rows), 3),
+    }
+
+
+def _is_mean(o, spec) -> float:
+    return scores.inception_score(o.probs, splits=spec).mean
+
+
+def samples_purpose(head: bool, features: bool) -> str:
+    what = []
+    if head:
+        what.append("the reported IS and S(G), class probabilities")
+    if features:
+        what.append("pool features")
+    return "your samples under the chosen network: " + " and ".join(what)
+
+
 #: checks that need class probabilities (IS, entropies, logits): not applicable to a
 #: features-only backbone, which runs 2 (pixels), 7 (copies) and 10 (FID/KID)
 CLASS_CHECKS = {i: CHECKS[i] for i in (1, 3, 4, 5, 6, 8, 9, 11)}
@@ -290,16 +455,98 @@ def compute(cfg) -> Result:
     got.require_splits(spec.n_splits, ("dataset",) if head else (), need_logits=False)
     seed = int(cfg.shuffle_seed)
     want_f = net.has_features and (7 in want or 10 in want)
-    out = prep = rk = sg = None
+    has_ref = ref is not None or stats is not None
+    # every network pass is planned first, then each unique one runs once (PassPlan)
+    plan, got_out, spread, by_resize, missing = PassPlan(cfg), {}, {}, {}, {}
     if head or want_f:  # an encoder's pass only for its features (checks 7, 10)
-        out = outputs(cfg, net, src, features=want_f, label="samples (checks 1-4, 7-11)")
+        uses = [c for c in run_ids if c in (1, 3, 4, 5, 8, 9, 11)] + [
+            c for c in run_ids if want_f and (c == 7 or (c == 10 and has_ref))
+        ]
+        plan.add(
+            net,
+            src,
+            "samples",
+            samples_purpose(head, want_f),
+            uses,
+            features=want_f,
+            use=lambda o: got_out.__setitem__("samples", o),
+        )
+    if 5 in run_ids:  # every other backbone whose weights are present; the others skipped
+        built: dict = {}
+        others, missing = inputs.load_available(cfg, "other_backbones", seconds=built)
+        spread = {net.name: None}
+        for key, other in others.items():
+            if other.cache_identity() == net.cache_identity():  # the chosen one is there already
+                plan.add(
+                    other,
+                    src,
+                    "samples",
+                    f"check 5: IS under {key} (the chosen network)",
+                    (5,),
+                    load_seconds=built.get(key),
+                )
+                continue
+            # another network of the chosen one's name (other weights or knobs): its own bar
+            bar = key if key != net.name else f"{key} (other_backbones.{key})"
+            spread[bar] = None
+            plan.add(
+                other,
+                src,
+                "samples",
+                f"check 5: IS under {bar}",
+                (5,),
+                use=lambda o, k=bar: spread.__setitem__(k, _is_mean(o, spec)),
+                load_seconds=built.get(key),
+            )
+        for key, why in missing.items():
+            bar = key if key != net.name else f"{key} (other_backbones.{key})"
+            spread[bar] = None
+            plan.skip(key, f"check 5: IS under {bar}", (5,), f"not available: {why}")
+        del others
+    if 6 in run_ids:  # resize methods on the chosen backbone (identical operations: one pass)
+        by_resize = dict.fromkeys(rs.COMPARED)
+        # one network per resize operation: the chosen one, then each other operation once
+        variants = {rs.canonical(net.resize_method, net.align_corners): net}
+        for label, over in rs.COMPARED.items():
+            op = rs.canonical(over["resize"], over.get("align_corners"))
+            t0, variant = time.perf_counter(), variants.get(op)
+            if variant is None:
+                variant = inputs.build_backbone(
+                    got.specs["backbone"], **{"align_corners": None, **over}
+                )
+                variants[rs.canonical(variant.resize_method, variant.align_corners)] = variant
+            plan.add(
+                variant,
+                src,
+                "samples",
+                f"check 6: IS with {label} resize",
+                (6,),
+                use=lambda o, k=label: by_resize.__setitem__(k, _is_mean(o, spec)),
+                resize=rs.describe(over["resize"], over.get("align_corners")),
+                load_seconds=time.perf_counter() - t0 if variant is not net else None,
+            )
+        del variants, variant
+    if want_f and ref is not None:
+        plan.add(
+            net,
+            ref,
+            "reference",
+            "reference pool features",
+            [c for c in run_ids if c in (7, 10)],
+            features=True,
+            use=lambda o: got_out.__setitem__("reference", o.pool),
+        )
+    passes = plan.run()
+    out, ref_f = got_out.get("samples"), got_out.get("reference")
+    prep = rk = sg = None
     if head:
         prep = scores.prepare(out.probs)
         rk = scores.inception_score(prep, splits=spec)
         sg = scores.improved_score(prep)
+        if spread:
+            spread[net.name] = rk.mean
 
     checks = [not_applicable(c, net.name) for c in want if c not in run_ids]
-    spread, by_resize = {}, {}
     want = run_ids
     if 1 in want:
         checks.append(sanity.check_sample_count(prep, spec, int(cfg.bias_resamples), seed))
@@ -315,30 +562,10 @@ def compute(cfg) -> Result:
         checks.append(sanity.check_order(prep, spec, seed))
     if 4 in want:
         checks.append(sanity.check_splits(prep, spec))
-    missing = []
-    if 5 in want:  # every other backbone whose weights are present
-        others, missing = inputs.load_available(cfg, "other_backbones")
-        spread = {net.name: rk.mean}
-        for key, other in others.items():
-            if other.cache_identity() != net.cache_identity():  # the chosen one is there already
-                spread[key] = scores.inception_score(
-                    outputs(cfg, other, src, label=f"check 5: {key}").probs, splits=spec
-                ).mean
-        for key in missing:
-            spread[key] = None
+    if 5 in want:
         checks.append(sanity.check_backbone_spread(spread, net.name, cfg.compare_backbone))
-    if 6 in want:  # resize methods on the chosen backbone (identical operations share logits)
-        for label, over in rs.COMPARED.items():
-            variant = inputs.build_backbone(
-                got.specs["backbone"], **{"align_corners": None, **over}
-            )
-            by_resize[label] = scores.inception_score(
-                outputs(cfg, variant, src, label=f"check 6: {label}").probs, splits=spec
-            ).mean
+    if 6 in want:
         checks.append(sanity.check_preprocessing(by_resize, net.provenance()["resize"]))
-    ref_f = None
-    if want_f and ref is not None:
-        ref_f = outputs(cfg, net, ref, features=True, label="reference (checks 7, 10)").pool
     if 7 in want:
         if want_f:
             checks.append(
@@ -438,6 +665,9 @@ def compute(cfg) -> Result:
             "n_not_run": len(skipped),
         },
         "checks": [c.to_dict() for c in checks],
+        # every network pass the checks asked for: what for, how it was served, seconds
+        "passes": passes,
+        "passes_summary": passes_summary(passes),
         "missing_backbones": missing,
         "backbone": prov,
         # the images in words, as tables and figure titles name them (rows.dataset_label)
@@ -504,10 +734,19 @@ def present(result: Result, run) -> None:
     run.json(report, "report")
     run.text(render_markdown(report), "report.md", key="report_md")
     run.table(result.table, title="Sanity checks", print_columns=["check", "status", "value"])
+    if report["passes"]:
+        run.table(
+            passes_table(report["passes"]),
+            name="passes",
+            title="Network passes: what each one buys, and how long it took",
+            quiet=True,
+        )
     print(
         f"\nReporting line:\n  {report['reporting_line']}\n\nLaTeX:\n  "
         f"{report['reporting_line_latex']}\n"
     )
+    if report["passes"]:
+        print(f"Network passes: {passes_summary_line(report['passes_summary'])}\n")
     if 3 in _ids(report):
         run.figure(order_figure(report), "check3_order")
     if 4 in _ids(report):
@@ -601,6 +840,7 @@ def render_markdown(report: dict) -> str:
         if c["id"] == 5 and len([v for v in (c["value"] or {}).values() if v is not None]) < 3:
             lines.append("- (one backbone measured: no chart; the sentence above is the result)")
         lines.append("")
+    lines += passes_markdown(report.get("passes") or [])
     b = report["backbone"]
     lines += [
         "## Provenance",
@@ -628,6 +868,77 @@ def figure_inputs(report) -> str:
 
 def _title(what: str, on: str) -> str:
     return f"{what}\n{on}" if on else what
+
+
+def passes_table(rows: list[dict]) -> pd.DataFrame:
+    """The passes table as a DataFrame (``passes.csv``): checks as text."""
+    return pd.DataFrame(
+        [{**r, "checks": ", ".join(map(str, r["checks"]))} for r in rows],
+        columns=list(rows[0]),
+    )
+
+
+def passes_summary_line(s: dict) -> str:
+    """One sentence: how many passes were asked for, run, shared and skipped, and the time."""
+    line = (
+        f"{s['requested']} network passes requested, {s['run']} run "
+        f"({s['computed']} computed, {s['from_cache']} read from the logits cache) in "
+        f"{s['seconds']:.1f} s"
+        + (
+            f" (+ {s['load_seconds']:.1f} s building the comparison networks)"
+            if s.get("load_seconds")
+            else ""
+        )
+    )
+    if s["shared"]:
+        line += f"; {s['shared']} identical to an earlier pass (run once, shared)"
+    if s["skipped"]:
+        line += f"; {s['skipped']} skipped (network not available)"
+    return line + "."
+
+
+def passes_markdown(rows: list[dict]) -> list[str]:
+    """report.md's section on the network passes (none: no section)."""
+    if not rows:
+        return []
+
+    def cell(v) -> str:
+        return str(v).replace("|", "\\|")
+
+    lines = [
+        "## Network passes: what each one buys, and how long it took",
+        "",
+        passes_summary_line(passes_summary(rows)),
+        "",
+        "| pass | network (weights; resize, input) | images | buys | checks | how | pass s | "
+        "build s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["how"] == SKIPPED:
+            net, images, how = r["network"], "—", f"skipped: {r['reason']}"
+        else:
+            net = f"{r['network']} ({r['weights']}; {r['resize']}, {r['input_size']})"
+            images = f"{r['images']} ({r['n_images']:,}, {r['images_fingerprint']})"
+            how = r["how"] + (" (+ pool features)" if r["features"] else "")
+        lines.append(
+            "| "
+            + " | ".join(
+                cell(v)
+                for v in (
+                    r["pass"] if r["pass"] is not None else "—",
+                    net,
+                    images,
+                    r["purpose"],
+                    ", ".join(map(str, r["checks"])) or "—",
+                    how,
+                    f"{r['seconds']:.2f}",
+                    "—" if r.get("load_seconds") is None else f"{r['load_seconds']:.2f}",
+                )
+            )
+            + " |"
+        )
+    return [*lines, ""]
 
 
 def order_figure(report):

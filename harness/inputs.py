@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import time
 from dataclasses import dataclass, field
 
 from omegaconf import DictConfig, OmegaConf
@@ -245,15 +246,19 @@ def load(cfg, nets=BACKBONE_NODES, sources=DATASET_NODES, source_overrides=None)
     return out
 
 
-def load_available(cfg, node: str) -> tuple[dict, dict]:
+def load_available(cfg, node: str, seconds: dict | None = None) -> tuple[dict, dict]:
     """The networks of ``node`` whose weights are present, and why each other one is not.
 
     For optional comparisons (the sanity report's spread): a missing file skips that network.
+    ``seconds``: filled with key -> wall time of building each network.
     """
     nets, missing = {}, {}
     for key, spec in backbone_specs(cfg, (node,)).items():
+        t0 = time.perf_counter()
         try:
             nets[key] = backbones.from_config(spec)
+            if seconds is not None:
+                seconds[key] = time.perf_counter() - t0
             _record_network(nets[key], counts=False)
         except MissingInputError as exc:
             missing[key] = str(exc)

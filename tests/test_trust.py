@@ -190,7 +190,7 @@ def test_a_killed_run_keeps_an_incomplete_marker(tmp_path):
 
         def make(n, seed):
             Path({str(tmp_path / "started")!r}).touch()
-            time.sleep(120)
+            time.sleep(900)
             return np.zeros((n, 32, 32, 3), np.uint8)
     """)
     )
@@ -211,8 +211,10 @@ def test_a_killed_run_keeps_an_incomplete_marker(tmp_path):
     ]
     p = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     t0 = time.time()
-    while not (tmp_path / "started").exists() and time.time() - t0 < 240:
+    # the generator is called after the network is built: minutes on a loaded machine
+    while not (tmp_path / "started").exists() and time.time() - t0 < 600:
         time.sleep(0.2)
+    assert (tmp_path / "started").exists(), "the run never reached the generator"
     p.send_signal(signal.SIGKILL)
     p.wait(timeout=60)
     marker = json.loads((run / "INCOMPLETE").read_text())
