@@ -32,7 +32,14 @@ from harness import resize as rs
 from harness import settings as S
 from harness.errors import ConfigError
 from harness.pipeline import outputs
-from harness.plotting import dataset_labels, defined_ratio, legend, subplots, suptitle
+from harness.plotting import (
+    dataset_labels,
+    defined_ratio,
+    legend,
+    note_below,
+    subplots,
+    suptitle,
+)
 from harness.resize import BY_SHORT_NAME
 from harness.rows import dataset_label, provenance_columns, score_row
 from harness.runner import Result
@@ -376,15 +383,10 @@ def figure(table: pd.DataFrame):
     a2.set_xlabel("backbone")
     legend(a2, fontsize=7)
     if undefined:  # said on the figure, not plotted as a number
-        a2.text(
-            0.01,
-            -0.2,
+        note_below(
+            a2,
             "ratio not defined (a value or its base not positive), not shown: "
             + "; ".join(undefined),
-            transform=a2.transAxes,
-            fontsize=7,
-            va="top",
-            wrap=True,
         )
     samples = ", ".join(dataset_labels(table))
     refs = _reference_labels(table)

@@ -62,7 +62,7 @@ from harness.config import as_bool
 from harness.data.base import ImageSource, check_uint8_images
 from harness.errors import ConfigError
 from harness.pipeline import outputs
-from harness.plotting import defined_ratio, inputs_title, legend, subplots
+from harness.plotting import defined_ratio, inputs_title, legend, note_below, subplots
 from harness.rows import dataset_label, provenance_columns
 from harness.runner import Result
 
@@ -819,14 +819,11 @@ def figure(long: pd.DataFrame, corruption: str):
         fontsize=9,
     )
     if undefined:
-        ax.text(
-            0.01,
-            -0.22,
+        note_below(
+            ax,
             "ratio not defined (a value or its uncorrupted base not positive), not drawn: "
             + ", ".join(undefined),
-            transform=ax.transAxes,
-            fontsize=7,
-            va="top",
+            y=-0.22,
         )
     fig.tight_layout()
     return fig

@@ -58,6 +58,11 @@ def suptitle(fig, text: str, fontsize: float = 10, **kwargs):
     return fig.suptitle(text, fontsize=fontsize, **kwargs)
 
 
+def note_below(ax, text: str, y: float = -0.2) -> None:
+    """A small note under an axes (what is said in words instead of drawn as a number)."""
+    ax.text(0.01, y, text, transform=ax.transAxes, fontsize=7, va="top", wrap=True)
+
+
 def defined_ratio(num, den) -> np.ndarray:
     """``num / den`` where a ratio means something (``den > 0`` and ``num >= 0``), NaN elsewhere:
     unbiased KID can be negative, and -0.004 / -0.011 = 0.35 says nothing about either."""

@@ -53,3 +53,24 @@ def write_datasets(data_root: Path) -> None:
     """CIFAR-10 (30 train, 6 test) and a 12-image ImageNet val under ``data_root``."""
     write_cifar(data_root)
     write_imagenet_val(Path(data_root) / "imagenet" / "val")
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """``python -m harness *args`` in this process: (exit code, stdout, stderr)."""
+    from harness import cli
+
+    capsys.readouterr()
+    try:
+        cli.main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def one_line_error(err: str) -> str:
+    """The one ``error: ...`` line a user-fixable problem prints (asserts there is only that)."""
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err[-3000:]
+    return lines[0]

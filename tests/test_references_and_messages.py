@@ -25,29 +25,11 @@ from harness.api import compose, run_experiment
 from harness.errors import ConfigError, MissingInputError
 
 from .conftest import needs_torch
-from .fixtures import write_pngs
+from .fixtures import one_line_error, run_cli, write_pngs
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ["dataset=synthetic", "dataset.count=24", "weights=random:0", "progress=false"]
 TINY = [*BASE, "backbone.input_size=75"]
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    """``python -m harness *args`` in this process: (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        cli.main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def one_line_error(err: str) -> str:
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err[-3000:]
-    return lines[0]
 
 
 _NAME = r"([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)"

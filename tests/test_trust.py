@@ -25,28 +25,10 @@ from harness.cache import LogitsCache
 from harness.errors import HarnessError
 
 from .conftest import needs_torch
-from .fixtures import write_pngs
+from .fixtures import one_line_error, run_cli, write_pngs
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    """``python -m harness *args`` in this process: (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        cli.main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def one_line_error(err: str) -> str:
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err[-3000:]
-    return lines[0]
 
 
 def run_dirs(root: Path, name: str) -> list[Path]:

@@ -17,24 +17,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import backbones, cli, results, sanity, scores
+from harness import backbones, results, sanity, scores
 from harness.backbones import weights as W
 
 from .conftest import needs_torch
+from .fixtures import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["progress=false", "backbone.input_size=75", "dataset=synthetic", "dataset.count=24"]
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        cli.main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")
