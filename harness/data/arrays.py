@@ -210,11 +210,8 @@ class ArraySource(ImageSource):
 
     @classmethod
     def missing_input(cls, params: dict, path: str) -> str | None:
-        file = params.get("path")
-        if not isinstance(file, str) or file == S.MISSING:
-            return None  # validation names it
-        file = Path(file).expanduser()
-        return None if file.is_file() else _no_file(file, path)
+        file = cls.given_path(params, "path")
+        return None if file is None or file.is_file() else _no_file(file, path)
 
     def __init__(
         self,

@@ -256,6 +256,17 @@ class ImageSource:
         imported or network built (:func:`harness.config.check_sources_exist`)."""
         return None
 
+    @staticmethod
+    def given_path(params: dict, key: str):
+        """``params[key]`` as an expanded Path when the user gave one (None when unset or still
+        ``???``: validation names that)."""
+        from pathlib import Path
+
+        value = params.get(key)
+        if not isinstance(value, str) or value == S.MISSING:
+            return None
+        return Path(value).expanduser()
+
     def __init__(self, *, n, order, order_seed, progress):
         """Takes every setting of :meth:`settings` (use :func:`harness.data.load`)."""
         self.n_requested = None if n is None else int(n)

@@ -876,10 +876,9 @@ class FolderSource(FileImageSource):
 
     @classmethod
     def missing_input(cls, params: dict, path: str) -> str | None:
-        root = params.get("root")
-        if not isinstance(root, str) or root == S.MISSING:
-            return None  # validation names it
-        root = Path(root).expanduser()
+        root = cls.given_path(params, "root")
+        if root is None:
+            return None
         if not root.is_dir():
             return _no_folder(root, path)
         if not any(_iter_images(root)):
@@ -967,11 +966,11 @@ class ImageNetValSource(FileImageSource):
 
     @classmethod
     def missing_input(cls, params: dict, path: str) -> str | None:
-        root = params.get("root")
-        if not isinstance(root, str):
+        root = cls.given_path(params, "root")
+        if root is None:
             return None
-        if not Path(root).expanduser().is_dir():
-            return _no_imagenet(Path(root).expanduser(), path)
+        if not root.is_dir():
+            return _no_imagenet(root, path)
         label_file = params.get("label_file")
         if (
             isinstance(label_file, str)
