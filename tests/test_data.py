@@ -498,14 +498,15 @@ def test_every_dataset_config_composes_and_builds_or_names_what_is_missing(tmp_p
 
 
 def _decode_tmp_files() -> set:
-    """The shared-memory blocks of decode processes that exist now (after a collection, so
-    sources that are gone have released theirs)."""
+    """The shared-memory blocks this process's decode pools hold now (after a collection, so
+    sources that are gone have released theirs); another pytest worker's blocks are not ours."""
     import gc
+    import os
 
     from harness.data.files import SHM_PREFIX
 
     gc.collect()
-    return set(Path("/dev/shm").glob(SHM_PREFIX + "*"))
+    return set(Path("/dev/shm").glob(f"{SHM_PREFIX}{os.getpid()}-*"))
 
 
 @pytest.mark.parametrize("worker_type", ["thread", "process"])

@@ -323,6 +323,7 @@ def test_sanity_fid_check_uses_stats_and_refuses_mismatched_ones(stats_run, tmp_
         "weights=random:0",
         "progress=false",
         f"reference_stats={wd / 'ref.npz'}",
+        "checks=[10]",  # check 10 and the reporting line are what this test reads
     ]
     with pytest.raises(ConfigError, match="allow_mismatched_stats=true"):
         api.run_experiment(

@@ -62,7 +62,9 @@ def fake_compute(monkeypatch):
         return _fake_state(seed)
 
     monkeypatch.setattr(random_init, "_compute", compute)
-    return calls
+    random_init._compute_once.cache_clear()  # no real state memoised by an earlier test
+    yield calls
+    random_init._compute_once.cache_clear()  # and no fake one left for a later test
 
 
 @pytest.fixture
@@ -164,6 +166,12 @@ def test_random_weights_identical_with_and_without_disk_cache(tmp_path, env_cach
     cdir = tmp_path / "run_cache"
     first = W.random_weights(spec, 1001, cache_dir=str(cdir))  # computed, written
     again = W.random_weights(spec, 1001, cache_dir=str(cdir))  # read back from the file
+    memo = W.random_weights(spec, 1001, cache_dir=W.NO_DISK_CACHE)  # this process's arrays
+    memo.state["fc.bias"][0] += 1  # a caller's copy: the memo is not changed through it
+    memo = W.random_weights(spec, 1001, cache_dir=W.NO_DISK_CACHE)
+    assert fake_compute == [2]
+    np.testing.assert_array_equal(memo.state["fc.bias"], first.state["fc.bias"])
+    random_init._compute_once.cache_clear()
     mem = W.random_weights(spec, 1001, cache_dir=W.NO_DISK_CACHE)
     assert fake_compute == [2, 2]  # once for the cache, once in memory
     assert _files(cdir) == [f"weights/random/iv3_random_2_v{random_init.RANDOM_INIT_VERSION}.npz"]

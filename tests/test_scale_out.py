@@ -157,10 +157,10 @@ def test_two_attack_shards_collected_equal_one_run_bit_for_bit(tmp_path):
     common = [
         "weights=random:0",
         "backbone.input_size=75",
-        "attack.n_images=10",
+        "attack.n_images=4",  # two shards of one batch each
         "attack.iterations=2",
         "attack.batch_size=2",
-        "attack.n_splits=3",
+        "attack.n_splits=2",
         "attack.eps=0.01",
         "progress=false",
     ]

@@ -18,10 +18,13 @@ adds logits of order 1e7 (every softmax one-hot).  The canonical random network 
 Weights are numpy arrays in torchvision's naming and layout; each backbone converts them
 (:mod:`harness.porting`), so ``random:<seed>`` is the same parameter values everywhere and any
 difference between backbones is the implementation's.  The result is cached on disk per seed
-(``<cache.dir>/weights/random``), or built in memory with the on-disk cache disabled.
+(``<cache.dir>/weights/random``), or built in memory with the on-disk cache disabled (once
+per process and seed: the same arrays).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -59,6 +62,18 @@ def calibration_batch(seed: int) -> np.ndarray:
     return x / 127.5 - 1.0
 
 
+def _computed(seed: int) -> dict:
+    """:func:`_compute`'s arrays, fresh copies of the ones this process already computed for
+    ``seed`` (a pure function of it: with the disk cache off, a report that builds the same
+    random network five times computes it once)."""
+    return {k: v.copy() for k, v in _compute_once(int(seed)).items()}
+
+
+@functools.lru_cache(maxsize=2)
+def _compute_once(seed: int) -> dict:
+    return _compute(seed)
+
+
 def _compute(seed: int) -> dict:
     from .iv3_numpy import NumpyIV3
 
@@ -83,7 +98,7 @@ def random_iv3_state(seed: int, num_outputs: int = 1000, cache_dir=None) -> dict
     from . import weights as W
 
     if W.disk_cache_off(cache_dir):
-        return _take_outputs(_compute(seed), num_outputs)
+        return _take_outputs(_computed(seed), num_outputs)
     from ..results import atomic_path, ensure_dir
 
     name = f"iv3_random_{int(seed)}_v{RANDOM_INIT_VERSION}.npz"
@@ -97,7 +112,7 @@ def random_iv3_state(seed: int, num_outputs: int = 1000, cache_dir=None) -> dict
             sd = None
     if sd is None:
         ensure_dir(path.parent, W.CACHE_FIX)  # an unwritable cache.dir fails before the work
-        sd = _compute(seed)
+        sd = _computed(seed)
         with atomic_path(path, suffix=".npz", fix=W.CACHE_FIX) as tmp, open(tmp, "wb") as f:
             np.savez(f, **sd)
     return _take_outputs(sd, num_outputs)

@@ -216,7 +216,8 @@ def decode_file(f, spec: DecodeSpec):
 #: shared-memory blocks a decode process keeps attached (the newest; blocks are reused)
 _ATTACHED: dict = {}
 _ATTACHED_MAX = 4
-#: name prefix of the shared-memory blocks (``/dev/shm/<prefix>...`` on Linux)
+#: name prefix of the shared-memory blocks (``/dev/shm/<prefix><pid>-...`` on Linux; the pid of
+#: the process that created the block, so a leak is traceable to its run)
 SHM_PREFIX = "inception-note-decode-"
 
 
@@ -713,7 +714,7 @@ class FileImageSource(ImageSource):
                 f"{nbytes / 2**20:.0f} MiB; enlarge it (docker run --shm-size=2g) or set "
                 "dataset.worker_type=thread"
             )
-        name = SHM_PREFIX + os.urandom(8).hex()
+        name = f"{SHM_PREFIX}{os.getpid()}-{os.urandom(8).hex()}"
         shm = shared_memory.SharedMemory(name=name, create=True, size=max(1, nbytes))
         self._blocks.append(shm)
         return shm
