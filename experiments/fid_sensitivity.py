@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from harness import config, inputs
+from harness import config, inputs, metric_set
 from harness import feature_metrics as fm
 from harness import resize as rs
 from harness import settings as S
@@ -43,6 +43,10 @@ from harness.plotting import (
 from harness.resize import BY_SHORT_NAME
 from harness.rows import dataset_label, provenance_columns, score_row
 from harness.runner import Result
+
+#: the extra metrics this table can give (harness/metric_set.py); C_T and authenticity need a
+#: held-out real set: ``memorization`` and ``metric_properties`` report them
+EXTRA_METRICS = ("is_inf", "fid_inf", "mode_score", "mmd2", "w1", "one_nn_accuracy")
 
 SETTINGS = S.ExperimentSettings(
     "FID/KID/precision/recall/density/coverage and IS of one sample set vs one reference set "
@@ -82,6 +86,15 @@ SETTINGS = S.ExperimentSettings(
             ),
             config.kid_section(),
             config.prdc_section(),
+            S.Setting(
+                "extra_metrics",
+                S.ListOf(S.Choice(EXTRA_METRICS), min_len=0, unique=True),
+                list(EXTRA_METRICS),
+                "beside FID, KID, PRDC and IS: IS_inf/FID_inf and Xu et al.'s metrics ([] for "
+                "none: FID_inf, MMD and 1-NN cost the most)",
+            ),
+            config.extrapolation_section(),
+            config.survey_section(),
         ]
     ),
     uses_splits=True,
@@ -168,6 +181,25 @@ def feature_metric_row(samples, reference, kid_cfg, prdc_cfg) -> dict:
     }
 
 
+def extra_metric_row(s, r, cfg, w1_sliced: bool) -> dict:
+    """The ``extra_metrics`` of samples ``s`` against reference ``r`` (pipeline outputs)."""
+    want, out = set(cfg.extra_metrics), {}
+    with_probs = s.probs is not None and r.probs is not None
+    if "is_inf" in want and s.probs is not None:
+        out.update(metric_set.is_inf_columns(s.probs, cfg.extrapolation))
+    if "fid_inf" in want:
+        out.update(metric_set.fid_inf_columns(s.pool, r.pool, cfg.extrapolation))
+    if "mode_score" in want and with_probs:
+        out.update(metric_set.mode_score_columns(s.probs, r.probs, cfg.survey))
+    if "mmd2" in want:
+        out.update(metric_set.mmd_columns(s.pool, r.pool, cfg.survey))
+    if "w1" in want:
+        out.update(metric_set.wasserstein_columns(s.pool, r.pool, cfg.survey, w1_sliced))
+    if "one_nn_accuracy" in want:
+        out.update(metric_set.one_nn_columns(s.pool, r.pool))
+    return out
+
+
 def _variants(cfg) -> dict:
     unknown = [r for r in cfg.resizes if r not in rs.BY_SHORT_NAME]
     if unknown:
@@ -194,6 +226,8 @@ def compute(cfg) -> Result:
         if not v.has_features
     }
     rows = []
+    # one W1 method for the whole table (exact and sliced values are never compared)
+    w1_sliced = max(len(src), len(ref)) > int(cfg.survey.wasserstein_exact_max)
     for (bkey, base), (vname, knobs) in itertools.product(nets.items(), variants.items()):
         net = (
             base
@@ -209,6 +243,7 @@ def compute(cfg) -> Result:
             "resize_operation": rs.canonical(prov["resize"], prov.get("align_corners")),
             **feature_metric_row(s.pool, r.pool, cfg.kid, cfg.prdc),
             **(score_row(s.probs, spec) if net.has_logits else NO_SCORES),
+            **extra_metric_row(s, r, cfg, w1_sliced),
             "is_note": None if net.has_logits else NO_HEAD,
             "n_reference": len(ref),
             "reference_dataset": ref.provenance()["dataset"],
@@ -219,10 +254,14 @@ def compute(cfg) -> Result:
         }
         rows.append(row)
     table = pd.DataFrame(rows)
+    table["extra_metrics"] = ",".join(cfg.extra_metrics)
+    for section in ("extrapolation", "survey"):
+        for k, v in cfg[section].items():
+            table[f"{section}_{k}"] = v
     return Result(
         {"table": table, "pairwise": pairwise(table)},
         got.random_weights,
-        extra={"backbones_without_features": without},
+        extra={"backbones_without_features": without, "metric_notes": metric_set.notes_of(table)},
     )
 
 
@@ -270,6 +309,8 @@ def present(result: Result, run) -> None:
                 f"no IS / S(G) for {k} (is_mean ... underflow_rows empty): {why}"
                 for k, why in _is_notes(t).items()
             ],
+            *_extra_notes(t),
+            *(result.extra.get("metric_notes") or []),
         ],
         print_columns=[
             "backbone_key",
@@ -281,6 +322,7 @@ def present(result: Result, run) -> None:
             "density",
             "coverage",
             "is_mean",
+            *[c for c in PRINTED_EXTRAS if c in t.columns],
         ],
     )
     notes = _is_notes(t)
@@ -302,6 +344,23 @@ def present(result: Result, run) -> None:
         ],
     )
     run.figure(figure(t), "fid_sensitivity")
+
+
+#: the extra metrics' columns printed with the table (all are in table.csv)
+PRINTED_EXTRAS = ("is_inf", "fid_inf", "fid_inf_se", "mode_score", "mmd2", "w1", "one_nn_accuracy")
+
+
+def _extra_notes(table: pd.DataFrame) -> list[str]:
+    """What the extra metrics are, for those in the table."""
+    have = [c for c in metric_set.FAMILIES if c in table.columns]
+    out = [f"{c}: {metric_set.FAMILIES[c]}" for c in have]
+    if "w1_method" in table.columns:
+        out.append(
+            f"w1 method: {table.w1_method.dropna().iloc[0]}"
+            if table.w1_method.notna().any()
+            else ""
+        )
+    return [o for o in out if o]
 
 
 def _is_notes(table: pd.DataFrame) -> dict:

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from harness import config, inputs, scores
+from harness import config, inputs, metric_set, scores
 from harness import feature_metrics as fm
 from harness import settings as S
 from harness.neighbors import nearest_similarity, normalise_features
@@ -51,6 +51,7 @@ SETTINGS = S.ExperimentSettings(
                 "cosine similarity of centred pool features that counts as a copy",
             ),
             config.kid_section(doc="KID of each generator's samples against the training set"),
+            config.data_copying_section(),
         ]
     ),
     uses_splits=True,
@@ -114,6 +115,16 @@ def compute(cfg) -> Result:
             **k.provenance(),
         }
 
+    # C_T's held-out test sample: the second half of the held-out set, the same for every row
+    # (the held-out generator's samples in it are left out of its C_T: ct_n_generated)
+    test_start = len(held) // 2
+    ct_test = he.pool[test_start:]
+
+    def copying(generated) -> dict:
+        out = metric_set.data_copying_columns(tr.pool, ct_test, generated, cfg.data_copying)
+        out.update(metric_set.authenticity_columns(tr.pool, generated))
+        return {**out, "ct_n_generated": len(generated), "ct_n_test": len(ct_test)}
+
     rows = []
     for K in [int(v) for v in cfg.replay_sizes if int(v) <= len(train)]:
         # replay the first K training images, uniformly with replacement
@@ -122,12 +133,14 @@ def compute(cfg) -> Result:
         r.update(score_row(tr.probs[idx], spec))
         r.update(duplicate_rates(tr_f[idx], tr_f, thr))
         r.update(vs_train(tr.pool[idx]))
+        r.update(copying(tr.pool[idx]))
         rows.append(r)
     r = {"generator": "held-out images (generalises, no copies)", "memorised_images": 0}
     hi = np.arange(n)
     r.update(score_row(he.probs[hi], spec))
     r.update(duplicate_rates(he_f[hi], tr_f, thr))
     r.update(vs_train(he.pool[hi]))
+    r.update(copying(he.pool[hi[hi < test_start]]))
     rows.append(r)
     table = pd.DataFrame(rows)
     full = dataclasses.replace(spec, n_splits=min(spec.n_splits, len(train)))
@@ -138,6 +151,10 @@ def compute(cfg) -> Result:
             "n_samples": n,
             "dup_threshold_cosine": thr,
             "features": f"pool ({tr.pool.shape[1]}), centred on the train mean",
+            "ct_sets": "train: the training set; held-out test: the second half of the "
+            "held-out set (the held-out generator's C_T uses its samples in the first half)",
+            "authenticity_real": "the training set",
+            **{f"data_copying_{k}": v for k, v in cfg.data_copying.items()},
             "kid_subset_size_setting": str(cfg.kid.subset_size),
             "train_fingerprint": train.fingerprint(),
             "heldout_fingerprint": held.fingerprint(),
@@ -164,6 +181,12 @@ def present(result: Result, run) -> None:
             "fid_vs_train / kid_vs_train: FID and KID of each generator's samples against the "
             "training set (pool features), as FID is usually computed: a generator that "
             "replays training images gets a *better* (lower) FID than one that generalises.",
+            f"ct: {metric_set.FAMILIES['ct']}: k-means cells on the training set, the second "
+            "half of the held-out set as its held-out test sample; about 0 without copying.",
+            f"authenticity: {metric_set.FAMILIES['authenticity']}: a sample is inauthentic when "
+            "it is closer to its nearest training image than that image is to its own nearest "
+            "training neighbour.",
+            *metric_set.notes_of(result.table),
         ],
         print_columns=[
             "generator",
@@ -174,6 +197,8 @@ def present(result: Result, run) -> None:
             "kid_vs_train",
             "nn_dup_rate_vs_train",
             "within_sample_dup_rate",
+            "ct",
+            "authenticity",
         ],
     )
     run.figure(figure(result.table), "memorization")

@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness import config, inputs, scores
+from harness import config, inputs, metric_set, scores
 from harness import feature_metrics as fm
 from harness import settings as S
 from harness.config import as_bool
@@ -154,12 +154,32 @@ SETTINGS = S.ExperimentSettings(
             ),
             config.kid_section(subsets=20, seed=False, doc="KID (capped at the set sizes)"),
             config.prdc_section(),
+            S.Setting(
+                "extra_metrics",
+                S.ListOf(S.Choice(tuple(metric_set.FAMILIES)), min_len=0, unique=True),
+                list(metric_set.FAMILIES),
+                "beside IS, S(G), FID, KID and PRDC: IS_inf/FID_inf, Xu et al.'s metrics, C_T "
+                "and authenticity ([] for none: FID_inf, MMD and 1-NN cost the most)",
+            ),
+            config.extrapolation_section(),
+            config.survey_section(),
+            config.data_copying_section(),
         ]
     ),
     uses_splits=True,
 )
 
-METRICS = ["is_mean", "sg_nats", "fid", "kid", "precision", "recall", "density", "coverage"]
+METRICS = [
+    "is_mean",
+    "sg_nats",
+    "fid",
+    "kid",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    *metric_set.FAMILIES,
+]
 #: the corruptions that need classes (the dataset's labels or the backbone's predictions)
 CLASS_CORRUPTIONS = ("intra_class_collapse", "mode_dropping")
 #: why a backbone has no IS / S(G) rows (``is_note``)
@@ -167,7 +187,7 @@ NO_HEAD = "no classifier head (features only)"
 ROW_SELECTIONS = ("intra_class_collapse", "mode_dropping", "memorization", "sample_size")
 PIXEL_CORRUPTIONS = ("memorization_jittered", "noise", "shift", "rotate", "jpeg", "blur")
 #: which direction is "worse" for each metric (for the figure's caption only)
-LOWER_IS_BETTER = {"fid", "kid"}
+LOWER_IS_BETTER = {"fid", "kid", *metric_set.LOWER_IS_BETTER}
 NOISE = "none (random halves)"
 #: bump when a pixel corruption (or the rng draws feeding it) changes what it produces
 PIXEL_CODE_VERSION = 2
@@ -273,9 +293,48 @@ def kid_subset_size(setting, n: int, n_reference: int) -> int:
     return min(want, int(n), int(n_reference))
 
 
-def metric_values(probs, feats, ref_feats, n_splits: int, kid_cfg, prdc_cfg, seed: int) -> dict:
+class Reference:
+    """The reference set's outputs and what every configuration compares with: its pool
+    features, probabilities (None without a classifier head), full-set statistics (FID_inf),
+    C_T's seeded halves (training / held-out) and whether W1 is sliced in this run."""
+
+    def __init__(self, pool, probs, cfg, largest: int):
+        self.pool, self.probs = pool, probs
+        self.stats = fm.feature_stats(pool) if "fid_inf" in cfg.extra_metrics else None
+        self.factors: dict = {}  # its covariance factored once for every configuration
+        self.train, self.test = metric_set.reference_halves(len(pool), int(cfg.data_copying.seed))
+        # one W1 method for the whole table (exact and sliced values are never compared)
+        self.w1_sliced = max(largest, len(pool)) > int(cfg.survey.wasserstein_exact_max)
+
+
+def extra_values(probs, feats, ref: Reference, cfg) -> dict:
+    """The ``extra_metrics`` of one configuration (harness/metric_set.py's columns)."""
+    want, out = set(cfg.extra_metrics), {}
+    if "is_inf" in want and probs is not None:
+        out.update(metric_set.is_inf_columns(probs, cfg.extrapolation))
+    if "fid_inf" in want:
+        out.update(metric_set.fid_inf_columns(feats, ref.stats, cfg.extrapolation, ref.factors))
+    if "mode_score" in want and probs is not None:
+        out.update(metric_set.mode_score_columns(probs, ref.probs, cfg.survey))
+    if "mmd2" in want:
+        out.update(metric_set.mmd_columns(feats, ref.pool, cfg.survey))
+    if "w1" in want:
+        out.update(metric_set.wasserstein_columns(feats, ref.pool, cfg.survey, ref.w1_sliced))
+    if "one_nn_accuracy" in want:
+        out.update(metric_set.one_nn_columns(feats, ref.pool))
+    if "ct" in want:
+        tr, te = ref.pool[ref.train], ref.pool[ref.test]
+        out.update(metric_set.data_copying_columns(tr, te, feats, cfg.data_copying))
+        out["ct_sets"] = "train / held-out: seeded halves of the reference set"
+    if "authenticity" in want:
+        out.update(metric_set.authenticity_columns(ref.pool, feats))
+    return out
+
+
+def metric_values(probs, feats, ref: Reference, n_splits: int, cfg, seed: int) -> dict:
     """Every metric of one configuration; ``probs=None`` (a features-only backbone): no IS and
     no S(G), the feature metrics only."""
+    kid_cfg, prdc_cfg, ref_feats = cfg.kid, cfg.prdc, ref.pool
     n = len(feats)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fm.RankDeficientWarning)
@@ -308,6 +367,7 @@ def metric_values(probs, feats, ref_feats, n_splits: int, kid_cfg, prdc_cfg, see
         "kid_subset_size": size,
         "kid_matmul_dtype": k.matmul_dtype,
         "prdc_ball": p.ball,
+        **extra_values(probs, feats, ref, cfg),
     }
 
 
@@ -566,12 +626,13 @@ def compute(cfg) -> Result:
     labels = None if labels is None else np.asarray(labels)
     r = outputs(cfg, net, ref, features=True, label="reference set")
     b_probs, r_probs = (b.probs, r.probs) if head else (None, None)
+    reference = Reference(r.pool, r_probs, cfg, n)
 
     def rows_of(probs, idx):
         return None if probs is None else probs[idx]
 
     def score(probs, feats, seed):
-        return metric_values(probs, feats, r.pool, spec.n_splits, cfg.kid, cfg.prdc, seed)
+        return metric_values(probs, feats, reference, spec.n_splits, cfg, seed)
 
     rows = []
 
@@ -659,7 +720,8 @@ def compute(cfg) -> Result:
         row_seed = seeds[0] if s is None else s
         add(corruption, strength, row_seed, score(o.probs if head else None, o.pool, row_seed))
 
-    long = _long_table(pd.DataFrame(rows), base_vals)
+    wide = pd.DataFrame(rows)
+    long = _long_table(wide, base_vals)
     summary = detects(long)
     # no seed here: the table's ``seed`` is each row's own; the run's seed is ``run_seed``
     prov = provenance_columns(net, base, spec)
@@ -674,6 +736,7 @@ def compute(cfg) -> Result:
             "n_reference": len(ref),
             "kid_subsets": int(cfg.kid.subsets),
             "kid_subset_size_setting": str(cfg.kid.subset_size),
+            **extra_settings(cfg, base_vals),
         }
     )
     for k, v in prov.items():
@@ -685,24 +748,68 @@ def compute(cfg) -> Result:
             "classes_from": label_source,
             "baseline": base_vals,
             "is_note": None if head else NO_HEAD,
+            "metric_notes": metric_set.notes_of(wide),
         },
     )
 
 
+def extra_settings(cfg, base_vals: dict) -> dict:
+    """The extra metrics' settings and fixed definitions (the same on every row)."""
+    out = {"extra_metrics": ",".join(cfg.extra_metrics)}
+    for section in ("extrapolation", "survey", "data_copying"):
+        for k, v in cfg[section].items():
+            out[f"{section}_{k}"] = v
+    # the definitions the metric functions recorded (texts, identical on every row)
+    fixed = ("_method", "_subsets", "_stderr_kind", "_formula", "_estimator", "_kernel", "_rule")
+    fixed += ("_ground_cost", "_weights", "_ties", "_partition", "_keep_rule", "_z_u", "_sign")
+    for k, v in base_vals.items():
+        if isinstance(v, str) and k.endswith(fixed) and not k.startswith("w1_method"):
+            out[k] = v
+    if "pot_version" in base_vals:
+        out["pot_version"] = base_vals["pot_version"]
+    return out
+
+
+def _detail(metric: str, row: pd.Series):
+    """What a row's value of ``metric`` was computed with, where it varies by row."""
+
+    def get(col):
+        v = row.get(col)
+        return None if v is None or (isinstance(v, float) and np.isnan(v)) else v
+
+    if get(f"{metric}_note"):
+        return f"not computed: {row[f'{metric}_note']}"
+    if metric == "mmd2" and get("mmd_bandwidth") is not None:
+        return f"sigma={row['mmd_bandwidth']:.6g} ({row['mmd_bandwidth_rule']})"
+    if metric == "w1" and get("w1_method"):
+        return str(row["w1_method"])
+    if metric == "one_nn_accuracy" and get("one_nn_accuracy_real") is not None:
+        return f"real {row['one_nn_accuracy_real']:.4f}, fake {row['one_nn_accuracy_fake']:.4f}"
+    if metric == "ct" and get("ct_cells") is not None:
+        return f"{int(row['ct_cells_used'])} of {int(row['ct_cells'])} k-means cells used"
+    if metric in ("is_inf", "fid_inf") and get(f"{metric}_size_min") is not None:
+        return (
+            f"{int(row[f'{metric}_sizes_count'])} sizes {int(row[f'{metric}_size_min'])}.."
+            f"{int(row[f'{metric}_size_max'])}, R^2 {row[f'{metric}_r2']:.4f}"
+        )
+    if metric == "mode_score" and get("mode_score_form"):
+        return f"form={row['mode_score_form']}"
+    return None
+
+
 def _long_table(wide: pd.DataFrame, base_vals: dict) -> pd.DataFrame:
-    out = wide.melt(
-        id_vars=[
-            "corruption",
-            "strength",
-            "seed",
-            "kid_subset_size",
-            "kid_matmul_dtype",
-            "prdc_ball",
-        ],
-        value_vars=[m for m in METRICS if m in wide.columns],
-        var_name="metric",
-        value_name="value",
+    ids = ["corruption", "strength", "seed", "kid_subset_size", "kid_matmul_dtype", "prdc_ball"]
+    metrics = [m for m in METRICS if m in wide.columns]
+    out = wide.reset_index(names="_row").melt(
+        id_vars=["_row", *ids], value_vars=metrics, var_name="metric", value_name="value"
     )
+    # IS_inf / FID_inf: the fit's standard error; every extra metric: what it was computed with
+    se = {m: wide[f"{m}_se"] for m in ("is_inf", "fid_inf") if f"{m}_se" in wide.columns}
+    out["stderr"] = [
+        float(se[m].iloc[i]) if m in se else np.nan for m, i in zip(out.metric, out._row)
+    ]
+    out["detail"] = [_detail(m, wide.iloc[i]) for m, i in zip(out.metric, out._row)]
+    out = out.drop(columns="_row")
     out["uncorrupted"] = out.metric.map(base_vals)
     out["relative_change"] = out.value / out.uncorrupted - 1
     return out
@@ -725,11 +832,12 @@ def detects(long: pd.DataFrame) -> pd.DataFrame:
         direction = np.sign(path[-1] - path[0])
         monotone = bool(np.all(direction * steps >= -eps)) if direction else False
         moved = abs(path[-1] - path[0])
+        defined = bool(np.isfinite(path).all())  # an extra metric not computable on a set: n/a
         rows.append(
             {
                 "corruption": corr,
                 "metric": metric,
-                "detects": bool(monotone and moved > 3 * eps and moved > 0),
+                "detects": bool(monotone and moved > 3 * eps and moved > 0) if defined else None,
                 "change_at_strongest": path[-1] - path[0],
                 "noise_std": eps,
                 "monotone": monotone,
@@ -759,19 +867,25 @@ def _no_is_notes(result: Result) -> list[str]:
 
 def present(result: Result, run) -> None:
     long, det = result.table, result.tables["detects"]
+    metric_notes = result.extra.get("metric_notes") or []
     run.table(
         long,
         title="Each metric under controlled corruptions (long format)",
         quiet=True,
-        notes=[f"classes: {result.extra['classes_from']}", *_no_is_notes(result)],
+        notes=[f"classes: {result.extra['classes_from']}", *_no_is_notes(result), *metric_notes],
     )
     grid = det.pivot(index="metric", columns="corruption", values="detects")
-    grid = grid.reindex(_metrics_in(long)).map(lambda v: "yes" if v else "no").reset_index()
+    grid = (
+        grid.reindex(_metrics_in(long))
+        .map(lambda v: "n/a" if v is None or v != v else "yes" if v else "no")
+        .reset_index()
+    )
     run.table(
         grid,
         name="detects",
         title="Which corruption each metric detects",
-        notes=[RULE, *_no_is_notes(result)],
+        notes=[RULE, "n/a: the metric could not be computed on a set of that size", *metric_notes]
+        + _no_is_notes(result),
     )
     run.table(det, name="detects_detail", title="Detection detail", quiet=True)
     for corr in [c for c in dict.fromkeys(long.corruption) if c != NOISE]:

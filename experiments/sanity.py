@@ -163,6 +163,8 @@ SETTINGS = S.ExperimentSettings(
                 applies=S.When("reference_stats", not_in=(None,), text="reference_stats is set"),
             ),
             config.kid_section(subset_size="auto", doc="KID against the reference set (check 10)"),
+            config.extrapolation_section(),
+            config.data_copying_section(),
             S.Setting(
                 "dup_threshold",
                 S.Float(lo=-1, hi=1),
@@ -454,8 +456,9 @@ def compute(cfg) -> Result:
     spec = config.split_spec(cfg)
     got.require_splits(spec.n_splits, ("dataset",) if head else (), need_logits=False)
     seed = int(cfg.shuffle_seed)
-    want_f = net.has_features and (7 in want or 10 in want)
     has_ref = ref is not None or stats is not None
+    # pool features for checks 7 and 10, and for check 1's FID_inf when there is a reference
+    want_f = net.has_features and (7 in want or 10 in want or (1 in want and has_ref))
     # every network pass is planned first, then each unique one runs once (PassPlan)
     plan, got_out, spread, by_resize, missing = PassPlan(cfg), {}, {}, {}, {}
     if head or want_f:  # an encoder's pass only for its features (checks 7, 10)
@@ -532,7 +535,7 @@ def compute(cfg) -> Result:
             ref,
             "reference",
             "reference pool features",
-            [c for c in run_ids if c in (7, 10)],
+            [c for c in run_ids if c in (1, 7, 10)],
             features=True,
             use=lambda o: got_out.__setitem__("reference", o.pool),
         )
@@ -549,7 +552,17 @@ def compute(cfg) -> Result:
     checks = [not_applicable(c, net.name) for c in want if c not in run_ids]
     want = run_ids
     if 1 in want:
-        checks.append(sanity.check_sample_count(prep, spec, int(cfg.bias_resamples), seed))
+        checks.append(
+            sanity.check_sample_count(
+                prep,
+                spec,
+                int(cfg.bias_resamples),
+                seed,
+                features=out.pool if want_f else None,
+                reference=ref_f if ref_f is not None else stats,
+                extrapolation=cfg.extrapolation,
+            )
+        )
     if 2 in want:  # pixels: a bounded sample of the images themselves
         m = min(int(cfg.pixel_sample), len(src))
         pix = next(src.batches_range(0, m, m))
@@ -570,7 +583,11 @@ def compute(cfg) -> Result:
         if want_f:
             checks.append(
                 sanity.check_memorization(
-                    out.pool, ref_f, float(cfg.dup_threshold), random_weights=net.random_weights
+                    out.pool,
+                    ref_f,
+                    float(cfg.dup_threshold),
+                    random_weights=net.random_weights,
+                    data_copying=cfg.data_copying,
                 )
             )
         else:

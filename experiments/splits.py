@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harness import config, inputs, scores
+from harness import config, inputs, metric_set, scores
 from harness import settings as S
 from harness.errors import ConfigError
 from harness.pipeline import outputs
@@ -64,6 +64,7 @@ SETTINGS = S.ExperimentSettings(
             S.Setting(
                 "resamples", S.Int(lo=1), 10, "seeded subsets per sample size (95% intervals)"
             ),
+            config.extrapolation_section(),
         ]
     ),
     uses_splits=True,
@@ -138,11 +139,30 @@ def compute(cfg) -> Result:
         if k != "n_samples":
             sizes[k] = v
     return Result(
-        {"table": table, "sample_sizes": sizes},
+        {
+            "table": table,
+            "sample_sizes": sizes,
+            "extrapolation": extrapolation_table(prep, cfg.extrapolation, truth, prov),
+        },
         random_weights,
         extra={"truth": truth},
         objects={"label": label, "n": prep.n},
     )
+
+
+def extrapolation_table(prep, ex_cfg, truth, prov: dict) -> pd.DataFrame:
+    """IS_inf (Chong & Forsyth 2020: one split per size, a line in 1/N) beside the one-split
+    IS at N (= exp S(G)), and their errors against the truth when it is known."""
+    row = {"n_samples": prep.n, **metric_set.is_inf_columns(prep.probs, ex_cfg)}
+    row["is_1split_at_n"] = float(np.exp(scores.improved_score(prep).nats))
+    if truth:
+        true = truth["true_inception_score"]
+        row["true_is"] = true
+        row["is_inf_error"] = row["is_inf"] - true
+        row["is_1split_at_n_error"] = row["is_1split_at_n"] - true
+    row.update({f"extrapolation_{k}": v for k, v in ex_cfg.items()})
+    row.update({k: v for k, v in prov.items() if k != "n_samples"})
+    return pd.DataFrame([row])
 
 
 def present(result: Result, run) -> None:
@@ -179,6 +199,32 @@ def present(result: Result, run) -> None:
             c
             for c in ("n_samples", "is_mean", "is_lo95", "is_hi95", "exp_sg_mean", "true_is")
             if c in sizes.columns
+        ],
+    )
+    ext = result.tables["extrapolation"]
+    run.table(
+        ext,
+        name="extrapolation",
+        title=f"IS extrapolated to N = inf (IS_inf, Chong & Forsyth 2020) ({label})",
+        notes=[
+            "IS_inf: the one-split IS of 15 seeded subsets (N/10 .. N), a least-squares line in "
+            "1/N, its intercept; is_inf_se: the intercept's OLS standard error (the line's "
+            "precision, not the N-sample noise).",
+            *metric_set.notes_of(ext),
+        ],
+        print_columns=[
+            c
+            for c in (
+                "n_samples",
+                "is_inf",
+                "is_inf_se",
+                "is_inf_r2",
+                "is_1split_at_n",
+                "true_is",
+                "is_inf_error",
+                "is_1split_at_n_error",
+            )
+            if c in ext.columns
         ],
     )
     run.figure(figure(table, sizes), "splits")

@@ -244,6 +244,90 @@ def kid_section(
     return S.Section("kid", S.Schema(entries), doc)
 
 
+def extrapolation_section() -> S.Section:
+    """``extrapolation.*``: IS_inf / FID_inf (Chong & Forsyth 2020, harness/extrapolation.py)."""
+    return S.Section(
+        "extrapolation",
+        S.Schema(
+            [
+                S.Setting("count", S.Int(lo=3), 15, "subset sizes in the fit (the authors: 15)"),
+                S.Setting(
+                    "n_min",
+                    S.Int(lo=2),
+                    None,
+                    "smallest subset; null = max(N // 10, 2) (dgm-eval's rule below 50,000)",
+                    nullable=True,
+                ),
+                S.Setting("seed", S.Seed(), 0, "draws the subsets (without replacement)"),
+            ]
+        ),
+        "IS_inf and FID_inf: the score on subsets, a least-squares line in 1/N, its intercept",
+    )
+
+
+def survey_section() -> S.Section:
+    """``survey.*``: the settings of Xu et al. 2018's metrics (harness/sample_metrics.py)."""
+    return S.Section(
+        "survey",
+        S.Schema(
+            [
+                S.Setting(
+                    "mode_score_form",
+                    S.Choice(("xu", "che")),
+                    "xu",
+                    "xu: exp(E KL(p(y|x)||p(y)) - KL(p(y)||p*(y))) (Xu et al.'s code) | che: "
+                    "Che et al.'s formula as written (equals the one-split IS)",
+                ),
+                S.Setting(
+                    "mmd_bandwidth",
+                    S.Float(lo=0, lo_open=True),
+                    None,
+                    "Gaussian kernel sigma of MMD^2; null = the median heuristic (recorded)",
+                    nullable=True,
+                ),
+                S.Setting(
+                    "wasserstein_exact_max",
+                    S.Int(lo=2),
+                    2000,
+                    "exact W1 (POT emd2) up to this many rows per set; sliced W1 above (recorded)",
+                ),
+                S.Setting(
+                    "wasserstein_projections", S.Int(lo=1), 500, "directions of the sliced W1"
+                ),
+                S.Setting("seed", S.Seed(), 0, "median-heuristic subsample and sliced directions"),
+            ]
+        ),
+        "Xu et al. 2018's metrics: Mode Score, kernel MMD^2, Wasserstein-1, 1-NN two-sample test",
+    )
+
+
+def data_copying_section() -> S.Section:
+    """``data_copying.*``: Meehan et al.'s C_T (harness/memorization_stats.py)."""
+    return S.Section(
+        "data_copying",
+        S.Schema(
+            [
+                S.Setting(
+                    "cells",
+                    S.Int(lo=1),
+                    None,
+                    "k-means cells on the training set; null = one per 200 held-out samples "
+                    "(1 to 50)",
+                    nullable=True,
+                ),
+                S.Setting(
+                    "min_per_cell",
+                    S.Int(lo=0),
+                    20,
+                    "a cell counts with more than this many generated samples (the authors: 20)",
+                ),
+                S.Setting("seed", S.Seed(), 0, "k-means random_state"),
+            ]
+        ),
+        "C_T data-copying statistic (Meehan et al. 2020; << 0: copying) and authenticity",
+    )
+
+
 def prdc_section(k_pr: int = 3, k_dc: int = 5) -> S.Section:
     return S.Section(
         "prdc",

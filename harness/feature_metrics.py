@@ -337,16 +337,32 @@ def frechet_distance(s1: FeatureStats, s2: FeatureStats) -> FIDResult:
     )  # fmt: skip
 
 
-def _fid_mixed(small: np.ndarray, other: FeatureStats, small_first: bool) -> FIDResult:
+def _fid_mixed(
+    small: np.ndarray, other: FeatureStats, small_first: bool, factors: dict | None = None
+) -> FIDResult:
     """FID of a set with N <= D (features: exact in its sample space) against the statistics of
-    the other set (its covariance factored: Cholesky, or eigen-factors when singular)."""
+    the other set (its covariance factored: Cholesky, or eigen-factors when singular).
+
+    ``factors`` (a dict kept across calls against one ``other``): ``other``'s covariance is
+    factored once on its own live coordinates, ``F F^T = C``; a set that is constant on more
+    coordinates uses the rows of ``F`` on its live ones (``F[L] F[L]^T = C[L, L]``: a factor
+    of the principal submatrix, and the nuclear norm does not depend on which factor).
+    """
     mu_s = small.mean(axis=0)
     cs = small - mu_s
     var_s = np.einsum("ij,ij->j", cs, cs) / (len(small) - 1)
     mu_o, c_o = np.asarray(other.mu, np.float64), np.asarray(other.sigma, np.float64)
     live = ~(_dead_mask(mu_s, var_s) | _dead_mask(mu_o, np.diagonal(c_o)))
     fs = cs[:, live].T / math.sqrt(len(small) - 1)  # F F^T = the small set's covariance
-    fo, drop, neg = _cov_factor(c_o[np.ix_(live, live)], other.n)
+    if factors is None:
+        fo, drop, neg = _cov_factor(c_o[np.ix_(live, live)], other.n)
+    else:
+        if "live" not in factors:
+            live_o = ~_dead_mask(mu_o, np.diagonal(c_o))
+            factors["live"] = live_o
+            factors["factor"] = _cov_factor(c_o[np.ix_(live_o, live_o)], other.n)
+        full, drop, neg = factors["factor"]
+        fo = full[live[factors["live"]]]  # live is a subset of the reference's live coordinates
     tr_sqrt, min_eig = _nuclear(fs, fo)
     n_s, n_o, dim = len(small), other.n, small.shape[1]
     part_s, part_o = (mu_s, float(var_s.sum()), n_s), (mu_o, float(np.trace(c_o)), n_o)
@@ -889,10 +905,12 @@ def stats_verified(notes) -> bool:
     return not any(str(n).startswith(UNVERIFIED) for n in notes)
 
 
-def fid_against_stats(features, ref: FeatureStats) -> FIDResult:
+def fid_against_stats(features, ref: FeatureStats, factors: dict | None = None) -> FIDResult:
     """FID of features against reference statistics; with N <= D samples the trace term is
     computed in the samples' space (``low_rank_mixed``, exact).  A reference N of -1 (no
-    sidecar) is unknown: the covariance's rank is then found numerically."""
+    sidecar) is unknown: the covariance's rank is then found numerically.  ``factors``: an
+    empty dict kept across calls against the same ``ref`` factors its covariance once (the
+    same numbers; FID_inf's subsets)."""
     a = _features(features, "features")
     if len(a) < 2:
         raise HarnessError(f"features has {len(a)} sample(s); FID needs at least 2")
@@ -902,5 +920,5 @@ def fid_against_stats(features, ref: FeatureStats) -> FIDResult:
             "come from the same backbone layer"
         )
     if len(a) <= a.shape[1]:
-        return _fid_mixed(a, ref, small_first=True)
+        return _fid_mixed(a, ref, small_first=True, factors=factors)
     return frechet_distance(feature_stats(a), ref)

@@ -11,6 +11,7 @@ import dataclasses
 import math
 import re
 from dataclasses import asdict, dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -49,14 +50,56 @@ def _worst(*statuses) -> str:
 MIN_EXTRAPOLATION = 1000  # fewer samples: too few subsample sizes for a meaningful fit
 
 
+def _infinity(prep, features, reference, extrapolation) -> dict:
+    """IS_inf and FID_inf (Chong & Forsyth 2020; harness/extrapolation.py) with their standard
+    errors, from the samples' one pass; FID_inf only with pool features and a reference."""
+    from . import metric_set
+
+    cfg = extrapolation or EXTRAPOLATION_DEFAULTS
+    out = metric_set.is_inf_columns(prep.probs, cfg)
+    if features is None:
+        out["fid_inf_note"] = "not computed: this backbone gives no pool features"
+    elif reference is None:
+        out["fid_inf_note"] = (
+            "not computed: no reference (+dataset@reference=... or reference_stats=...)"
+        )
+    else:
+        out.update(metric_set.fid_inf_columns(features, reference, cfg))
+    return out
+
+
+#: ``extrapolation.*`` when a caller passes none (the schema's defaults)
+EXTRAPOLATION_DEFAULTS = SimpleNamespace(count=15, n_min=None, seed=0)
+
+
+def _infinity_phrase(details: dict) -> str:
+    """ "; IS_inf = a ± se; FID_inf = b ± se" for the values that were computed."""
+    parts = []
+    for key, name in (("is_inf", "IS_inf"), ("fid_inf", "FID_inf")):
+        v, se = details.get(key), details.get(f"{key}_se")
+        if v is not None and np.isfinite(v):
+            parts.append(f"{name} = {v:.4g} ± {se:.2g} (extrapolated to N = inf; ± the fit's SE)")
+    return "".join(f"; {p}" for p in parts)
+
+
 def check_sample_count(
-    prep: scores.PreparedProbs, splits: scores.SplitSpec, resamples: int = 5, seed: int = 0
+    prep: scores.PreparedProbs,
+    splits: scores.SplitSpec,
+    resamples: int = 5,
+    seed: int = 0,
+    features=None,
+    reference=None,
+    extrapolation=None,
 ) -> Check:
-    """N against 50,000, and the bias of classic IS at this N extrapolated by subsampling.
+    """N against 50,000, the bias of classic IS at this N extrapolated by subsampling, and the
+    extrapolated scores IS_inf and FID_inf (N >= 1,000).
 
     IS with S splits of n = N/S samples behaves like IS_inf - b / n (the marginal of each split is
     estimated from n samples); fitting that on subsamples of N/8 .. N predicts IS at 50,000.
-    With fewer than 1,000 samples the fit is not attempted (the reason is stated instead).
+    IS_inf / FID_inf: Chong & Forsyth's line in 1/N over ``extrapolation.count`` subset sizes
+    (one split per size for the IS), with the intercept's standard error; FID_inf needs the
+    samples' pool ``features`` and a ``reference`` (features or statistics).  With fewer than
+    1,000 samples no fit is attempted (the reason is stated instead).
     """
     n, k = prep.n, splits.n_splits
     details: dict = {}
@@ -67,6 +110,7 @@ def check_sample_count(
             f"{MIN_EXTRAPOLATION:,}, too few to fit how IS grows with N"
         )
     else:
+        details.update(_infinity(prep, features, reference, extrapolation))
         sizes = sorted({max(2 * k, n // d) for d in (8, 4, 2, 1)})
         sweep = sample_size_sweep(prep, sizes, resamples, k, seed, splits=splits)
         details.update({"sizes": sweep.n_samples.tolist(), "is_mean": sweep.is_mean.tolist()})
@@ -96,8 +140,10 @@ def check_sample_count(
             f"; at this N the {k}-split IS is {bias_pct:+.2f}% off its predicted value at 50,000"
             if bias_pct is not None
             else ""
-        ),
-        "Report IS on 50,000 samples (10 splits of 5,000), as the original code and most papers do",
+        )
+        + _infinity_phrase(details),
+        "Report IS on 50,000 samples (10 splits of 5,000), as the original code and most papers "
+        "do; IS_inf / FID_inf (details) remove the 1/N bias and can be reported beside them",
         details,
     )
 
@@ -334,6 +380,7 @@ def check_memorization(
     ref_f: np.ndarray | None,
     threshold: float,
     random_weights: bool = False,
+    data_copying=None,
 ) -> Check:
     """Copies of reference images and duplicates within the samples, in centred pool features.
 
@@ -341,7 +388,10 @@ def check_memorization(
     *copies* (similarity >= 1 - 1e-6: the same image up to float32 noise, whatever the backbone)
     decide FAIL/WARN; *near copies* (>= ``threshold``, calibrated for trained Inception features)
     add a WARN, except with random weights, whose features put unrelated images close together
-    (reported, not judged).
+    (reported, not judged).  With a reference, two statistics of the literature are reported
+    beside them (not judged): Meehan et al.'s C_T (k-means cells on one seeded half of the
+    reference, the other half as the held-out test sample; ``data_copying.*``) and Alaa et al.'s
+    authenticity (against the whole reference).
     """
     from .neighbors import nearest_similarity, normalise_features, within_set_similarity
 
@@ -371,6 +421,7 @@ def check_memorization(
                 "mean_nn_similarity_to_reference": float(ref_sim.mean()),
             }
         )
+        details.update(_copying_statistics(samples_f, ref_f, data_copying))
     status = PASS
     if (copy is not None and copy > 0.01) or within > 0.10:
         status = FAIL
@@ -387,16 +438,39 @@ def check_memorization(
             "duplicates_within": within,
             "near_copies_of_reference": copy_near,
             "near_duplicates_within": within_near,
+            "ct": _finite(details.get("ct")),
+            "authenticity": _finite(details.get("authenticity")),
         },
         "copies (cosine >= 1 - 1e-6: the same image): FAIL > 1% of samples copy a reference image "
         "or > 10% duplicate another sample, WARN > 0.1% / > 1%; near copies (>= "
-        f"{threshold}, for trained features; not judged with random weights): WARN > 1% / > 10%",
+        f"{threshold}, for trained features; not judged with random weights): WARN > 1% / > 10%; "
+        "C_T (<< 0: copying) and authenticity are reported, not judged",
         "IS cannot detect a generator that replays training images or emits the same image many "
         "times",
         "Check nearest training neighbours of your samples; report the copy rate; pass "
         "reference=<train set>",
         details,
     )
+
+
+def _finite(v):
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+#: ``data_copying.*`` when a caller passes none (the schema's defaults)
+DATA_COPYING_DEFAULTS = SimpleNamespace(cells=None, min_per_cell=20, seed=0)
+
+
+def _copying_statistics(samples_f, ref_f, data_copying) -> dict:
+    """C_T (reference halves as training / held-out test) and authenticity (whole reference)."""
+    from . import metric_set
+
+    cfg = data_copying or DATA_COPYING_DEFAULTS
+    train, test = metric_set.reference_halves(len(ref_f), int(cfg.seed))
+    out = metric_set.data_copying_columns(ref_f[train], ref_f[test], samples_f, cfg)
+    out["ct_sets"] = "train / held-out: seeded halves of the reference set"
+    out.update(metric_set.authenticity_columns(ref_f, samples_f))
+    return out
 
 
 # ------------------------------------------------------------------------------ 8 domain fit

@@ -200,6 +200,61 @@ def test_e_a_replaying_generator_scores_at_least_the_real_is_with_every_sample_a
     assert replay.nn_dup_rate_vs_train == 1.0
     assert replay.is_mean >= held.is_mean
     assert held.nn_dup_rate_vs_train < 1.0
+    # issue 27: the statistics made for this catch it where IS cannot.  C_T is a z-score (Meehan
+    # et al.: << 0 is copying; -3 is the one-sided 0.13% level); every copy is inauthentic
+    # (Alaa et al.: closer to its training image than that image's own nearest neighbour)
+    print(
+        f"    C_T: replay {replay.ct:.2f}, held-out {held.ct:.2f}; authenticity: replay "
+        f"{replay.authenticity:.3f}, held-out {held.authenticity:.3f}"
+    )
+    assert replay.ct < -3 < held.ct
+    assert replay.authenticity == 0.0 < held.authenticity
+
+
+# ---------------------------------------------------------------------------- issue 27
+def test_extrapolated_scores_from_one_pass_on_the_trained_digits_cnn(
+    trained, tmp_path, monkeypatch
+):
+    """Sanity check 1 on 1,258 real digits (N >= 1,000): IS_inf and FID_inf with their
+    standard errors, from the one pass of the samples and of the reference (counted).  Chong &
+    Forsyth's finding: FID at finite N is biased upwards, so the line in 1/N falls towards
+    N = inf (FID_inf below FID at N); the full-set point of the fit is check 10's FID."""
+    from harness.api import run_experiment
+    from harness.backbones.base import Backbone
+
+    calls, forward = [], Backbone.forward
+
+    def counted(self, images, features=False):
+        calls.append(len(images))
+        return forward(self, images, features)
+
+    monkeypatch.setattr(Backbone, "forward", counted)
+    item = _item("digits_sanity")
+    over = [
+        o.replace("split=test", "split=train") if o.startswith("dataset.") else o
+        for o in item["overrides"]
+    ]
+    over = [o.replace("reference.split=train", "reference.split=test") for o in over]
+    res = run_experiment(
+        "sanity",
+        [*over, "checks=[1,10]", "cache.enabled=false", "progress=false"],
+        tmp_path / "run",
+    )
+    assert sum(calls) == 1258 + 539  # one pass of the samples, one of the reference
+    import json
+
+    rep = json.loads((tmp_path / "run" / "report.json").read_text())
+    c1, c10 = ({c["id"]: c for c in rep["checks"]}[i] for i in (1, 10))
+    d = c1["details"]
+    print(
+        f"\nIS_inf {d['is_inf']:.4f} ± {d['is_inf_se']:.2g} (1 split at N: {d['is_inf_at_n']:.4f})"
+        f"; FID_inf {d['fid_inf']:.4f} ± {d['fid_inf_se']:.2g} (at N: {d['fid_inf_at_n']:.4f})"
+    )
+    assert c1["value"] == 1258 and d["is_inf_sizes_count"] == d["fid_inf_sizes_count"] == 15
+    assert d["fid_inf_slope"] > 0 and d["fid_inf"] < d["fid_inf_at_n"]
+    assert d["fid_inf_at_n"] == pytest.approx(c10["details"]["fid"], rel=1e-9)
+    assert "IS_inf = " in c1["why"] and "FID_inf = " in c1["why"]
+    assert res.result.random_weights is False
 
 
 # ---------------------------------------------------------------------------- (f)

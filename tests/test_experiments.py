@@ -148,6 +148,14 @@ def test_splits_simulated_against_ground_truth(tmp_path):
     sizes = res.tables["sample_sizes"]
     assert list(sizes.n_samples) == [500, 2000, 20000] and list(sizes.resamples) == [3, 3, 1]
     assert (sizes.is_lo95 <= sizes.is_mean).all() and (sizes.is_mean <= sizes.is_hi95).all()
+    # issue 27: IS_inf beside it, from the same 20,000 probabilities (the fit itself is checked
+    # against scipy in test_extrapolation); its error against the truth is in the table
+    ext = res.tables["extrapolation"].iloc[0]
+    assert ext.is_1split_at_n == pytest.approx(t.loc[1, "is_mean"], rel=1e-12)
+    assert ext.is_inf_sizes_count == 15 and ext.is_inf_size_min == 2000 and ext.is_inf_se > 0
+    assert ext.is_inf_error == pytest.approx(ext.is_inf - ext.true_is, rel=1e-12)
+    print(f"\nIS_inf error {ext.is_inf_error:+.3f}, IS at N error {ext.is_1split_at_n_error:+.3f}")
+    assert (tmp_path / "splits" / "extrapolation.csv").exists()
 
 
 def test_splits_network_and_paper_values(tmp_path):
@@ -243,6 +251,7 @@ def test_memorization(tmp_path):
         "n_samples=20",
         "n_splits=2",
         "kid.subset_size=10",
+        "data_copying.min_per_cell=5",  # 10-20 samples per set here
     )
     t = res.table
     replay = t[t.memorised_images > 0]
@@ -267,6 +276,13 @@ def test_memorization(tmp_path):
     )
     assert replay.iloc[0].fid_vs_train == pytest.approx(ref, rel=1e-5)
     assert t.kid_vs_train.notna().all()
+    # issue 27: replayed training images are never authentic and C_T flags them: every one of
+    # the 20 is at distance 0 from the training set, so U = 0 against the 10 held-out test
+    # images in the single cell: Z_U = -(20*10/2 - 0.5) / sqrt(20*10*31/12) = -4.38
+    assert (replay.authenticity == 0.0).all()
+    assert replay.ct.to_numpy() == pytest.approx(-99.5 / math.sqrt(200 * 31 / 12))
+    assert held.authenticity > 0.5 and held.ct > replay.ct.max() + 2
+    assert held.ct_n_generated == 10 and held.ct_n_test == 10  # the held-out halves
 
 
 def test_adversarial_and_its_cpu_guard(tmp_path):
@@ -410,6 +426,30 @@ def test_fid_sensitivity_rows_against_pytorch_fid_and_brute_force(tmp_path):
     )
     assert "compute_precision" in res.table.columns
     assert (res.table.kid_matmul_dtype == "float64").all()  # the default, recorded per row
+    # issue 27, each against its own brute force on the same features: the 1-NN two-sample
+    # test (leave-one-out, real rows first), the unbiased Gaussian MMD^2 with the median
+    # heuristic, the exact W1 by POT's own solver on the full cost matrix
+    import ot
+    from scipy.spatial.distance import pdist
+
+    pooled = np.concatenate([fr, fs])
+    label = np.r_[np.zeros(len(fr)), np.ones(len(fs))]
+    d = cdist(pooled, pooled)
+    np.fill_diagonal(d, np.inf)
+    assert row.one_nn_accuracy == pytest.approx(np.mean(label[d.argmin(1)] == label), abs=1e-12)
+    sigma = np.median(pdist(pooled))
+    k = np.exp(-(cdist(pooled, pooled) ** 2) / (2 * sigma**2))
+    kxx, kyy, kxy = k[20:, 20:], k[:20, :20], k[20:, :20]
+    mmd = (
+        (kxx.sum() - np.trace(kxx)) / (24 * 23)
+        + (kyy.sum() - np.trace(kyy)) / (20 * 19)
+        - 2 * kxy.mean()
+    )
+    assert row.mmd2 == pytest.approx(mmd, rel=1e-9) and row.mmd_bandwidth == pytest.approx(sigma)
+    w1 = ot.emd2(np.full(24, 1 / 24), np.full(20, 1 / 20), cdist(fs, fr))
+    assert row.w1 == pytest.approx(w1, rel=1e-9) and row.w1_method == "exact (POT emd2)"
+    assert np.isfinite(row.is_inf) and row.fid_inf_se > 0 and row.fid_inf_sizes_count == 15
+    assert row.mode_score > 0 and row.survey_mode_score_form == "xu"
 
 
 @pytest.mark.parametrize("name", ["fid_sensitivity", "memorization", "metric_properties", "sanity"])

@@ -138,3 +138,62 @@ def test_bad_strengths_are_one_line_errors_before_any_pass(override, match):
     with pytest.raises(ConfigError, match=match) as e:
         api.compose("metric_properties", ["weights=random:0", override])
     assert "\n" not in str(e.value)
+
+
+@needs_torch
+def test_extra_metrics_respond_to_copies_of_the_reference(tmp_path):
+    """Issue 27 in metric_properties: IS_inf / FID_inf (with their standard errors), Xu et al.'s
+    metrics, C_T and authenticity are rows of the table; replacing every sample by a copy of a
+    reference image makes each copy inauthentic (its nearest real image at distance 0), drives
+    C_T below its uncorrupted value (half the copies are of C_T's training half) and the 1-NN
+    accuracy far below 0.5 (each copy's nearest neighbour is its twin of the other label)."""
+    from harness import api
+
+    overrides = [
+        "weights=random:0",
+        "dataset=synthetic",
+        "dataset.count=120",
+        "dataset@reference=synthetic",
+        "reference.count=120",
+        "reference.seed=1",
+        "n=null",
+        "backbone.input_size=75",
+        "seeds=[0]",
+        "corruptions.memorization=[1.0]",
+        *(
+            f"corruptions.{name}=[]"
+            for name in ("intra_class_collapse", "mode_dropping", "memorization_jittered")
+            + ("noise", "shift", "rotate", "jpeg", "blur")
+        ),
+        "corruptions.sample_size=[12]",  # too small for 15 extrapolation sizes: n/a
+        "kid.subset_size=10",
+        "progress=false",
+    ]
+    long = api.run_experiment("metric_properties", overrides, run_dir=tmp_path / "run").table
+    assert set(mp.metric_set.FAMILIES) <= set(long.metric)
+    mem = long[long.corruption == "memorization"].set_index("metric")
+    assert mem.loc["authenticity", "value"] == 0.0
+    assert mem.loc["authenticity", "uncorrupted"] > 0.5
+    assert mem.loc["ct", "value"] < mem.loc["ct", "uncorrupted"] - 2
+    # every copy's nearest other row is a real twin (ties: real rows first): fake accuracy 0;
+    # a real row loses whenever it was copied (~63% of them, drawn with replacement)
+    assert mem.loc["one_nn_accuracy", "detail"].endswith("fake 0.0000")
+    assert mem.loc["one_nn_accuracy", "value"] < 0.25
+    assert np.isfinite(mem.loc[["is_inf", "fid_inf"], "stderr"]).all()
+    assert mem.loc["w1", "detail"] == "exact (POT emd2)" and "sigma=" in mem.loc["mmd2", "detail"]
+    small = long[long.corruption == "sample_size"].set_index("metric")
+    assert np.isnan(small.loc["fid_inf", "value"])
+    assert small.loc["fid_inf", "detail"].startswith("not computed: count=15")
+    grid = pd.read_csv(tmp_path / "run" / "detects.csv", keep_default_na=False)
+    grid = grid.set_index("metric")
+    assert grid.loc["fid_inf", "sample_size"] == "n/a"
+    assert grid.loc["authenticity", "memorization"] == "yes"
+    assert long.extra_metrics.iloc[0] == ",".join(mp.metric_set.FAMILIES)
+    assert long.extrapolation_count.iloc[0] == 15 and long.survey_mode_score_form.iloc[0] == "xu"
+    # extra_metrics=[]: the metrics before issue 27 only (the same values), nothing else
+    few = api.run_experiment(
+        "metric_properties", [*overrides, "extra_metrics=[]"], run_dir=tmp_path / "few"
+    ).table
+    assert set(few.metric) == set(mp.METRICS) - set(mp.metric_set.FAMILIES)
+    both = long.merge(few, on=["corruption", "strength", "seed", "metric"], suffixes=("", "_few"))
+    assert len(both) == len(few) and (both.value == both.value_few).all()

@@ -42,6 +42,26 @@ def test_sample_count():
     assert mid.details["predicted_is_at_50000"] > mid.details["is_at_n"]
 
 
+def test_sample_count_reports_is_inf_and_fid_inf_from_the_given_arrays():
+    """Issue 27: check 1 gives IS_inf and FID_inf (the extrapolation module's defaults: 15
+    sizes from N/10, seed 0) with their standard errors when N >= 1,000; FID_inf needs a
+    reference (said when there is none); below 1,000 nothing is fitted."""
+    from harness import extrapolation as ex
+
+    probs = clean_probs(n=2000)
+    rng = np.random.default_rng(1)
+    feats, ref = rng.normal(size=(2000, 8)), rng.normal(size=(3000, 8)) + 0.2
+    c = sanity.check_sample_count(probs, TEN, features=feats, reference=ref)
+    want_is, want_fid = ex.is_infinity(probs.probs), ex.fid_infinity(feats, ref)
+    assert (c.details["is_inf"], c.details["is_inf_se"]) == (want_is.value, want_is.stderr)
+    assert c.details["fid_inf"] == pytest.approx(want_fid.value, rel=1e-12)
+    assert f"IS_inf = {want_is.value:.4g}" in c.why and "FID_inf = " in c.why
+    c = sanity.check_sample_count(probs, TEN, features=feats)
+    assert "fid_inf" not in c.details and "no reference" in c.details["fid_inf_note"]
+    c = sanity.check_sample_count(clean_probs(n=999), TEN, features=feats[:999], reference=ref)
+    assert "is_inf" not in c.details and c.details["extrapolation"].startswith("not attempted")
+
+
 def test_input_format_fires_on_wrong_ranges_constant_and_bgr():
     good = natural_images()
     assert sanity.check_input_format(good).status == sanity.PASS
@@ -123,6 +143,14 @@ def test_memorization_copies_and_collapse():
     assert c.status == sanity.FAIL and c.value["copied_from_reference"] == pytest.approx(0.05)
     collapsed = np.repeat(fresh[:20], 10, axis=0)
     assert sanity.check_memorization(collapsed, None, 0.995).status == sanity.FAIL
+    # issue 27: C_T and authenticity beside the copy rates (reported, not judged); samples
+    # that are all reference images are never authentic, and C_T is far below 0
+    assert sanity.check_memorization(collapsed, None, 0.995).value["ct"] is None
+    c = sanity.check_memorization(train[:100], train, 0.995)
+    assert c.value["authenticity"] == 0.0 and c.value["ct"] < -3
+    assert c.details["ct_sets"] == "train / held-out: seeded halves of the reference set"
+    c = sanity.check_memorization(fresh, train, 0.995)
+    assert c.status == sanity.PASS and c.value["authenticity"] > 0 and c.value["ct"] > -3
 
 
 def test_domain_fit_and_numerics():
@@ -252,11 +280,17 @@ def test_sanity_experiment_end_to_end_json_schema_and_strict_exit(tmp_path):
     assert (
         r.returncode == 2 and "already holds results" in r.stderr and "overwrite=true" in r.stderr
     )
-    # ... and without strict the same run exits 0
+    # ... and without strict the same run exits 0 (check 1 alone: it FAILs at 60 samples)
     r = subprocess.run(
-        cmd + ["overwrite=true"], cwd=ROOT, capture_output=True, text=True, timeout=600
+        cmd + ["overwrite=true", "checks=[1]"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert [(c["id"], c["status"]) for c in rep["checks"]] == [(1, "FAIL")]
 
 
 def _sanity_api(tmp_path, *extra):
