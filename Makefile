@@ -19,9 +19,10 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(PY) -m harness +experiment=paper
 
+# one pytest worker per core of the 2-core CI machine, one thread each (tests/conftest.py)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist worksteal
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"

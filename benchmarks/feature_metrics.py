@@ -1,6 +1,11 @@
 """Time FID, KID and precision/recall/density/coverage on cached-size pool features.
 
     python benchmarks/feature_metrics.py [--n 50000] [--dim 2048] [--prdc-n 10000]
+    python benchmarks/feature_metrics.py --new [--new-n 10000] [--n 50000]
+
+``--new`` (issue 27): each new metric at ``--new-n`` x ``--dim`` (seconds and peak numpy memory
+by tracemalloc) and IS_inf / FID_inf from cached arrays at ``--n`` (target: < 30 s at 50,000),
+with FID and IS at N once in the same run as the baseline.
 
 Targets (issue 14, 2-core CPU): FID from 50,000 x 2,048 features and KID (100 x 1,000) each
 under 5 s; PRDC at 10,000 x 10,000 under 60 s with peak memory under 2 GB.  Baselines in the
@@ -59,12 +64,85 @@ def dgemm_rate(n=4096):
     return 2 * n**3 / (time.perf_counter() - t) / 1e9
 
 
+def peak_timed(fn, *a, **k):
+    """(result, seconds, peak numpy-traced GiB) of one call."""
+    tracemalloc.start()
+    out, sec = timed(fn, *a, **k)
+    peak = tracemalloc.get_traced_memory()[1] / 2**30
+    tracemalloc.stop()
+    return out, sec, peak
+
+
+def new_metrics(a) -> None:
+    """Issue 27's metrics: each at new_n x dim; the extrapolations at n (from arrays)."""
+    import warnings
+
+    from harness import extrapolation as ex
+    from harness import memorization_stats as ms
+    from harness import sample_metrics as sm
+    from harness import scores
+    from harness.simulated import SimulatedProbs
+
+    m = a.new_n
+    x, y = features(m, a.dim, 0), features(m, a.dim, 1, 0.05)
+    half = m // 2
+    probs = SimulatedProbs().sample(m)
+    sm._import_ot()  # POT's import (~2 s) is not the metric's time
+    rows = [
+        ("FID (baseline, same arrays)", *peak_timed(lambda: fm.fid(x, y).value)),
+        ("Mode Score (xu form)", *peak_timed(lambda: sm.mode_score(probs, probs[::-1]).value)),
+        ("MMD^2 Gaussian, median heuristic", *peak_timed(lambda: sm.mmd2_gaussian(x, y).value)),
+        (
+            "W1 (sliced above 2,000 rows, 500 directions)",
+            *peak_timed(lambda: sm.wasserstein1(x, y).value),
+        ),
+        (
+            "W1 exact (POT emd2) at 2,000 x 2,000",
+            *peak_timed(lambda: sm.wasserstein1(x[:2000], y[:2000]).value),
+        ),
+        ("1-NN two-sample test", *peak_timed(lambda: sm.one_nn_two_sample(y, x).accuracy)),
+        (
+            "C_T (train/test halves of y)",
+            *peak_timed(lambda: ms.data_copying_ct(y[:half], y[half:], x).value),
+        ),
+        ("authenticity", *peak_timed(lambda: ms.authenticity(y, x).value)),
+    ]
+    print(f"\nissue 27 metrics at {m:,} x {a.dim:,} per set")
+    print(f"{'metric':48s} {'seconds':>8s} {'peak GiB':>9s} {'value':>12s}")
+    for name, val, sec, peak in rows:
+        print(f"{name:48s} {sec:8.2f} {peak:9.2f} {val:12.5g}")
+    n = a.n
+    xb, yb = features(n, a.dim, 0), features(n, a.dim, 1, 0.05)
+    pb = SimulatedProbs().sample(n)
+    ref = fm.feature_stats(yb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fm.RankDeficientWarning)
+        f_n, t_fid_n = timed(fm.fid_against_stats, xb, ref)
+        f_inf, t_fid_inf = timed(ex.fid_infinity, xb, ref)
+    i_n, t_is_n = timed(lambda: scores.inception_score(pb, n_splits=1).mean)
+    i_inf, t_is_inf = timed(ex.is_infinity, pb)
+    print(f"\nextrapolations from cached arrays at N = {n:,} (reference statistics fixed)")
+    print(
+        f"FID at N {f_n.value:.5g}: {t_fid_n:.2f} s; FID_inf {f_inf.value:.5g} ± "
+        f"{f_inf.stderr:.2g}: {t_fid_inf:.2f} s ({'met' if t_fid_inf < 30 else 'MISSED'} < 30 s)"
+    )
+    print(
+        f"IS at N (1 split) {i_n:.5g}: {t_is_n:.2f} s; IS_inf {i_inf.value:.5g} ± "
+        f"{i_inf.stderr:.2g}: {t_is_inf:.2f} s ({'met' if t_is_inf < 30 else 'MISSED'} < 30 s)"
+    )
+    print(f"float64 matrix product rate of this machine: {dgemm_rate():.0f} GFLOP/s")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=50_000)
     ap.add_argument("--dim", type=int, default=2048)
     ap.add_argument("--prdc-n", type=int, default=10_000)
+    ap.add_argument("--new", action="store_true", help="issue 27's metrics instead")
+    ap.add_argument("--new-n", type=int, default=10_000)
     a = ap.parse_args(argv)
+    if a.new:
+        return new_metrics(a)
     x, y = features(a.n, a.dim, 0), features(a.n, a.dim, 1, 0.05)
     rows = []
     (s1, s2), t_stats = timed(lambda: (fm.feature_stats(x), fm.feature_stats(y)))

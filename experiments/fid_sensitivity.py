@@ -181,11 +181,12 @@ def feature_metric_row(samples, reference, kid_cfg, prdc_cfg) -> dict:
     }
 
 
-def extra_metric_row(s, r, cfg, w1_sliced: bool) -> dict:
-    """The ``extra_metrics`` of samples ``s`` against reference ``r`` (pipeline outputs)."""
+def extra_metric_row(s, r, cfg, w1_sliced: bool, head: bool) -> dict:
+    """The ``extra_metrics`` of samples ``s`` against reference ``r`` (pipeline outputs);
+    ``head``: the network has a classifier (IS_inf and the Mode Score need probabilities)."""
     want, out = set(cfg.extra_metrics), {}
-    with_probs = s.probs is not None and r.probs is not None
-    if "is_inf" in want and s.probs is not None:
+    with_probs = head
+    if "is_inf" in want and head:
         out.update(metric_set.is_inf_columns(s.probs, cfg.extrapolation))
     if "fid_inf" in want:
         out.update(metric_set.fid_inf_columns(s.pool, r.pool, cfg.extrapolation))
@@ -243,7 +244,7 @@ def compute(cfg) -> Result:
             "resize_operation": rs.canonical(prov["resize"], prov.get("align_corners")),
             **feature_metric_row(s.pool, r.pool, cfg.kid, cfg.prdc),
             **(score_row(s.probs, spec) if net.has_logits else NO_SCORES),
-            **extra_metric_row(s, r, cfg, w1_sliced),
+            **extra_metric_row(s, r, cfg, w1_sliced, net.has_logits),
             "is_note": None if net.has_logits else NO_HEAD,
             "n_reference": len(ref),
             "reference_dataset": ref.provenance()["dataset"],

@@ -11,6 +11,18 @@ import tempfile
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one pytest worker per core (pytest-xdist): each worker's frameworks and
+    # BLAS get one thread (and so do the subprocesses it starts), or two workers' thread pools
+    # fight over two cores.  Before torch/TensorFlow/numpy read them; a caller's values win.
+    for _var in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "TF_NUM_INTRAOP_THREADS",
+        "TF_NUM_INTEROP_THREADS",
+    ):
+        os.environ.setdefault(_var, "1")
 # Everything the harness caches (random-weight exports, logits) goes to a throwaway directory,
 # never the user's ~/.cache; and no test may see real pretrained weights by accident.
 _TMP = tempfile.mkdtemp(prefix="inception-note-tests-")

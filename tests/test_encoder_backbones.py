@@ -230,7 +230,10 @@ def test_metric_properties_on_an_encoders_features_with_dataset_labels(models, t
         "kid.subsets=3",
     )
     long = res.table
-    assert set(long.metric) == {"fid", "kid", "precision", "recall", "density", "coverage"}
+    # no IS / S(G) and none of the extra metrics that need class probabilities
+    assert set(long.metric) == {"fid", "kid", "precision", "recall", "density", "coverage"} | {
+        "fid_inf", "mmd2", "w1", "one_nn_accuracy", "ct", "authenticity"
+    }  # fmt: skip
     assert (long.is_note == NO_HEAD).all() and (long.classes_from == "dataset labels").all()
     x = data.load("digits", split="test", n=160).read_all()
     fs = direct(models["enc"], x)
@@ -247,7 +250,9 @@ def test_metric_properties_on_an_encoders_features_with_dataset_labels(models, t
     # detects and figures render without IS rows
     out = tmp_path / "metric_properties"
     grid = pd.read_csv(out / "detects.csv").set_index("metric")
-    assert list(grid.index) == ["fid", "kid", "precision", "recall", "density", "coverage"]
+    assert list(grid.index) == ["fid", "kid", "precision", "recall", "density", "coverage"] + [
+        "fid_inf", "mmd2", "w1", "one_nn_accuracy", "ct", "authenticity"
+    ]  # fmt: skip
     assert set(grid.loc["fid"].dropna()) <= {"yes", "no"}
     assert NO_HEAD in (out / "detects.md").read_text()
     for corr in ("intra_class_collapse", "mode_dropping", "memorization", "noise", "blur"):
