@@ -14,6 +14,18 @@ from experiments import metric_properties as mp
 
 from .conftest import needs_torch
 
+#: 120 synthetic samples against 120 others, random weights at the smallest input size
+SYNTHETIC_120 = [
+    "weights=random:0",
+    "dataset=synthetic",
+    "dataset.count=120",
+    "dataset@reference=synthetic",
+    "reference.count=120",
+    "reference.seed=1",
+    "n=null",
+    "backbone.input_size=75",
+]
+
 
 def brute_is(p, n_splits):
     n, out = len(p), []
@@ -81,14 +93,7 @@ def test_experiment_offline_collapse_moves_fid_and_recall_beyond_their_noise(tmp
     res = api.run_experiment(
         "metric_properties",
         [
-            "weights=random:0",
-            "dataset=synthetic",
-            "dataset.count=120",
-            "dataset@reference=synthetic",
-            "reference.count=120",
-            "reference.seed=1",
-            "n=null",
-            "backbone.input_size=75",
+            *SYNTHETIC_120,
             "seeds=[0,1,2]",
             "corruptions.intra_class_collapse=[10,5,2,1]",
             # the other corruptions off: this test is about collapse against the noise floor
@@ -150,14 +155,7 @@ def test_extra_metrics_respond_to_copies_of_the_reference(tmp_path):
     from harness import api
 
     overrides = [
-        "weights=random:0",
-        "dataset=synthetic",
-        "dataset.count=120",
-        "dataset@reference=synthetic",
-        "reference.count=120",
-        "reference.seed=1",
-        "n=null",
-        "backbone.input_size=75",
+        *SYNTHETIC_120,
         "seeds=[0]",
         "corruptions.memorization=[1.0]",
         *(
