@@ -307,55 +307,87 @@ class Reference:
         self.w1_sliced = max(largest, len(pool)) > int(cfg.survey.wasserstein_exact_max)
 
 
+def _timed(out: dict, metrics, compute):
+    """``compute()`` with its wall time recorded as ``seconds_<metric>`` for each of
+    ``metrics`` (metrics computed together share one time); its result."""
+    t0 = time.perf_counter()
+    got = compute()
+    seconds = time.perf_counter() - t0
+    for m in [metrics] if isinstance(metrics, str) else metrics:
+        out[f"seconds_{m}"] = seconds
+    return got
+
+
 def extra_values(probs, feats, ref: Reference, cfg) -> dict:
-    """The ``extra_metrics`` of one configuration (harness/metric_set.py's columns)."""
+    """The ``extra_metrics`` of one configuration (harness/metric_set.py's columns), each
+    with its seconds (``seconds_<metric>``)."""
     want, out = set(cfg.extra_metrics), {}
-    if "is_inf" in want and probs is not None:
-        out.update(metric_set.is_inf_columns(probs, cfg.extrapolation))
-    if "fid_inf" in want:
-        out.update(metric_set.fid_inf_columns(feats, ref.stats, cfg.extrapolation, ref.factors))
-    if "mode_score" in want and probs is not None:
-        out.update(metric_set.mode_score_columns(probs, ref.probs, cfg.survey))
-    if "mmd2" in want:
-        out.update(metric_set.mmd_columns(feats, ref.pool, cfg.survey))
-    if "w1" in want:
-        out.update(metric_set.wasserstein_columns(feats, ref.pool, cfg.survey, ref.w1_sliced))
-    if "one_nn_accuracy" in want:
-        out.update(metric_set.one_nn_columns(feats, ref.pool))
-    if "ct" in want:
-        tr, te = ref.pool[ref.train], ref.pool[ref.test]
-        out.update(metric_set.data_copying_columns(tr, te, feats, cfg.data_copying))
-        out["ct_sets"] = "train / held-out: seeded halves of the reference set"
-    if "authenticity" in want:
-        out.update(metric_set.authenticity_columns(ref.pool, feats))
+    steps = {
+        "is_inf": lambda: metric_set.is_inf_columns(probs, cfg.extrapolation),
+        "fid_inf": lambda: metric_set.fid_inf_columns(
+            feats, ref.stats, cfg.extrapolation, ref.factors
+        ),
+        "mode_score": lambda: metric_set.mode_score_columns(probs, ref.probs, cfg.survey),
+        "mmd2": lambda: metric_set.mmd_columns(feats, ref.pool, cfg.survey),
+        "w1": lambda: metric_set.wasserstein_columns(feats, ref.pool, cfg.survey, ref.w1_sliced),
+        "one_nn_accuracy": lambda: metric_set.one_nn_columns(feats, ref.pool),
+        "ct": lambda: {
+            **metric_set.data_copying_columns(
+                ref.pool[ref.train], ref.pool[ref.test], feats, cfg.data_copying
+            ),
+            "ct_sets": "train / held-out: seeded halves of the reference set",
+        },
+        "authenticity": lambda: metric_set.authenticity_columns(ref.pool, feats),
+    }
+    for metric, compute in steps.items():
+        if metric in want and (probs is not None or metric not in NEEDS_PROBS):
+            out.update(_timed(out, metric, compute))
     return out
+
+
+#: extra metrics that need class probabilities (none for a features-only backbone)
+NEEDS_PROBS = ("is_inf", "mode_score")
 
 
 def metric_values(probs, feats, ref: Reference, n_splits: int, cfg, seed: int) -> dict:
     """Every metric of one configuration; ``probs=None`` (a features-only backbone): no IS and
     no S(G), the feature metrics only."""
     kid_cfg, prdc_cfg, ref_feats = cfg.kid, cfg.prdc, ref.pool
-    n = len(feats)
+    n, out = len(feats), {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fm.RankDeficientWarning)
-        f = fm.fid(feats, ref_feats)
+        f = _timed(out, "fid", lambda: fm.fid(feats, ref_feats))
     size = kid_subset_size(kid_cfg.subset_size, n, len(ref_feats))
-    k = fm.kid(
-        feats, ref_feats, int(kid_cfg.subsets), size, int(seed), matmul_dtype=kid_cfg.matmul_dtype
+    k = _timed(
+        out,
+        "kid",
+        lambda: fm.kid(
+            feats,
+            ref_feats,
+            int(kid_cfg.subsets),
+            size,
+            int(seed),
+            matmul_dtype=kid_cfg.matmul_dtype,
+        ),
     )
-    p = fm.prdc(
-        ref_feats,
-        feats,
-        int(prdc_cfg.k_precision_recall),
-        int(prdc_cfg.k_density_coverage),
-        ball=prdc_cfg.ball,
+    p = _timed(
+        out,
+        ("precision", "recall", "density", "coverage"),
+        lambda: fm.prdc(
+            ref_feats,
+            feats,
+            int(prdc_cfg.k_precision_recall),
+            int(prdc_cfg.k_density_coverage),
+            ball=prdc_cfg.ball,
+        ),
     )
-    out = {}
     if probs is not None:
         prep = scores.prepare(probs)
         spec = scores.SplitSpec(min(n_splits, n))
-        out["is_mean"] = scores.inception_score(prep, splits=spec).mean
-        out["sg_nats"] = scores.improved_score(prep).nats
+        out["is_mean"] = _timed(
+            out, "is_mean", lambda: scores.inception_score(prep, splits=spec).mean
+        )
+        out["sg_nats"] = _timed(out, "sg_nats", lambda: scores.improved_score(prep).nats)
     return {
         **out,
         "fid": f.value,
@@ -723,6 +755,7 @@ def compute(cfg) -> Result:
     wide = pd.DataFrame(rows)
     long = _long_table(wide, base_vals)
     summary = detects(long)
+    cost = cost_table(wide, base_vals, n, len(ref))
     # no seed here: the table's ``seed`` is each row's own; the run's seed is ``run_seed``
     prov = provenance_columns(net, base, spec)
     prov.update(
@@ -742,7 +775,7 @@ def compute(cfg) -> Result:
     for k, v in prov.items():
         long[k] = v
     return Result(
-        {"table": long, "detects": summary},
+        {"table": long, "detects": summary, "cost": cost},
         got.random_weights,
         extra={
             "classes_from": label_source,
@@ -751,6 +784,28 @@ def compute(cfg) -> Result:
             "metric_notes": metric_set.notes_of(wide),
         },
     )
+
+
+def cost_table(wide: pd.DataFrame, base_vals: dict, n: int, n_reference: int) -> pd.DataFrame:
+    """Seconds per metric (Xu et al.'s "computational efficiency"): on the uncorrupted set at
+    the configured N, and the mean over the table's rows (noise halves and corruptions) of this
+    run (one machine's numbers; PRDC's four share one computation and one time)."""
+    rows = []
+    for m in [m for m in METRICS if f"seconds_{m}" in wide.columns]:
+        rows.append(
+            {
+                "metric": m,
+                "seconds_at_n": base_vals.get(f"seconds_{m}"),
+                "n": n,
+                "n_reference": n_reference,
+                "mean_seconds_per_configuration": float(wide[f"seconds_{m}"].mean()),
+                "configurations": int(wide[f"seconds_{m}"].notna().sum()),
+                "shared_with": "precision, recall, density, coverage"
+                if m in ("precision", "recall", "density", "coverage")
+                else None,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def extra_settings(cfg, base_vals: dict) -> dict:
@@ -888,6 +943,13 @@ def present(result: Result, run) -> None:
         + _no_is_notes(result),
     )
     run.table(det, name="detects_detail", title="Detection detail", quiet=True)
+    if "cost" in result.tables:
+        run.table(
+            result.tables["cost"],
+            name="cost",
+            title="Seconds per metric on this machine (the uncorrupted set at the configured N)",
+            quiet=True,
+        )
     for corr in [c for c in dict.fromkeys(long.corruption) if c != NOISE]:
         run.figure(figure(long, corr), f"metric_properties_{corr}")
 

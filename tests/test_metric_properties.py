@@ -188,6 +188,12 @@ def test_extra_metrics_respond_to_copies_of_the_reference(tmp_path):
     assert grid.loc["authenticity", "memorization"] == "yes"
     assert long.extra_metrics.iloc[0] == ",".join(mp.metric_set.FAMILIES)
     assert long.extrapolation_count.iloc[0] == 15 and long.survey_mode_score_form.iloc[0] == "xu"
+    # cost: each metric's seconds at the configured N (120 against 120) and per configuration
+    cost = pd.read_csv(tmp_path / "run" / "cost.csv").set_index("metric")
+    assert set(cost.index) == set(long.metric) and (cost.seconds_at_n > 0).all()
+    # rows: 2 noise halves, memorization, sample_size (the uncorrupted set is seconds_at_n)
+    assert (cost.n == 120).all() and (cost.configurations == 4).all()
+    assert cost.loc["recall", "seconds_at_n"] == cost.loc["precision", "seconds_at_n"]
     # extra_metrics=[]: the metrics before issue 27 only (the same values), nothing else
     few = api.run_experiment(
         "metric_properties", [*overrides, "extra_metrics=[]"], run_dir=tmp_path / "few"
