@@ -185,12 +185,11 @@ def extra_metric_row(s, r, cfg, w1_sliced: bool, head: bool) -> dict:
     """The ``extra_metrics`` of samples ``s`` against reference ``r`` (pipeline outputs);
     ``head``: the network has a classifier (IS_inf and the Mode Score need probabilities)."""
     want, out = set(cfg.extra_metrics), {}
-    with_probs = head
     if "is_inf" in want and head:
         out.update(metric_set.is_inf_columns(s.probs, cfg.extrapolation))
     if "fid_inf" in want:
         out.update(metric_set.fid_inf_columns(s.pool, r.pool, cfg.extrapolation))
-    if "mode_score" in want and with_probs:
+    if "mode_score" in want and head:
         out.update(metric_set.mode_score_columns(s.probs, r.probs, cfg.survey))
     if "mmd2" in want:
         out.update(metric_set.mmd_columns(s.pool, r.pool, cfg.survey))

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import scores
+from . import metric_set, scores
 from .sweeps import sample_size_sweep
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
@@ -53,8 +53,6 @@ MIN_EXTRAPOLATION = 1000  # fewer samples: too few subsample sizes for a meaning
 def _infinity(prep, features, reference, extrapolation) -> dict:
     """IS_inf and FID_inf (Chong & Forsyth 2020; harness/extrapolation.py) with their standard
     errors, from the samples' one pass; FID_inf only with pool features and a reference."""
-    from . import metric_set
-
     cfg = extrapolation or EXTRAPOLATION_DEFAULTS
     out = metric_set.is_inf_columns(prep.probs, cfg)
     if features is None:
@@ -463,8 +461,6 @@ DATA_COPYING_DEFAULTS = SimpleNamespace(cells=None, min_per_cell=20, seed=0)
 
 def _copying_statistics(samples_f, ref_f, data_copying) -> dict:
     """C_T (reference halves as training / held-out test) and authenticity (whole reference)."""
-    from . import metric_set
-
     cfg = data_copying or DATA_COPYING_DEFAULTS
     train, test = metric_set.reference_halves(len(ref_f), int(cfg.seed))
     out = metric_set.data_copying_columns(ref_f[train], ref_f[test], samples_f, cfg)
