@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from experiments import metric_properties as mp
+from harness import detection
 
 from .conftest import needs_torch
 
@@ -110,17 +111,38 @@ def test_experiment_offline_collapse_moves_fid_and_recall_beyond_their_noise(tmp
     long = res.table
     assert {"corruption", "strength", "metric", "value", "relative_change"} <= set(long.columns)
     assert long.weights.iloc[0] == "random:0" and res.result.random_weights
-    # independent of the experiment's own summary: the raw rows against the halves' noise
-    noise = long[long.corruption == mp.NOISE].groupby("metric").value.std(ddof=1) / np.sqrt(2)
-    k1 = long[(long.corruption == "intra_class_collapse") & (long.strength == "k=1")]
+    # the rule recomputed from the raw rows, independently of detects(): noise = sqrt(mean((A -
+    # B)^2) / 2) over the halvings, effect = mean over seeds at k=1 - mean of the seeded
+    # uncorrupted rows, detected when |effect| > 3 noise
+    halves = long[long.corruption == mp.NOISE]
+    assert len(halves) == 3 * 2 * 2 * long.metric.nunique()  # seeds x halvings x (A, B)
+    detail = res.result.tables["detects"].set_index("metric")
+    for metric, g in halves.groupby("metric"):
+        a = g[g.strength.str.startswith("half A")].sort_values(["seed", "strength"]).value
+        b = g[g.strength.str.startswith("half B")].sort_values(["seed", "strength"]).value
+        noise = math.sqrt(np.mean((a.to_numpy() - b.to_numpy()) ** 2) / 2)
+        rows = long[long.metric == metric]
+        base = rows[rows.corruption == mp.UNCORRUPTED].value
+        k1 = rows[(rows.corruption == "intra_class_collapse") & (rows.strength == "k=1")].value
+        effect = k1.mean() - base.mean()
+        got = detail.loc[metric]
+        assert got.noise_std == pytest.approx(noise, rel=1e-12, abs=1e-15)
+        assert got.change_at_strongest == pytest.approx(effect, rel=1e-12, abs=1e-15)
+        assert got.detects == (abs(effect) > 3 * noise)
     for metric in ("fid", "recall"):
-        m = k1[k1.metric == metric]
-        moved = abs(m.value.mean() - m.uncorrupted.iloc[0])
-        assert moved > 3 * noise[metric], (metric, moved, noise[metric])
+        assert detail.loc[metric, "detects"] and detail.loc[metric, "direction"] == "worse"
+    # 120 samples of 3 synthetic classes, one image each: every sample has 39 exact twins
+    assert detail.loc["recall", "degenerate"].startswith("100% of the samples have >= 3")
+    assert pd.isna(detail.loc["fid", "degenerate"])
     grid = pd.read_csv(tmp_path / "run" / "detects.csv").set_index("metric")
-    assert grid.loc["recall", "intra_class_collapse"] == "yes"
+    assert grid.loc["recall", "intra_class_collapse"] == "yes, worse (degenerate)"
+    assert grid.loc["fid", "intra_class_collapse"] == "yes, worse"
     assert (tmp_path / "run" / "metric_properties_intra_class_collapse.png").exists()
-    assert "detects = the mean over seeds" in (tmp_path / "run" / "detects.md").read_text()
+    text = (tmp_path / "run" / "detects.md").read_text()
+    assert "detects = at the strongest corruption" in text
+    assert detection.rule_power(3.0, 6).text() in text  # 3 seeds x 2 halvings
+    # sample efficiency: k=1 re-scored on subsets of the configured sizes (none here: [])
+    assert not (tmp_path / "run" / "sample_efficiency.csv").exists()
 
 
 @pytest.mark.parametrize(
@@ -174,9 +196,11 @@ def test_extra_metrics_respond_to_copies_of_the_reference(tmp_path):
     assert mem.loc["authenticity", "uncorrupted"] > 0.5
     assert mem.loc["ct", "value"] < mem.loc["ct", "uncorrupted"] - 2
     # every copy's nearest other row is a real twin (ties: real rows first): fake accuracy 0;
-    # a real row loses whenever it was copied (~63% of them, drawn with replacement)
+    # a real row loses whenever it was copied: the copies are 120 draws from the seed's copied
+    # half (60 rows), so an expected 1 - (59/60)^120 = 86% of that half, 43% of the reference:
+    # accuracy ~ (0 + 0.57) / 2 = 0.28
     assert mem.loc["one_nn_accuracy", "detail"].endswith("fake 0.0000")
-    assert mem.loc["one_nn_accuracy", "value"] < 0.25
+    assert mem.loc["one_nn_accuracy", "value"] < 0.32
     assert np.isfinite(mem.loc[["is_inf", "fid_inf"], "stderr"]).all()
     assert mem.loc["w1", "detail"] == "exact (POT emd2)" and "sigma=" in mem.loc["mmd2", "detail"]
     small = long[long.corruption == "sample_size"].set_index("metric")
@@ -185,14 +209,27 @@ def test_extra_metrics_respond_to_copies_of_the_reference(tmp_path):
     grid = pd.read_csv(tmp_path / "run" / "detects.csv", keep_default_na=False)
     grid = grid.set_index("metric")
     assert grid.loc["fid_inf", "sample_size"] == "n/a"
-    assert grid.loc["authenticity", "memorization"] == "yes"
+    # memorization judged by its contrast (against the copied reference half - against the
+    # other): copies are inauthentic against their own half only; IS has no reference, its
+    # contrast is exactly 0; FID *improves* against the half it copies
+    assert grid.loc["authenticity", "memorization"] == "yes, worse"
+    assert grid.loc["is_mean", "memorization"] == "no"
+    assert grid.loc["fid", "memorization"] == "yes, better"
+    contrast = pd.read_csv(tmp_path / "run" / "memorization_contrast.csv")
+    is_rows = contrast[contrast.metric == "is_mean"].pivot_table(
+        index=["corruption", "strength", "seed", "halving"], columns="against", values="value"
+    )
+    assert (is_rows["copied half"] == is_rows["other half"]).all()
+    fid = contrast[(contrast.metric == "fid") & (contrast.corruption == "memorization")]
+    fid = fid.set_index("against").value
+    assert fid["copied half"] < fid["other half"]
     assert long.extra_metrics.iloc[0] == ",".join(mp.metric_set.FAMILIES)
     assert long.extrapolation_count.iloc[0] == 15 and long.survey_mode_score_form.iloc[0] == "xu"
     # cost: each metric's seconds at the configured N (120 against 120) and per configuration
     cost = pd.read_csv(tmp_path / "run" / "cost.csv").set_index("metric")
     assert set(cost.index) == set(long.metric) and (cost.seconds_at_n > 0).all()
-    # rows: 2 noise halves, memorization, sample_size (the uncorrupted set is seconds_at_n)
-    assert (cost.n == 120).all() and (cost.configurations == 4).all()
+    # rows: the uncorrupted set, 2 halvings x 2 halves, memorization, sample_size
+    assert (cost.n == 120).all() and (cost.configurations == 7).all()
     assert cost.loc["recall", "seconds_at_n"] == cost.loc["precision", "seconds_at_n"]
     # extra_metrics=[]: the metrics before issue 27 only (the same values), nothing else
     few = api.run_experiment(
