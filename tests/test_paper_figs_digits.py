@@ -347,7 +347,20 @@ def metric_properties_run(root: Path) -> Path:
         }
     )
     cfg = {"backbone": node("pytorch"), "dataset": digits_set(), "reference": digits_set("train")}
-    files = {"table.csv": long, "detects.csv": detects, "detects_detail.csv": detail}
+    properties = pd.DataFrame(
+        {
+            "metric": ["is_mean", "mmd2"],
+            "mode_collapse": ["no", "yes, worse"],
+            "xu_et_al": ["does not do well", "does well on all properties"],
+            "disagrees_with_xu": ["agrees (fails mode_collapse)", "agrees"],
+        }
+    )
+    files = {
+        "table.csv": long,
+        "detects.csv": detects,
+        "detects_detail.csv": detail,
+        "properties.csv": properties,
+    }
     return fake_run(root, "digits_metric_properties", "metric_properties", cfg, files)
 
 
@@ -540,6 +553,8 @@ def test_digits_section_from_fake_runs(tmp_path):
     assert "| pytorch_seed1 | 1.127 | -0.542 ± 0.174 |" in fid
     assert "| spread: max / min - 1 | 37.7% |" in fid and "| 11.45% |" in fid
     assert "| fid | yes | no |" in md("digits_metric_properties")
+    props = md("digits_metric_properties_properties")
+    assert "| mmd2 | yes, worse | does well on all properties | agrees |" in props
     detail = md("digits_metric_properties_detail")
     assert "| intra_class_collapse | fid | +39.979 | 0.489 | +81.8 | yes |" in detail
     assert "| memorization | is_mean | +0.165 | 0.110 | +1.5 | no | no: Section 4.2.3" in detail
