@@ -196,6 +196,15 @@ def write_mnist_style_classifier(wd: Path) -> None:
 @needs_tf
 @pytest.mark.parametrize("args", readme_commands())
 def test_readme_command_runs_as_written(workdir, args):
+    # a command that reads an earlier command's runs: that command first, where this pytest
+    # worker has not run it (the workdir is per worker; xdist may place them apart)
+    if f"runs=[{SWEEP}]" in args and not (workdir / SWEEP).exists():
+        (sweep,) = [c for c in EXPECT if f"hydra.sweep.dir={SWEEP}" in c]
+        _run_readme_command(workdir, sweep)
+    _run_readme_command(workdir, args)
+
+
+def _run_readme_command(workdir, args):
     extra, code, files, *where = EXPECT[args]
     env = {
         **os.environ,
