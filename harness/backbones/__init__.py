@@ -34,6 +34,7 @@ REGISTRY = {
     "tf2015": ("harness.backbones.tf2015_graph", "TF2015Graph"),
     "torch_model": ("harness.backbones.torch_model", "TorchModel"),
     "keras_model": ("harness.backbones.keras_model", "KerasModel"),
+    "pixels": ("harness.backbones.pixels", "Pixels"),
 }
 
 

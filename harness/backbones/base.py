@@ -8,7 +8,7 @@ of the cache key (``cache_identity()``):
 ========== ==============================================================================
 knob       meaning
 ========== ==============================================================================
-weights    the backbone's own specs (file:<path>, random:<seed>, pretrained, ported:...)
+weights    the backbone's own specs (file:<path>, random:<seed>, pretrained, ported:...; none)
 resize     native | tf1_bilinear | torch_bilinear (+ align_corners) | tf2_bilinear |
            antialias | pil_bicubic | none
 input_norm auto | minus_one_one | centered_128 | imagenet_mean_std | zero_one | zero_255
@@ -192,6 +192,9 @@ class Backbone:
     has_logits = True
     has_features = True
     has_gradients = False
+    #: False: a backbone without weights (``pixels``), which takes ``weights=none`` only; every
+    #: other backbone refuses ``none``
+    has_weights = True
     min_input_size = 75
     fixed_input_size: int | None = None
     #: the smallest image side the network's input path takes
@@ -333,6 +336,11 @@ class Backbone:
             spec = W.WeightsSpec.parse(value)
         except HarnessError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+        if spec.kind == "none" and cls.has_weights:
+            raise ConfigError(
+                f"{path}={value}: backbone {cls.name} needs weights ({cls.weights_doc}); none is "
+                "for backbones without weights (pixels)"
+            )
         if spec.kind == "random" and not 0 <= spec.seed <= S.SEED_MAX:
             raise ConfigError(
                 f"{path}={value}: the seed must be from 0 to {S.SEED_MAX}, e.g. random:0"

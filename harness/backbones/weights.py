@@ -1,4 +1,5 @@
-"""Where weights come from: ``pretrained``, ``file:<path>``, ``random:<seed>``, ``ported:...``.
+"""Where weights come from: ``pretrained``, ``file:<path>``, ``random:<seed>``, ``ported:...``
+(and ``none``: a backbone without weights, such as ``pixels``).
 
 :func:`resolve` turns a weights spec into :class:`ResolvedWeights` once, for every backbone:
 
@@ -12,7 +13,12 @@
   ``<cache.dir>/weights/random``; its ``weights_sha256`` is the sha256 of the arrays actually
   loaded, so a replaced cache file changes every cache key that depends on it;
 * ``ported:<backbone>[:<weights>]``: another backbone's weights in canonical layout
-  (:mod:`harness.porting`).
+  (:mod:`harness.porting`);
+* ``none``: no weights at all, for a backbone that is a fixed function of the pixels
+  (``pixels``: raw pixel space); only such a backbone takes it, and every other refuses it.
+  Its provenance says so: ``weights_kind`` ``none``, ``weights_sha256`` the descriptor
+  :data:`NO_WEIGHTS_SHA256` (``"none"``: no file or array to hash; never a hex digest),
+  ``weights_status`` :data:`NO_WEIGHTS`.
 
 ``cache_dir`` (every function here that derives files): ``None`` is the default location
 (``$INCEPTION_NOTE_CACHE``, else ``~/.cache/inception-note``), a path is that directory, and
@@ -28,7 +34,8 @@ Inception backbones (their :class:`OfficialArtifact` pins and the peers' files, 
 size and origin).  :func:`verification` gives every network a ``weights_status``: ``random``,
 ``unverified`` (no published file has its hash; also the 2015 tgz and TF-Hub, whose hashes are
 not published), ``verified`` (with ``weights_name``, the published file's name), ``trained here``
-(``trained:``) or ``user network`` (``torch_model``/``keras_model``: claims no published file).
+(``trained:``), ``user network`` (``torch_model``/``keras_model``: claims no published file) or
+``no weights`` (``none``: a backbone without weights, e.g. ``pixels``).
 Random and unverified weights put a banner on every output (:mod:`harness.results`).
 """
 
@@ -90,7 +97,7 @@ def scratch_cache(cache_dir=None):
 
 @dataclass(frozen=True)
 class WeightsSpec:
-    kind: str  # pretrained | file | random | ported
+    kind: str  # pretrained | file | random | ported | trained | none
     path: str | None = None
     seed: int | None = None
     source_backbone: str | None = None
@@ -103,6 +110,8 @@ class WeightsSpec:
         s = str(spec).strip()
         if s == "pretrained":
             return cls("pretrained")
+        if s == "none":  # a backbone without weights (pixels)
+            return cls("none")
         if s.startswith("file:") and len(s) > 5:
             return cls("file", path=s[5:])
         if s.startswith("random:"):
@@ -117,7 +126,8 @@ class WeightsSpec:
             return cls("trained", path=s[8:])
         raise HarnessError(
             f"weights={spec!r} is not understood; use pretrained, file:<path>, random:<seed>, "
-            "ported:<source_backbone>[:<source weights>] or trained:<recipe>/<framework>/<seed>"
+            "ported:<source_backbone>[:<source weights>], trained:<recipe>/<framework>/<seed> "
+            "or none (a backbone without weights: pixels)"
         )
 
     @property
@@ -135,6 +145,8 @@ class WeightsSpec:
             return f"ported:{self.source_backbone}:{self.source_spec}"
         if self.kind == "trained":
             return f"trained:{self.path}"
+        if self.kind == "none":
+            return "none"
         return "pretrained"
 
 
@@ -363,6 +375,11 @@ def locate_file(
     user_sha256=None,
 ) -> ResolvedWeights:
     """``pretrained`` (via ``art``) or ``file:``: find the file, check its pin, record hashes."""
+    if spec.kind not in ("pretrained", "file"):
+        raise HarnessError(
+            f"backbone {backbone}: weights={spec} names no weights file; use pretrained or "
+            "file:<path> here"
+        )
     if spec.kind == "pretrained":
         if art is None:
             raise HarnessError(
@@ -391,6 +408,24 @@ def locate_file(
     known = identify(hashes)  # compared with every published file (verification())
     rec["weights_published"] = known.name if known else None
     return ResolvedWeights(spec, path=path, record=rec)
+
+
+def no_weights(spec: WeightsSpec, backbone: str) -> ResolvedWeights:
+    """``none``: nothing to find or hash; the record says so (kind ``none``, the
+    :data:`NO_WEIGHTS_SHA256` descriptor, a note naming the backbone)."""
+    if spec.kind != "none":
+        raise HarnessError(f"no_weights: weights={spec} is not none")
+    return ResolvedWeights(
+        spec,
+        record={
+            "weights": "none",
+            "weights_kind": "none",
+            "weights_path": None,
+            "weights_sha256": NO_WEIGHTS_SHA256,
+            "weights_md5": None,
+            "weights_note": f"no weights: backbone {backbone} is a fixed function of the pixels",
+        },
+    )
 
 
 def random_weights(spec: WeightsSpec, num_outputs: int, cache_dir=None) -> ResolvedWeights:
@@ -425,6 +460,9 @@ UNVERIFIED = "unverified"  # an Inception backbone's file that matches no publis
 VERIFIED = "verified"  # a published file, identified by its published hash
 TRAINED = "trained here"  # trained:<recipe>/...: a classifier this harness trains itself
 USER = "user network"  # torch_model / keras_model file:: a user's own network, no claim made
+NO_WEIGHTS = "no weights"  # weights=none: a backbone without weights (pixels), nothing to verify
+#: ``weights_sha256`` of ``weights=none``: a descriptor, not a digest (there is nothing to hash)
+NO_WEIGHTS_SHA256 = "none"
 #: the statuses that put a banner on every output (:mod:`harness.results`)
 FLAGGED = (RANDOM, UNVERIFIED)
 
@@ -515,6 +553,8 @@ def verification(spec: WeightsSpec, record: dict, claims_published: bool, backbo
     """
     if spec.is_random:
         return {"weights_status": RANDOM, "weights_name": None}
+    if spec.kind == "none":
+        return {"weights_status": NO_WEIGHTS, "weights_name": None}
     if spec.kind == "trained":
         return {"weights_status": TRAINED, "weights_name": None}
     if not claims_published:
@@ -529,7 +569,7 @@ def verification(spec: WeightsSpec, record: dict, claims_published: bool, backbo
 
 def worst_status(statuses) -> str | None:
     """One status for several networks: the most alarming one (None: no network)."""
-    order = (RANDOM, UNVERIFIED, USER, TRAINED, VERIFIED)
+    order = (RANDOM, UNVERIFIED, USER, NO_WEIGHTS, TRAINED, VERIFIED)
     present = [s for s in statuses if s]
     if not present:
         return None
