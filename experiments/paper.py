@@ -176,6 +176,28 @@ DIGITS_ITEMS = [
             "corruptions.sample_size=[200]",
         ],
     ),
+    # Xu et al.'s comparison in pixel space (the 8x8 digits' own pixels as features)
+    _digits(
+        "metric_properties",
+        [
+            "backbone=pixels",
+            *_TEST,
+            *_REFERENCE,
+            "n=null",
+            "kid.subset_size=auto",
+            "corruptions.intra_class_collapse=[5,1]",
+            "corruptions.mode_dropping=[5,1]",
+            "corruptions.memorization=[0.5,1.0]",
+            "corruptions.memorization_jittered=[]",
+            "corruptions.noise=[0.5]",
+            "corruptions.shift=[1]",
+            "corruptions.rotate=[5,15]",
+            "corruptions.jpeg=[]",
+            "corruptions.blur=[1.5]",
+            "corruptions.sample_size=[200]",
+        ],
+        "digits_metric_properties_pixels",
+    ),
     _digits(
         "sanity",
         [
