@@ -2,6 +2,11 @@
 
     python benchmarks/feature_metrics.py [--n 50000] [--dim 2048] [--prdc-n 10000]
     python benchmarks/feature_metrics.py --new [--new-n 10000] [--n 50000]
+    python benchmarks/feature_metrics.py --extrapolation [--n 50000]
+
+``--extrapolation``: FID_inf and IS_inf alone at ``--n``, with the per-size route FID_inf took
+before (each subset's statistics from its rows, ``fid_against_stats``) as the baseline on the
+same subsets (the values must agree).
 
 ``--new`` (issue 27): each new metric at ``--new-n`` x ``--dim`` (seconds and peak numpy memory
 by tracemalloc) and IS_inf / FID_inf from cached arrays at ``--n`` (target: < 30 s at 50,000),
@@ -133,6 +138,43 @@ def new_metrics(a) -> None:
     print(f"float64 matrix product rate of this machine: {dgemm_rate():.0f} GFLOP/s")
 
 
+def extrapolation_only(a):
+    """FID_inf (complement covariances, the reference factored once) against the per-size
+    route on the same 15 subsets, and IS_inf, from cached-size arrays at ``--n``."""
+    import warnings
+
+    from harness import extrapolation as ex
+    from harness.simulated import SimulatedProbs
+
+    n = a.n
+    xb, yb = features(n, a.dim, 0), features(n, a.dim, 1, 0.05)
+    ref = fm.feature_stats(yb)
+    sizes = ex.sample_sizes(n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fm.RankDeficientWarning)
+        f_inf, t_new = timed(ex.fid_infinity, xb, ref)
+        old, t_old = timed(
+            lambda: [fm.fid_against_stats(xb[r], ref).value for r in ex._subsets(n, sizes, 0)]
+        )
+    worst = float(np.max(np.abs(np.asarray(old) - f_inf.values) / np.abs(old)))
+    pb = SimulatedProbs().sample(n)
+    i_inf, t_is = timed(ex.is_infinity, pb)
+    print(f"extrapolations from cached arrays at N = {n:,} x {a.dim:,} (15 sizes)")
+    print(
+        f"FID_inf {f_inf.value:.6g} ± {f_inf.stderr:.2g}: {t_new:.2f} s "
+        f"({'met' if t_new < 30 else 'MISSED'} < 30 s)"
+    )
+    print(
+        f"  baseline, each subset's statistics from its rows: {t_old:.2f} s "
+        f"(same subsets; largest relative difference of the 15 values {worst:.1e})"
+    )
+    print(
+        f"IS_inf {i_inf.value:.6g} ± {i_inf.stderr:.2g}: {t_is:.2f} s "
+        f"({'met' if t_is < 30 else 'MISSED'} < 30 s)"
+    )
+    print(f"float64 matrix product rate of this machine: {dgemm_rate():.0f} GFLOP/s")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=50_000)
@@ -140,9 +182,12 @@ def main(argv=None):
     ap.add_argument("--prdc-n", type=int, default=10_000)
     ap.add_argument("--new", action="store_true", help="issue 27's metrics instead")
     ap.add_argument("--new-n", type=int, default=10_000)
+    ap.add_argument("--extrapolation", action="store_true", help="FID_inf / IS_inf only")
     a = ap.parse_args(argv)
     if a.new:
         return new_metrics(a)
+    if a.extrapolation:
+        return extrapolation_only(a)
     x, y = features(a.n, a.dim, 0), features(a.n, a.dim, 1, 0.05)
     rows = []
     (s1, s2), t_stats = timed(lambda: (fm.feature_stats(x), fm.feature_stats(y)))

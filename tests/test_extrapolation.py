@@ -243,3 +243,40 @@ def test_provenance_records_the_method():
     json.dumps(prov)  # plain values only
     f = ex.fid_infinity(rng.normal(size=(40, 2)), rng.normal(size=(30, 2)), count=4)
     assert f.provenance()["fid_inf_reference"].startswith("features (n=30)")
+
+
+def test_subset_moments_equal_numpys_covariance_on_both_routes():
+    """A subset of more than half the rows is the full set's centred product minus its
+    complement's; either route equals np.cov / np.mean of the subset (float32 input too)."""
+    rng = np.random.default_rng(3)
+    f = (rng.normal(size=(301, 6)) * [1, 2, 3, 0.1, 5, 1] + 40).astype(np.float32)
+    moments = ex._SubsetMoments(f)
+    for size in (20, 150, 151, 300, 301):
+        rows = rng.permutation(301)[:size]
+        got = moments.stats(rows)
+        sub = f[rows].astype(np.float64)
+        assert got.n == size
+        np.testing.assert_allclose(got.mu, sub.mean(axis=0), rtol=1e-13, atol=1e-12)
+        np.testing.assert_allclose(got.sigma, np.cov(sub, rowvar=False), rtol=1e-9, atol=1e-11)
+
+
+def test_fid_against_a_factored_reference_equals_the_general_route():
+    from harness.feature_metrics import (
+        feature_stats,
+        frechet_distance,
+        frechet_distance_to_factored,
+    )
+
+    rng = np.random.default_rng(4)
+    ref = feature_stats(rng.normal(size=(400, 5)) @ rng.normal(size=(5, 5)))
+    factors = {}
+    for k in range(3):
+        s = feature_stats(rng.normal(size=(100 + 50 * k, 5)) * (1 + k))
+        fast = frechet_distance_to_factored(s, ref, factors)
+        assert fast.value == pytest.approx(frechet_distance(s, ref).value, rel=1e-10)
+    assert factors["ref_cholesky"].shape == (5, 5)
+    # a sample set with no more samples than dimensions takes the general (exact) route
+    small = feature_stats(rng.normal(size=(4, 5)))
+    assert frechet_distance_to_factored(small, ref, factors).value == pytest.approx(
+        frechet_distance(small, ref).value, rel=1e-12
+    )
