@@ -397,15 +397,27 @@ def mmd2_gaussian(x, y, bandwidth: float | None = None, seed: int = 0) -> MMDRes
         if not (math.isfinite(sigma) and sigma > 0):
             raise ConfigError(f"bandwidth must be a positive finite number, got {bandwidth!r}")
         rule, used = "set", None
+    m, n = len(a), len(b)
+    value = gaussian_mmd2(a, b, sigma, unbiased=True)
+    subsampled = rule != "set" and used < m + n
+    return MMDResult(value, sigma, rule, m, n, used, seed if subsampled else None)
+
+
+def gaussian_mmd2(a: np.ndarray, b: np.ndarray, sigma: float, unbiased: bool = True) -> float:
+    """MMD^2 of two checked float64 sets with the kernel ``exp(-|x - y|^2 / (2 sigma^2))``:
+    unbiased (the U-statistic: no ``i = j`` terms within a set) or the biased
+    minimum-variance V-statistic (every pair, the diagonal's ``exp(0) = 1`` included;
+    Gretton et al. 2012, eq. 5)."""
     a, b = _centred(a, b)
     a2, b2 = _sq_norms(a), _sq_norms(b)
     gamma = 1.0 / (2.0 * sigma * sigma)
     m, n = len(a), len(b)
-    kxx = _gauss_sum(a, a2, a, a2, gamma, same=True) / (m * (m - 1))
-    kyy = _gauss_sum(b, b2, b, b2, gamma, same=True) / (n * (n - 1))
+    sxx = _gauss_sum(a, a2, a, a2, gamma, same=True)
+    syy = _gauss_sum(b, b2, b, b2, gamma, same=True)
     kxy = _gauss_sum(a, a2, b, b2, gamma, same=False) / (m * n)
-    subsampled = rule != "set" and used < m + n
-    return MMDResult(kxx + kyy - 2.0 * kxy, sigma, rule, m, n, used, seed if subsampled else None)
+    if unbiased:
+        return sxx / (m * (m - 1)) + syy / (n * (n - 1)) - 2.0 * kxy
+    return (sxx + m) / (m * m) + (syy + n) / (n * n) - 2.0 * kxy
 
 
 # --- Wasserstein-1 -----------------------------------------------------------------------------
