@@ -332,6 +332,7 @@ class Reference:
         self.pool, self.probs = pool, probs
         self.stats = fm.feature_stats(pool) if "fid_inf" in cfg.extra_metrics else None
         self.factors: dict = {}  # its covariance factored once for every configuration
+        self.ct_fit: dict = {}  # C_T's k-means partition of its training half, fitted once
         self.train, self.test = metric_set.reference_halves(len(pool), int(cfg.data_copying.seed))
         # one W1 method for the whole table (exact and sliced values are never compared)
         if w1_sliced is None:
@@ -365,7 +366,7 @@ def extra_values(probs, feats, ref: Reference, cfg) -> dict:
         "one_nn_accuracy": lambda: metric_set.one_nn_columns(feats, ref.pool),
         "ct": lambda: {
             **metric_set.data_copying_columns(
-                ref.pool[ref.train], ref.pool[ref.test], feats, cfg.data_copying
+                ref.pool[ref.train], ref.pool[ref.test], feats, cfg.data_copying, ref.ct_fit
             ),
             "ct_sets": "train / held-out: seeded halves of the reference set",
         },
@@ -402,17 +403,36 @@ def metric_values(probs, feats, ref: Reference, n_splits: int, cfg, seed: int) -
             matmul_dtype=kid_cfg.matmul_dtype,
         ),
     )
-    p = _timed(
-        out,
-        ("precision", "recall", "density", "coverage"),
-        lambda: fm.prdc(
-            ref_feats,
-            feats,
+    k_max = max(int(prdc_cfg.k_precision_recall), int(prdc_cfg.k_density_coverage))
+    if min(n, len(ref_feats)) > k_max:
+        p = _timed(
+            out,
+            ("precision", "recall", "density", "coverage"),
+            lambda: fm.prdc(
+                ref_feats,
+                feats,
+                int(prdc_cfg.k_precision_recall),
+                int(prdc_cfg.k_density_coverage),
+                ball=prdc_cfg.ball,
+            ),
+        )
+    else:  # a small subset or reference half (sample efficiency, memorization's contrast)
+        nan = float("nan")
+        p = fm.PRDCResult(
+            nan,
+            nan,
+            nan,
+            nan,
             int(prdc_cfg.k_precision_recall),
             int(prdc_cfg.k_density_coverage),
+            len(ref_feats),
+            n,
             ball=prdc_cfg.ball,
-        ),
-    )
+        )
+        out["prdc_note"] = (
+            f"k-NN with k={k_max} needs more than {k_max} rows per set: {n} samples against "
+            f"{len(ref_feats)} reference rows"
+        )
     if probs is not None:
         prep = scores.prepare(probs)
         spec = scores.SplitSpec(min(n_splits, n))

@@ -181,6 +181,7 @@ DIGITS_ITEMS = [
         "metric_properties",
         [
             "backbone=pixels",
+            "backbone.channels=1",  # the digits are grey: 64 pixel features, not 3 x 64
             *_TEST,
             *_REFERENCE,
             "n=null",

@@ -129,11 +129,15 @@ def data_copying_ct(
     seed: int = 0,
     min_per_cell: int = 20,
     n_init: int = KMEANS_N_INIT,
+    fitted: dict | None = None,
 ) -> CTResult:
     """Meehan et al. 2020's C_T data-copying statistic (module docstring).
 
     ``cells``: k-means cells on ``train`` (None: :func:`default_cells` of the test size);
     ``min_per_cell``: a cell counts only with more than this many generated samples.
+    ``fitted``: an empty dict kept across calls with the same ``train`` and ``test`` (one
+    reference, many generated sets): the k-means partition and the test samples' per-cell
+    distances are computed once (the same numbers).
     """
     from sklearn.cluster import KMeans
 
@@ -152,8 +156,14 @@ def data_copying_ct(
     min_per_cell = _check_int(min_per_cell, "min_per_cell", 0)
     seed = _check_seed(seed)
     n_init = _check_int(n_init, "n_init", 1)
-    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(t)
-    lt, lp, lq = km.predict(t), km.predict(p), km.predict(q)
+    fitted = {} if fitted is None else fitted
+    key = (k, seed, n_init)
+    if key not in fitted:
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(t)
+        fitted[key] = {"km": km, "lt": km.predict(t), "lp": km.predict(p), "test_d": {}}
+    fit = fitted[key]
+    km, lt, lp = fit["km"], fit["lt"], fit["lp"]
+    lq = km.predict(q)
     t_cnt = np.bincount(lt, minlength=k)
     p_cnt = np.bincount(lp, minlength=k)
     q_cnt = np.bincount(lq, minlength=k)
@@ -169,8 +179,9 @@ def data_copying_ct(
             continue
         tc = t[lt == c]
         _, gen_d = nearest_neighbors(q[lq == c], tc)
-        _, test_d = nearest_neighbors(p[lp == c], tc)
-        z[c] = mann_whitney_z(gen_d, test_d)
+        if c not in fit["test_d"]:
+            fit["test_d"][c] = nearest_neighbors(p[lp == c], tc)[1]
+        z[c] = mann_whitney_z(gen_d, fit["test_d"][c])
     kept = q_cnt > min_per_cell
     if not kept.any():
         raise ConfigError(

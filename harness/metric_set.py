@@ -147,8 +147,9 @@ def one_nn_columns(features, reference) -> dict:
     return _attempt("one_nn_accuracy", run)
 
 
-def data_copying_columns(train, test, generated, cfg) -> dict:
-    """``ct``: C_T of ``generated`` with k-means cells on ``train`` and ``test`` held out."""
+def data_copying_columns(train, test, generated, cfg, fitted: dict | None = None) -> dict:
+    """``ct``: C_T of ``generated`` with k-means cells on ``train`` and ``test`` held out;
+    ``fitted``: see :func:`harness.memorization_stats.data_copying_ct` (one reference)."""
 
     def run():
         r = ms.data_copying_ct(
@@ -158,6 +159,7 @@ def data_copying_columns(train, test, generated, cfg) -> dict:
             cells=None if cfg.cells is None else int(cfg.cells),
             seed=int(cfg.seed),
             min_per_cell=int(cfg.min_per_cell),
+            fitted=fitted,
         )
         return {"ct": r.value, "ct_cells": r.cells, **r.provenance()}
 

@@ -185,3 +185,17 @@ def test_authenticity_bad_arguments():
         ms.authenticity(real, np.full((2, 2), np.nan))
     with pytest.raises(ConfigError, match="generated has 3 feature dimensions"):
         ms.authenticity(real, np.ones((2, 3)))
+
+
+def test_ct_with_a_fitted_partition_kept_across_calls_gives_the_same_numbers():
+    from harness.memorization_stats import data_copying_ct
+
+    rng = np.random.default_rng(11)
+    train, test = rng.normal(size=(200, 3)), rng.normal(size=(120, 3))
+    fitted = {}
+    for shift in (0.0, 0.4, -0.2):
+        gen = rng.normal(size=(150, 3)) + shift
+        fresh = data_copying_ct(train, test, gen, cells=3, min_per_cell=5)
+        kept = data_copying_ct(train, test, gen, cells=3, min_per_cell=5, fitted=fitted)
+        assert kept.value == fresh.value and np.array_equal(kept.z_u, fresh.z_u, equal_nan=True)
+    assert len(fitted) == 1  # one partition, fitted once
