@@ -1170,7 +1170,26 @@ def detects(
                 "basis": BASIS_CONTRAST if by_contrast else BASIS_SETS,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=DETECT_COLUMNS)
+
+
+#: the columns of ``detects_detail`` (also when every corruption is switched off)
+DETECT_COLUMNS = [
+    "corruption",
+    "metric",
+    "detects",
+    "direction",
+    "change_at_strongest",
+    "noise_std",
+    "effect_in_noise_units",
+    "noise_dof",
+    "threshold",
+    "strongest",
+    "first_detected",
+    "monotone",
+    "degenerate",
+    "basis",
+]
 
 
 def _degenerate(g: pd.DataFrame, metric: str, k_recall: int) -> str | None:

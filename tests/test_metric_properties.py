@@ -238,3 +238,25 @@ def test_extra_metrics_respond_to_copies_of_the_reference(tmp_path):
     assert set(few.metric) == set(mp.METRICS) - set(mp.metric_set.FAMILIES)
     both = long.merge(few, on=["corruption", "strength", "seed", "metric"], suffixes=("", "_few"))
     assert len(both) == len(few) and (both.value == both.value_few).all()
+
+
+@needs_torch
+def test_every_corruption_switched_off_still_writes_the_uncorrupted_rows(tmp_path):
+    from harness import api
+
+    res = api.run_experiment(
+        "metric_properties",
+        [
+            *SYNTHETIC_120,
+            "seeds=[0]",
+            *(f"corruptions.{c}=[]" for c in mp.STRENGTHS),
+            "extra_metrics=[]",
+            "kid.subset_size=10",
+            "progress=false",
+        ],
+        run_dir=tmp_path / "run",
+    ).result
+    assert set(res.table.corruption) == {mp.UNCORRUPTED, mp.NOISE}
+    assert res.tables["detects"].empty and list(res.tables["detects"]) == mp.DETECT_COLUMNS
+    props = res.tables["properties"].set_index("metric")
+    assert props.loc["is_mean", "disagrees_with_xu"] == "not measured here"
