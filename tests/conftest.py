@@ -30,6 +30,9 @@ os.environ["INCEPTION_NOTE_CACHE"] = os.path.join(_TMP, "cache")
 os.environ["TORCH_HOME"] = os.path.join(_TMP, "torch_home")
 os.environ["KERAS_HOME"] = os.path.join(_TMP, "keras_home")
 os.environ["TFHUB_CACHE_DIR"] = os.path.join(_TMP, "tfhub")
+# dinov2 / clip (timm, open_clip): the Hugging Face hub cache
+os.environ["HF_HOME"] = os.path.join(_TMP, "hf_home")
+os.environ["HF_HUB_CACHE"] = os.path.join(_TMP, "hf_home", "hub")
 os.environ.pop("INCEPTION_NOTE_WEIGHTS", None)
 os.environ.setdefault("MPLBACKEND", "Agg")
 

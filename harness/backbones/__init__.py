@@ -35,6 +35,8 @@ REGISTRY = {
     "torch_model": ("harness.backbones.torch_model", "TorchModel"),
     "keras_model": ("harness.backbones.keras_model", "KerasModel"),
     "pixels": ("harness.backbones.pixels", "Pixels"),
+    "dinov2": ("harness.backbones.dinov2", "DINOv2"),
+    "clip": ("harness.backbones.clip", "CLIP"),
 }
 
 
