@@ -205,7 +205,7 @@ def fid_infinity(
     reference set; the generated features are subsampled per size (module docstring).
     ``factors``: an empty dict kept across calls against the same reference statistics (its
     covariance is then factored once for all of them: the same numbers)."""
-    f = check_features(features, "features")
+    f = check_features(features, "features", as_float64=False)  # float64 blockwise below
     if isinstance(reference, FeatureStats):
         ref = reference
         if ref.dim != f.shape[1]:
@@ -247,12 +247,18 @@ class _SubsetMoments:
         self.f = features
         self.center = features.mean(axis=0, dtype=np.float64)
         self._full = None  # (sum, product) of all rows, when a large subset first needs it
+        rows = min(COV_BLOCK_ROWS, len(features))
+        # gathered and centred rows go into two reused buffers (no fresh pages per block)
+        self._raw = np.empty((rows, features.shape[1]), dtype=features.dtype)
+        self._buf = np.empty((rows, features.shape[1]))
 
     def _moments(self, rows: np.ndarray):
         d = self.f.shape[1]
         total, prod = np.zeros(d), np.zeros((d, d))
         for s in range(0, len(rows), COV_BLOCK_ROWS):
-            block = np.subtract(self.f[rows[s : s + COV_BLOCK_ROWS]], self.center, dtype=np.float64)
+            idx = rows[s : s + COV_BLOCK_ROWS]
+            raw = np.take(self.f, idx, axis=0, out=self._raw[: len(idx)])
+            block = np.subtract(raw, self.center, out=self._buf[: len(idx)], dtype=np.float64)
             total += block.sum(axis=0)
             prod += block.T @ block
         return total, prod

@@ -342,7 +342,39 @@ def frechet_distance(s1: FeatureStats, s2: FeatureStats) -> FIDResult:
     )  # fmt: skip
 
 
-def frechet_distance_to_factored(s1: FeatureStats, ref: FeatureStats, factors: dict) -> FIDResult:
+def reference_cholesky(ref: FeatureStats, factors: dict):
+    """The Cholesky factor ``L`` of fixed reference statistics (``ref.sigma = L L^T``),
+    computed once into ``factors``; None where the fast route does not apply (N <= D, a dead
+    feature or a near-singular pivot)."""
+    if "ref_cholesky" not in factors:
+        mu2, c2 = np.asarray(ref.mu, np.float64), np.asarray(ref.sigma, np.float64)
+        usable = not (0 < ref.n <= ref.dim) and not _dead_mask(mu2, np.diagonal(c2)).any()
+        factors["ref_cholesky"] = _cholesky_factor(c2) if usable else None
+    return factors["ref_cholesky"]
+
+
+def fid_from_projection(mu1, var1, n1: int, projected, ref: FeatureStats) -> FIDResult | None:
+    """FID of a set with mean ``mu1``, per-feature variances ``var1`` (ddof 1) and ``n1 > D``
+    samples against ``ref``, given ``projected = L^T S1 L`` (``L``: :func:`reference_cholesky`):
+    its eigenvalues are those of ``S1 S_ref``.  None where the fast route would not be taken
+    (a dead feature of the set, or an eigenvalue at rounding level)."""
+    mu1, var1 = np.asarray(mu1, np.float64), np.asarray(var1, np.float64)
+    if 0 < n1 <= len(mu1) or _dead_mask(mu1, var1).any():
+        return None
+    w = np.linalg.eigvalsh(projected)  # symmetric up to rounding: its lower triangle is read
+    if len(w) and w[0] <= _rank_tol(len(w)) * w[-1]:
+        return None
+    mu2, c2 = np.asarray(ref.mu, np.float64), np.asarray(ref.sigma, np.float64)
+    return _result(
+        mu1, mu2, float(var1.sum()), float(np.trace(c2)), float(np.sqrt(w).sum()),
+        n1=n1, n2=ref.n, dim=len(mu1), deficient=False, clipped_eigenvalues=0,
+        min_eigenvalue=float(w.min()) if len(w) else 0.0, method="cholesky_reference",
+    )  # fmt: skip
+
+
+def frechet_distance_to_factored(
+    s1: FeatureStats, ref: FeatureStats, factors: dict
+) -> FIDResult:
     """:func:`frechet_distance` of ``s1`` against fixed reference statistics whose Cholesky
     factor ``L`` (``ref.sigma = L L^T``) is computed once into ``factors`` for many ``s1``
     (FID_inf's subsets): the eigenvalues of ``L^T S1 L`` are those of ``S1 S_ref``, as in the
@@ -351,24 +383,25 @@ def frechet_distance_to_factored(s1: FeatureStats, ref: FeatureStats, factors: d
     rounding-level eigenvalue)."""
     if s1.dim != ref.dim:
         return frechet_distance(s1, ref)  # its one-line error
-    if "ref_cholesky" not in factors:
-        mu2, c2 = np.asarray(ref.mu, np.float64), np.asarray(ref.sigma, np.float64)
-        usable = not (0 < ref.n <= ref.dim) and not _dead_mask(mu2, np.diagonal(c2)).any()
-        factors["ref_cholesky"] = _cholesky_factor(c2) if usable else None
-    low = factors["ref_cholesky"]
-    mu1, c1 = np.asarray(s1.mu, np.float64), np.asarray(s1.sigma, np.float64)
-    if low is None or 0 < s1.n <= s1.dim or _dead_mask(mu1, np.diagonal(c1)).any():
+    low = reference_cholesky(ref, factors)
+    if low is None:
         return frechet_distance(s1, ref)
-    m = low.T @ c1 @ low
-    w = np.linalg.eigvalsh((m + m.T) / 2)
-    if len(w) and w[0] <= _rank_tol(len(w)) * w[-1]:
-        return frechet_distance(s1, ref)
-    mu2, c2 = np.asarray(ref.mu, np.float64), np.asarray(ref.sigma, np.float64)
-    return _result(
-        mu1, mu2, float(np.trace(c1)), float(np.trace(c2)), float(np.sqrt(w).sum()),
-        n1=s1.n, n2=ref.n, dim=s1.dim, deficient=False, clipped_eigenvalues=0,
-        min_eigenvalue=float(w.min()) if len(w) else 0.0, method="cholesky_reference",
-    )  # fmt: skip
+    c1 = np.asarray(s1.sigma, np.float64)
+    if "ref_cholesky_f" not in factors:
+        factors["ref_cholesky_f"] = np.asfortranarray(low)
+    projected = _congruence(factors["ref_cholesky_f"], c1)
+    got = fid_from_projection(s1.mu, np.diagonal(c1), s1.n, projected, ref)
+    return frechet_distance(s1, ref) if got is None else got
+
+
+def _congruence(low_f: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``L^T C L`` for lower-triangular ``L`` (Fortran order) and symmetric ``C``: two
+    triangular products (BLAS trmm, half the flops of two general products)."""
+    from scipy.linalg.blas import dtrmm
+
+    # C is symmetric: its transpose is itself, and Fortran-ordered without a copy
+    cl = dtrmm(1.0, low_f, c.T if c.flags.c_contiguous else c, side=1, lower=1)
+    return dtrmm(1.0, low_f, cl, side=0, lower=1, trans_a=1, overwrite_b=1)
 
 
 #: CMMD's kernel bandwidth and scale (Jayasumana et al. CVPR 2024; their code's _SIGMA, _SCALE)

@@ -89,9 +89,11 @@ _TIE_RTOL = 1e-9
 # --- validation ------------------------------------------------------------------------------
 
 
-def check_features(x, name: str, min_rows: int = 2) -> np.ndarray:
+def check_features(x, name: str, min_rows: int = 2, as_float64: bool = True) -> np.ndarray:
     """``x`` as a C-contiguous float64 N x D array, or a one-line :class:`ConfigError` naming
-    ``name``: not 2-D, not numeric, fewer than ``min_rows`` rows, no columns, NaN or inf."""
+    ``name``: not 2-D, not numeric, fewer than ``min_rows`` rows, no columns, NaN or inf.
+    ``as_float64=False``: float32 stays float32 (for callers that convert blocks to float64
+    themselves; no full-size float64 copy)."""
     if callable(x) and not hasattr(x, "__array__"):
         raise ConfigError(
             f"{name} is a callable ({type(x).__name__}); pass the cached feature array "
@@ -108,7 +110,8 @@ def check_features(x, name: str, min_rows: int = 2) -> np.ndarray:
         raise ConfigError(f"{name} has no feature columns (shape {a.shape})")
     if len(a) < min_rows:
         raise ConfigError(f"{name} has {len(a)} row(s); this metric needs at least {min_rows}")
-    a = np.ascontiguousarray(a, dtype=np.float64)
+    keep = not as_float64 and a.dtype == np.float32
+    a = np.ascontiguousarray(a, dtype=np.float32 if keep else np.float64)
     if not np.isfinite(a).all():
         bad = int(np.count_nonzero(~np.isfinite(a).all(axis=1)))
         raise ConfigError(f"{name} has NaN or inf in {bad} row(s); fix the upstream features")

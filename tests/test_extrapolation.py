@@ -280,3 +280,32 @@ def test_fid_against_a_factored_reference_equals_the_general_route():
     assert frechet_distance_to_factored(small, ref, factors).value == pytest.approx(
         frechet_distance(small, ref).value, rel=1e-12
     )
+
+
+def test_fid_infinity_equals_each_subsets_own_statistics_also_with_a_dead_feature():
+    """The complement covariances and the factored reference give each subset's FID as its
+    own statistics through frechet_distance do; a constant feature takes the general route."""
+    from harness.feature_metrics import feature_stats, frechet_distance
+
+    rng = np.random.default_rng(9)
+    ref = feature_stats(rng.normal(size=(500, 8)) * 1.5)
+    gen = rng.normal(size=(400, 8)) @ rng.normal(size=(8, 8)) + 2.0
+    dead = gen.copy()
+    dead[:, 3] = 7.0
+    for x in (gen, dead):
+        res = ex.fid_infinity(x, ref, n_min=60, count=5, seed=1)
+        own = [
+            frechet_distance(feature_stats(x[r]), ref).value for r in ex._subsets(400, res.sizes, 1)
+        ]
+        np.testing.assert_allclose(res.values, own, rtol=1e-10)
+
+
+def test_fid_infinity_of_float32_features_equals_their_float64_copy():
+    """float32 features stay float32 (no full float64 copy) and are converted block by block:
+    the same values as their exact float64 copy."""
+    rng = np.random.default_rng(12)
+    ref = rng.normal(size=(300, 6))
+    x32 = (rng.normal(size=(250, 6)) + 0.5).astype(np.float32)
+    a = ex.fid_infinity(x32, ref, n_min=30, count=5, seed=3)
+    b = ex.fid_infinity(x32.astype(np.float64), ref, n_min=30, count=5, seed=3)
+    np.testing.assert_allclose(a.values, b.values, rtol=1e-12)
