@@ -37,10 +37,23 @@ min(1000, N samples, N reference) as in ``sanity``; the size used is recorded pe
 (``kid_subset_size``), the setting as ``kid_subset_size_setting``.  ``seed`` in the table is each
 row's corruption (and KID) seed; the run's base seed is ``run_seed``.
 
-"Detects" (per metric x corruption): the mean over seeds moves monotonically (never back by more
-than the noise) from the uncorrupted value to the strongest corruption, and by more than 3x the
-metric's own noise (the std of the metric over disjoint random halves of the uncorrupted set,
-two per seed, divided by sqrt(2) for the full N).
+"Detects" (per metric x corruption, :mod:`harness.detection`): at the strongest corruption,
+``|effect| > detection.threshold`` (3) x noise.  The effect is the mean over seeds of the
+corrupted value minus the mean over the same seeds of the uncorrupted set's (scored with each
+seed's own draws); the noise is how far two independent real sets of N differ,
+``sqrt(mean((A - B)^2) / 2)`` over ``detection.halvings`` disjoint random halvings per seed.
+The cell says better / worse by the metric's own orientation and flags estimators degenerate
+under exact duplicates; monotonicity is reported, not required.  Memorization is judged by its
+contrast: the copies come from one seeded half of the reference per seed, and each set is scored
+against that half and against the other, so the base set's own distance to the reference is not
+taken for memorization.  The rule's false-alarm rate and power are printed under the table.
+
+Beside it: ``sample_efficiency`` (the strongest corruption of each kind on seeded subsets of
+``corruptions.sample_size``'s sizes: the smallest N that separates it), ``cost`` (seconds per
+metric) and ``properties``: metric x property (discriminability, mode collapse, mode dropping,
+memorization, robustness to small transforms, sample efficiency, cost) beside Xu et al. 2018's
+conclusion (arXiv:1806.07755, abstract and concluding discussion: kernel MMD and the 1-NN test
+do well on every property in a suitable feature space, IS and the Mode Score do not).
 """
 
 from __future__ import annotations
@@ -70,7 +83,8 @@ _fraction = S.Float(lo=0, hi=1, lo_open=True)
 
 SETTINGS = S.ExperimentSettings(
     "Which generator failure each metric detects: intra-class collapse, mode dropping, "
-    "memorization, noise, transforms, N.",
+    "memorization, noise, transforms, N; metric x property beside Xu et al. 2018 "
+    "(arXiv:1806.07755).",
     S.Schema(
         [
             S.Node("backbone", "backbone", "tf2015_torch"),
