@@ -198,6 +198,8 @@ def weights_short(net) -> str:
     """The weights in the passes table: published name or status, and a short sha256 (never a
     local path)."""
     prov = net.provenance()
+    if prov.get("weights_kind") == "none":  # pixel space: no weights to name or hash
+        return "no weights"
     what = net.weights_name or (
         prov["weights"] if net.weights_status == "random" else f"{net.weights_status} weights"
     )
@@ -390,12 +392,17 @@ def features_line(prov: dict, n: int, fid_line: str | None) -> tuple[str, str]:
     what = fid_line or "no FID (no reference: +dataset@reference=... or reference_stats=...)"
     size = prov["input_size"]
     resize = (
-        f"{size}x{size} input, no resize"
+        ("native size, no resize" if size is None else f"{size}x{size} input, no resize")
         if prov["resize"] == "none"
         else f"{sanity.resize_label(prov)} to {size}"
     )
+    network = (
+        f"{sanity.weights_label(prov)} features, sha256 {sha_short}"
+        if prov.get("weights_kind") != "none"
+        else f"{prov.get('backbone', 'pixel')} features, no weights"
+    )
     text = (
-        f"{what} ({sanity.weights_label(prov)} features, sha256 {sha_short}; "
+        f"{what} ({network}; "
         f"{resize}; {n:,} samples) · "
         f"IS: not applicable ({NO_HEAD})"
     )

@@ -168,3 +168,14 @@ def test_metric_properties_runs_in_pixel_space_on_digits(tmp_path):
     want = np.sum((fa.mean(0) - fb.mean(0)) ** 2) + np.trace(s1 + s2 - 2 * covmean)
     assert fid.value.iloc[0] == pytest.approx(want, rel=1e-3)
     assert "no classifier head" in str(long.is_note.dropna().iloc[0])
+
+
+def test_sanity_reporting_line_and_passes_table_say_no_weights():
+    from experiments.sanity import features_line, weights_short
+    from harness import backbones
+
+    net = backbones.load("pixels", weights="none")
+    text, _ = features_line(net.provenance(), 539, "FID = 0.24")
+    assert "pixels features, no weights; native size, no resize; 539 samples" in text
+    assert "None" not in text and "sha256" not in text
+    assert weights_short(net) == "no weights"
