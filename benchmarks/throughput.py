@@ -3,6 +3,12 @@
     python benchmarks/throughput.py --device cpu  --backbones torchvision keras tfhub tf2015
     python benchmarks/throughput.py --device cuda --backbones torchvision \
         --batch-sizes 256 --gpu-modes
+    python benchmarks/throughput.py --device cpu --backbones torchvision dinov2:vits14 \
+        dinov2:vitl14 clip --n-images 16
+
+* encoders (``dinov2[:<variant>]``, ``clip[:<open_clip model>]``): features instead of logits
+  (``backbone.forward(x, features=True)``: resize to 224 / 336 with PIL bicubic, normalisation,
+  the ViT, features back to numpy); raw = the model on tensors already preprocessed.
 
 * harness: ``backbone.logits(uint8 N x 32 x 32 x 3)`` end to end (host->device copy, resize to
   299, normalisation, network, logits back to numpy float32, class selection, finite check).
@@ -98,15 +104,32 @@ def raw_forward(net, x_uint8):
             for s in range(0, len(x_uint8), net.batch_size)
         ]
         return lambda: [net._sess.run(net._pool, {net._inp: x}) for x in xs]
+    if name in ("dinov2", "clip"):
+        import torch
+
+        xs = [
+            net.prepare_tensor(x_uint8[s : s + net.batch_size])
+            for s in range(0, len(x_uint8), net.batch_size)
+        ]
+
+        def run_encoder():
+            with torch.inference_mode():
+                for x in xs:
+                    net._embed(x)
+
+        return run_encoder
     raise ValueError(name)
 
 
-def bench_backbone(name, device, batch_sizes, n_images, repeat):
+def bench_backbone(spec, device, batch_sizes, n_images, repeat):
     rows = []
+    name, _, option = spec.partition(":")
     x = np.random.default_rng(0).integers(0, 256, size=(n_images, 32, 32, 3), dtype=np.uint8)
     for bs in batch_sizes:
         kw = dict(weights="random:0", batch_size=bs)
-        if name == "torchvision":
+        if option:
+            kw["variant" if name == "dinov2" else "model"] = option
+        if name in ("torchvision", "dinov2", "clip"):
             kw["device"] = device
         elif device == "cuda":
             continue
@@ -116,12 +139,15 @@ def bench_backbone(name, device, batch_sizes, n_images, repeat):
             import torch
 
             sync = torch.cuda.synchronize
-        raw, har = timeit_pair(
-            [raw_forward(net, x), lambda net=net: net.logits(x)], n_images, repeat=repeat, sync=sync
+        harness = (
+            (lambda net=net: net.logits(x))
+            if net.has_logits
+            else (lambda net=net: net.forward(x, features=True))
         )
+        raw, har = timeit_pair([raw_forward(net, x), harness], n_images, repeat=repeat, sync=sync)
         rows.append(
             {
-                "backbone": name,
+                "backbone": spec,
                 "device": device,
                 "batch_size": bs,
                 "mode": "default",
@@ -131,7 +157,7 @@ def bench_backbone(name, device, batch_sizes, n_images, repeat):
             }
         )
         print(
-            f"{name:12s} {device:5s} bs={bs:4d}  raw {raw:9.1f} img/s  harness {har:9.1f} img/s  "
+            f"{spec:14s} {device:5s} bs={bs:4d}  raw {raw:9.1f} img/s  harness {har:9.1f} img/s  "
             f"({100 * (har / raw - 1):+.1f}%)",
             flush=True,
         )

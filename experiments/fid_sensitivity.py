@@ -46,7 +46,9 @@ from harness.runner import Result
 
 #: the extra metrics this table can give (harness/metric_set.py); C_T and authenticity need a
 #: held-out real set: ``memorization`` and ``metric_properties`` report them
-EXTRA_METRICS = ("is_inf", "fid_inf", "mode_score", "mmd2", "w1", "one_nn_accuracy")
+EXTRA_METRICS = ("is_inf", "fid_inf", "mode_score", "mmd2", "w1", "one_nn_accuracy", "cmmd")
+#: computed unless ``extra_metrics`` says otherwise (CMMD by name: made for CLIP embeddings)
+DEFAULT_EXTRA = tuple(m for m in EXTRA_METRICS if m != "cmmd")
 
 SETTINGS = S.ExperimentSettings(
     "FID/KID/precision/recall/density/coverage and IS of one sample set vs one reference set "
@@ -89,9 +91,9 @@ SETTINGS = S.ExperimentSettings(
             S.Setting(
                 "extra_metrics",
                 S.ListOf(S.Choice(EXTRA_METRICS), min_len=0, unique=True),
-                list(EXTRA_METRICS),
-                "beside FID, KID, PRDC and IS: IS_inf/FID_inf and Xu et al.'s metrics ([] for "
-                "none: FID_inf, MMD and 1-NN cost the most)",
+                list(DEFAULT_EXTRA),
+                "beside FID, KID, PRDC and IS: IS_inf/FID_inf and Xu et al.'s metrics; cmmd by "
+                "name ([] for none: FID_inf, MMD and 1-NN cost the most)",
             ),
             config.extrapolation_section(),
             config.survey_section(),
@@ -197,6 +199,8 @@ def extra_metric_row(s, r, cfg, w1_sliced: bool, head: bool) -> dict:
         out.update(metric_set.wasserstein_columns(s.pool, r.pool, cfg.survey, w1_sliced))
     if "one_nn_accuracy" in want:
         out.update(metric_set.one_nn_columns(s.pool, r.pool))
+    if "cmmd" in want:
+        out.update(metric_set.cmmd_columns(s.pool, r.pool, cfg.survey))
     return out
 
 

@@ -171,9 +171,10 @@ SETTINGS = S.ExperimentSettings(
             S.Setting(
                 "extra_metrics",
                 S.ListOf(S.Choice(tuple(metric_set.FAMILIES)), min_len=0, unique=True),
-                list(metric_set.FAMILIES),
+                list(metric_set.DEFAULT_FAMILIES),
                 "beside IS, S(G), FID, KID and PRDC: IS_inf/FID_inf, Xu et al.'s metrics, C_T "
-                "and authenticity ([] for none: FID_inf, MMD and 1-NN cost the most)",
+                "and authenticity; cmmd by name ([] for none: FID_inf, MMD and 1-NN cost the "
+                "most)",
             ),
             config.extrapolation_section(),
             config.survey_section(),
@@ -385,6 +386,7 @@ def extra_values(probs, feats, ref: Reference, cfg) -> dict:
             "ct_sets": "train / held-out: seeded halves of the reference set",
         },
         "authenticity": lambda: metric_set.authenticity_columns(ref.pool, feats),
+        "cmmd": lambda: metric_set.cmmd_columns(feats, ref.pool, cfg.survey),
     }
     for metric, compute in steps.items():
         if metric in want and (probs is not None or metric not in NEEDS_PROBS):
@@ -1017,6 +1019,8 @@ def _detail(metric: str, row: pd.Series):
             f"{int(row[f'{metric}_sizes_count'])} sizes {int(row[f'{metric}_size_min'])}.."
             f"{int(row[f'{metric}_size_max'])}, R^2 {row[f'{metric}_r2']:.4f}"
         )
+    if metric == "cmmd" and get("cmmd_estimator"):
+        return f"estimator={row['cmmd_estimator']}"
     if metric == "mode_score" and get("mode_score_form"):
         return f"form={row['mode_score_form']}"
     return None

@@ -292,6 +292,13 @@ def survey_section() -> S.Section:
                     "exact W1 (POT emd2) up to this many rows per set; sliced W1 above (recorded)",
                 ),
                 S.Setting(
+                    "cmmd_estimator",
+                    S.Choice(("reference", "unbiased")),
+                    "reference",
+                    "CMMD: reference = the authors' code (biased, every pair) | unbiased "
+                    "(U-statistic)",
+                ),
+                S.Setting(
                     "wasserstein_projections", S.Int(lo=1), 500, "directions of the sliced W1"
                 ),
                 S.Setting("seed", S.Seed(), 0, "median-heuristic subsample and sliced directions"),

@@ -61,6 +61,7 @@ ORIENTATION = {
     "one_nn_accuracy": ("closer_to", 0.5),
     "ct": ("closer_to", 0.0),
     "authenticity": ("higher",),
+    "cmmd": ("lower",),
 }
 
 

@@ -400,6 +400,7 @@ def test_fid_sensitivity_rows_against_pytorch_fid_and_brute_force(tmp_path):
         "resizes=[antialias,torch_bilinear_align_corners]",
         "kid.subset_size=10",
         "kid.subsets=5",
+        "extra_metrics=[is_inf,fid_inf,mode_score,mmd2,w1,one_nn_accuracy,cmmd]",
     )
     t = res.table.set_index(["backbone_key", "resize_variant"])
     assert len(t) == 6 and set(res.tables["pairwise"].backbone_a) == {"tf2015_torch"}
@@ -450,6 +451,10 @@ def test_fid_sensitivity_rows_against_pytorch_fid_and_brute_force(tmp_path):
     assert row.w1 == pytest.approx(w1, rel=1e-9) and row.w1_method == "exact (POT emd2)"
     assert np.isfinite(row.is_inf) and row.fid_inf_se > 0 and row.fid_inf_sizes_count == 15
     assert row.mode_score > 0 and row.survey_mode_score_form == "xu"
+    # CMMD as its authors' code computes it: 1000 x the V-statistic, sigma 10, every pair
+    g = np.exp(-(cdist(pooled, pooled) ** 2) / (2 * 10.0**2))
+    cmmd = 1000 * (g[20:, 20:].mean() + g[:20, :20].mean() - 2 * g[20:, :20].mean())
+    assert row.cmmd == pytest.approx(cmmd, rel=1e-9) and row.cmmd_estimator == "reference"
 
 
 @pytest.mark.parametrize("name", ["fid_sensitivity", "memorization", "metric_properties", "sanity"])

@@ -190,7 +190,7 @@ def test_extra_metrics_respond_to_copies_of_the_reference(tmp_path):
         "progress=false",
     ]
     long = api.run_experiment("metric_properties", overrides, run_dir=tmp_path / "run").table
-    assert set(mp.metric_set.FAMILIES) <= set(long.metric)
+    assert set(mp.metric_set.DEFAULT_FAMILIES) <= set(long.metric)
     mem = long[long.corruption == "memorization"].set_index("metric")
     assert mem.loc["authenticity", "value"] == 0.0
     assert mem.loc["authenticity", "uncorrupted"] > 0.5
@@ -223,7 +223,7 @@ def test_extra_metrics_respond_to_copies_of_the_reference(tmp_path):
     fid = contrast[(contrast.metric == "fid") & (contrast.corruption == "memorization")]
     fid = fid.set_index("against").value
     assert fid["copied half"] < fid["other half"]
-    assert long.extra_metrics.iloc[0] == ",".join(mp.metric_set.FAMILIES)
+    assert long.extra_metrics.iloc[0] == ",".join(mp.metric_set.DEFAULT_FAMILIES)
     assert long.extrapolation_count.iloc[0] == 15 and long.survey_mode_score_form.iloc[0] == "xu"
     # cost: each metric's seconds at the configured N (120 against 120) and per configuration
     cost = pd.read_csv(tmp_path / "run" / "cost.csv").set_index("metric")
@@ -236,6 +236,16 @@ def test_extra_metrics_respond_to_copies_of_the_reference(tmp_path):
         "metric_properties", [*overrides, "extra_metrics=[]"], run_dir=tmp_path / "few"
     ).table
     assert set(few.metric) == set(mp.METRICS) - set(mp.metric_set.FAMILIES)
+    # cmmd by name: the authors' estimator on these features, against feature_metrics.cmmd
+    # (itself tested pair by pair, tests/test_cmmd.py) on the rows the run used
+    one = api.run_experiment(
+        "metric_properties",
+        [*overrides, "extra_metrics=[cmmd]", "survey.cmmd_estimator=unbiased"],
+        run_dir=tmp_path / "cmmd",
+    ).table
+    cm = one[(one.metric == "cmmd") & (one.corruption == mp.UNCORRUPTED)]
+    assert len(cm) == 1 and cm.detail.iloc[0] == "estimator=unbiased"
+    assert one.survey_cmmd_estimator.iloc[0] == "unbiased"
     both = long.merge(few, on=["corruption", "strength", "seed", "metric"], suffixes=("", "_few"))
     assert len(both) == len(few) and (both.value == both.value_few).all()
 
