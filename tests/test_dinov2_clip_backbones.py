@@ -572,3 +572,55 @@ def test_fid_sensitivity_smoke_run_on_both_encoders(timm, open_clip, tmp_path, p
         want = fid_direct(net.features(x), net.features(xr))
         assert t.loc[key, "fid"] == pytest.approx(want, rel=1e-4)
     assert len(passes) == 4  # each network over each image set, once
+
+
+@pytest.mark.parametrize(
+    "backbone, knobs",
+    [
+        ("dinov2", ["backbone.variant=vits14", "backbone.input_size=28"]),
+        ("clip", ["backbone.model=ViT-S-32", "backbone.input_size=64"]),
+    ],
+)
+def test_random_weight_smoke_runs_of_metric_properties_and_sanity(tmp_path, backbone, knobs):
+    """Issue 29: every new backbone through metric_properties (with CMMD) and the sanity
+    report, random weights, tiny synthetic sets: both run, say RANDOM WEIGHTS and have no IS."""
+    pytest.importorskip("timm" if backbone == "dinov2" else "open_clip")
+    common = [
+        f"backbone={backbone}",
+        *knobs,
+        "weights=random:0",
+        "dataset=synthetic",
+        "dataset.count=40",
+        "reference.count=40",
+        "reference.seed=1",
+        "progress=false",
+    ]
+    mp = run_experiment(
+        "metric_properties",
+        [
+            *common,
+            "dataset@reference=synthetic",
+            "n=null",
+            "seeds=[0]",
+            "detection.halvings=1",
+            *[
+                f"corruptions.{c}=[]"
+                for c in ("mode_dropping", "memorization_jittered", "noise", "rotate", "jpeg")
+                + ("blur", "shift")
+            ],
+            "corruptions.intra_class_collapse=[1]",
+            "corruptions.memorization=[1.0]",
+            "corruptions.sample_size=[20]",
+            "kid.subset_size=auto",
+            "extra_metrics=[cmmd]",
+        ],
+        tmp_path / "mp",
+    ).result
+    assert mp.random_weights and "is_mean" not in set(mp.table.metric)
+    assert {"fid", "cmmd"} <= set(mp.table.metric) and (mp.table.backbone == backbone).all()
+    san = run_experiment(
+        "sanity", [*common, "+dataset@reference=synthetic", "~other_backbones"], tmp_path / "s"
+    )
+    text = (tmp_path / "s" / "report.md").read_text()
+    assert "RANDOM WEIGHTS" in text and "IS: not applicable" in text
+    assert san.result.random_weights
