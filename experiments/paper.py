@@ -52,6 +52,24 @@ _NOISE8 = ["datasets.noise.size=8", "datasets.noise.count=539"]  # as many as th
 _TILES = ["+dataset@datasets.photo_tiles=photo_tiles", "datasets.photo_tiles.count=120"]
 _REFERENCE = ["dataset@reference=digits", "reference.split=train"]
 _INCEPTION4 = ["tf2015", "torchvision", "keras", "tfhub"]
+#: metric_properties on the test digits against the training digits, in the classifier's
+#: features and in pixel space alike
+_CORRUPTED_DIGITS = [
+    *_TEST,
+    *_REFERENCE,
+    "n=null",
+    "kid.subset_size=auto",
+    "corruptions.intra_class_collapse=[5,1]",
+    "corruptions.mode_dropping=[5,1]",
+    "corruptions.memorization=[0.5,1.0]",
+    "corruptions.memorization_jittered=[]",
+    "corruptions.noise=[0.5]",
+    "corruptions.shift=[1]",
+    "corruptions.rotate=[5,15]",
+    "corruptions.jpeg=[]",
+    "corruptions.blur=[1.5]",
+    "corruptions.sample_size=[200]",
+]
 
 
 def _digits(name: str, overrides: list, label: str | None = None) -> dict:
@@ -160,20 +178,7 @@ DIGITS_ITEMS = [
         "metric_properties",
         [
             "backbone=digits_torch",
-            *_TEST,
-            *_REFERENCE,
-            "n=null",
-            "kid.subset_size=auto",
-            "corruptions.intra_class_collapse=[5,1]",
-            "corruptions.mode_dropping=[5,1]",
-            "corruptions.memorization=[0.5,1.0]",
-            "corruptions.memorization_jittered=[]",
-            "corruptions.noise=[0.5]",
-            "corruptions.shift=[1]",
-            "corruptions.rotate=[5,15]",
-            "corruptions.jpeg=[]",
-            "corruptions.blur=[1.5]",
-            "corruptions.sample_size=[200]",
+            *_CORRUPTED_DIGITS,
         ],
     ),
     # Xu et al.'s comparison in pixel space (the 8x8 digits' own pixels as features)
@@ -182,20 +187,7 @@ DIGITS_ITEMS = [
         [
             "backbone=pixels",
             "backbone.channels=1",  # the digits are grey: 64 pixel features, not 3 x 64
-            *_TEST,
-            *_REFERENCE,
-            "n=null",
-            "kid.subset_size=auto",
-            "corruptions.intra_class_collapse=[5,1]",
-            "corruptions.mode_dropping=[5,1]",
-            "corruptions.memorization=[0.5,1.0]",
-            "corruptions.memorization_jittered=[]",
-            "corruptions.noise=[0.5]",
-            "corruptions.shift=[1]",
-            "corruptions.rotate=[5,15]",
-            "corruptions.jpeg=[]",
-            "corruptions.blur=[1.5]",
-            "corruptions.sample_size=[200]",
+            *_CORRUPTED_DIGITS,
         ],
         "digits_metric_properties_pixels",
     ),
