@@ -1163,7 +1163,7 @@ def detects(
             eps, nu = float(noise.get(metric, np.nan)), int(dof.get(metric, 0))
             direction = detection.better_or_worse(metric, b, float(means.iloc[-1]))
         z = [detection.effect_in_noise_units(float(e), eps) for e in effects]
-        defined = bool(np.isfinite(z[-1])) or (np.isinf(z[-1]))
+        defined = not np.isnan(z[-1])  # +-inf: an effect against zero noise
         hit = [bool(np.isfinite(e) and abs(zi) > threshold) for e, zi in zip(effects, z)]
         path = np.array([b, *means.to_numpy()])
         steps = np.diff(path)
