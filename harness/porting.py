@@ -21,10 +21,10 @@ import json
 import numpy as np
 
 from . import imagenet
+from .atomic_io import atomic_path, ensure_dir, write_json
 from .backbones import backbone_class
 from .backbones import weights as W
 from .errors import HarnessError
-from .results import atomic_path, ensure_dir, write_json
 
 PORT_VERSION = 1
 

@@ -250,3 +250,33 @@ def test_a_new_backbone_is_one_module_one_yaml_one_line(fake_backbone, tmp_path,
 def test_recipe_is_written_in_the_package_docstring():
     doc = textwrap.dedent(backbones.__doc__)
     assert "Adding a backbone" in doc and "REGISTRY" in doc and "conf/backbone" in doc
+
+
+def test_importing_and_loading_a_backbone_imports_neither_pandas_nor_matplotlib():
+    """Issue 28: the network layer stays light; tables and figures are the experiments' (a fresh
+    interpreter, as a user's first import)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import numpy as np; import harness.backbones as b\n"
+        "for name, kw, side in (('pixels', {'weights': 'none'}, 8), ('torchvision', "
+        "{'weights': 'random:0', 'input_size': 75, 'cache_dir': ':memory:'}, 75)):\n"
+        "    b.load(name, **kw).forward(np.zeros((2, side, side, 3), 'uint8'), features=True)\n"
+        "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_the_atomic_writers_are_a_bottom_layer():
+    """harness/atomic_io.py imports nothing of the project but its error types."""
+    tree = ast.parse((ROOT / "harness" / "atomic_io.py").read_text())
+    own = [
+        n.module or ""
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and (n.level > 0 or (n.module or "").startswith("harness"))
+    ]
+    assert own == ["errors"], own

@@ -99,7 +99,7 @@ def random_iv3_state(seed: int, num_outputs: int = 1000, cache_dir=None) -> dict
 
     if W.disk_cache_off(cache_dir):
         return _take_outputs(_computed(seed), num_outputs)
-    from ..results import atomic_path, ensure_dir
+    from ..atomic_io import atomic_path, ensure_dir
 
     name = f"iv3_random_{int(seed)}_v{RANDOM_INIT_VERSION}.npz"
     path = W.cache_root(cache_dir) / "weights" / "random" / name

@@ -26,11 +26,11 @@ import numpy as np
 
 from .. import imagenet
 from .. import resize as rs
+from ..atomic_io import atomic_write_bytes, atomic_write_text
 from ..attack import NumpyAttackTarget
 from ..errors import HarnessError
 from ..porting import to_1008_layout as to_1008
 from ..provenance import package_version
-from ..results import atomic_write_bytes, atomic_write_text
 from . import graphdef as gdr
 from . import weights as W
 from .base import import_tensorflow

@@ -19,9 +19,9 @@ import numpy as np
 
 from .. import resize as rs
 from .. import settings as S
+from ..atomic_io import atomic_write_text
 from ..errors import HarnessError, ResourceUnavailable
 from ..provenance import package_version
-from ..results import atomic_write_text
 from . import weights as W
 from .base import import_tensorflow
 from .inception import InceptionBackbone
