@@ -1154,6 +1154,7 @@ def detects(
             per = sub.groupby("strength", sort=False)["diff"].mean().reindex(order)
             effects = per.to_numpy() - float(c_base.get(metric, np.nan))
             eps, nu = float(c_noise.get(metric, np.nan)), int(c_dof.get(metric, 0))
+            spreads = sub.groupby("strength", sort=False)["diff"].std(ddof=1).reindex(order)
             last = sub[sub.strength == order[-1]]
             direction = detection.better_or_worse(
                 metric, float(last.other.mean()), float(last.copied.mean())
@@ -1161,8 +1162,13 @@ def detects(
         else:
             effects = means.to_numpy() - b
             eps, nu = float(noise.get(metric, np.nan)), int(dof.get(metric, 0))
+            spreads = g.groupby("strength", sort=False).value.std(ddof=1).reindex(order)
             direction = detection.better_or_worse(metric, b, float(means.iloc[-1]))
-        z = [detection.effect_in_noise_units(float(e), eps) for e in effects]
+        # a random corruption's own spread over its seeds (one draw per seed; none for a
+        # deterministic transform): a seed that happens to keep odd images is not an effect
+        spreads = np.nan_to_num(spreads.to_numpy(dtype=float), nan=0.0)
+        totals = [float(np.hypot(eps, s)) if np.isfinite(eps) else eps for s in spreads]
+        z = [detection.effect_in_noise_units(float(e), t) for e, t in zip(effects, totals)]
         defined = not np.isnan(z[-1])  # +-inf: an effect against zero noise
         hit = [bool(np.isfinite(e) and abs(zi) > threshold) for e, zi in zip(effects, z)]
         path = np.array([b, *means.to_numpy()])
@@ -1177,7 +1183,9 @@ def detects(
                 "detects": (bool(hit[-1]) if defined and np.isfinite(effects[-1]) else None),
                 "direction": direction if hit[-1] else None,
                 "change_at_strongest": float(effects[-1]),
-                "noise_std": eps,
+                "noise_std": totals[-1],
+                "set_noise_std": eps,
+                "corruption_spread": float(spreads[-1]),
                 "effect_in_noise_units": float(z[-1]),
                 "noise_dof": nu,
                 "threshold": float(threshold),
@@ -1199,6 +1207,8 @@ DETECT_COLUMNS = [
     "direction",
     "change_at_strongest",
     "noise_std",
+    "set_noise_std",
+    "corruption_spread",
     "effect_in_noise_units",
     "noise_dof",
     "threshold",
@@ -1237,7 +1247,11 @@ def rule_notes(summary: pd.DataFrame, threshold: float) -> list[str]:
     for basis, name in ((BASIS_SETS, "corruptions"), (BASIS_CONTRAST, "memorization")):
         dofs = summary.loc[summary.basis == basis, "noise_dof"] if len(summary) else []
         for nu in sorted({int(d) for d in dofs if d > 0}):
-            out.append(f"{name}: {detection.rule_power(threshold, nu).text()}")
+            out.append(
+                f"{name}, for the set-to-set noise alone: "
+                f"{detection.rule_power(threshold, nu).text()} (a random corruption's spread "
+                "over seeds, where added, only lowers the false-alarm rate)"
+            )
     return out
 
 
@@ -1269,7 +1283,7 @@ def sample_efficiency(
         if (corr, metric) not in full.index:
             continue
         at_n = full.loc[(corr, metric)]
-        noise_n = float(at_n.noise_std)
+        noise_n = float(at_n.set_noise_std)
         per_size = g.groupby("size")["diff"].mean().sort_index(ascending=False)
         points = [(n, float(at_n.change_at_strongest))]
         points += [(int(m), float(e)) for m, e in per_size.items()]
@@ -1346,12 +1360,12 @@ def property_table(
         got = {}
         v = summary[(summary.metric == metric) & summary.corruption.isin(quality)]
         judged = v[v.detects.notna()]
+        worse = judged.detects.astype(bool) & (judged.direction == "worse")
         row = {
             "metric": metric,
             "real_vs_reference": float(base.get(metric, np.nan)),
-            "noise_std": float(v.noise_std.iloc[0]) if len(v) else np.nan,
-            "discriminability": f"detects {int(judged.detects.astype(bool).sum())} of "
-            f"{len(judged)} corruptions",
+            "noise_std": float(v.set_noise_std.iloc[0]) if len(v) else np.nan,
+            "discriminability": f"calls {int(worse.sum())} of {len(judged)} corruptions worse",
         }
         for prop, corr in (
             ("mode_collapse", "intra_class_collapse"),
@@ -1360,7 +1374,12 @@ def property_table(
         ):
             r = _verdict(summary, corr, metric)
             row[prop] = None if r is None else cell(r)
-            got[prop] = None if r is None or not _known(r.detects) else bool(r.detects)
+            # a failure the metric calls *better* (rewarding copies) is not a detection
+            got[prop] = (
+                None
+                if r is None or not _known(r.detects)
+                else bool(r.detects) and r.direction == "worse"
+            )
         moved = []
         for corr in ("shift", "rotate"):
             r = _verdict(summary, corr, metric)
@@ -1414,9 +1433,11 @@ RULE = (
     "the mean over seeds of the corrupted value minus the mean over the same seeds of the "
     "uncorrupted one; noise = how far two independent real sets of N samples differ "
     "(sqrt(mean((A - B)^2) / 2) over disjoint random halves A, B of the uncorrupted set, "
-    "detection.halvings per seed, spread scaled as 1/sqrt(N)); better / worse by what the "
-    "metric calls better. Memorization is judged by its contrast (each set against the "
-    "reference half its copies came from, minus against the other half, minus the same of the "
+    "detection.halvings per seed, spread scaled as 1/sqrt(N)), combined with the corruption's "
+    "own spread over its seeds (std, ddof 1; none for deterministic transforms); better / "
+    "worse by what the metric calls better. Memorization is judged by its contrast (each set "
+    "against the reference half its copies came from, minus against the other half, minus "
+    "the same of the "
     "uncorrupted set), so the base set's distance to the reference does not count as "
     "memorization. Small transforms have one deterministic result per strength. degenerate: "
     "exact duplicates made the estimator's value an artefact (k-NN radius 0, 1-NN twins)."

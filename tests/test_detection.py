@@ -170,6 +170,7 @@ def test_sample_efficiency_by_hand():
                 "corruption": "mode_dropping",
                 "metric": "fid",
                 "change_at_strongest": 8.0,
+                "set_noise_std": 1.0,
                 "noise_std": 1.0,
                 "strongest": "m=1",
             }

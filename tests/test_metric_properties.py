@@ -111,9 +111,10 @@ def test_experiment_offline_collapse_moves_fid_and_recall_beyond_their_noise(tmp
     long = res.table
     assert {"corruption", "strength", "metric", "value", "relative_change"} <= set(long.columns)
     assert long.weights.iloc[0] == "random:0" and res.result.random_weights
-    # the rule recomputed from the raw rows, independently of detects(): noise = sqrt(mean((A -
-    # B)^2) / 2) over the halvings, effect = mean over seeds at k=1 - mean of the seeded
-    # uncorrupted rows, detected when |effect| > 3 noise
+    # the rule recomputed from the raw rows, independently of detects(): set noise =
+    # sqrt(mean((A - B)^2) / 2) over the halvings, combined with the std (ddof 1) of the k=1
+    # values over the seeds; effect = mean over seeds at k=1 - mean of the seeded uncorrupted
+    # rows; detected when |effect| > 3 x the combined noise
     halves = long[long.corruption == mp.NOISE]
     assert len(halves) == 3 * 2 * 2 * long.metric.nunique()  # seeds x halvings x (A, B)
     detail = res.result.tables["detects"].set_index("metric")
@@ -125,10 +126,12 @@ def test_experiment_offline_collapse_moves_fid_and_recall_beyond_their_noise(tmp
         base = rows[rows.corruption == mp.UNCORRUPTED].value
         k1 = rows[(rows.corruption == "intra_class_collapse") & (rows.strength == "k=1")].value
         effect = k1.mean() - base.mean()
+        total = math.sqrt(noise**2 + np.var(k1.to_numpy(), ddof=1))
         got = detail.loc[metric]
-        assert got.noise_std == pytest.approx(noise, rel=1e-12, abs=1e-15)
+        assert got.set_noise_std == pytest.approx(noise, rel=1e-12, abs=1e-15)
+        assert got.noise_std == pytest.approx(total, rel=1e-12, abs=1e-15)
         assert got.change_at_strongest == pytest.approx(effect, rel=1e-12, abs=1e-15)
-        assert got.detects == (abs(effect) > 3 * noise)
+        assert got.detects == (abs(effect) > 3 * total)
     for metric in ("fid", "recall"):
         assert detail.loc[metric, "detects"] and detail.loc[metric, "direction"] == "worse"
     # 120 samples of 3 synthetic classes, one image each: every sample has 39 exact twins
