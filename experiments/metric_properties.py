@@ -938,8 +938,12 @@ def compute(cfg) -> Result:
             **extra_settings(cfg, base_vals),
         }
     )
-    for k, v in prov.items():
-        long[k] = v
+    # the run's provenance on every table of values (detects_detail keeps its verdict columns;
+    # provenance.json and the long table hold it for the verdicts)
+    for t in (long, contrast_long, efficiency_table, properties):
+        if t is not None:
+            for k, v in prov.items():
+                t[k] = v
     tables = {"table": long, "detects": summary, "cost": cost, "properties": properties}
     if contrast_long is not None:
         tables["memorization_contrast"] = contrast_long
@@ -983,7 +987,7 @@ def cost_table(wide: pd.DataFrame, base_vals: dict, n: int, n_reference: int) ->
 def extra_settings(cfg, base_vals: dict) -> dict:
     """The extra metrics' settings and fixed definitions (the same on every row)."""
     out = {"extra_metrics": ",".join(cfg.extra_metrics)}
-    for section in ("extrapolation", "survey", "data_copying"):
+    for section in ("extrapolation", "survey", "data_copying", "detection"):
         for k, v in cfg[section].items():
             out[f"{section}_{k}"] = v
     # the definitions the metric functions recorded (texts, identical on every row)
