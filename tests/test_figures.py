@@ -572,7 +572,7 @@ def test_sanity_figures_show_the_report_and_name_network_and_images(tmp_path, sa
 
     from matplotlib.colors import to_rgba
 
-    from experiments import sanity as exp
+    from harness.sanity import report as exp
 
     builder = next(o for o in tiny_net("x") if ".builder=" in o).split("=", 1)[1]
 
@@ -649,7 +649,7 @@ def test_sanity_figures_show_the_report_and_name_network_and_images(tmp_path, sa
     assert [x.get_text() for x in ax.get_legend().get_texts()] == ["exp S(G)", "classic IS"]
 
     # checks 5 and 6: one bar per value of the check, the one used highlighted, spread as reported
-    chosen = {"check5_backbones": net, "check6_resize": exp._chosen_resize(rep["backbone"])}
+    chosen = {"check5_backbones": net, "check6_resize": exp.chosen_resize(rep["backbone"])}
     for name, cid in (("check5_backbones", 5), ("check6_resize", 6)):
         ax = saved[name].axes[0]
         vals = {k: v for k, v in by[cid]["value"].items() if k != "spread_pct"}

@@ -400,12 +400,13 @@ def test_reference_stats_and_a_reference_dataset_together_are_refused(
     from omegaconf import OmegaConf
 
     import experiments.sanity as exp
+    from harness.sanity import passes, registry
 
     def no_pass(*a, **k):
         raise AssertionError("a network pass ran before the configuration was refused")
 
-    monkeypatch.setattr(exp, "outputs", no_pass)
-    monkeypatch.setattr(exp.inputs, "load", no_pass)
+    monkeypatch.setattr(passes, "outputs", no_pass)
+    monkeypatch.setattr(registry.inputs, "load", no_pass)
     cfg = OmegaConf.create(
         {
             "checks": None,

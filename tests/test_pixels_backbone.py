@@ -171,8 +171,9 @@ def test_metric_properties_runs_in_pixel_space_on_digits(tmp_path):
 
 
 def test_sanity_reporting_line_and_passes_table_say_no_weights():
-    from experiments.sanity import features_line, weights_short
     from harness import backbones
+    from harness.sanity.passes import weights_short
+    from harness.sanity.report import features_line
 
     net = backbones.load("pixels", weights="none")
     text, _ = features_line(net.provenance(), 539, "FID = 0.24")

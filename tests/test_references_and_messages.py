@@ -295,7 +295,7 @@ def test_check_counts_come_from_the_code():
     """The listing said "9 checks" where there are 11; the module said "nine"."""
     import experiments.sanity as sx
 
-    src = (ROOT / "harness" / "sanity.py").read_text()
+    src = (ROOT / "harness" / "sanity" / "checks.py").read_text()
     ids = {int(i) for i in re.findall(r"Check\(\s*(\d+),\s*\"", src)}
     assert ids == set(sx.CHECKS)
     listing = [ln for ln in cli.experiment_listing().splitlines() if ln.split()[0] == "sanity"]

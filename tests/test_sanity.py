@@ -258,10 +258,12 @@ def test_sanity_experiment_end_to_end_json_schema_and_strict_exit(tmp_path):
     assert "check(s) FAILED" in r.stderr.strip().splitlines()[-1]
     rep = json.loads((tmp_path / "run" / "report.json").read_text())
     assert REPORT_KEYS <= set(rep) and rep["random_weights"] is True
-    assert [c["id"] for c in rep["checks"]] == list(range(1, 12))  # 10: FID/KID (reference)
+    assert [c["id"] for c in rep["checks"]] == list(range(1, 13))  # 10: FID/KID (reference)
     for c in rep["checks"]:
-        # random weights: check 8 (domain fit) is measured but not judged
-        judged = (sanity.NOT_JUDGED,) if c["id"] == 8 else ("PASS", "WARN", "FAIL")
+        # random weights: check 8 (domain fit) is measured but not judged; 12 needs encoders=
+        judged = {8: (sanity.NOT_JUDGED,), 12: (sanity.NOT_RUN,)}.get(
+            c["id"], ("PASS", "WARN", "FAIL")
+        )
         assert CHECK_KEYS <= set(c) and c["status"] in judged
     by = {c["name"]: c for c in rep["checks"]}
     assert by["sample_count"]["status"] == "FAIL"  # 60 samples
@@ -373,7 +375,7 @@ def test_every_value_is_in_report_md_and_the_line_says_what_it_is(tmp_path):
 def test_figures_have_labelled_axes():
     import pandas as pd
 
-    from experiments import sanity as exp
+    from harness.sanity import report as exp
 
     fig = exp.bars_figure({"a": 10.0, "b": 10.3, "c": None}, "a", "backbone", "check 5")
     (ax,) = fig.axes
@@ -402,3 +404,57 @@ def test_figures_have_labelled_axes():
     }
     ax = exp.order_figure(rep).axes[0]
     assert ax.get_ylabel() and ax.get_xlabel() == "split"
+
+
+# ------------------------------------------------------------------------------ 12 encoder spread
+def test_encoder_ranking_against_a_second_real_set():
+    """Check 12's ranking: samples from a shifted Gaussian are farther from the reference than a
+    second real set in every halving (FD ratio >> 1); samples from the reference's own
+    distribution are not (ratio near 1); the full-set value is FID's formula on all features;
+    every network draws the same images for a seed (FD scales as the square of the features)."""
+    from harness import feature_metrics as fm
+
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(400, 6))
+    shifted = rng.normal(size=(300, 6)) + 2.0
+    same = rng.normal(size=(300, 6))
+    far = sanity.checks.encoder_ranking(shifted, ref, "fd", halvings=4, seed=3)
+    near = sanity.checks.encoder_ranking(same, ref, "fd", halvings=4, seed=3)
+    assert far["call"] == "farther than real" and far["farther_than_real"] == 4
+    assert far["ratio_to_real"] > 20  # the shift's |mu|^2 = 24 against sampling noise
+    assert 0.2 < near["ratio_to_real"] < 5 and far["n_per_set"] == 200
+    assert far["value"] == pytest.approx(fm.fid(shifted, ref).value, rel=1e-12)
+    scaled = sanity.checks.encoder_ranking(3 * shifted, 3 * ref, "fd", halvings=4, seed=3)
+    np.testing.assert_allclose(scaled["to_samples"], 9 * np.array(far["to_samples"]), rtol=1e-9)
+    np.testing.assert_allclose(scaled["to_real"], 9 * np.array(far["to_real"]), rtol=1e-9)
+    k = sanity.checks.encoder_ranking(shifted, ref, "cmmd", halvings=2, seed=3)
+    assert k["value"] == pytest.approx(fm.cmmd(shifted, ref).value, rel=1e-12)
+    # h = min(N reference // 2, N samples): 5 samples, 40 reference images -> sets of 5
+    assert sanity.checks.encoder_ranking(shifted[:5], ref[:40], "fd", 2, 0)["n_per_set"] == 5
+
+
+def _ranking(call: str, ratio: float) -> dict:
+    return {
+        "value": 1.0,
+        "ratio_to_real": ratio,
+        "farther_than_real": {"farther than real": 3, "as close as real": 0}.get(call, 1),
+        "call": call,
+        "to_samples": [],
+        "to_real": [],
+        "n_per_set": 10,
+    }
+
+
+def test_encoder_spread_passes_when_the_networks_agree_and_warns_when_not():
+    far, close = _ranking("farther than real", 4.0), _ranking("as close as real", 0.9)
+    agree = sanity.checks.check_encoder_spread({"fd_a": far, "fd_b": far}, 3, False)
+    assert agree.status == sanity.PASS and agree.id == 12
+    assert agree.value == {"ratio_spread": 1.0, "fd_a_ratio": 4.0, "fd_b_ratio": 4.0}
+    differ = sanity.checks.check_encoder_spread({"fd_a": far, "cmmd_b": close}, 3, False)
+    assert differ.status == sanity.WARN and differ.value["ratio_spread"] == pytest.approx(4 / 0.9)
+    mixed = sanity.checks.check_encoder_spread({"fd_a": far, "fd_b": _ranking("mixed", 2)}, 3, 0)
+    assert mixed.status == sanity.WARN
+    alone = sanity.checks.check_encoder_spread({"fd_a": far}, 3, False)
+    assert alone.status == sanity.WARN and alone.value["ratio_spread"] is None
+    random = sanity.checks.check_encoder_spread({"fd_a": far, "cmmd_b": close}, 3, True)
+    assert random.status == sanity.NOT_JUDGED and "not judged" in random.threshold

@@ -191,6 +191,9 @@ class Backbone:
     supports_cuda = False
     has_logits = True
     has_features = True
+    #: the distances its features are reported with (sanity check 12): ``fd`` (the Fréchet
+    #: distance, FID's formula) and/or ``cmmd`` (for embeddings CMMD's bandwidth was set for)
+    distance_metrics: tuple[str, ...] = ("fd",)
     has_gradients = False
     #: False: a backbone without weights (``pixels``), which takes ``weights=none`` only; every
     #: other backbone refuses ``none``

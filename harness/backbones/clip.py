@@ -136,6 +136,7 @@ class CLIP(HubEncoder):
     )
     native_resize = ("pil_bicubic", None)
     native_resize_doc = "CMMD's reader: PIL BICUBIC to the model's size"
+    distance_metrics = ("cmmd", "fd")  # CMMD (its paper's metric), and FD_CLIP as dgm-eval
     min_input_size = 1
     default_input_size = None
     feature_doc = "L2-normalised CLIP image embedding (after the visual projection)"

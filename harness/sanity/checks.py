@@ -2,25 +2,30 @@
 value, the threshold, why it matters and how to fix it.
 
 The checks are plain functions over images, probabilities and features, so each can be tested
-on crafted inputs; ``experiments/sanity.py`` runs them on a researcher's samples.
+on crafted inputs; :mod:`.registry` says what each one needs and runs them on a researcher's
+samples; :mod:`.report` words the results.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
 
-from . import metric_set, scores
-from .sweeps import sample_size_sweep
+from .. import metric_set, scores
+from ..sweeps import sample_size_sweep
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 #: a check that ran but whose verdict would mean nothing here (check 8 on random weights)
 NOT_JUDGED = "NOT JUDGED"
+#: a check whose input the run lacks (check 10 without a reference): listed, never left out
+NOT_RUN = "NOT RUN"
+#: a check that needs class probabilities, on a backbone without a classifier head
+NOT_APPLICABLE = "N/A"
+NO_HEAD = "no classifier head (features only)"
 REPORT_VERSION = 1
 # paper 4.2.1: mean H(y|x) under Inception v3
 H_IMAGENET, H_CIFAR, H_NOISE = 1.97, 4.664, 6.512
@@ -339,7 +344,7 @@ def same_network(a: str, b: str) -> bool:
     its PyTorch port): the backbones' own ``official_artifact`` says so."""
     if a == b:
         return True
-    from .backbones import backbone_class
+    from ..backbones import backbone_class
 
     try:
         return backbone_class(a).official_artifact() == backbone_class(b).official_artifact()
@@ -391,7 +396,7 @@ def check_memorization(
     reference, the other half as the held-out test sample; ``data_copying.*``) and Alaa et al.'s
     authenticity (against the whole reference).
     """
-    from .neighbors import nearest_similarity, normalise_features, within_set_similarity
+    from ..neighbors import nearest_similarity, normalise_features, within_set_similarity
 
     # within the samples: centred on their own mean, independent of the reference
     self_sim = within_set_similarity(samples_f)
@@ -538,139 +543,6 @@ def check_numerics(logits: np.ndarray, prep: scores.PreparedProbs) -> Check:
     )
 
 
-# ------------------------------------------------------------------------------ reporting line
-RESIZE_NAMES = {
-    "tf1_bilinear": "TF1 bilinear",
-    "tf2_bilinear": "TF2 bilinear (half-pixel)",
-    "antialias": "antialiased bilinear",
-    "pil_bicubic": "PIL bicubic",
-    "bilinear_half_pixel": "bilinear (half-pixel)",
-}
-
-
-def weights_status(prov: dict) -> str:
-    """random | unverified | verified | trained here | user network, from a backbone's
-    provenance (records made before statuses existed: from ``weights_kind``)."""
-    if prov.get("weights_status"):
-        return prov["weights_status"]
-    kind = prov.get("weights_kind")
-    return {"random": "random", "trained": "trained here", "pretrained": "pretrained"}.get(
-        kind, "unverified"
-    )
-
-
-def weights_warning(prov: dict) -> str | None:
-    """RANDOM WEIGHTS / UNVERIFIED WEIGHTS (the reporting line's prefix), or None."""
-    return {"random": "RANDOM WEIGHTS", "unverified": "UNVERIFIED WEIGHTS"}.get(
-        weights_status(prov)
-    )
-
-
-def weights_label(prov: dict) -> str:
-    """The network in the reporting line: a published file by its known name, a network of
-    one's own or trained here by its title, anything else by its backbone and status (never a
-    local path: the sha256 that follows identifies the file)."""
-    status, b = weights_status(prov), prov.get("backbone")
-    if status == "random":
-        return f"{b} with RANDOM WEIGHTS ({prov['weights']})"
-    if status == "unverified":
-        what = (
-            "the official file name, but no published hash to check it against"
-            if prov.get("weights_kind") == "pretrained"
-            else "no published file has this hash"
-        )
-        return f"{b} with UNVERIFIED WEIGHTS ({what})"
-    if status == "verified":
-        return prov.get("weights_name") or prov.get("weights_title") or b
-    return prov.get("weights_title") or b  # trained here / a user's network: its own title
-
-
-def resize_label(prov: dict) -> str:
-    r = prov["resize"]
-    if r.startswith("torch_bilinear"):
-        ac = prov.get("align_corners") if "(" not in r else "True" in r
-        return f"torch bilinear (align_corners={'True' if ac else 'False'})"
-    return RESIZE_NAMES.get(r, r.replace("_", " "))
-
-
-def _n(v: int) -> str:
-    return f"{int(v):,}"
-
-
-def split_phrase(r: scores.ISResult) -> str:
-    """ "10 splits of 5,000" (or "of 4,999-5,000"), the shuffle said in words."""
-    sizes = sorted(set(r.split_sizes))
-    size = _n(sizes[0]) if len(sizes) == 1 else f"{_n(sizes[0])}-{_n(sizes[-1])}"
-    spec = r.spec
-    words = f"{r.n_splits} split{'s' if r.n_splits != 1 else ''} of {size}"
-    if spec is not None and spec.shuffle != "none":
-        words += f" after a seeded shuffle ({spec.shuffle}, seed {spec.seed})"
-    if spec is not None and spec.assign == "drop_remainder" and sum(r.split_sizes) < r.n:
-        words += f", {_n(r.n - sum(r.split_sizes))} samples unused"
-    return words
-
-
-def reporting_line(prov: dict, r: scores.ISResult, sg_nats: float) -> tuple[str, str]:
-    """The line a reviewer reads: value, what the ± is, network and hash, resize, N, S(G)."""
-    sha = str(prov.get("weights_sha256") or "unknown")
-    sha_short = sha if sha.startswith(("random", "ported")) else sha[:12] + "…"
-    std_word = "std" if (r.spec is None or r.spec.ddof == 0) else "sample std (n-1)"
-    inner = (
-        f"mean ± {std_word} over {split_phrase(r)}; {weights_label(prov)}, sha256 {sha_short}; "
-        f"{resize_label(prov)} to {prov['input_size']}; {_n(r.n)} samples"
-    )
-    text = f"IS = {r.mean:.2f} ± {r.std:.2f} ({inner}) · S(G) = {sg_nats:.2f} nats"
-    warning = weights_warning(prov)
-    why = {
-        "RANDOM WEIGHTS": "not a real Inception Score",
-        "UNVERIFIED WEIGHTS": "not a citable Inception Score",
-    }.get(warning)
-    if warning:
-        text = f"{warning}, {why}: " + text
-    from .results import tex_escape
-
-    inner_tex = re.sub(r"(\d),(\d{3})", r"\1{,}\2", tex_escape(inner.replace("…", "...")))
-    latex = (
-        rf"$\mathrm{{IS}} = {r.mean:.2f} \pm {r.std:.2f}$ "
-        f"({inner_tex}) "
-        rf"$\cdot$ $S(G) = {sg_nats:.2f}$ nats"
-    )
-    if warning:
-        latex = rf"\textbf{{{warning}, {why}:}} " + latex
-    return text, latex
-
-
-# ------------------------------------------------------------------------------ report values
-UNITS = (("_pct", "%"), ("_bits", "bits"), ("_nats", "nats"))
-
-
-def format_value(key: str, v) -> str:
-    """One measured value with its unit and meaningful digits (every element of a list)."""
-    if isinstance(v, dict):
-        return "; ".join(f"{k} = {format_value(k, x)}" for k, x in v.items())
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(format_value(key, x) for x in v) + "]"
-    if v is None:
-        return "n/a"
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (int, np.integer)):
-        return f"{int(v):,}"
-    if isinstance(v, (float, np.floating)):
-        v = float(v)
-        if not math.isfinite(v):
-            return str(v)
-        unit = next((u for suffix, u in UNITS if str(key).endswith(suffix)), "")
-        if unit == "%":
-            txt = f"{v:.2f}"
-        elif v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
-            txt = f"{v:.3e}"
-        else:
-            txt = f"{v:.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
-        return f"{txt} {unit}".rstrip() if unit != "%" else f"{txt}%"
-    return str(v)
-
-
 # ------------------------------------------------------------------------------ 10 FID / KID
 FID_MIN_SAMPLES = 2048  # fewer than the feature dimension: singular covariance, FID biased up
 
@@ -688,7 +560,7 @@ def check_feature_distance(
     """
     import warnings
 
-    from . import feature_metrics as fm
+    from .. import feature_metrics as fm
 
     with warnings.catch_warnings():  # recorded below as fid_rank_deficient
         warnings.simplefilter("ignore", fm.RankDeficientWarning)
@@ -759,21 +631,6 @@ def check_feature_distance(
     )
 
 
-def fid_phrase(check: Check) -> str:
-    """The FID/KID part of the reporting line from check 10: never a negative FID (rounding of
-    an exact 0 is shown as 0.00); unverified or mismatched reference statistics said in words."""
-    d = check.details
-    kid_txt = (
-        f", KID = {d['kid_mean']:.4g} ± {d['kid_std']:.2g}" if d.get("kid_mean") is not None else ""
-    )
-    text = f"FID = {max(float(d['fid']), 0.0):.2f}{kid_txt} vs {d['reference']}"
-    if d.get("stats_verified") is False:
-        text += " (reference statistics UNVERIFIED: no or incomplete provenance sidecar)"
-    if d.get("stats_mismatch_allowed"):
-        text += " (reference statistics made with other settings: allow_mismatched_stats=true)"
-    return text
-
-
 # ------------------------------------------------------------------------------ 11 peer conventions
 def check_peer_conventions(prep: scores.PreparedProbs, presets: dict, chosen: str) -> Check:
     """This backbone's probabilities under each tool's split convention (assignment, shuffle,
@@ -811,4 +668,103 @@ def check_peer_conventions(prep: scores.PreparedProbs, presets: dict, chosen: st
         "Compare only with numbers made under the same convention; say which (protocol=<tool> "
         "reproduces one exactly; +experiment=compare_protocols applies each tool's network too)",
         details,
+    )
+
+
+# ------------------------------------------------------------------------------ 12 encoder spread
+#: what each distance of check 12 is called in its report (``<metric>_<network>``)
+DISTANCES = ("fd", "cmmd")
+
+
+def feature_distance(metric: str, a: np.ndarray, b: np.ndarray, cmmd_estimator: str) -> float:
+    """FD (FID's formula on any network's features) or CMMD, float64."""
+    import warnings
+
+    from .. import feature_metrics as fm
+
+    if metric == "cmmd":
+        return float(fm.cmmd(a, b, estimator=cmmd_estimator).value)
+    with warnings.catch_warnings():  # few images: singular covariances, said in the threshold
+        warnings.simplefilter("ignore", fm.RankDeficientWarning)
+        return float(fm.fid(a, b).value)
+
+
+def encoder_ranking(
+    samples_f, ref_f, metric: str, halvings: int, seed: int, cmmd_estimator: str = "reference"
+) -> dict:
+    """How far the samples are from the reference against how far a second real set is, under
+    one network's features: over ``halvings`` seeded draws, h samples and two disjoint sets of
+    h reference images (h = min(N_reference // 2, N_samples)), ``to_samples`` = d(samples,
+    reference half B) and ``to_real`` = d(reference half A, half B).  Every network draws the
+    same indices for a seed, so each ranks the same images."""
+    h = min(len(ref_f) // 2, len(samples_f))
+    rng = np.random.default_rng(seed)
+    to_samples, to_real = [], []
+    for _ in range(halvings):
+        perm = rng.permutation(len(ref_f))
+        a, b = perm[:h], perm[h : 2 * h]
+        s = np.sort(rng.choice(len(samples_f), h, replace=False))
+        to_samples.append(feature_distance(metric, samples_f[s], ref_f[b], cmmd_estimator))
+        to_real.append(feature_distance(metric, ref_f[a], ref_f[b], cmmd_estimator))
+    farther = sum(x > y for x, y in zip(to_samples, to_real, strict=True))
+    real = float(np.mean(to_real))
+    return {
+        "value": feature_distance(metric, samples_f, ref_f, cmmd_estimator),
+        "ratio_to_real": float(np.mean(to_samples)) / real if real > 0 else math.inf,
+        "farther_than_real": int(farther),
+        "call": "farther than real"
+        if farther == halvings
+        else "as close as real"
+        if farther == 0
+        else "mixed",
+        "to_samples": to_samples,
+        "to_real": to_real,
+        "n_per_set": h,
+    }
+
+
+def check_encoder_spread(
+    rankings: dict, halvings: int, random_weights: bool, networks: dict | None = None
+) -> Check:
+    """Do the networks rank the samples alike against a second real set (:func:`encoder_ranking`
+    per ``<metric>_<network>``)?  PASS when every one calls them farther than real in every
+    halving, or in none; WARN when they disagree (or fewer than two were measured); with random
+    weights anywhere the values are reported, not judged."""
+    ratios = {k: r["ratio_to_real"] for k, r in rankings.items()}
+    calls = {k: r["call"] for k, r in rankings.items()}
+    finite = [v for v in ratios.values() if math.isfinite(v) and v > 0]
+    spread = max(finite) / min(finite) if len(finite) >= 2 else None
+    if len(rankings) < 2:
+        status = WARN
+    else:
+        status = PASS if len(set(calls.values())) == 1 else WARN
+    limits = (
+        "PASS when every network ranks your samples as every other does against a second real "
+        f"set of the same size ({halvings} seeded halvings of the reference: farther in all, or "
+        "in none); WARN when they disagree, or fewer than two networks were measured"
+    )
+    if random_weights:
+        status = NOT_JUDGED
+        limits = f"not judged with random weights (with trained weights: {limits})"
+    return Check(
+        12,
+        "encoder_spread",
+        status,
+        {"ratio_spread": spread, **{f"{k}_ratio": v for k, v in ratios.items()}},
+        limits,
+        "FID in Inception features can rank generators unlike FD in DINOv2 features (Stein et "
+        "al. 2023) or CMMD on CLIP embeddings (Jayasumana et al. 2024); a distance one network "
+        "calls small another may not",
+        "Report FD_DINOv2 and CMMD beside FID, each with its network, weights hash and N "
+        "(values below); where the networks disagree, say so",
+        {
+            "calls": calls,
+            "values": {k: r["value"] for k, r in rankings.items()},
+            "farther_than_real": {k: r["farther_than_real"] for k, r in rankings.items()},
+            "to_samples": {k: r["to_samples"] for k, r in rankings.items()},
+            "to_real": {k: r["to_real"] for k, r in rankings.items()},
+            "halvings": halvings,
+            "n_per_set": next(iter(rankings.values()))["n_per_set"] if rankings else None,
+            "networks": dict(networks or {}),
+        },
     )
