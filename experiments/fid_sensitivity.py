@@ -20,11 +20,13 @@ leave its IS out.  ``n_splits`` is checked against the samples only when some ba
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import warnings
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
 from harness import config, inputs, metric_set
 from harness import feature_metrics as fm
@@ -49,6 +51,11 @@ from harness.runner import Result
 EXTRA_METRICS = ("is_inf", "fid_inf", "mode_score", "mmd2", "w1", "one_nn_accuracy", "cmmd")
 #: computed unless ``extra_metrics`` says otherwise (CMMD by name: made for CLIP embeddings)
 DEFAULT_EXTRA = tuple(m for m in EXTRA_METRICS if m != "cmmd")
+
+#: the smallest subset of ``sample_sizes`` (PRDC's k-NN needs more than k = 5 neighbours)
+MIN_SUBSET = 10
+#: the metrics whose moves with resize and N the ``moves`` table shows (where a backbone has them)
+MOVES_METRICS = ("fid", "kid_mean", "precision", "recall", "density", "coverage", "cmmd", "is_mean")
 
 SETTINGS = S.ExperimentSettings(
     "FID/KID/precision/recall/density/coverage and IS of one sample set vs one reference set "
@@ -85,6 +92,14 @@ SETTINGS = S.ExperimentSettings(
                 ],
                 "each backbone under its own native resize and under each of these (identical "
                 "operations share one network pass through the cache)",
+            ),
+            S.Setting(
+                "sample_sizes",
+                S.ListOf(S.Int(lo=MIN_SUBSET), min_len=0, unique=True),
+                [],
+                "subset sizes n for how each metric moves with N (table by_n, columns of moves): "
+                "samples and reference each cut to n seeded images, the same for every backbone "
+                "([] for none)",
             ),
             config.kid_section(),
             config.prdc_section(),
@@ -204,6 +219,81 @@ def extra_metric_row(s, r, cfg, w1_sliced: bool, head: bool) -> dict:
     return out
 
 
+def subset_indices(n_samples: int, n_reference: int, n: int, seed: int):
+    """The rows of the samples and of the reference at subset size ``n``: ``n`` of each without
+    replacement, sorted, from ``numpy.random.default_rng([seed, n])`` (samples drawn first)."""
+    rng = np.random.default_rng([int(seed), int(n)])
+    s = np.sort(rng.choice(int(n_samples), int(n), replace=False))
+    return s, np.sort(rng.choice(int(n_reference), int(n), replace=False))
+
+
+def check_sample_sizes(sizes, n_samples: int, n_reference: int) -> list[int]:
+    """``sample_sizes`` that fit both sets (one-line error before any pass otherwise)."""
+    sizes = sorted(int(n) for n in sizes or ())
+    too_big = [n for n in sizes if n > min(n_samples, n_reference)]
+    if too_big:
+        raise ConfigError(
+            f"sample_sizes={sizes}: {too_big} exceed the smaller set ({n_samples:,} samples, "
+            f"{n_reference:,} reference images); choose sizes <= {min(n_samples, n_reference):,}"
+        )
+    return sizes
+
+
+def by_n_rows(s, r, sizes, cfg, head: bool, spec) -> list[dict]:
+    """The metrics of :data:`MOVES_METRICS` on seeded subsets of n samples and n reference
+    images (:func:`subset_indices`); KID's subset size is min(the setting, n)."""
+    rows = []
+    for n in sizes:
+        si, ri = subset_indices(len(s.pool), len(r.pool), n, cfg.seed)
+        setting = cfg.kid.subset_size
+        kid_cfg = OmegaConf.create(
+            {
+                **OmegaConf.to_container(cfg.kid, resolve=True),
+                "subset_size": setting if setting == "auto" else min(int(setting), n),
+            }
+        )
+        row = feature_metric_row(s.pool[si], r.pool[ri], kid_cfg, cfg.prdc)
+        if "cmmd" in cfg.extra_metrics:
+            row.update(metric_set.cmmd_columns(s.pool[si], r.pool[ri], cfg.survey))
+        if head:
+            row.update(score_row(s.probs[si], dataclasses.replace(spec, n_splits=1, ddof=0)))
+        row.update({"n_subset": n, "subset_seed": int(cfg.seed)})
+        rows.append(row)
+    return rows
+
+
+def moves(table: pd.DataFrame, by_n: pd.DataFrame) -> pd.DataFrame:
+    """Per backbone and metric: the value (native resize, all images), its range over the
+    resize variants and the spread in % (max / min - 1, empty where a ratio means nothing), and
+    its value and % change at each subset size n."""
+    rows = []
+    for bkey, t in table.groupby("backbone_key", sort=False):
+        native = t[t.resize_variant == "native"].iloc[0]
+        for m in MOVES_METRICS:
+            if m not in t.columns or pd.isna(native[m]):
+                continue
+            vals = t[m].astype(float)
+            row = {
+                "backbone_key": bkey,
+                "backbone": native["backbone"],
+                "weights_status": native["weights_status"],
+                "metric": m,
+                "value": float(native[m]),
+                "n_samples": int(native["n_samples"]),
+                "resize_variants": len(vals),
+                "resize_min": vals.min(),
+                "resize_max": vals.max(),
+                "resize_spread_pct": (float(defined_ratio(vals.max(), vals.min())) - 1) * 100,
+            }
+            sub = by_n[by_n.backbone_key == bkey] if len(by_n) else by_n
+            for _, b in sub.iterrows():
+                n = int(b["n_subset"])
+                row[f"at_n{n}"] = float(b[m])
+                row[f"at_n{n}_pct"] = (float(defined_ratio(b[m], native[m])) - 1) * 100
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _variants(cfg) -> dict:
     unknown = [r for r in cfg.resizes if r not in rs.BY_SHORT_NAME]
     if unknown:
@@ -218,6 +308,7 @@ def compute(cfg) -> Result:
     got = inputs.load(cfg, nets=("backbones",), sources=("dataset", "reference"))
     src, ref = got.source("dataset"), got.source("reference")
     kid_subset_size(cfg.kid.subset_size, len(src), len(ref))  # checked before any pass
+    sizes = check_sample_sizes(cfg.sample_sizes, len(src), len(ref))
     spec = config.split_spec(cfg)
     nets = {k: v for k, v in got.nets.items() if v.has_features}
     # an encoder (no classifier head) gets FID/KID/PRDC and no IS: splits matter only for IS
@@ -229,7 +320,7 @@ def compute(cfg) -> Result:
         for k, v in got.nets.items()
         if not v.has_features
     }
-    rows = []
+    rows, n_rows = [], []
     # one W1 method for the whole table (exact and sliced values are never compared)
     w1_sliced = max(len(src), len(ref)) > int(cfg.survey.wasserstein_exact_max)
     for (bkey, base), (vname, knobs) in itertools.product(nets.items(), variants.items()):
@@ -257,13 +348,20 @@ def compute(cfg) -> Result:
             **provenance_columns(net, src, spec, cfg.seed),
         }
         rows.append(row)
+        if not knobs and sizes:  # N moves at the backbone's native resize
+            base_cols = {k: row[k] for k in ("backbone_key", "resize_variant", "resize_operation")}
+            n_rows += [
+                {**base_cols, **nr, **provenance_columns(net, src, spec, cfg.seed)}
+                for nr in by_n_rows(s, r, sizes, cfg, net.has_logits, spec)
+            ]
     table = pd.DataFrame(rows)
+    by_n = pd.DataFrame(n_rows)
     table["extra_metrics"] = ",".join(cfg.extra_metrics)
     for section in ("extrapolation", "survey"):
         for k, v in cfg[section].items():
             table[f"{section}_{k}"] = v
     return Result(
-        {"table": table, "pairwise": pairwise(table)},
+        {"table": table, "pairwise": pairwise(table), "by_n": by_n, "moves": moves(table, by_n)},
         got.random_weights,
         extra={"backbones_without_features": without, "metric_notes": metric_set.notes_of(table)},
     )
@@ -347,6 +445,26 @@ def present(result: Result, run) -> None:
             "is_mean_diff_pct",
         ],
     )
+    run.table(
+        result.tables["moves"],
+        name="moves",
+        title="How far each metric moves with the resize and with N, per backbone",
+        notes=[
+            "value: native resize, all images; resize_*: over the resize variants (all "
+            "images); at_n<n>: on n seeded samples and n reference images (by_n.csv), "
+            "_pct: % of value; *_pct empty where a ratio means nothing (KID can be < 0).",
+            "IS at n: one split (S(G)-like), so it moves with N only through its marginal.",
+        ],
+        print_columns=["backbone_key", "metric", "value", "resize_spread_pct"]
+        + [c for c in result.tables["moves"].columns if c.endswith("_pct") and "at_n" in c],
+    )
+    if len(result.tables["by_n"]):
+        run.table(
+            result.tables["by_n"],
+            name="by_n",
+            title="The metrics at each subset size n",
+            quiet=True,
+        )
     run.figure(figure(t), "fid_sensitivity")
 
 

@@ -18,6 +18,7 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -555,9 +556,10 @@ def test_fid_sensitivity_smoke_run_on_both_encoders(timm, open_clip, tmp_path, p
         "reference.count=24",
         "reference.seed=1",
         "resizes=[]",
-        "extra_metrics=[]",
+        "extra_metrics=[cmmd]",
         "kid.subset_size=auto",
         "kid.subsets=5",
+        "sample_sizes=[10,20]",
     )
     t = res.table.set_index("backbone_key")
     assert res.result.random_weights
@@ -569,9 +571,30 @@ def test_fid_sensitivity_smoke_run_on_both_encoders(timm, open_clip, tmp_path, p
         net = backbones.load(name, weights="random:0", **kw)
         assert t.loc[key, "backbone"] == name
         assert t.loc[key, "weights_sha256"] == net.provenance()["weights_sha256"]
-        want = fid_direct(net.features(x), net.features(xr))
+        fs, fr = net.features(x), net.features(xr)
+        want = fid_direct(fs, fr)
         assert t.loc[key, "fid"] == pytest.approx(want, rel=1e-4)
-    assert len(passes) == 4  # each network over each image set, once
+        # issue 29 item 3, N: the metrics on n seeded images of each set (the documented draw:
+        # default_rng([seed, n]), samples first, without replacement, sorted)
+        for n in (10, 20):
+            rng = np.random.default_rng([0, n])
+            si, ri = np.sort(rng.choice(24, n, replace=False)), np.sort(rng.choice(24, n, False))
+            row = res.result.tables["by_n"].query("backbone_key == @key and n_subset == @n")
+            assert len(row) == 1 and row.fid.iloc[0] == pytest.approx(
+                fid_direct(fs[si], fr[ri]), rel=1e-4
+            )
+            moved = res.result.tables["moves"].query("backbone_key == @key and metric == 'fid'")
+            assert moved[f"at_n{n}_pct"].iloc[0] == pytest.approx(
+                100 * (row.fid.iloc[0] / t.loc[key, "fid"] - 1), rel=1e-9
+            )
+    moves = res.result.tables["moves"]
+    assert (
+        set(moves.metric)
+        == {"fid", "kid_mean", "precision", "recall", "density", "coverage", "cmmd"}
+        and (moves.resize_variants == 1).all()
+        and (moves.resize_spread_pct == 0).all()
+    )
+    assert len(passes) == 4  # each network over each image set, once: subsets cost no pass
 
 
 @pytest.mark.parametrize(
@@ -624,3 +647,98 @@ def test_random_weight_smoke_runs_of_metric_properties_and_sanity(tmp_path, back
     text = (tmp_path / "s" / "report.md").read_text()
     assert "RANDOM WEIGHTS" in text and "IS: not applicable" in text
     assert san.result.random_weights
+
+
+def test_sanity_check_12_ranks_the_samples_under_each_network(offline, timm, tmp_path):
+    """Issue 29 item 3: the sanity report's encoder spread.  Chosen network: pixel space (its FD
+    recomputed here from the images themselves); encoders: DINOv2 (random weights, labelled) and
+    CLIP with the default pretrained weights, absent offline: skipped, with the file named."""
+    from harness import data
+    from harness import feature_metrics as fm
+
+    args = [
+        "backbone=pixels",
+        "dataset=synthetic",
+        "dataset.count=24",
+        "+dataset@reference=synthetic",
+        "reference.seed=1",
+        "reference.count=30",
+        "checks=[10,12]",
+        "+backbone@encoders.dinov2=dinov2",
+        "encoders.dinov2.variant=vits14",
+        "encoders.dinov2.input_size=28",
+        "encoders.dinov2.weights=random:0",
+        "+backbone@encoders.clip=clip",
+        "progress=false",
+    ]
+    out = run_experiment("sanity", args, tmp_path / "s")
+    report = out.result.objects["report"]
+    c12 = next(c for c in report["checks"] if c["id"] == 12)
+    assert c12["status"] == "NOT JUDGED" and "random weights" in c12["threshold"]
+    assert set(c12["details"]["values"]) == {"fd_pixels", "fd_dinov2"}
+    assert c12["details"]["n_per_set"] == 15 and c12["details"]["halvings"] == 3
+    pix = {
+        # the pool features a pass returns are float32: x / 255 in float32
+        name: np.concatenate(list(src.batches(64))).reshape(n, -1).astype(np.float32) / 255
+        for name, src, n in (
+            ("samples", data.load("synthetic", count=24), 24),
+            ("reference", data.load("synthetic", count=30, seed=1), 30),
+        )
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fm.RankDeficientWarning)
+        want = fm.fid(pix["samples"], pix["reference"]).value
+    assert c12["details"]["values"]["fd_pixels"] == pytest.approx(want, rel=1e-9)
+    rows = [r for r in report["passes"] if 12 in r["checks"]]
+    assert [(r["network"], r["images"], r["how"]) for r in rows if r["how"] != "skipped"] == [
+        ("pixels", "samples", "computed"),
+        ("dinov2", "samples", "computed"),
+        ("dinov2", "reference", "computed"),
+        ("pixels", "reference", "computed"),
+    ] and report["passes"][0]["checks"] == [10, 12]
+    (skipped,) = [r for r in rows if r["how"] == "skipped"]
+    assert skipped["network"] == "clip" and "ViT-L-14-336px.pt" in skipped["reason"]
+    assert "random:0" in c12["details"]["networks"]["dinov2"]
+    md = (tmp_path / "s" / "report.md").read_text()
+    assert "### 12. encoder_spread: **NOT JUDGED**" in md
+
+
+def test_sanity_check_12_not_run_without_encoders_and_refused_without_reference_images(tmp_path):
+    """Without encoders= check 12 is listed NOT RUN with the syntax that adds them; asked for by
+    id with no reference images, it is a one-line error before any pass."""
+    args = [
+        "backbone=pixels",
+        "dataset=synthetic",
+        "dataset.count=12",
+        "+dataset@reference=synthetic",
+        "reference.count=12",
+        "progress=false",
+    ]
+    out = run_experiment("sanity", [*args, "checks=[12]"], tmp_path / "s")
+    (c12,) = out.result.objects["report"]["checks"]
+    assert c12["status"] == "NOT RUN" and "no encoders chosen" in c12["value"]
+    assert "+backbone@encoders.dinov2=dinov2" in c12["fix"]
+    with pytest.raises(ConfigError, match=r"check 12\), which needs reference images") as e:
+        run_experiment("sanity", [*args[:3], "checks=[12]"], tmp_path / "t")
+    assert "\n" not in str(e.value)
+
+
+def test_fid_sensitivity_sample_sizes_larger_than_a_set_are_one_line_before_any_pass(
+    tmp_path, passes
+):
+    args = [
+        *[f"~backbones.{k}" for k in ("tf2015", "tf2015_torch", "torchvision", "keras", "tfhub")],
+        "+backbone@backbones.pixels=pixels",
+        "dataset=synthetic",
+        "dataset.count=12",
+        "dataset@reference=synthetic",
+        "reference.count=30",
+        "resizes=[]",
+        "kid.subset_size=auto",
+        "sample_sizes=[10,20]",
+    ]
+    with pytest.raises(
+        ConfigError, match=r"sample_sizes=\[10, 20\]: \[20\] exceed the smaller"
+    ) as e:
+        run_experiment("fid_sensitivity", args, tmp_path / "f")
+    assert "\n" not in str(e.value) and not passes
