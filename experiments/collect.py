@@ -36,7 +36,6 @@ import pandas as pd
 
 from harness import settings as S
 from harness.errors import ConfigError, MissingInputError
-from harness.experiment_registry import experiment_module
 from harness.runner import HYDRA_DIR, INCOMPLETE, Result, read_marker
 
 SETTINGS = S.ExperimentSettings(
@@ -473,17 +472,17 @@ def compute(cfg) -> Result:
     tables = {"table": table, "jobs": jobs}
     figures, arrays = {}, {}
     if len(set(names)) == 1 and parts and cfg.table == "table":
-        module = experiment_module(names[0])
+        exp = experiment(names[0])
         ok_dirs = [Path(d) for d in jobs.run_dir[jobs.status == "ok"]]
-        if hasattr(module, "collect"):
-            takes_dirs = "run_dirs" in inspect.signature(module.collect).parameters
+        if exp.collect is not None:
+            takes_dirs = "run_dirs" in inspect.signature(exp.collect).parameters
             tables.update(
-                module.collect(table, run_dirs=ok_dirs) if takes_dirs else module.collect(table)
+                exp.collect(table, run_dirs=ok_dirs) if takes_dirs else exp.collect(table)
             )
-            if hasattr(module, "collect_figures"):
-                figures = module.collect_figures(tables)
-        if hasattr(module, "collect_arrays"):
-            arrays = module.collect_arrays(ok_dirs)
+            if exp.collect_figures is not None:
+                figures = exp.collect_figures(tables)
+        if exp.collect_arrays is not None:
+            arrays = exp.collect_arrays(ok_dirs)
     not_ok = jobs[jobs.status != "ok"]
     return Result(
         tables,

@@ -30,7 +30,7 @@ from harness import config
 from harness import settings as S
 from harness.api import compose, run_with_config
 from harness.errors import ConfigError, HarnessError, MissingInputError
-from harness.experiment_registry import experiment_module
+from harness.experiment_registry import experiment
 from harness.runner import Result
 
 #: what ``paper`` can pass on to a sub-experiment (an item's ``passthrough`` chooses among them)
@@ -324,12 +324,8 @@ def present(result: Result, run) -> None:
         print(f"\n=== {label} ===", flush=True)
         try:
             sub = run_with_config(compose(name, overrides), sub_dir)
-            module = experiment_module(name)
-            detail = (
-                module.headline(sub.result)
-                if hasattr(module, "headline")
-                else f"{len(sub.table)} rows"
-            )
+            headline = experiment(name).headline
+            detail = headline(sub.result) if headline else f"{len(sub.table)} rows"
         except MissingInputError as exc:
             status = "skipped"
             for item_msg in exc.items:

@@ -22,7 +22,6 @@ exists; never watermarked smoke runs), with the paper's values beside them for o
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import shlex
@@ -35,6 +34,7 @@ import pandas as pd
 from harness import results
 from harness import settings as S
 from harness.config import as_bool
+from harness.experiment_registry import experiment
 from harness.runner import Result, read_marker
 
 SETTINGS = S.ExperimentSettings(
@@ -1246,7 +1246,7 @@ SMOKE_TABLES = {
 def smoke_tables(mod, run_dir) -> dict:
     """A smoke run's tables under the real tables' names: its own values, labelled SMOKE (rows
     by source, or ``*_measured`` columns renamed ``*_SMOKE_RUN``)."""
-    tables = mod.paper_tables(run_dir) if hasattr(mod, "paper_tables") else {}
+    tables = mod.paper_tables(run_dir) if mod.paper_tables else {}
     out = {}
     for name, df in tables.items():
         if name in SMOKE_TABLES:
@@ -1347,7 +1347,7 @@ def _present_digits(digits: dict, out_dir: Path) -> list[str]:
         if kind == "real" and item.figures:
             names = dict(item.figures)
             with paper_style():
-                got = importlib.import_module(f"experiments.{item.experiment}").paper_figures(rdir)
+                got = experiment(item.experiment).paper_figures(rdir)
             for key, fig in got.items():
                 if key not in names:
                     plt.close(fig)
@@ -1414,15 +1414,15 @@ def present(result: Result, run) -> None:
     lines = {"paper": [], "additions": []}
     for item in ITEMS:
         rdir, rec, kind, why = chosen[item.experiment]
-        mod = importlib.import_module(f"experiments.{item.experiment}")
+        mod = experiment(item.experiment)
         figs = _item_figures(item, mod, rdir, kind, why)
         if kind == "none":  # the paper's numbers, measured left empty
-            tables = mod.paper_tables(None) if hasattr(mod, "paper_tables") else {}
+            tables = mod.paper_tables(None) if mod.paper_tables else {}
         elif kind == "smoke":
             tables = smoke_tables(mod, rdir)
         else:
-            tables = mod.paper_tables(rdir) if hasattr(mod, "paper_tables") else {}
-        extra = getattr(mod, "paper_placeholders", None)
+            tables = mod.paper_tables(rdir) if mod.paper_tables else {}
+        extra = mod.paper_placeholders
         if kind != "real" and extra is not None:  # e.g. the simulated splits beside Table 2
             figs.update(extra(runs.get(item.experiment, []), item.command))
         for name, fig in figs.items():

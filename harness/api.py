@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import config as config_rules
 from . import protocols, runner
-from .experiment_registry import CONF_DIR, experiment_module
+from .experiment_registry import CONF_DIR, experiment, experiment_module
 
 
 def _compose_raw(overrides: list[str]) -> DictConfig:
@@ -98,7 +98,7 @@ def _explain_unknown_key(experiment: str, overrides: list[str], exc: Exception) 
     from .experiment_registry import experiment_settings
 
     for key in refused:
-        S.check_path(experiment_settings(experiment).full_schema(), values, key)
+        S.check_path(config_rules.full_schema(experiment_settings(experiment)), values, key)
 
 
 def explain_composition(experiment: str, overrides: list[str]) -> None:
@@ -134,7 +134,7 @@ def prepare(cfg: DictConfig, overrides: list[str], experiment: str) -> None:
 def run_with_config(cfg: DictConfig, run_dir):
     """Run the experiment named by ``cfg.experiment_name`` (a validated config) into ``run_dir``."""
     name = cfg.get("experiment_name")
-    return runner.execute(experiment_module(name), name, cfg, Path(run_dir))
+    return runner.execute(experiment(name), name, cfg, Path(run_dir))
 
 
 def new_run_dir(cfg) -> Path:

@@ -12,6 +12,7 @@ effect in the chosen configuration is one :class:`~harness.errors.ConfigError` l
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -416,7 +417,7 @@ def validate(cfg, overrides: list[str] | None = None, experiment: str | None = N
             f"experiment_name is set by +experiment={name}; do not override it "
             f"(got {values.get('experiment_name')!r})"
         )
-    return S.validate_tree(values, experiment_settings(name))
+    return validate_tree(values, experiment_settings(name))
 
 
 # ------------------------------------------------------------------------------ references
@@ -449,7 +450,7 @@ def expand_shorthands(experiment: str, overrides: list[str]) -> list[str]:
     shorthand = [o for o in overrides if re.match(r"^\+{0,2}reference=", o)]
     if not shorthand:
         return list(overrides)
-    schema = experiment_settings(experiment).full_schema()
+    schema = full_schema(experiment_settings(experiment))
     entry = schema.entries.get("reference")
     if not (isinstance(entry, S.Node) and entry.group == "dataset"):
         return list(overrides)
@@ -490,7 +491,7 @@ def check_sources_exist(cfg, experiment: str | None = None) -> None:
     values = resolved(cfg)
     settings = experiment_settings(experiment or values.get("experiment_name"))
     nodes = {}
-    for name, e in settings.full_schema().entries.items():
+    for name, e in full_schema(settings).entries.items():
         v = values.get(name)
         if getattr(e, "group", None) != "dataset" or not isinstance(v, dict):
             continue
@@ -562,3 +563,44 @@ def split_spec(cfg, n_splits: int | None = None, ddof: int | None = None):
         None if seed is None else int(seed),
         d,
     )
+
+
+# ---------------------------------------------------------------------------- an experiment's keys
+def full_schema(settings: S.ExperimentSettings) -> S.Schema:
+    """An experiment's every key: the run-wide ones, the split keys when it computes a
+    split-based IS, ``protocol`` when it applies a peer's conventions, and its own."""
+    base = run_schema()
+    if settings.uses_splits:
+        splits = split_schema(settings.n_splits_default, settings.n_splits_many)
+        base = base.extend(*splits.entries.values())
+    protocol = settings.uses_splits if settings.uses_protocol is None else settings.uses_protocol
+    if protocol:
+        base = base.extend(
+            S.Node("protocol", "protocol", None, doc="a peer's conventions", nullable=True)
+        )
+    return base.extend(
+        *settings.schema.entries.values(),
+        checks=[*settings.schema.checks, check_weights_override],
+    )
+
+
+def validate_tree(values: dict, settings: S.ExperimentSettings) -> dict:
+    """Validate a whole composed config (plain data, interpolations resolved)."""
+    values = {k: v for k, v in values.items() if k != "hydra"}
+    schema = full_schema(settings)
+    if values.get("weights") and "weights" in schema:
+        # the run-wide weights= replaces every backbone's own (harness.inputs does the same when
+        # it builds them): a node's required weights are given by it
+        values = copy.deepcopy(values)
+        for _, node in backbone_nodes(values):
+            node["weights"] = values["weights"]
+    if "protocol" in values and "protocol" not in schema:
+        if values["protocol"] is None:
+            values.pop("protocol")
+        else:
+            name = values["protocol"].get("name") if isinstance(values["protocol"], dict) else ""
+            raise ConfigError(
+                f"protocol={name} has no effect in this experiment (it computes no split-based "
+                "Inception Score of your settings); remove protocol="
+            )
+    return schema.validate(values, "")

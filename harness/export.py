@@ -26,8 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import porting
-from .backbones import backbone_class
+from .backbones import backbone_class, porting
 from .backbones import weights as W
 from .errors import HarnessError
 

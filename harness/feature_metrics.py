@@ -372,9 +372,7 @@ def fid_from_projection(mu1, var1, n1: int, projected, ref: FeatureStats) -> FID
     )  # fmt: skip
 
 
-def frechet_distance_to_factored(
-    s1: FeatureStats, ref: FeatureStats, factors: dict
-) -> FIDResult:
+def frechet_distance_to_factored(s1: FeatureStats, ref: FeatureStats, factors: dict) -> FIDResult:
     """:func:`frechet_distance` of ``s1`` against fixed reference statistics whose Cholesky
     factor ``L`` (``ref.sigma = L L^T``) is computed once into ``factors`` for many ``s1``
     (FID_inf's subsets): the eigenvalues of ``L^T S1 L`` are those of ``S1 S_ref``, as in the

@@ -54,7 +54,6 @@ def weights_banner(random_weights: bool = False, weights_status: str | None = No
     return BANNERS.get(banner_status(random_weights, weights_status))
 
 
-
 # --------------------------------------------------------------------------- formatting
 
 

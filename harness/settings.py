@@ -6,10 +6,10 @@ Everything else follows from the schemas:
 * the YAML of every config group (``conf/backbone``, ``conf/dataset``, ``conf/experiment``,
   ``conf/config.yaml``) is generated from them (:mod:`harness.conf_gen`; a test fails when a
   file is out of date);
-* config validation (:func:`validate_tree`): an unknown key, a value of the wrong type or out of
-  range, a misspelt choice, a missing required value, or a key that has no effect in the chosen
-  configuration (a seed without a shuffle) is one :class:`~harness.errors.ConfigError` line
-  naming the key, before any run dir exists;
+* config validation (:func:`harness.config.validate_tree`): an unknown key, a value of the
+  wrong type or out of range, a misspelt choice, a missing required value, or a key that has
+  no effect in the chosen configuration (a seed without a shuffle) is one
+  :class:`~harness.errors.ConfigError` line naming the key, before any run dir exists;
 * the factories (:func:`build`): library callers get the same defaults and the same errors as
   the command line;
 * the wrong-value probe in the tests (:meth:`Kind.wrong_values`), which covers new keys
@@ -740,49 +740,6 @@ class ExperimentSettings:
     sources: Callable[[dict], Iterable[str]] | None = None
     #: text placed above the keys in the generated YAML
     notes: str = ""
-
-    def full_schema(self) -> Schema:
-        """Run-wide keys + (split keys) + the experiment's own."""
-        from .config import run_schema, split_schema
-
-        base = run_schema()
-        if self.uses_splits:
-            splits = split_schema(self.n_splits_default, self.n_splits_many)
-            base = base.extend(*splits.entries.values())
-        protocol = self.uses_splits if self.uses_protocol is None else self.uses_protocol
-        if protocol:
-            base = base.extend(
-                Node("protocol", "protocol", None, doc="a peer's conventions", nullable=True)
-            )
-        from .config import check_weights_override
-
-        return base.extend(
-            *self.schema.entries.values(), checks=[*self.schema.checks, check_weights_override]
-        )
-
-
-def validate_tree(values: dict, settings: ExperimentSettings) -> dict:
-    """Validate a whole composed config (plain data, interpolations resolved)."""
-    values = {k: v for k, v in values.items() if k != "hydra"}
-    schema = settings.full_schema()
-    if values.get("weights") and "weights" in schema:
-        # the run-wide weights= replaces every backbone's own (harness.inputs does the same when
-        # it builds them): a node's required weights are given by it
-        from .config import backbone_nodes
-
-        values = copy.deepcopy(values)
-        for _, node in backbone_nodes(values):
-            node["weights"] = values["weights"]
-    if "protocol" in values and "protocol" not in schema:
-        if values["protocol"] is None:
-            values.pop("protocol")
-        else:
-            name = values["protocol"].get("name") if isinstance(values["protocol"], dict) else ""
-            raise ConfigError(
-                f"protocol={name} has no effect in this experiment (it computes no split-based "
-                "Inception Score of your settings); remove protocol="
-            )
-    return schema.validate(values, "")
 
 
 # ---------------------------------------------------------------------------------- factory

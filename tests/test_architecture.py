@@ -62,37 +62,40 @@ def test_no_module_outside_backbones_asks_for_a_backbone_name_or_its_internals()
     assert not problems, problems
 
 
-def _module_level_imports(mod: str, path: Path) -> set[str]:
+def _project_imports(mod: str, path: Path, mods: dict) -> set[str]:
+    """Every project module ``mod`` imports, at module level *and inside functions* (a
+    function-local import is a dependency all the same; only the optional frameworks and the
+    peers, which are not project modules, are exempt).  Importing ``a.b.c`` imports the packages
+    ``a.b`` and ``a`` first, except the packages ``mod`` itself lives in (already importing)."""
     tree = ast.parse(path.read_text())
     pkg = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
-    out = set()
-    for node in tree.body:  # module level only: function-local imports run later
+    named = set()
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names}
+            named |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 parent = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
                 base = ".".join(parent + ([node.module] if node.module else []))
-            out.add(base)
-            out |= {f"{base}.{a.name}" for a in node.names}
-        elif isinstance(node, ast.If) and not isinstance(node.test, ast.Name):
-            continue
-    return out
+            named |= {base} | {f"{base}.{a.name}" for a in node.names}
+    out = set()
+    for name in named:
+        parts = name.split(".")
+        out |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    own_packages = {".".join(mod.split(".")[:i]) for i in range(1, len(mod.split(".")))}
+    return {m for m in out if m in mods} - own_packages - {mod}
 
 
-def test_no_import_cycles():
+def _import_graph() -> dict:
     mods = dict(_modules())
-    graph = {
-        m: {d for d in _module_level_imports(m, p) if d in mods and d != m} for m, p in mods.items()
-    }
-    # importing a submodule imports its package first
-    for m in list(graph):
-        parts = m.split(".")
-        for i in range(1, len(parts)):
-            parent = ".".join(parts[:i])
-            if parent in graph and parent != m:
-                graph[m].add(parent)
+    return {m: _project_imports(m, p, mods) for m, p in mods.items()}
+
+
+def test_no_import_cycles_counting_function_local_imports():
+    """Issue 28: function-local imports once hid a cycle (porting <-> backbones, settings ->
+    config -> backbones -> settings, data -> backbones.weights -> random_init -> data)."""
+    graph = _import_graph()
     state, stack, cycles = {}, [], []
 
     def visit(m):
@@ -100,11 +103,7 @@ def test_no_import_cycles():
         stack.append(m)
         for d in sorted(graph[m]):
             if state.get(d) == 1:
-                cyc = stack[stack.index(d) :] + [d]
-                # a package importing its own submodule while that submodule imports the
-                # package's __init__ is not a cycle Python cares about
-                if not all(x.startswith(cyc[0] + ".") or x == cyc[0] for x in cyc):
-                    cycles.append(" -> ".join(cyc))
+                cycles.append(" -> ".join(stack[stack.index(d) :] + [d]))
             elif d not in state:
                 visit(d)
         stack.pop()
@@ -114,6 +113,36 @@ def test_no_import_cycles():
         if m not in state:
             visit(m)
     assert not cycles, cycles
+
+
+#: the bottom layer: file I/O (atomic writes, hashes, cache roots), framework import guards,
+#: provenance and the error types; every other layer may use it, it uses nothing above it
+BOTTOM = (
+    "harness.errors",
+    "harness.atomic_io",
+    "harness.storage",
+    "harness.frameworks",
+    "harness.provenance",
+)
+
+
+def test_the_bottom_layer_imports_nothing_above_it():
+    graph = _import_graph()
+    above = {m: sorted(graph[m] - set(BOTTOM) - {"harness"}) for m in BOTTOM}
+    assert not any(above.values()), above
+
+
+def test_the_data_layer_does_not_import_the_networks():
+    """Image sources read files and hashes through the bottom layer, never through
+    ``harness.backbones`` (the backbones may use image sources: random weights' BatchNorm
+    statistics are measured on the synthetic set)."""
+    graph = _import_graph()
+    bad = {
+        m: sorted(d for d in deps if d.startswith("harness.backbones"))
+        for m, deps in graph.items()
+        if m.startswith("harness.data")
+    }
+    assert not any(bad.values()), bad
 
 
 def test_conf_is_generated_from_the_settings():
@@ -280,3 +309,36 @@ def test_the_atomic_writers_are_a_bottom_layer():
         if isinstance(n, ast.ImportFrom) and (n.level > 0 or (n.module or "").startswith("harness"))
     ]
     assert own == ["errors"], own
+
+
+def test_every_experiment_meets_the_typed_contract_and_a_misspelt_hook_is_an_error(monkeypatch):
+    """Issue 28: experiments are read once into :class:`Experiment` (no hasattr discovery at
+    the call sites); a hook spelt one letter off would have been skipped silently."""
+    import types
+
+    from harness import experiment_registry as er
+    from harness.errors import HarnessError
+
+    for name in er.available_experiments():
+        exp = er.experiment(name)
+        assert callable(exp.compute) and callable(exp.present) and exp.settings is not None
+    sanity = er.experiment("sanity")
+    assert sanity.headline is not None and sanity.paper_tables is None
+    fake = types.ModuleType("experiments.fake")
+    fake.SETTINGS, fake.compute, fake.present = object(), len, len
+    fake.headlin = len  # meant: headline
+    monkeypatch.setattr(er, "experiment_module", lambda name: fake)
+    with pytest.raises(HarnessError, match=r"headlin\(\) looks like hook headline\(\)"):
+        er.experiment("fake")
+    del fake.headlin, fake.present
+    with pytest.raises(HarnessError, match="lacks present"):
+        er.experiment("fake")
+    # the runner, collect, paper and paper_figs ask the contract, never the module
+    for path in (
+        "harness/runner.py",
+        "experiments/collect.py",
+        "experiments/paper.py",
+        "experiments/paper_figs.py",
+    ):
+        text = (ROOT / path).read_text()
+        assert "hasattr(mod" not in text and 'getattr(mod, "paper' not in text, path

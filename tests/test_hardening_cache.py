@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 
 from harness import cache as cache_mod
-from harness import porting, results
-from harness.backbones import random_init
+from harness import results
+from harness.backbones import porting, random_init
 from harness.backbones import weights as W
 from harness.cache import LogitsCache
 from harness.errors import HarnessError

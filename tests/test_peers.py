@@ -34,9 +34,9 @@ def rel(a, b) -> float:
 @pytest.fixture(scope="module")
 def scaled_graph(tmp_path_factory):
     """A random 2015-style graph whose BatchNorm applies gamma (uniform 0.6..1.5) and beta."""
+    from harness.backbones.porting import to_1008_layout
     from harness.backbones.random_init import random_iv3_state
     from harness.backbones.tf2015_graph import build_graphdef
-    from harness.porting import to_1008_layout
 
     sd = dict(random_iv3_state(5, 1008))
     rng = np.random.default_rng(5)

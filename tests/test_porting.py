@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import backbones, porting
+from harness import backbones
+from harness.backbones import porting
 from harness.backbones.random_init import random_iv3_state
 from harness.errors import HarnessError
 

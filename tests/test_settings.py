@@ -52,7 +52,7 @@ def test_conf_yaml_is_generated_from_the_schemas():
 def _probe(experiment: str, values: dict, only: str = "") -> None:
     """Every wrong value of every setting under ``only`` (all when empty) is refused in one line
     that names the key."""
-    schema = experiment_settings(experiment).full_schema()
+    schema = config.full_schema(experiment_settings(experiment))
     leaves = [x for x in S.leaves(schema, values) if x[0].startswith(only)]
     assert leaves, experiment
     tried, bad = 0, []
@@ -112,7 +112,7 @@ def test_every_group_option_refuses_every_wrong_value(group, option):
 @pytest.mark.parametrize("experiment", available_experiments())
 def test_every_mapping_refuses_unknown_keys_with_a_suggestion(experiment):
     values = _composed(experiment)
-    schema = experiment_settings(experiment).full_schema()
+    schema = config.full_schema(experiment_settings(experiment))
     for path, _, _parent in S.leaves(schema, values):
         head, _, key = path.rpartition(".")
         wrong = f"{head}.{key}x" if head else f"{key}x"
@@ -125,10 +125,12 @@ def test_every_yaml_key_has_a_schema_and_every_schema_key_a_yaml_line():
     declared setting is in the composed config (the YAML is generated from the schema)."""
     for experiment in available_experiments():
         values = _composed(experiment)
-        paths = {p for p, _, _ in S.leaves(experiment_settings(experiment).full_schema(), values)}
+        paths = {
+            p for p, _, _ in S.leaves(config.full_schema(experiment_settings(experiment)), values)
+        }
         assert "seed" in paths and "cache.dir" in paths
         for _path, setting, parent in S.leaves(
-            experiment_settings(experiment).full_schema(), values
+            config.full_schema(experiment_settings(experiment)), values
         ):
             assert setting.name in parent
 

@@ -12,16 +12,17 @@ everything that is specific to ImageNet classifiers:
   weights file is compared with them; one that matches none is UNVERIFIED), ``random:<seed>``
   (the canonical random Inception state of :mod:`random_init`) and
   ``ported:<backbone>[:<weights>]`` (:meth:`read_state` of another Inception backbone,
-  :mod:`harness.porting`).
+  :mod:`harness.backbones.porting`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .. import imagenet, porting
+from .. import imagenet
 from .. import settings as S
 from ..errors import ConfigError, HarnessError
+from . import porting
 from . import weights as W
 from .base import Backbone
 

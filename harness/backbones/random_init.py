@@ -16,10 +16,10 @@ adds logits of order 1e7 (every softmax one-hot).  The canonical random network 
    the first rows), with bias -W mu + N(0, 0.5^2), mu = the calibration batch's mean feature.
 
 Weights are numpy arrays in torchvision's naming and layout; each backbone converts them
-(:mod:`harness.porting`), so ``random:<seed>`` is the same parameter values everywhere and any
-difference between backbones is the implementation's.  The result is cached on disk per seed
-(``<cache.dir>/weights/random``), or built in memory with the on-disk cache disabled (once
-per process and seed: the same arrays).
+(:mod:`harness.backbones.porting`), so ``random:<seed>`` is the same parameter values
+everywhere and any difference between backbones is the implementation's.  The result is cached
+on disk per seed (``<cache.dir>/weights/random``), or built in memory with the on-disk cache
+disabled (once per process and seed: the same arrays).
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ import functools
 
 import numpy as np
 
+from .. import data
+from .. import resize as rs
+from .. import storage as W
+from ..atomic_io import atomic_path, ensure_dir
 from .iv3_arch import POOL_FEATURES, PoolSemantics, all_convs
 
 FC_GAIN = 4.0
@@ -54,9 +58,6 @@ def _he_state(seed: int) -> tuple[dict, np.random.Generator]:
 
 def calibration_batch(seed: int) -> np.ndarray:
     """The fixed inputs the BatchNorm statistics are measured on, normalised to [-1, 1]."""
-    from .. import data
-    from .. import resize as rs
-
     x = data.load("synthetic", count=CALIBRATION_IMAGES, seed=int(seed), progress=False).read_all()
     x = rs.resize_numpy(x, (CALIBRATION_SIZE, CALIBRATION_SIZE), "tf1_bilinear", dtype=np.float64)
     return x / 127.5 - 1.0
@@ -95,12 +96,8 @@ def random_iv3_state(seed: int, num_outputs: int = 1000, cache_dir=None) -> dict
     replaced file changes every cache key that depends on it.  ``cache_dir=NO_DISK_CACHE``:
     computed in memory, nothing read or written (the same arrays).
     """
-    from . import weights as W
-
     if W.disk_cache_off(cache_dir):
         return _take_outputs(_computed(seed), num_outputs)
-    from ..atomic_io import atomic_path, ensure_dir
-
     name = f"iv3_random_{int(seed)}_v{RANDOM_INIT_VERSION}.npz"
     path = W.cache_root(cache_dir) / "weights" / "random" / name
     sd = None

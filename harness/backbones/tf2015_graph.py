@@ -29,13 +29,13 @@ from .. import resize as rs
 from ..atomic_io import atomic_write_bytes, atomic_write_text
 from ..attack import NumpyAttackTarget
 from ..errors import HarnessError
-from ..porting import to_1008_layout as to_1008
 from ..provenance import package_version
 from . import graphdef as gdr
 from . import weights as W
 from .base import import_tensorflow
 from .inception import InceptionBackbone
 from .iv3_arch import BLOCKS, STEM, Conv, Pool, all_convs
+from .porting import to_1008_layout as to_1008
 from .random_init import random_iv3_state
 
 GRAPH_MEMBER = "classify_image_graph_def.pb"

@@ -13,7 +13,7 @@
   ``<cache.dir>/weights/random``; its ``weights_sha256`` is the sha256 of the arrays actually
   loaded, so a replaced cache file changes every cache key that depends on it;
 * ``ported:<backbone>[:<weights>]``: another backbone's weights in canonical layout
-  (:mod:`harness.porting`);
+  (:mod:`harness.backbones.porting`);
 * ``none``: no weights at all, for a backbone that is a fixed function of the pixels
   (``pixels``: raw pixel space); only such a backbone takes it, and every other refuses it.
   Its provenance says so: ``weights_kind`` ``none``, ``weights_sha256`` the descriptor
@@ -41,7 +41,6 @@ Random and unverified weights put a banner on every output (:mod:`harness.result
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
@@ -49,50 +48,19 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import HarnessError, MissingInputError
-from ..provenance import sha256_file, sha256_tree
-
-#: ``cache_dir=NO_DISK_CACHE``: no on-disk cache (``cache.enabled=false``); a string, so that it
-#: passes through config dicts and the backbones' ``cache_dir`` setting unchanged
-NO_DISK_CACHE = ":memory:"
-
-#: the fix named when a cache directory cannot be written
-CACHE_FIX = "set cache.dir=<a writable directory> or cache.enabled=false"
-
-
-def disk_cache_off(cache_dir) -> bool:
-    """True when ``cache_dir`` asks for no on-disk cache (:data:`NO_DISK_CACHE`, or ``False``)."""
-    return cache_dir is False or (isinstance(cache_dir, str) and cache_dir == NO_DISK_CACHE)
-
-
-def cache_root(cache_dir=None) -> Path:
-    """The harness's cache directory (``cache.dir``; default ``$INCEPTION_NOTE_CACHE``).
-
-    With :data:`NO_DISK_CACHE` there is none: callers check :func:`disk_cache_off` first (or use
-    :func:`scratch_cache`); asking anyway is a bug, so it raises rather than write somewhere.
-    """
-    if disk_cache_off(cache_dir):
-        raise RuntimeError(
-            "cache_root(NO_DISK_CACHE): the on-disk cache is disabled (cache.enabled=false); "
-            "build in memory or in scratch_cache() instead"
-        )
-    if cache_dir:
-        return Path(cache_dir).expanduser()
-    return Path(os.environ.get("INCEPTION_NOTE_CACHE", "~/.cache/inception-note")).expanduser()
-
-
-@contextlib.contextmanager
-def scratch_cache(cache_dir=None):
-    """A cache root for files that must exist on disk while they are used (a graph, a
-    SavedModel): ``cache_dir`` itself, or with :data:`NO_DISK_CACHE` a fresh temporary directory
-    that is removed when the block ends (pass it on as the ``cache_dir`` of the builder)."""
-    if not disk_cache_off(cache_dir):
-        yield cache_dir
-        return
-    with tempfile.TemporaryDirectory(prefix="inception-note-scratch-") as tmp:
-        yield tmp
+from ..provenance import sha256_file, sha256_tree  # noqa: F401
+from ..storage import (  # noqa: F401  (re-exported: W.cache_root and friends)
+    CACHE_FIX,
+    NO_DISK_CACHE,
+    cache_root,
+    disk_cache_off,
+    file_hashes,
+    harness_weights_dir,
+    scratch_cache,
+    sha256_of,
+    state_sha256,
+)
 
 
 @dataclass(frozen=True)
@@ -245,26 +213,6 @@ def tfhub_artifact(handle: str) -> OfficialArtifact:
     )
 
 
-def harness_weights_dir() -> Path:
-    """Where the harness looks for files with no ecosystem cache of their own (the 2015 tgz)."""
-    base = os.environ.get("INCEPTION_NOTE_WEIGHTS") or os.path.join(
-        os.environ.get("INCEPTION_NOTE_CACHE", "~/.cache/inception-note"), "weights"
-    )
-    return Path(base).expanduser()
-
-
-def file_hashes(path: Path) -> dict:
-    """sha256 (and md5 for files) of a weights file or directory."""
-    if path.is_dir():
-        return {"sha256": sha256_tree(path), "md5": None}
-    md5, sha = hashlib.md5(), hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            md5.update(block)
-            sha.update(block)
-    return {"sha256": sha.hexdigest(), "md5": md5.hexdigest()}
-
-
 def check_pin(path: Path, hashes: dict, art: OfficialArtifact | None, user_sha256) -> None:
     """Raise if the file does not carry the expected hash."""
     if user_sha256:
@@ -288,16 +236,6 @@ def check_pin(path: Path, hashes: dict, art: OfficialArtifact | None, user_sha25
             f"{got}); the file is truncated, corrupt or not the official one: delete it and "
             "re-download, or pass weights=file:<path> to use it knowingly"
         )
-
-
-def state_sha256(sd: dict) -> str:
-    """sha256 over a state dict's names, dtypes, shapes and bytes (what a network computes with)."""
-    h = hashlib.sha256()
-    for k in sorted(sd):
-        a = np.ascontiguousarray(np.asarray(sd[k]))
-        h.update(f"{k}|{a.dtype.str}|{a.shape}\n".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 @dataclass
@@ -448,11 +386,6 @@ def random_weights(spec: WeightsSpec, num_outputs: int, cache_dir=None) -> Resol
     )
 
 
-def sha256_of(path) -> str:
-    p = Path(path)
-    return sha256_tree(p) if p.is_dir() else sha256_file(p)
-
-
 # ------------------------------------------------------------------------------ verification
 #: what a network's weights are, for every output (``weights_status`` in provenance and rows)
 RANDOM = "random"  # random:<seed> (or ported from random weights): a smoke run
@@ -515,8 +448,7 @@ def published_table() -> tuple[PublishedWeights, ...]:
     Built from each backbone class's :meth:`published_files` (its official artifact and the
     peers' files it loads with ``weights=file:``); a file two backbones load is one entry.
     """
-    from . import REGISTRY, backbone_class
-    from .inception import InceptionBackbone
+    from . import REGISTRY, backbone_class  # the package that owns this module: no cycle
 
     merged: dict = {}
     for name in REGISTRY:
@@ -524,9 +456,7 @@ def published_table() -> tuple[PublishedWeights, ...]:
             cls = backbone_class(name)
         except Exception:  # a backbone registered at run time that does not import here
             continue
-        if not (isinstance(cls, type) and issubclass(cls, InceptionBackbone)):
-            continue
-        for entry in cls.published_files():
+        for entry in getattr(cls, "published_files", tuple)():
             key = (entry.filename, entry.hash_kind, entry.hash)
             old = merged.get(key)
             backs = (*(old.backbones if old else ()), cls.name)

@@ -27,9 +27,9 @@ import numpy as np
 
 from .. import settings as S
 from ..atomic_io import atomic_path, ensure_dir, is_write_error, write_error
-from ..backbones.weights import CACHE_FIX, cache_root, disk_cache_off
 from ..errors import HarnessError, MissingInputError
 from ..provenance import sha256_file
+from ..storage import CACHE_FIX, cache_root, disk_cache_off
 from .base import (
     ImageSource,
     normalize_value_range,

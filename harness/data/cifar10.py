@@ -13,6 +13,8 @@ import numpy as np
 
 from .. import settings as S
 from ..errors import HarnessError, MissingInputError
+from ..frameworks import import_torchvision
+from ..storage import file_hashes  # md5 and sha256 in one pass
 from .base import ImageSource
 
 BASE_FOLDER = "cifar-10-batches-py"
@@ -92,8 +94,6 @@ class Cifar10Source(ImageSource):
         self._data: np.ndarray | None = None
         self._labels_all: np.ndarray | None = None
         self.file_md5, self.file_sha256 = {}, {}
-        from ..backbones.weights import file_hashes  # md5 and sha256 in one pass
-
         for f in SPLIT_FILES[split]:
             h = file_hashes(folder / f)
             self.file_md5[f], self.file_sha256[f] = h["md5"], h["sha256"]
@@ -109,8 +109,6 @@ class Cifar10Source(ImageSource):
 
     @staticmethod
     def _download(root: Path) -> None:
-        from ..backbones.base import import_torchvision
-
         import_torchvision()
         from torchvision.datasets import CIFAR10
 

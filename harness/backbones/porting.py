@@ -20,11 +20,11 @@ import json
 
 import numpy as np
 
-from . import imagenet
-from .atomic_io import atomic_path, ensure_dir, write_json
-from .backbones import backbone_class
-from .backbones import weights as W
-from .errors import HarnessError
+from .. import imagenet
+from ..atomic_io import atomic_path, ensure_dir, write_json
+from ..errors import HarnessError
+from . import backbone_class
+from . import weights as W
 
 PORT_VERSION = 1
 
