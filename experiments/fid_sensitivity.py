@@ -20,7 +20,6 @@ leave its IS out.  ``n_splits`` is checked against the samples only when some ba
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import warnings
 
@@ -54,6 +53,17 @@ DEFAULT_EXTRA = tuple(m for m in EXTRA_METRICS if m != "cmmd")
 
 #: the smallest subset of ``sample_sizes`` (PRDC's k-NN needs more than k = 5 neighbours)
 MIN_SUBSET = 10
+#: the columns of the native row that ``moves`` carries (what the numbers were made with)
+MOVES_PROVENANCE = (
+    "backbone",
+    "weights_sha256",
+    "weights_status",
+    "resize",
+    "resize_operation",
+    "dataset_label",
+    "reference_label",
+    "n_reference",
+)
 #: the metrics whose moves with resize and N the ``moves`` table shows (where a backbone has them)
 MOVES_METRICS = ("fid", "kid_mean", "precision", "recall", "density", "coverage", "cmmd", "is_mean")
 
@@ -227,9 +237,15 @@ def subset_indices(n_samples: int, n_reference: int, n: int, seed: int):
     return s, np.sort(rng.choice(int(n_reference), int(n), replace=False))
 
 
-def check_sample_sizes(sizes, n_samples: int, n_reference: int) -> list[int]:
-    """``sample_sizes`` that fit both sets (one-line error before any pass otherwise)."""
+def check_sample_sizes(sizes, n_samples: int, n_reference: int, prdc) -> list[int]:
+    """``sample_sizes`` that fit both sets and PRDC's k (one-line error before any pass)."""
     sizes = sorted(int(n) for n in sizes or ())
+    k = max(int(prdc.k_precision_recall), int(prdc.k_density_coverage))
+    if sizes and sizes[0] <= k:
+        raise ConfigError(
+            f"sample_sizes={sizes}: {sizes[0]} is too few for PRDC's k-NN with k = {k} "
+            f"(prdc.k_*); choose sizes > {k}"
+        )
     too_big = [n for n in sizes if n > min(n_samples, n_reference)]
     if too_big:
         raise ConfigError(
@@ -239,25 +255,24 @@ def check_sample_sizes(sizes, n_samples: int, n_reference: int) -> list[int]:
     return sizes
 
 
-def by_n_rows(s, r, sizes, cfg, head: bool, spec) -> list[dict]:
-    """The metrics of :data:`MOVES_METRICS` on seeded subsets of n samples and n reference
-    images (:func:`subset_indices`); KID's subset size is min(the setting, n)."""
+def by_n_rows(s, r, sizes, cfg) -> list[dict]:
+    """FID, KID, PRDC (and CMMD when asked for) on seeded subsets of n samples and n reference
+    images (:func:`subset_indices`).  KID's subset size is min(the setting, n); when that is n
+    every subset is the whole set, so one subset is drawn and ``kid_std`` is empty.  IS is not
+    here: how IS moves with N is the ``splits`` experiment's sample-size sweep."""
     rows = []
     for n in sizes:
         si, ri = subset_indices(len(s.pool), len(r.pool), n, cfg.seed)
-        setting = cfg.kid.subset_size
-        kid_cfg = OmegaConf.create(
-            {
-                **OmegaConf.to_container(cfg.kid, resolve=True),
-                "subset_size": setting if setting == "auto" else min(int(setting), n),
-            }
-        )
-        row = feature_metric_row(s.pool[si], r.pool[ri], kid_cfg, cfg.prdc)
+        kid = OmegaConf.to_container(cfg.kid, resolve=True)
+        size = min(KID_AUTO_MAX, n) if kid["subset_size"] == "auto" else int(kid["subset_size"])
+        whole = size >= n
+        kid.update(subset_size=min(size, n), subsets=1 if whole else kid["subsets"])
+        row = feature_metric_row(s.pool[si], r.pool[ri], OmegaConf.create(kid), cfg.prdc)
+        if whole:
+            row.update(kid_std=np.nan, kid_note=f"subset size capped at n = {n}: one subset")
         if "cmmd" in cfg.extra_metrics:
             row.update(metric_set.cmmd_columns(s.pool[si], r.pool[ri], cfg.survey))
-        if head:
-            row.update(score_row(s.probs[si], dataclasses.replace(spec, n_splits=1, ddof=0)))
-        row.update({"n_subset": n, "subset_seed": int(cfg.seed)})
+        row.update(n_subset=n, n_samples=n, n_reference_subset=n, subset_seed=int(cfg.seed))
         rows.append(row)
     return rows
 
@@ -275,8 +290,7 @@ def moves(table: pd.DataFrame, by_n: pd.DataFrame) -> pd.DataFrame:
             vals = t[m].astype(float)
             row = {
                 "backbone_key": bkey,
-                "backbone": native["backbone"],
-                "weights_status": native["weights_status"],
+                **{c: native[c] for c in MOVES_PROVENANCE if c in native},
                 "metric": m,
                 "value": float(native[m]),
                 "n_samples": int(native["n_samples"]),
@@ -285,7 +299,7 @@ def moves(table: pd.DataFrame, by_n: pd.DataFrame) -> pd.DataFrame:
                 "resize_max": vals.max(),
                 "resize_spread_pct": (float(defined_ratio(vals.max(), vals.min())) - 1) * 100,
             }
-            sub = by_n[by_n.backbone_key == bkey] if len(by_n) else by_n
+            sub = by_n[by_n.backbone_key == bkey] if len(by_n) and m in by_n else by_n[:0]
             for _, b in sub.iterrows():
                 n = int(b["n_subset"])
                 row[f"at_n{n}"] = float(b[m])
@@ -308,7 +322,7 @@ def compute(cfg) -> Result:
     got = inputs.load(cfg, nets=("backbones",), sources=("dataset", "reference"))
     src, ref = got.source("dataset"), got.source("reference")
     kid_subset_size(cfg.kid.subset_size, len(src), len(ref))  # checked before any pass
-    sizes = check_sample_sizes(cfg.sample_sizes, len(src), len(ref))
+    sizes = check_sample_sizes(cfg.sample_sizes, len(src), len(ref), cfg.prdc)
     spec = config.split_spec(cfg)
     nets = {k: v for k, v in got.nets.items() if v.has_features}
     # an encoder (no classifier head) gets FID/KID/PRDC and no IS: splits matter only for IS
@@ -349,10 +363,11 @@ def compute(cfg) -> Result:
         }
         rows.append(row)
         if not knobs and sizes:  # N moves at the backbone's native resize
-            base_cols = {k: row[k] for k in ("backbone_key", "resize_variant", "resize_operation")}
+            keep = ("backbone_key", "resize_variant", "resize_operation", "features_from_cache")
+            keep += tuple(k for k in row if k.startswith("reference_") or k == "n_reference")
             n_rows += [
-                {**base_cols, **nr, **provenance_columns(net, src, spec, cfg.seed)}
-                for nr in by_n_rows(s, r, sizes, cfg, net.has_logits, spec)
+                {**{k: row[k] for k in keep}, **provenance_columns(net, src, None, cfg.seed), **nr}
+                for nr in by_n_rows(s, r, sizes, cfg)
             ]
     table = pd.DataFrame(rows)
     by_n = pd.DataFrame(n_rows)
@@ -453,7 +468,8 @@ def present(result: Result, run) -> None:
             "value: native resize, all images; resize_*: over the resize variants (all "
             "images); at_n<n>: on n seeded samples and n reference images (by_n.csv), "
             "_pct: % of value; *_pct empty where a ratio means nothing (KID can be < 0).",
-            "IS at n: one split (S(G)-like), so it moves with N only through its marginal.",
+            "IS: resize only (how IS moves with N: +experiment=splits, its sample-size "
+            "sweep); KID at n: subset size min(setting, n), one subset when that is n.",
         ],
         print_columns=["backbone_key", "metric", "value", "resize_spread_pct"]
         + [c for c in result.tables["moves"].columns if c.endswith("_pct") and "at_n" in c],

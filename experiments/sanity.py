@@ -126,11 +126,24 @@ SETTINGS = S.ExperimentSettings(
                 S.Schema(
                     [
                         S.Setting(
-                            "halvings",
+                            "permutations",
                             S.Int(lo=1),
-                            3,
-                            "seeded draws of h samples and two disjoint sets of h reference "
-                            "images (h = min(N reference / 2, N samples))",
+                            39,
+                            "relabellings of the pooled images per network (39: the smallest p "
+                            "is 1/40 = 0.025)",
+                        ),
+                        S.Setting(
+                            "alpha",
+                            S.Float(lo=0, hi=1),
+                            0.05,
+                            "a network tells the samples apart when its p <= alpha",
+                        ),
+                        S.Setting(
+                            "max_images",
+                            S.Int(lo=2),
+                            1000,
+                            "at most this many samples and reference images, seeded (each "
+                            "permutation computes the distance again)",
                         ),
                         S.Setting(
                             "seed", S.Seed(), 0, "seed of the draws (the same for every network)"
@@ -144,8 +157,8 @@ SETTINGS = S.ExperimentSettings(
                         ),
                     ]
                 ),
-                "check 12: does FID rank your samples against a second real set as FD_DINOv2 "
-                "and CMMD do?",
+                "check 12: can FID's network, DINOv2 and CLIP each tell your samples from the "
+                "reference (a permutation test per network), and do they agree?",
             ),
             S.Setting(
                 "dup_threshold",

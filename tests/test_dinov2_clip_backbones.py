@@ -583,6 +583,11 @@ def test_fid_sensitivity_smoke_run_on_both_encoders(timm, open_clip, tmp_path, p
             assert len(row) == 1 and row.fid.iloc[0] == pytest.approx(
                 fid_direct(fs[si], fr[ri]), rel=1e-4
             )
+            # its provenance is the subset's; KID's subset (auto: min(1000, n)) is the whole
+            # subset, so one draw and no std
+            assert (row.n_samples.iloc[0], row.n_reference_subset.iloc[0]) == (n, n)
+            assert row.kid_subsets.iloc[0] == 1 and np.isnan(row.kid_std.iloc[0])
+            assert "is_mean" not in row and "n_splits" not in row
             moved = res.result.tables["moves"].query("backbone_key == @key and metric == 'fid'")
             assert moved[f"at_n{n}_pct"].iloc[0] == pytest.approx(
                 100 * (row.fid.iloc[0] / t.loc[key, "fid"] - 1), rel=1e-9
@@ -676,7 +681,10 @@ def test_sanity_check_12_ranks_the_samples_under_each_network(offline, timm, tmp
     c12 = next(c for c in report["checks"] if c["id"] == 12)
     assert c12["status"] == "NOT JUDGED" and "random weights" in c12["threshold"]
     assert set(c12["details"]["values"]) == {"fd_pixels", "fd_dinov2"}
-    assert c12["details"]["n_per_set"] == 15 and c12["details"]["halvings"] == 3
+    d = c12["details"]
+    assert (d["n_samples"], d["n_reference"], d["permutations"]) == (24, 30, 39)
+    assert set(d["calls"]) == {"pixels", "dinov2"}
+    assert report["missing_backbones"].keys() == {"encoders.clip"}
     pix = {
         # the pool features a pass returns are float32: x / 255 in float32
         name: np.concatenate(list(src.batches(64))).reshape(n, -1).astype(np.float32) / 255
@@ -698,7 +706,7 @@ def test_sanity_check_12_ranks_the_samples_under_each_network(offline, timm, tmp
     ] and report["passes"][0]["checks"] == [10, 12]
     (skipped,) = [r for r in rows if r["how"] == "skipped"]
     assert skipped["network"] == "clip" and "ViT-L-14-336px.pt" in skipped["reason"]
-    assert "random:0" in c12["details"]["networks"]["dinov2"]
+    assert "random:0" in c12["details"]["networks_measured"]["dinov2"]
     md = (tmp_path / "s" / "report.md").read_text()
     assert "### 12. encoder_spread: **NOT JUDGED**" in md
 
@@ -721,6 +729,9 @@ def test_sanity_check_12_not_run_without_encoders_and_refused_without_reference_
     with pytest.raises(ConfigError, match=r"check 12\), which needs reference images") as e:
         run_experiment("sanity", [*args[:3], "checks=[12]"], tmp_path / "t")
     assert "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match=r"quick drops checks 5, 6, 12 .* nothing is left") as e:
+        run_experiment("sanity", [*args, "checks=[12]", "quick=true"], tmp_path / "q")
+    assert "\n" not in str(e.value)
 
 
 def test_fid_sensitivity_sample_sizes_larger_than_a_set_are_one_line_before_any_pass(
@@ -742,3 +753,33 @@ def test_fid_sensitivity_sample_sizes_larger_than_a_set_are_one_line_before_any_
     ) as e:
         run_experiment("fid_sensitivity", args, tmp_path / "f")
     assert "\n" not in str(e.value) and not passes
+
+
+def test_sanity_check_12_counts_networks_not_names(timm, tmp_path):
+    """An encoder named like the chosen network gets its own entry (it once overwrote the
+    chosen one's), and one identical to the chosen network is measured once, said in a note."""
+    dino = ["variant=vits14", "input_size=28"]
+    args = [
+        "backbone=dinov2",
+        *[f"backbone.{k}" for k in dino],
+        "backbone.weights=random:0",
+        "+backbone@encoders.dinov2=dinov2",
+        *[f"encoders.dinov2.{k}" for k in dino],
+        "encoders.dinov2.weights=random:1",
+        "+backbone@encoders.same=dinov2",
+        *[f"encoders.same.{k}" for k in dino],
+        "encoders.same.weights=random:0",
+        "dataset=synthetic",
+        "dataset.count=12",
+        "+dataset@reference=synthetic",
+        "reference.count=12",
+        "reference.seed=1",
+        "checks=[12]",
+        "encoder_spread.permutations=5",
+        "progress=false",
+    ]
+    out = run_experiment("sanity", args, tmp_path / "s")
+    (c12,) = out.result.objects["report"]["checks"]
+    assert set(c12["details"]["calls"]) == {"dinov2", "dinov2 (encoders.dinov2)"}
+    assert c12["details"]["notes"] == ["encoders.same is the chosen network: measured once"]
+    assert c12["value"]["networks"] == 2 and c12["details"]["permutations"] == 5

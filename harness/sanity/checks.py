@@ -672,76 +672,79 @@ def check_peer_conventions(prep: scores.PreparedProbs, presets: dict, chosen: st
 
 
 # ------------------------------------------------------------------------------ 12 encoder spread
-#: what each distance of check 12 is called in its report (``<metric>_<network>``)
+#: the distances check 12 reports, as each network declares them (``distance_metrics``)
 DISTANCES = ("fd", "cmmd")
+#: a network's call on the samples
+TELLS_APART, CANNOT_TELL = "tells them apart", "cannot tell them apart"
 
 
-def feature_distance(metric: str, a: np.ndarray, b: np.ndarray, cmmd_estimator: str) -> float:
-    """FD (FID's formula on any network's features) or CMMD, float64."""
+def feature_distance(metric: str, a: np.ndarray, b: np.ndarray, cmmd_estimator: str):
+    """(value, rank deficient) of FD (FID's formula on any network's features) or CMMD, float64."""
     import warnings
 
     from .. import feature_metrics as fm
 
     if metric == "cmmd":
-        return float(fm.cmmd(a, b, estimator=cmmd_estimator).value)
-    with warnings.catch_warnings():  # few images: singular covariances, said in the threshold
+        return float(fm.cmmd(a, b, estimator=cmmd_estimator).value), False
+    with warnings.catch_warnings():  # recorded as rank_deficient
         warnings.simplefilter("ignore", fm.RankDeficientWarning)
-        return float(fm.fid(a, b).value)
+        f = fm.fid(a, b)
+    return float(f.value), bool(f.rank_deficient)
 
 
-def encoder_ranking(
-    samples_f, ref_f, metric: str, halvings: int, seed: int, cmmd_estimator: str = "reference"
-) -> dict:
-    """How far the samples are from the reference against how far a second real set is, under
-    one network's features: over ``halvings`` seeded draws, h samples and two disjoint sets of
-    h reference images (h = min(N_reference // 2, N_samples)), ``to_samples`` = d(samples,
-    reference half B) and ``to_real`` = d(reference half A, half B).  Every network draws the
-    same indices for a seed, so each ranks the same images."""
-    h = min(len(ref_f) // 2, len(samples_f))
-    rng = np.random.default_rng(seed)
-    to_samples, to_real = [], []
-    for _ in range(halvings):
-        perm = rng.permutation(len(ref_f))
-        a, b = perm[:h], perm[h : 2 * h]
-        s = np.sort(rng.choice(len(samples_f), h, replace=False))
-        to_samples.append(feature_distance(metric, samples_f[s], ref_f[b], cmmd_estimator))
-        to_real.append(feature_distance(metric, ref_f[a], ref_f[b], cmmd_estimator))
-    farther = sum(x > y for x, y in zip(to_samples, to_real, strict=True))
-    real = float(np.mean(to_real))
+def permutation_draws(n_samples: int, n_reference: int, cfg) -> tuple:
+    """The rows of samples and reference used (at most ``max_images`` of each) and the
+    ``permutations`` relabellings of the pooled rows, from ``default_rng(seed)``: the same for
+    every network, so each judges the same images."""
+    rng = np.random.default_rng(int(cfg.seed))
+    cap = int(cfg.max_images)
+    si = np.sort(rng.choice(n_samples, min(n_samples, cap), replace=False))
+    ri = np.sort(rng.choice(n_reference, min(n_reference, cap), replace=False))
+    perms = [rng.permutation(len(si) + len(ri)) for _ in range(int(cfg.permutations))]
+    return si, ri, perms
+
+
+def encoder_test(samples_f, ref_f, metric: str, draws: tuple, cfg) -> dict:
+    """Can one network's features tell the samples from the reference?  A permutation test of
+    d(samples, reference): under "the samples are drawn as the reference is", the labels of the
+    pooled images are exchangeable, so d over relabelled splits of the same sizes is its null
+    distribution, whatever the distance's bias at this N (a less diverse sample set is told
+    apart, not called close).  p = (1 + #{d_perm >= d}) / (1 + permutations); z = (d - mean of
+    d_perm) / their std compares networks and distances on one scale."""
+    si, ri, perms = draws
+    s, r = samples_f[si], ref_f[ri]
+    pool, m = np.concatenate([s, r]), len(s)
+    est = str(cfg.cmmd_estimator)
+    value, deficient = feature_distance(metric, s, r, est)
+    null = np.array([feature_distance(metric, pool[p[:m]], pool[p[m:]], est)[0] for p in perms])
+    p_value = (1 + int((null >= value).sum())) / (1 + len(null))
+    spread = float(null.std(ddof=1)) if len(null) > 1 else 0.0
     return {
-        "value": feature_distance(metric, samples_f, ref_f, cmmd_estimator),
-        "ratio_to_real": float(np.mean(to_samples)) / real if real > 0 else math.inf,
-        "farther_than_real": int(farther),
-        "call": "farther than real"
-        if farther == halvings
-        else "as close as real"
-        if farther == 0
-        else "mixed",
-        "to_samples": to_samples,
-        "to_real": to_real,
-        "n_per_set": h,
+        "value": value,
+        "p_value": p_value,
+        "z": (value - float(null.mean())) / spread if spread > 0 else math.nan,
+        "null_mean": float(null.mean()),
+        "call": TELLS_APART if p_value <= float(cfg.alpha) else CANNOT_TELL,
+        "rank_deficient": deficient,
     }
 
 
 def check_encoder_spread(
-    rankings: dict, halvings: int, random_weights: bool, networks: dict | None = None
+    tests: dict, primary: dict, random_weights: bool, setup: dict, notes=()
 ) -> Check:
-    """Do the networks rank the samples alike against a second real set (:func:`encoder_ranking`
-    per ``<metric>_<network>``)?  PASS when every one calls them farther than real in every
-    halving, or in none; WARN when they disagree (or fewer than two were measured); with random
-    weights anywhere the values are reported, not judged."""
-    ratios = {k: r["ratio_to_real"] for k, r in rankings.items()}
-    calls = {k: r["call"] for k, r in rankings.items()}
-    finite = [v for v in ratios.values() if math.isfinite(v) and v > 0]
-    spread = max(finite) / min(finite) if len(finite) >= 2 else None
-    if len(rankings) < 2:
-        status = WARN
-    else:
-        status = PASS if len(set(calls.values())) == 1 else WARN
+    """Do the networks agree whether the samples can be told from the reference?  ``tests``:
+    :func:`encoder_test` per ``<metric>_<network>``; ``primary``: network -> the key of its
+    first distance (its call is the network's).  PASS when two or more networks make the same
+    call, WARN when they differ or fewer than two were measured; with random weights anywhere
+    the values are reported, not judged."""
+    calls = {net: tests[key]["call"] for net, key in primary.items()}
+    z = {k: t["z"] for k, t in tests.items()}
+    status = PASS if len(calls) >= 2 and len(set(calls.values())) == 1 else WARN
     limits = (
-        "PASS when every network ranks your samples as every other does against a second real "
-        f"set of the same size ({halvings} seeded halvings of the reference: farther in all, or "
-        "in none); WARN when they disagree, or fewer than two networks were measured"
+        "PASS when every network makes the same call on your samples (a permutation test of "
+        f"its distance to the reference, p <= {setup['alpha']} with {setup['permutations']} "
+        "relabellings: tells them apart, or cannot); WARN when the networks differ, or fewer "
+        "than two were measured"
     )
     if random_weights:
         status = NOT_JUDGED
@@ -750,21 +753,20 @@ def check_encoder_spread(
         12,
         "encoder_spread",
         status,
-        {"ratio_spread": spread, **{f"{k}_ratio": v for k, v in ratios.items()}},
+        {"networks": len(calls), **{f"{k}_z": v for k, v in z.items()}},
         limits,
-        "FID in Inception features can rank generators unlike FD in DINOv2 features (Stein et "
-        "al. 2023) or CMMD on CLIP embeddings (Jayasumana et al. 2024); a distance one network "
-        "calls small another may not",
+        "Distances in different networks' features can disagree about the same samples: FID in "
+        "Inception features vs FD in DINOv2 features (Stein et al. 2023) or CMMD on CLIP "
+        "embeddings (Jayasumana et al. 2024); a number one network calls close another may not",
         "Report FD_DINOv2 and CMMD beside FID, each with its network, weights hash and N "
-        "(values below); where the networks disagree, say so",
+        "(details); where the networks differ, say so",
         {
             "calls": calls,
-            "values": {k: r["value"] for k, r in rankings.items()},
-            "farther_than_real": {k: r["farther_than_real"] for k, r in rankings.items()},
-            "to_samples": {k: r["to_samples"] for k, r in rankings.items()},
-            "to_real": {k: r["to_real"] for k, r in rankings.items()},
-            "halvings": halvings,
-            "n_per_set": next(iter(rankings.values()))["n_per_set"] if rankings else None,
-            "networks": dict(networks or {}),
+            "values": {k: t["value"] for k, t in tests.items()},
+            "p_values": {k: t["p_value"] for k, t in tests.items()},
+            "null_means": {k: t["null_mean"] for k, t in tests.items()},
+            "rank_deficient": {k: t["rank_deficient"] for k, t in tests.items()},
+            **setup,
+            "notes": list(notes),
         },
     )

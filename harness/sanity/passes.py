@@ -97,7 +97,7 @@ class PassPlan:
             }
         )
 
-    def skip(self, name: str, purpose: str, checks, reason: str) -> None:
+    def skip(self, name: str, purpose: str, checks, reason: str, images="samples") -> None:
         """An optional network that is not available (its weights are missing): no pass."""
         self.skipped.append(
             {
@@ -106,7 +106,7 @@ class PassPlan:
                 "weights": None,
                 "resize": None,
                 "input_size": None,
-                "images": "samples",
+                "images": images,
                 "n_images": None,
                 "images_fingerprint": None,
                 "features": False,

@@ -269,15 +269,17 @@ def _fid_kid(ctx: Context) -> C.Check:
 #: how to ask for check 12's networks, in its messages
 ENCODERS_SYNTAX = "+backbone@encoders.dinov2=dinov2 +backbone@encoders.clip=clip"
 ENCODERS_WHY = (
-    "check 12 compares how far your samples are from the reference under other networks' "
-    "features (FD_DINOv2, CMMD) with FID's"
+    "check 12 asks whether other networks' features (FD_DINOv2, CMMD) tell your samples from "
+    "the reference as the chosen network's do"
 )
 
 
 def _plan_encoders(ctx: Context, plan: PassPlan) -> None:
-    """Check 12: each network of ``encoders`` whose weights are present, over the samples and
-    the reference images (the others skipped, with why)."""
+    """Check 12: each network of ``encoders`` whose weights are present (one identical to the
+    chosen network is not measured twice), over the samples and the reference images; the
+    others skipped, with why."""
     store = ctx.values[12] = {"features": {}, "metrics": {}, "random": [], "networks": {}}
+    store["notes"], store["missing"] = [], {}
     if ctx.ref is None:
         return
     built: dict = {}
@@ -286,29 +288,36 @@ def _plan_encoders(ctx: Context, plan: PassPlan) -> None:
         if not enc.has_features:
             missing[key] = f"backbone {enc.name} gives no pool features"
             continue
-        store["metrics"][key] = enc.distance_metrics
-        store["networks"][key] = f"{enc.name} ({weights_short(enc)})"
+        if enc.cache_identity() == ctx.net.cache_identity():
+            store["notes"].append(f"encoders.{key} is the chosen network: measured once")
+            continue
+        name = key if key != ctx.net.name else f"{key} (encoders.{key})"
+        store["metrics"][name] = enc.distance_metrics
+        store["networks"][name] = f"{enc.name} ({weights_short(enc)})"
         if enc.random_weights:
-            store["random"].append(key)
+            store["random"].append(name)
         for images, source in (("samples", ctx.src), ("reference", ctx.ref)):
             plan.add(
                 enc,
                 source,
                 images,
-                f"check 12: {key} features of the {images}",
+                f"check 12: {name} features of the {images}",
                 (12,),
                 features=True,
-                use=lambda o, k=key, i=images: (
-                    store["features"].setdefault(k, {}).update({i: o.pool})
+                use=lambda o, k=name, i=images: store["features"].setdefault(k, {}).update(
+                    {i: o.pool}
                 ),
                 load_seconds=built.get(key) if images == "samples" else None,
             )
     for key, why in missing.items():
-        plan.skip(key, f"check 12: {key} features", (12,), f"not available: {why}")
+        reason = f"not available: {why}"
+        plan.skip(key, f"check 12: {key} features", (12,), reason, "samples and reference")
     store["missing"] = missing
+    ctx.missing.update({f"encoders.{k}": why for k, why in missing.items()})
 
 
-def _encoder_spread(ctx: Context) -> C.Check:
+def _encoder_not_run(ctx: Context, store: dict) -> C.Check | None:
+    """Check 12 NOT RUN: no reference images, no encoders, none available, too few images."""
     if ctx.ref is None:
         return not_run(
             12,
@@ -317,32 +326,58 @@ def _encoder_spread(ctx: Context) -> C.Check:
             f"give reference images: {REFERENCE_SYNTAX.split(', or')[0]}",
             ENCODERS_WHY,
         )
-    store, cfg = ctx.values[12], ctx.cfg.encoder_spread
     if not store["features"]:
-        missing = store.get("missing") or {}
-        reason = (
-            "not run: no network of encoders= is available ("
-            + "; ".join(f"{k}: {v}" for k, v in missing.items())
-            + ")"
-            if missing
-            else "not run: no encoders chosen"
+        missing = store["missing"]
+        if missing:
+            why = "; ".join(f"{k}: {v}" for k, v in missing.items())
+            return not_run(
+                12,
+                f"not run: no network of encoders= is available ({why})",
+                "put their weights where the README's encoders section says",
+                ENCODERS_WHY,
+            )
+        return not_run(12, "not run: no encoders chosen", f"add {ENCODERS_SYNTAX}", ENCODERS_WHY)
+    if min(len(ctx.src), len(ctx.ref)) < 2:
+        return not_run(
+            12,
+            "not run: a permutation test needs at least 2 samples and 2 reference images",
+            "give more images",
+            ENCODERS_WHY,
         )
-        return not_run(12, reason, f"add {ENCODERS_SYNTAX} (their weights: README)", ENCODERS_WHY)
-    nets, networks = {}, {}
-    if ctx.features:  # the chosen network first: FID's own features
-        networks[ctx.net.name] = f"{ctx.net.name} ({weights_short(ctx.net)})"
-        for m in ctx.net.distance_metrics:
-            nets[f"{m}_{ctx.net.name}"] = (ctx.out.pool, ctx.ref_f, m)
-    for key, f in store["features"].items():
-        networks[key] = store["networks"][key]
-        for m in store["metrics"][key]:
-            nets[f"{m}_{key}"] = (f["samples"], f["reference"], m)
-    rankings = {
-        k: C.encoder_ranking(s, r, m, int(cfg.halvings), int(cfg.seed), cfg.cmmd_estimator)
-        for k, (s, r, m) in nets.items()
+    return None
+
+
+def _encoder_spread(ctx: Context) -> C.Check:
+    store, cfg = ctx.values[12], ctx.cfg.encoder_spread
+    skipped = _encoder_not_run(ctx, store)
+    if skipped is not None:
+        return skipped
+    nets, networks, notes = {}, {}, list(store["notes"])
+    if ctx.features:  # the chosen network first: the one FID is computed in
+        networks[ctx.net.name] = f"{ctx.net.name} ({weights_short(ctx.net)}), the chosen network"
+        nets[ctx.net.name] = {m: (ctx.out.pool, ctx.ref_f) for m in ctx.net.distance_metrics}
+    else:
+        notes.append(f"the chosen network ({ctx.net.name}) gives no pool features: no FID here")
+    for name, f in store["features"].items():
+        networks[name] = store["networks"][name]
+        nets[name] = {m: (f["samples"], f["reference"]) for m in store["metrics"][name]}
+    draws = C.permutation_draws(len(ctx.src), len(ctx.ref), cfg)
+    tests, primary = {}, {}
+    for name, by_metric in nets.items():
+        for m, (s, r) in by_metric.items():
+            tests[f"{m}_{name}"] = C.encoder_test(s, r, m, draws, cfg)
+        primary[name] = f"{next(iter(by_metric))}_{name}"
+    setup = {
+        "n_samples": len(draws[0]),
+        "n_reference": len(draws[1]),
+        "permutations": int(cfg.permutations),
+        "alpha": float(cfg.alpha),
+        "seed": int(cfg.seed),
+        "cmmd_estimator": str(cfg.cmmd_estimator),
+        "networks_measured": networks,
     }
     random = ctx.net.random_weights or bool(store["random"])
-    return C.check_encoder_spread(rankings, int(cfg.halvings), random, networks)
+    return C.check_encoder_spread(tests, primary, random, setup, notes)
 
 
 def _peer_conventions(ctx: Context) -> C.Check:
@@ -462,7 +497,14 @@ def selected_checks(cfg) -> list[int]:
             f"checks={list(chosen)}: choose ids from {ID_RANGE} (e.g. checks=[1,4,7])"
         )
     if as_bool(cfg.quick, "quick"):
-        chosen = [c for c in chosen if c not in EXTRA_PASS_CHECKS]
+        kept = [c for c in chosen if c not in EXTRA_PASS_CHECKS]
+        if not kept:
+            raise ConfigError(
+                f"checks={sorted(set(chosen))} with quick=true: quick drops checks "
+                f"{', '.join(map(str, EXTRA_PASS_CHECKS))} (their own network passes), so "
+                "nothing is left; drop quick=true or choose other checks"
+            )
+        chosen = kept
     return sorted(set(chosen))
 
 
