@@ -397,6 +397,35 @@ def pairwise(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _table_notes(t: pd.DataFrame, result: Result) -> list[str]:
+    """The notes under the main table: the metrics' definitions, what was left out and why."""
+    return [
+        "FID: float64, np.cov (ddof 1), trace of sqrt(S1^1/2 S2 S1^1/2) from eigenvalues; "
+        "KID: unbiased MMD^2, cubic kernel, RandomState subsets as torch-fidelity; "
+        "precision/recall k=3, density/coverage k=5, exact k-NN.",
+        "resize_operation names what the resize does: variants with the same operation "
+        "share one network pass.",
+        *(
+            [
+                "fid_rank_deficient: fewer samples than feature dimensions, so the "
+                "covariances are singular and FID is biased upwards (use >= 2,048 samples)."
+            ]
+            if t.fid_rank_deficient.any()
+            else []
+        ),
+        *[
+            f"not in the table: {k}: {why}"
+            for k, why in result.extra.get("backbones_without_features", {}).items()
+        ],
+        *[
+            f"no IS / S(G) for {k} (is_mean ... underflow_rows empty): {why}"
+            for k, why in _is_notes(t).items()
+        ],
+        *_extra_notes(t),
+        *(result.extra.get("metric_notes") or []),
+    ]
+
+
 def present(result: Result, run) -> None:
     t = result.table
     run.table(
@@ -404,31 +433,7 @@ def present(result: Result, run) -> None:
         title="FID, KID, precision/recall, density/coverage and IS of the same samples under "
         f"each backbone and resize (samples {', '.join(dataset_labels(t))}; reference "
         f"{', '.join(_reference_labels(t))})",
-        notes=[
-            "FID: float64, np.cov (ddof 1), trace of sqrt(S1^1/2 S2 S1^1/2) from eigenvalues; "
-            "KID: unbiased MMD^2, cubic kernel, RandomState subsets as torch-fidelity; "
-            "precision/recall k=3, density/coverage k=5, exact k-NN.",
-            "resize_operation names what the resize does: variants with the same operation "
-            "share one network pass.",
-            *(
-                [
-                    "fid_rank_deficient: fewer samples than feature dimensions, so the "
-                    "covariances are singular and FID is biased upwards (use >= 2,048 samples)."
-                ]
-                if t.fid_rank_deficient.any()
-                else []
-            ),
-            *[
-                f"not in the table: {k}: {why}"
-                for k, why in result.extra.get("backbones_without_features", {}).items()
-            ],
-            *[
-                f"no IS / S(G) for {k} (is_mean ... underflow_rows empty): {why}"
-                for k, why in _is_notes(t).items()
-            ],
-            *_extra_notes(t),
-            *(result.extra.get("metric_notes") or []),
-        ],
+        notes=_table_notes(t, result),
         print_columns=[
             "backbone_key",
             "resize_variant",

@@ -152,100 +152,116 @@ class Backbone:
 
     @classmethod
     def _settings(cls) -> S.Schema:
-        native, native_ac = cls.native_resize
-        fixed = cls.fixed_input_size
         return S.Schema(
-            [
-                S.Setting("name", S.Str(), cls.name, cls.summary),
-                S.Setting(
-                    "weights",
-                    S.Str(what="a weights spec", form=cls._check_weights_spec),
-                    cls.default_weights,
-                    cls.weights_doc,
-                    required=cls.default_weights is None,
-                ),
-                S.Setting(
-                    "weights_sha256",
-                    S.Str(what="a sha256 (64 hex digits)", form=_check_sha256),
-                    None,
-                    "require this sha256 of the weights file",
-                    nullable=True,
-                    applies=S.When(
-                        "weights",
-                        fn=lambda v: (
-                            W.WeightsSpec.parse(v["weights"]).kind in ("pretrained", "file")
-                        ),
-                        text="weights=pretrained or file:<path> (random and ported weights are "
-                        "identified by the sha256 of their arrays, recorded in every row)",
-                    ),
-                ),
-                S.Setting(
-                    "resize",
-                    S.Choice(("native", *rs.METHODS)),
-                    "native",
-                    f"native = {rs.describe(native, native_ac)}"
-                    + (f" ({cls.native_resize_doc})" if cls.native_resize_doc else "")
-                    + " | "
-                    + " | ".join(rs.METHODS),
-                ),
-                S.Setting(
-                    "align_corners",
-                    S.Bool(),
-                    None,
-                    "with resize=torch_bilinear: true | false"
-                    + (f" (native: {native_ac})" if native == "torch_bilinear" else ""),
-                    nullable=True,
-                    applies=S.When(
-                        "resize",
-                        fn=lambda v: (
-                            v["resize"] == "torch_bilinear"
-                            or (v["resize"] == "native" and native == "torch_bilinear")
-                        ),
-                        text="resize=torch_bilinear"
-                        + (" (or native)" if native == "torch_bilinear" else ""),
-                    ),
-                    required_when=S.When("resize", is_in=("torch_bilinear",)),
-                ),
-                S.Setting("input_norm", S.Choice(NORMS), "auto", cls.norm_doc),
-                S.Setting(
-                    "dtype",
-                    S.Choice(("float32", "float64")),
-                    "float32",
-                    "float32 | float64" if cls.supports_float64 else "float32 only",
-                ),
-                S.Setting(
-                    "device",
-                    S.Choice(("cpu", "cuda")),
-                    "cpu",
-                    "the run's device (cpu | cuda)"
-                    + ("" if cls.supports_cuda else "; no CUDA path: set cpu here"),
-                    yaml="${device}",
-                ),
-                S.Setting(
-                    "input_size",
-                    S.Fixed(fixed, f"{cls.name} takes {fixed}x{fixed} input only")
-                    if fixed
-                    else S.Int(lo=cls.min_input_size),
-                    fixed or cls.default_input_size,
-                    "fixed by the network" if fixed else f"network input (>= {cls.min_input_size})",
-                ),
-                S.Setting(
-                    "batch_size",
-                    S.Int(lo=1),
-                    cls.default_batch_size,
-                    "images per forward pass (results do not depend on it)",
-                ),
-                S.Setting(
-                    "cache_dir",
-                    S.Path(),
-                    None,
-                    "where random and ported weights are kept (the run passes cache.dir)",
-                    nullable=True,
-                    in_yaml=False,
-                ),
-            ],
+            [*cls._weights_settings(), *cls._input_settings(), *cls._run_settings()],
             checks=[cls._check_capabilities],
         )
+
+    @classmethod
+    def _weights_settings(cls) -> list:
+        """``name``, ``weights`` and the pin ``weights_sha256``."""
+        return [
+            S.Setting("name", S.Str(), cls.name, cls.summary),
+            S.Setting(
+                "weights",
+                S.Str(what="a weights spec", form=cls._check_weights_spec),
+                cls.default_weights,
+                cls.weights_doc,
+                required=cls.default_weights is None,
+            ),
+            S.Setting(
+                "weights_sha256",
+                S.Str(what="a sha256 (64 hex digits)", form=_check_sha256),
+                None,
+                "require this sha256 of the weights file",
+                nullable=True,
+                applies=S.When(
+                    "weights",
+                    fn=lambda v: W.WeightsSpec.parse(v["weights"]).kind in ("pretrained", "file"),
+                    text="weights=pretrained or file:<path> (random and ported weights are "
+                    "identified by the sha256 of their arrays, recorded in every row)",
+                ),
+            ),
+        ]
+
+    @classmethod
+    def _input_settings(cls) -> list:
+        """How images become the network's input: ``resize``, ``align_corners``, ``input_norm``."""
+        native, native_ac = cls.native_resize
+        return [
+            S.Setting(
+                "resize",
+                S.Choice(("native", *rs.METHODS)),
+                "native",
+                f"native = {rs.describe(native, native_ac)}"
+                + (f" ({cls.native_resize_doc})" if cls.native_resize_doc else "")
+                + " | "
+                + " | ".join(rs.METHODS),
+            ),
+            S.Setting(
+                "align_corners",
+                S.Bool(),
+                None,
+                "with resize=torch_bilinear: true | false"
+                + (f" (native: {native_ac})" if native == "torch_bilinear" else ""),
+                nullable=True,
+                applies=S.When(
+                    "resize",
+                    fn=lambda v: (
+                        v["resize"] == "torch_bilinear"
+                        or (v["resize"] == "native" and native == "torch_bilinear")
+                    ),
+                    text="resize=torch_bilinear"
+                    + (" (or native)" if native == "torch_bilinear" else ""),
+                ),
+                required_when=S.When("resize", is_in=("torch_bilinear",)),
+            ),
+            S.Setting("input_norm", S.Choice(NORMS), "auto", cls.norm_doc),
+        ]
+
+    @classmethod
+    def _run_settings(cls) -> list:
+        """Where and how it runs: ``dtype``, ``device``, ``input_size``, ``batch_size``,
+        ``cache_dir``."""
+        fixed = cls.fixed_input_size
+        return [
+            S.Setting(
+                "dtype",
+                S.Choice(("float32", "float64")),
+                "float32",
+                "float32 | float64" if cls.supports_float64 else "float32 only",
+            ),
+            S.Setting(
+                "device",
+                S.Choice(("cpu", "cuda")),
+                "cpu",
+                "the run's device (cpu | cuda)"
+                + ("" if cls.supports_cuda else "; no CUDA path: set cpu here"),
+                yaml="${device}",
+            ),
+            S.Setting(
+                "input_size",
+                S.Fixed(fixed, f"{cls.name} takes {fixed}x{fixed} input only")
+                if fixed
+                else S.Int(lo=cls.min_input_size),
+                fixed or cls.default_input_size,
+                "fixed by the network" if fixed else f"network input (>= {cls.min_input_size})",
+            ),
+            S.Setting(
+                "batch_size",
+                S.Int(lo=1),
+                cls.default_batch_size,
+                "images per forward pass (results do not depend on it)",
+            ),
+            S.Setting(
+                "cache_dir",
+                S.Path(),
+                None,
+                "where random and ported weights are kept (the run passes cache.dir)",
+                nullable=True,
+                in_yaml=False,
+            ),
+        ]
 
     #: the first comment line of the generated YAML, and documentation of some knobs
     summary = ""

@@ -63,6 +63,65 @@ def _is_installed(path: Path, roots) -> bool:
     return any(path.is_relative_to(r) for r in roots)
 
 
+def _dynamic_call(node, f: Path) -> str | None:
+    """Why the code cannot be identified when ``node`` is a dynamic import, else None."""
+    if isinstance(node, ast.Call):
+        fn = node.func
+        name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
+        if name in DYNAMIC_CALLS:
+            return f"{f.name} calls {name}() (a dynamic import the harness cannot follow)"
+    return None
+
+
+def _relative_targets(f: Path, node: ast.ImportFrom) -> list[Path]:
+    """The local files a relative import in ``f`` names (resolved against its package dir)."""
+    base = f.parent
+    for _ in range(node.level - 1):
+        base = base.parent
+    mod = (node.module or "").replace(".", "/")
+    out = []
+    for cand in (
+        base / f"{mod}.py",
+        base / mod / "__init__.py",
+        *[base / mod / f"{a.name}.py" for a in node.names],
+    ):
+        if mod or cand.name != "__init__.py":
+            if cand.is_file():
+                out.append(cand.resolve())
+    return out
+
+
+def _absolute_target(name: str, f: Path, roots, packages: dict) -> Path | None:
+    """The local file an absolute import ``name`` in ``f`` names; None for the standard library
+    and for an installed package (its version recorded in ``packages``)."""
+    top = name.split(".")[0]
+    if not top or top in sys.stdlib_module_names:
+        return None
+    local = [
+        f.parent / f"{name.replace('.', '/')}.py",
+        f.parent / name.replace(".", "/") / "__init__.py",
+    ]
+    hit = next((c for c in local if c.is_file()), None)
+    if hit is None:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        origin = (
+            Path(spec.origin)
+            if spec and spec.origin and spec.origin not in ("built-in", "frozen")
+            else None
+        )
+        if origin is None or _is_installed(origin, roots) or origin.suffix != ".py":
+            try:
+                packages[top] = metadata.version(top)
+            except metadata.PackageNotFoundError:
+                packages[top] = None
+            return None
+        hit = origin
+    return hit.resolve()
+
+
 def code_identity(path: Path) -> tuple[dict | None, str | None]:
     """sha256 of a module file and of the local modules it imports, recursively.
 
@@ -86,60 +145,21 @@ def code_identity(path: Path) -> tuple[dict | None, str | None]:
             return None, f"cannot read {f} ({type(exc).__name__})"
         files[os.path.relpath(f, home)] = hashlib.sha256(src).hexdigest()  # location-free
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call):
-                fn = node.func
-                name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
-                if name in DYNAMIC_CALLS:
-                    return (
-                        None,
-                        f"{f.name} calls {name}() (a dynamic import the harness cannot follow)",
-                    )
+            reason = _dynamic_call(node, f)
+            if reason is not None:
+                return None, reason
+            if isinstance(node, ast.ImportFrom) and node.level:
+                todo.extend(_relative_targets(f, node))
+                continue
             names = []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
-                if node.level:  # relative: resolve against the file's own package directory
-                    base = f.parent
-                    for _ in range(node.level - 1):
-                        base = base.parent
-                    mod = (node.module or "").replace(".", "/")
-                    for cand in (
-                        base / f"{mod}.py",
-                        base / mod / "__init__.py",
-                        *[base / mod / f"{a.name}.py" for a in node.names],
-                    ):
-                        if mod or cand.name != "__init__.py":
-                            if cand.is_file():
-                                todo.append(cand.resolve())
-                    continue
                 names = [node.module or ""]
             for name in names:
-                top = name.split(".")[0]
-                if not top or top in sys.stdlib_module_names:
-                    continue
-                local = [
-                    f.parent / f"{name.replace('.', '/')}.py",
-                    f.parent / name.replace(".", "/") / "__init__.py",
-                ]
-                hit = next((c for c in local if c.is_file()), None)
-                if hit is None:
-                    try:
-                        spec = importlib.util.find_spec(name)
-                    except (ImportError, ValueError):
-                        spec = None
-                    origin = (
-                        Path(spec.origin)
-                        if spec and spec.origin and spec.origin not in ("built-in", "frozen")
-                        else None
-                    )
-                    if origin is None or _is_installed(origin, roots) or origin.suffix != ".py":
-                        try:
-                            packages[top] = metadata.version(top)
-                        except metadata.PackageNotFoundError:
-                            packages[top] = None
-                        continue
-                    hit = origin
-                todo.append(hit.resolve())
+                hit = _absolute_target(name, f, roots, packages)
+                if hit is not None:
+                    todo.append(hit)
     return {
         "files_sha256": dict(sorted(files.items())),
         "packages": dict(sorted(packages.items())),

@@ -547,6 +547,30 @@ def check_numerics(logits: np.ndarray, prep: scores.PreparedProbs) -> Check:
 FID_MIN_SAMPLES = 2048  # fewer than the feature dimension: singular covariance, FID biased up
 
 
+def _kid_details(samples_f, ref_f, kid_cfg, details: dict) -> float | None:
+    """KID (``kid_cfg``: subsets, subset_size or auto = min(1000, N), seed, matmul_dtype) into
+    ``details``; None without the reference's features (statistics only)."""
+    from .. import feature_metrics as fm
+
+    if ref_f is None or kid_cfg is None:
+        details["kid_mean"] = None
+        details["kid_note"] = "KID needs the reference's features, not only its mean/covariance"
+        return None
+    size = kid_cfg["subset_size"]
+    n = min(len(samples_f), len(ref_f))
+    size = min(1000, n) if size == "auto" else int(size)
+    k = fm.kid(
+        samples_f,
+        ref_f,
+        int(kid_cfg["subsets"]),
+        size,
+        int(kid_cfg["seed"]),
+        matmul_dtype=kid_cfg["matmul_dtype"],
+    )
+    details.update({"kid_mean": k.mean, "kid_std": k.std, **k.provenance()})
+    return k.mean
+
+
 def check_feature_distance(
     samples_f,
     ref_f=None,
@@ -581,24 +605,7 @@ def check_feature_distance(
         "stats_mismatch_allowed": mismatched,
         "stats_notes": list(stats_notes),
     }
-    kid = None
-    if ref_f is not None and kid_cfg is not None:
-        size = kid_cfg["subset_size"]
-        n = min(len(samples_f), len(ref_f))
-        size = min(1000, n) if size == "auto" else int(size)
-        k = fm.kid(
-            samples_f,
-            ref_f,
-            int(kid_cfg["subsets"]),
-            size,
-            int(kid_cfg["seed"]),
-            matmul_dtype=kid_cfg["matmul_dtype"],
-        )
-        kid = k.mean
-        details.update({"kid_mean": k.mean, "kid_std": k.std, **k.provenance()})
-    else:
-        details["kid_mean"] = None
-        details["kid_note"] = "KID needs the reference's features, not only its mean/covariance"
+    kid = _kid_details(samples_f, ref_f, kid_cfg, details)
     small = f.n1 < FID_MIN_SAMPLES
     status = WARN if (small or stats_notes) else PASS
     value = {"fid": f.value, "kid": kid, "n_samples": f.n1}
