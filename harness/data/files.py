@@ -6,7 +6,8 @@ come from the same read, so corrupt non-images fail early with the file's name; 
 breaks while decoding fails then, also by name.  With ``skip_bad=true`` every file is fully
 decoded once up front and the bad ones are skipped and counted in provenance (so N and the
 fingerprint are known before any logits are computed).  Decoding refuses to guess: see
-:func:`decode_image` for 16-bit, alpha, CMYK and EXIF orientation.
+:func:`.decoding.decode_image` for 16-bit, alpha, CMYK and EXIF orientation; the decode processes
+are :mod:`.decode_pool`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import sys
 from collections import Counter, deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,114 +24,28 @@ import numpy as np
 from .. import settings as S
 from ..errors import HarnessError, MissingInputError
 from .base import ImageSource, check_uint8_images
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-PREPROCESS = ("none", "resize", "resize_center_crop")
-RESAMPLE = ("bilinear", "bicubic", "lanczos", "nearest")
-DECODE_VERSION = 2  # 2: 16-bit, alpha, CMYK and EXIF handled explicitly
-
-
-def _pil():
-    from PIL import Image
-
-    Image.MAX_IMAGE_PIXELS = None  # trusted local research data; large scans are legitimate
-    return Image
-
-
-def _resample(name: str):
-    Image = _pil()
-    if name not in RESAMPLE:
-        raise HarnessError(f"unknown resample {name!r}; choose from {', '.join(RESAMPLE)}")
-    return {
-        "bilinear": Image.BILINEAR,
-        "bicubic": Image.BICUBIC,
-        "lanczos": Image.LANCZOS,
-        "nearest": Image.NEAREST,
-    }[name]
-
-
-ALPHA = ("error", "drop", "white", "black")
-CMYK = ("error", "naive")
-EXIF = ("apply", "ignore")
-_ALPHA_MODES = ("RGBA", "LA", "RGBa", "La", "PA")
-
-
-def decode_image(im, alpha: str = "error", cmyk: str = "error", exif_orientation: str = "apply"):
-    """A PIL image as uint8 H x W x 3 RGB, refusing to guess; returns (array, what was done).
-
-    * 16-bit (``I;16*``, and ``I`` from a 16-bit PNG): high byte, ``v >> 8`` (libpng's
-      ``strip_16``; Pillow does the same for 16-bit RGB);
-    * grayscale / bilevel / palette / YCbCr: exact conversion to RGB;
-    * alpha: dropped when every pixel is opaque; otherwise ``alpha`` decides (``error``,
-      ``drop``, composite on ``white`` or ``black``);
-    * CMYK: converted through its embedded ICC profile; without one only ``cmyk=naive``
-      (Pillow's profile-free formula) converts it;
-    * EXIF orientation: applied (``apply``, what image viewers show) or ``ignore``d;
-    * float (``F``) and 32-bit integer images: an error (their range is unknown).
-    """
-    from PIL import ImageOps
-
-    done = []
-    if exif_orientation == "apply":
-        orient = im.getexif().get(0x0112, 1)
-        if orient not in (None, 1):
-            im = ImageOps.exif_transpose(im)
-            done.append("exif_rotated")
-    mode = im.mode
-    if mode.startswith("I;16") or mode == "I":
-        x = np.asarray(im)
-        if mode == "I" and (x.min() < 0 or x.max() > 65535 or im.format != "PNG"):
-            raise HarnessError(
-                f"{mode} image with values {x.min()}..{x.max()}: not 8 or 16 bit; "
-                "convert it to 8-bit RGB"
-            )
-        g = (x.astype(np.uint32) >> 8).astype(np.uint8)
-        return np.repeat(g[..., None], 3, axis=2), done + ["16bit_to_8bit"]
-    if mode == "F":
-        raise HarnessError("float image (mode F): its value range is unknown; save 8-bit RGB")
-    if mode == "P" and "transparency" in im.info:
-        im, mode = im.convert("RGBA"), "RGBA"
-    if mode in _ALPHA_MODES:
-        rgba = np.asarray(im.convert("RGBA"))
-        a = rgba[..., 3]
-        if a.min() == 255:
-            return np.ascontiguousarray(rgba[..., :3]), done + ["alpha_opaque_dropped"]
-        if alpha == "error":
-            raise HarnessError(
-                f"image has transparent pixels (alpha down to {a.min()}); say what they should "
-                "be: dataset.alpha=drop, white or black"
-            )
-        if alpha == "drop":
-            return np.ascontiguousarray(rgba[..., :3]), done + ["alpha_dropped"]
-        bg = 255.0 if alpha == "white" else 0.0
-        w = a[..., None].astype(np.float64) / 255.0
-        out = np.rint(rgba[..., :3] * w + bg * (1 - w)).astype(np.uint8)
-        return out, done + [f"alpha_on_{alpha}"]
-    if mode == "CMYK":
-        icc = im.info.get("icc_profile")
-        if icc:
-            import io
-
-            from PIL import ImageCms
-
-            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            im = ImageCms.profileToProfile(
-                im, src, ImageCms.createProfile("sRGB"), outputMode="RGB"
-            )
-            return np.asarray(im, dtype=np.uint8), done + ["cmyk_icc"]
-        if cmyk != "naive":
-            raise HarnessError(
-                "CMYK image without a colour profile: the RGB it shows is not "
-                "defined; convert it to RGB, or pass dataset.cmyk=naive"
-            )
-        return np.asarray(im.convert("RGB"), dtype=np.uint8), done + ["cmyk_naive"]
-    if mode in ("LAB", "HSV"):
-        raise HarnessError(f"{mode} image: convert it to RGB first")
-    if mode != "RGB":
-        done.append(f"{mode.lower()}_to_rgb")
-        im = im.convert("RGB")
-    return np.asarray(im, dtype=np.uint8), done
-
+from .decode_pool import (
+    SHM_PREFIX,
+    SpawnedInMainThread,
+    decode_into,
+    decode_process_init,
+    release_blocks,
+    shm_free_bytes,
+)
+from .decoding import (
+    ALPHA,
+    CMYK,
+    DECODE_VERSION,
+    EXIF,
+    IMAGE_EXTENSIONS,
+    PREPROCESS,
+    RESAMPLE,
+    DecodeSpec,
+    decode_file,
+    decode_opened,
+    header_orientation,
+    import_pil,
+)
 
 #: images smaller than this (pixels) are decoded serially (benchmarks/README.md)
 PARALLEL_MIN_PIXELS = 128 * 128
@@ -157,247 +70,6 @@ WORKER_TYPES = ("auto", "thread", "process")
 PROCESS_MIN_TOTAL_PIXELS = 32 * 2**20
 #: pixels per job sent to the decode processes at least (256 images of 32 x 32)
 PROCESS_JOB_MIN_PIXELS = 256 * 32 * 32
-
-
-@dataclass(frozen=True)
-class DecodeSpec:
-    """Everything decoding one file depends on (small and picklable: decode processes get it)."""
-
-    kind: str
-    alpha: str
-    cmyk: str
-    exif_orientation: str
-    preprocess: str
-    size: int
-    crop_fraction: float
-    resample: str
-
-
-def preprocess_image(im, spec: DecodeSpec):
-    if spec.preprocess == "none":
-        return im
-    rs = _resample(spec.resample)
-    if spec.preprocess == "resize":
-        return im.resize((spec.size, spec.size), rs)
-    # resize the shorter side to size / crop_fraction, then center-crop size x size
-    w, h = im.size
-    short = round(spec.size / spec.crop_fraction)
-    scale = short / min(w, h)
-    nw, nh = max(spec.size, round(w * scale)), max(spec.size, round(h * scale))
-    im = im.resize((nw, nh), rs)
-    left, top = (nw - spec.size) // 2, (nh - spec.size) // 2
-    return im.crop((left, top, left + spec.size, top + spec.size))
-
-
-def decode_opened(im, spec: DecodeSpec):
-    """(pixels, what decoding did) of an opened PIL image; no shared state (threads, processes)."""
-    im.load()
-    x, done = decode_image(im, spec.alpha, spec.cmyk, spec.exif_orientation)
-    if spec.preprocess != "none":
-        x = np.asarray(preprocess_image(_pil().fromarray(x), spec), dtype=np.uint8)
-    return x, done
-
-
-def decode_file(f, spec: DecodeSpec):
-    """(pixels, what decoding did) of one file; every failure is a one-line error naming it."""
-    Image = _pil()
-    try:
-        with Image.open(f) as im:
-            return decode_opened(im, spec)
-    except HarnessError as exc:
-        raise HarnessError(f"{spec.kind}: image {f}: {exc}") from None
-    except Exception as exc:
-        raise HarnessError(
-            f"{spec.kind}: cannot decode image {f} ({type(exc).__name__}: {exc}); remove or "
-            "replace it, or pass skip_bad=true"
-        ) from None
-
-
-#: shared-memory blocks a decode process keeps attached (the newest; blocks are reused)
-_ATTACHED: dict = {}
-_ATTACHED_MAX = 4
-#: name prefix of the shared-memory blocks (``/dev/shm/<prefix><pid>-...`` on Linux; the pid of
-#: the process that created the block, so a leak is traceable to its run)
-SHM_PREFIX = "inception-note-decode-"
-
-
-def _attach(name: str):
-    """A shared-memory block created by the main process, attached once per decode process."""
-    from multiprocessing import shared_memory
-
-    shm = _ATTACHED.get(name)
-    if shm is None:
-        try:
-            shm = shared_memory.SharedMemory(name=name, track=False)  # Python >= 3.13
-        except TypeError:
-            # before 3.13 attaching registers the block with the resource tracker, which a
-            # spawned process shares with its parent: a no-op (already registered by the
-            # creator, whose unlink unregisters it once)
-            shm = shared_memory.SharedMemory(name=name)
-        while len(_ATTACHED) >= _ATTACHED_MAX:  # blocks replaced by larger ones: let go
-            _ATTACHED.pop(next(iter(_ATTACHED))).close()
-        _ATTACHED[name] = shm
-    return shm
-
-
-#: ``prctl`` option: a signal sent to this process when its parent (thread) ends (linux/prctl.h)
-PR_SET_PDEATHSIG = 1
-#: seconds between the watchdog's checks that the main process still exists
-WATCHDOG_INTERVAL = 0.5
-
-
-class _SpawnedInMainThread:
-    """In the decode processes' initargs: pickled as each process is spawned, in the thread
-    that spawns it (the one calling ``submit``), it arrives as whether that is the main thread.
-
-    Linux sends the parent-death signal when the *thread* that started the process ends, not
-    the process: a process started by another thread (a consumer iterating batches in a
-    thread) would be killed when that thread ends, so it relies on the watchdog alone.
-    """
-
-    def __reduce__(self):
-        import threading
-
-        return (bool, (threading.current_thread() is threading.main_thread(),))
-
-
-def _parent_death_signal() -> bool:
-    """Linux: SIGKILL this process when its parent ends (``prctl(PR_SET_PDEATHSIG)``)."""
-    import ctypes
-    import signal
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
-    except (OSError, AttributeError):  # no libc or no prctl: the watchdog alone
-        return False
-
-
-def _parent_gone(parent_pid: int, parent) -> bool:
-    # POSIX: an orphan is re-parented (getppid changes); everywhere: the sentinel of
-    # multiprocessing's parent_process() (a pipe only the parent holds) becomes ready
-    return os.getppid() != parent_pid or (parent is not None and not parent.is_alive())
-
-
-def _watch_parent(parent_pid: int, interval: float = WATCHDOG_INTERVAL) -> None:
-    """Watchdog thread of a decode process: exit at once when the main process is gone."""
-    import multiprocessing
-    import time
-
-    parent = multiprocessing.parent_process()
-    while not _parent_gone(parent_pid, parent):
-        if parent is not None:
-            parent.join(interval)  # returns as soon as the parent's end of the pipe closes
-        else:
-            time.sleep(interval)
-    os._exit(1)  # nobody is left to read results; the resource tracker frees the blocks
-
-
-def decode_process_init(parent_pid: int, spawned_in_main_thread: bool = False) -> None:
-    """Initializer of each decode process: it dies with the main process, also when that is
-    killed (``kill -9``, the OOM killer), instead of living on, adopted by init, with a
-    shared-memory block attached.  Once they are gone, multiprocessing's resource tracker (whose
-    pipe they hold too) reads EOF, unlinks the leaked block and semaphores, and exits.
-
-    Linux: a parent-death signal (SIGKILL), then ``getppid`` checked against ``parent_pid``
-    (the parent may have died before the signal was asked for); everywhere: a watchdog thread.
-    """
-    import threading
-
-    # `is True`: only what _SpawnedInMainThread unpickles to (not the object itself, which a
-    # process started without pickling would get)
-    if spawned_in_main_thread is True and sys.platform.startswith("linux"):
-        _parent_death_signal()
-    if _parent_gone(parent_pid, None):
-        os._exit(1)
-    threading.Thread(
-        target=_watch_parent, args=(parent_pid,), name="decode-watchdog", daemon=True
-    ).start()
-
-
-def decode_into(spec: DecodeSpec, paths: list[str], block: str, shape: tuple, start: int):
-    """Decode ``paths`` into rows ``start...`` of the uint8 array of ``shape`` at the start of
-    the shared-memory block ``block`` (run in a decode process: the pixels travel through
-    shared memory, not a pipe); returns what decoding did per image."""
-    out = np.ndarray(tuple(shape), np.uint8, buffer=_attach(block).buf)
-    try:
-        dones = []
-        for k, f in enumerate(paths):
-            x, done = decode_file(f, spec)
-            if x.shape != out.shape[1:]:
-                raise HarnessError(
-                    f"{spec.kind}: image {f} decoded to {x.shape[1]}x{x.shape[0]}, but it was "
-                    f"{out.shape[2]}x{out.shape[1]} when the folder was scanned; was it "
-                    "replaced while running? Start again"
-                )
-            out[start + k] = x
-            dones.append(done)
-        return dones
-    finally:
-        del out
-
-
-def shm_free_bytes() -> int | None:
-    """Free bytes of /dev/shm (where shared-memory blocks live on Linux), or None elsewhere."""
-    try:
-        st = os.statvfs("/dev/shm")
-    except (OSError, AttributeError):
-        return None
-    return st.f_bavail * st.f_frsize
-
-
-def _release_blocks(blocks: list) -> None:
-    """Unlink the main process's shared-memory blocks (the source is gone, or at exit)."""
-    for shm in blocks:
-        try:  # the name first: a view still alive somewhere must not keep the file
-            shm.unlink()
-        except FileNotFoundError:
-            pass
-        try:
-            shm.close()
-        except BufferError:  # an exported view: the memory goes with it
-            pass
-    blocks.clear()
-
-
-#: PNG text chunks from which Pillow's getexif() may also take an orientation
-_PNG_ORIENTATION_TEXT = (b"Raw profile type exif", b"XML:com.adobe.xmp")
-
-
-def _png_exif(raw: bytes) -> tuple[bytes | None, bool]:
-    """(the eXIf chunk of a PNG, whether a text chunk may also carry an orientation), found by
-    walking the chunk headers (no decompression)."""
-    import struct
-
-    pos, found, text = 8, None, False  # after the signature
-    while pos + 8 <= len(raw):
-        length, kind = struct.unpack(">I4s", raw[pos : pos + 8])
-        if kind == b"eXIf" and found is None:
-            found = raw[pos + 8 : pos + 8 + length]
-        elif kind in (b"tEXt", b"zTXt", b"iTXt"):
-            key = raw[pos + 8 : pos + 8 + min(length, 80)].split(b"\0", 1)[0]
-            text = text or key in _PNG_ORIENTATION_TEXT
-        elif kind == b"IEND":
-            break
-        pos += 12 + length  # length, type, data, crc
-    return found, text
-
-
-def header_orientation(im, raw: bytes) -> int:
-    """EXIF orientation of an opened, not yet decoded image, read from the file's bytes.
-
-    For PNG, Pillow's ``getexif()`` decodes the whole image first (an eXIf chunk may follow the
-    pixel data), which made the scan decode every PNG; the chunk walk gives the same tag.
-    """
-    if im.format == "PNG":
-        data, text = _png_exif(raw)
-        if not text:  # else (ImageMagick's raw EXIF profile, XMP) ask Pillow, which decodes
-            if data is None:
-                return 1
-            exif = _pil().Exif()
-            exif.load(data)
-            return int(exif.get(0x0112, 1) or 1)
-    return int(im.getexif().get(0x0112, 1) or 1)
 
 
 class FileImageSource(ImageSource):
@@ -523,7 +195,7 @@ class FileImageSource(ImageSource):
     def _scan(self, files: list[Path]) -> None:
         """Read every file once: sha256 of its bytes and its header (or a full decode with
         skip_bad, so N and the fingerprint are known before any logits are computed)."""
-        Image = _pil()
+        Image = import_pil()
         keep, sizes, hashes = [], [], []
         it = files
         if self.progress and len(files) > 2000:
@@ -686,7 +358,7 @@ class FileImageSource(ImageSource):
                 self.num_workers,
                 mp_context=ctx,
                 initializer=decode_process_init,  # they die with this process
-                initargs=(os.getpid(), _SpawnedInMainThread()),
+                initargs=(os.getpid(), SpawnedInMainThread()),
             )
         return self._procs
 
@@ -699,14 +371,14 @@ class FileImageSource(ImageSource):
             import weakref
 
             self._blocks, self._free = [], []
-            weakref.finalize(self, _release_blocks, self._blocks)
+            weakref.finalize(self, release_blocks, self._blocks)
         for k, shm in enumerate(self._free):
             if shm.size >= nbytes:
                 return self._free.pop(k)
         if self._free:  # all too small (larger images): replace one
             old = self._free.pop(0)
             self._blocks.remove(old)
-            _release_blocks([old])
+            release_blocks([old])
         free = shm_free_bytes()
         if free is not None and nbytes > free:
             raise HarnessError(
