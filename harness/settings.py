@@ -743,9 +743,37 @@ class ExperimentSettings:
 
 
 # ---------------------------------------------------------------------------------- factory
-def build(cls, params: dict, where: str):
-    """``cls(**settings)`` with ``params`` checked and completed from ``cls.settings()``."""
-    resolved = cls.settings().resolve({k: v for k, v in params.items() if k != "name"}, where=where)
+@dataclass(frozen=True)
+class Registry:
+    """The named classes of one config group (``backbone``, ``dataset``): ``lookup(name)`` gives
+    the class (an unknown name is one line listing the valid ones); ``example`` is what an error
+    shows when a config node has no name."""
+
+    group: str
+    lookup: Callable[[str], Any]
+    example: str
+
+
+def node_values(node) -> dict:
+    """A config node (OmegaConf or a mapping) as a plain dict, interpolations resolved."""
+    from omegaconf import DictConfig, OmegaConf
+
+    return (
+        OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    )
+
+
+def build(registry: Registry, name: str | None, params) -> Any:
+    """One factory for every registry: the class ``name`` of ``registry`` (None: the ``name`` in
+    ``params``, a config node) with ``params`` checked and completed from its settings (unset
+    ones take their defaults; a wrong one is one :class:`ConfigError` line naming it)."""
+    values = node_values(params)
+    name = values.pop("name", None) if name is None else name
+    if name is None:
+        raise ConfigError(f"{registry.group} config needs a name (e.g. {registry.example})")
+    values.pop("name", None)
+    cls = registry.lookup(name)
+    resolved = cls.settings().resolve(values, where=f"{registry.group} {name}")
     resolved.pop("name", None)
     return cls(**resolved)
 

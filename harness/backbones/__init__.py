@@ -104,19 +104,17 @@ def load(name: str, **settings):
     ``$INCEPTION_NOTE_CACHE``, else ``~/.cache/inception-note``; ``":memory:"``: nothing on disk.
     Pretrained weights are read where their ecosystem keeps them, never copied.
     ``net.forward(images, features=True)`` gives logits and pool features in one pass."""
-    return S.build(backbone_class(name), settings, where=f"backbone {name}")
+    return S.build(BACKBONES, name, settings)
 
 
 def from_config(cfg, **overrides):
-    """A backbone from a ``backbone`` config node (``name`` plus settings)."""
-    from omegaconf import DictConfig, OmegaConf
+    """A backbone from a ``backbone`` config node (``name`` plus settings), ``overrides`` on
+    top."""
+    return S.build(BACKBONES, None, {**S.node_values(cfg), **overrides})
 
-    d = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    d.update(overrides)
-    name = d.pop("name", None)
-    if name is None:
-        raise HarnessError("backbone config needs a name (e.g. backbone=torchvision)")
-    return load(name, **d)
+
+#: the backbones as a :class:`~harness.settings.Registry` (:func:`harness.settings.build`)
+BACKBONES = S.Registry("backbone", backbone_class, "backbone=torchvision")
 
 
 S.register_group("backbone", lambda name: backbone_class(name).settings(), lambda: list(REGISTRY))

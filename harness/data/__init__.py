@@ -60,18 +60,17 @@ def load(name: str, **params) -> ImageSource:
     member to ``<cache_dir>/npz/``): default ``$INCEPTION_NOTE_CACHE``, else
     ``~/.cache/inception-note``; ``":memory:"``: a temporary file, nothing cached.  The others
     write nothing (``cifar10`` downloads only with ``download=true``, into ``root``)."""
-    return S.build(source_class(name), params, where=f"dataset {name}")
+    return S.build(SOURCE_REGISTRY, name, params)
 
 
-def from_config(cfg) -> ImageSource:
-    """Build a source from a ``dataset`` config node (``name`` plus parameters)."""
-    from omegaconf import DictConfig, OmegaConf
+def from_config(cfg, **overrides) -> ImageSource:
+    """An image source from a ``dataset`` config node (``name`` plus parameters), ``overrides``
+    on top."""
+    return S.build(SOURCE_REGISTRY, None, {**S.node_values(cfg), **overrides})
 
-    d = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    name = d.pop("name", None)
-    if name is None:
-        raise HarnessError("dataset config needs a name (e.g. dataset=cifar10)")
-    return load(name, **d)
+
+#: the image sources as a :class:`~harness.settings.Registry` (:func:`harness.settings.build`)
+SOURCE_REGISTRY = S.Registry("dataset", source_class, "dataset=cifar10")
 
 
 S.register_group("dataset", lambda name: source_class(name).settings(), lambda: list(SOURCES))
