@@ -63,7 +63,9 @@ import json
 import os
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -701,54 +703,144 @@ def check_classes_available(corruptions, source, net) -> None:
     )
 
 
-def compute(cfg) -> Result:
+# ---------------------------------------------------------------- one run: plan, score, tables
+@dataclass(eq=False)
+class RunState:
+    """The shared state of one run: its settings, the two sets and their network outputs, each
+    seed's subsets and reference halvings, and the rows scored so far (``rows``: uncorrupted,
+    noise halves and corruptions; ``contrast_rows``: memorization's contrast;
+    ``efficiency_rows``: sample efficiency)."""
+
+    cfg: Any
+    got: Any  # what inputs.load returned (its random_weights go to the Result)
+    net: Any
+    base: Any  # the base set (its first n)
+    ref: Any  # the reference set
+    spec: Any  # the IS splits
+    seeds: list[int]
+    head: bool  # a classifier head: IS and S(G) rows; none: features only
+    n: int
+    labels: np.ndarray | None
+    label_source: str
+    b: Any  # the base set's outputs
+    r: Any  # the reference set's outputs
+    b_probs: np.ndarray | None
+    r_probs: np.ndarray | None
+    reference: Reference
+    halvings: int
+    sizes: list[int]  # sample efficiency's subset sizes (below n, largest first)
+    efficiency: bool
+    memorizing: bool
+    subsets: dict  # seed -> {size: base positions}
+    ref_halves: dict  # seed -> [(copied half, other half) of the reference per halving]
+    half_refs: dict  # (seed, halving) -> (copied, other) References (when memorizing)
+    rows: list = field(default_factory=list)
+    contrast_rows: list = field(default_factory=list)
+    efficiency_rows: list = field(default_factory=list)
+
+    def base_rows(self, idx) -> tuple[np.ndarray | None, np.ndarray]:
+        """The base set's probabilities (None without a head) and features at ``idx``."""
+        return _rows_of(self.b_probs, idx), self.b.pool[idx]
+
+    def score(self, probs, feats, seed, against: Reference | None = None) -> dict:
+        """Every metric of one configuration (against the full reference unless told) and its
+        exact duplicates."""
+        against = self.reference if against is None else against
+        out = metric_values(probs, feats, against, self.spec.n_splits, self.cfg, seed)
+        out.update(duplicate_columns(feats, self.cfg))
+        return out
+
+    def add(self, corruption, strength, seed, vals) -> None:
+        self.rows.append({"corruption": corruption, "strength": strength, "seed": seed, **vals})
+
+    def contrast(self, corruption, strength, seed, probs, feats, halving=0) -> None:
+        """A set scored against the reference half its copies come from and the other half."""
+        copied, fresh = self.half_refs[seed, halving]
+        for against, ref_of in (("copied half", copied), ("other half", fresh)):
+            self.contrast_rows.append(
+                {
+                    "corruption": corruption,
+                    "strength": strength,
+                    "seed": seed,
+                    "halving": halving,
+                    "against": against,
+                    **self.score(probs, feats, seed, ref_of),
+                }
+            )
+
+    def efficient(self, corruption, strength, seed, probs, feats) -> None:
+        """The strongest corruption re-scored on this seed's subsets (paired positions)."""
+        for m, idx in self.subsets[seed].items():
+            self.efficiency_rows.append(
+                {
+                    "corruption": corruption,
+                    "strength": strength,
+                    "seed": seed,
+                    "size": m,
+                    **self.score(_rows_of(probs, idx), feats[idx], seed),
+                }
+            )
+
+    def last(self, name):
+        """The strongest strength of a corruption (lists are mildest first); None if none."""
+        values = list(self.cfg.corruptions.get(name) or [])
+        return values[-1] if values else None
+
+
+def _rows_of(probs, idx):
+    return None if probs is None else probs[idx]
+
+
+def _open_inputs(cfg):
+    """The settings checked, then the backbone and the two sets loaded (the base set cut to
+    ``n``) and the IS splits checked against the base set."""
     check_settings(cfg)
-    c = cfg.corruptions
-    seeds = [int(s) for s in cfg.seeds]
     got = inputs.load(cfg, nets=("backbone",), sources=("dataset", "reference"))
     net, base, ref = got.net(), got.source("dataset"), got.source("reference")
     if cfg.n is not None:
         base = base.first(min(int(cfg.n), len(base)))
     spec = config.split_spec(cfg)
     # a features-only encoder: FID/KID/PRDC on its features, no IS / S(G) (splits unused)
-    head = net.has_logits
-    got.require_splits(spec.n_splits, keys=["dataset"] if head else [], need_logits=False)
-    n = len(base)
+    keys = ["dataset"] if net.has_logits else []
+    got.require_splits(spec.n_splits, keys=keys, need_logits=False)
+    return got, net, base, ref, spec
+
+
+def _classes_and_passes(cfg, net, base, ref):
+    """The base set's classes (dataset labels, else the backbone's predictions), every strength
+    checked against them before any pass it can precede, then the two sets' network outputs
+    (base first): ``(labels, label_source, base outputs, reference outputs)``."""
+    c, n = cfg.corruptions, len(base)
     labels, label_source = base.labels, "dataset labels"
-    if labels is None and not head:
+    if labels is None and not net.has_logits:
         check_classes_available(c, base, net)  # before any network pass
         label_source = f"none (the dataset has no labels and the backbone {NO_HEAD})"
     check_fits(c, n, labels, label_source)  # before any network pass
     b = outputs(cfg, net, base, features=True, label="base set")
-    if labels is None and head:
+    if labels is None and net.has_logits:
         labels, label_source = b.probs.argmax(axis=1), f"classes predicted by {net.name}"
         check_fits(c, n, labels, label_source)  # before any further pass
     labels = None if labels is None else np.asarray(labels)
     r = outputs(cfg, net, ref, features=True, label="reference set")
+    return labels, label_source, b, r
+
+
+def _plan(cfg) -> RunState:
+    """Inputs loaded and checked, the base and reference passes, and per seed the subsets of
+    the base positions (sample efficiency) and halvings of the reference (memorization's
+    contrast: copies come from the first half, "copied"; the other is fresh)."""
+    seeds = [int(s) for s in cfg.seeds]
+    got, net, base, ref, spec = _open_inputs(cfg)
+    labels, label_source, b, r = _classes_and_passes(cfg, net, base, ref)
+    c, head, n = cfg.corruptions, net.has_logits, len(base)
     b_probs, r_probs = (b.probs, r.probs) if head else (None, None)
     reference = Reference(r.pool, r_probs, cfg, n)
-    det = cfg.detection
-    halvings = int(det.halvings)
+    halvings = int(cfg.detection.halvings)
     # the strongest strength of each corruption (lists are mildest first) and the subset sizes
     # on which it is re-scored for sample efficiency (at most n)
     sizes = sorted({int(v) for v in c.sample_size if int(v) < n}, reverse=True)
-    efficiency = as_bool(det.sample_efficiency, "detection.sample_efficiency") and bool(sizes)
-
-    def rows_of(probs, idx):
-        return None if probs is None else probs[idx]
-
-    def score(probs, feats, seed, against=reference):
-        out = metric_values(probs, feats, against, spec.n_splits, cfg, seed)
-        out.update(duplicate_columns(feats, cfg))
-        return out
-
-    rows, contrast_rows, efficiency_rows = [], [], []
-
-    def add(corruption, strength, seed, vals):
-        rows.append({"corruption": corruption, "strength": strength, "seed": seed, **vals})
-
-    # per seed: subsets of the base positions (sample efficiency) and halvings of the reference
-    # (memorization's contrast: copies come from the first half, "copied"; the other is fresh)
+    wanted = as_bool(cfg.detection.sample_efficiency, "detection.sample_efficiency")
+    efficiency = wanted and bool(sizes)
     subsets = {
         s: {m: subset_rows(n, m, np.random.default_rng([s, 7, m])) for m in sizes} for s in seeds
     }
@@ -756,118 +848,137 @@ def compute(cfg) -> Result:
         s: [halves_of(len(r.pool), seed_of_halving(s, h)) for h in range(halvings)] for s in seeds
     }
     memorizing = bool(c.memorization or c.memorization_jittered)
+    half_refs = _half_references(cfg, r, r_probs, reference, ref_halves, n) if memorizing else {}
+    return RunState(
+        cfg=cfg,
+        got=got,
+        net=net,
+        base=base,
+        ref=ref,
+        spec=spec,
+        seeds=seeds,
+        head=head,
+        n=n,
+        labels=labels,
+        label_source=label_source,
+        b=b,
+        r=r,
+        b_probs=b_probs,
+        r_probs=r_probs,
+        reference=reference,
+        halvings=halvings,
+        sizes=sizes,
+        efficiency=efficiency,
+        memorizing=memorizing,
+        subsets=subsets,
+        ref_halves=ref_halves,
+        half_refs=half_refs,
+    )
+
+
+def _half_references(cfg, r, r_probs, reference: Reference, ref_halves: dict, n: int) -> dict:
+    """(seed, halving) -> the copied and the other half of the reference as References (one
+    W1 method with the full reference's)."""
     half_refs = {}
-    if memorizing:
-        for s in seeds:
-            for h, (one, other) in enumerate(ref_halves[s]):
-                half_refs[s, h] = tuple(
-                    Reference(
-                        r.pool[idx],
-                        rows_of(r_probs, idx),
-                        cfg,
-                        n,
-                        w1_sliced=reference.w1_sliced,
-                    )
-                    for idx in (one, other)
+    for s, halves in ref_halves.items():
+        for h, (one, other) in enumerate(halves):
+            half_refs[s, h] = tuple(
+                Reference(
+                    r.pool[idx], _rows_of(r_probs, idx), cfg, n, w1_sliced=reference.w1_sliced
                 )
-
-    def contrast(corruption, strength, seed, probs, feats, halving=0):
-        copied, fresh = half_refs[seed, halving]
-        for against, ref_of in (("copied half", copied), ("other half", fresh)):
-            contrast_rows.append(
-                {
-                    "corruption": corruption,
-                    "strength": strength,
-                    "seed": seed,
-                    "halving": halving,
-                    "against": against,
-                    **score(probs, feats, seed, ref_of),
-                }
+                for idx in (one, other)
             )
+    return half_refs
 
-    def efficient(corruption, strength, seed, probs, feats):
-        """The strongest corruption re-scored on this seed's subsets (paired positions)."""
-        for m, idx in subsets[seed].items():
-            efficiency_rows.append(
-                {
-                    "corruption": corruption,
-                    "strength": strength,
-                    "seed": seed,
-                    "size": m,
-                    **score(rows_of(probs, idx), feats[idx], seed),
-                }
-            )
 
+def _score_uncorrupted(state: RunState) -> dict:
+    """The uncorrupted set's rows, the noise halves and (where wanted) its contrast and subsets;
+    the first seed's values (the run's baseline)."""
+    b = state.b
     # the uncorrupted set, scored with each seed's own random draws (KID subsets ...)
-    base_by_seed = {s: score(b_probs, b.pool, s) for s in seeds}
-    for s in seeds:
-        add(UNCORRUPTED, "none", s, base_by_seed[s])
-    base_vals = base_by_seed[seeds[0]]
+    base_by_seed = {s: state.score(state.b_probs, b.pool, s) for s in state.seeds}
+    for s in state.seeds:
+        state.add(UNCORRUPTED, "none", s, base_by_seed[s])
     # the metrics' set-to-set noise: disjoint random halves of the base set, per seed and halving
-    for s in seeds:
-        for h in range(halvings):
+    n = state.n
+    for s in state.seeds:
+        for h in range(state.halvings):
             perm = np.random.default_rng(seed_of_halving(s, h, 999)).permutation(n)
             for name, idx in (("half A", perm[: n // 2]), ("half B", perm[n // 2 :])):
-                add(NOISE, f"{name} #{h}", s, score(rows_of(b_probs, idx), b.pool[idx], s))
-        if memorizing:  # the base set against both reference halves: the contrast's noise
-            for h in range(halvings):
-                contrast(UNCORRUPTED, "none", s, b_probs, b.pool, h)
-        if efficiency:
-            efficient(UNCORRUPTED, "none", s, b_probs, b.pool)
+                state.add(NOISE, f"{name} #{h}", s, state.score(*state.base_rows(idx), s))
+        if state.memorizing:  # the base set against both reference halves: the contrast's noise
+            for h in range(state.halvings):
+                state.contrast(UNCORRUPTED, "none", s, state.b_probs, b.pool, h)
+        if state.efficiency:
+            state.efficient(UNCORRUPTED, "none", s, state.b_probs, b.pool)
+    return base_by_seed[state.seeds[0]]
 
-    def last(name):
-        values = list(c.get(name) or [])
-        return values[-1] if values else None
 
-    # row selections: cached outputs, no network pass
-    for s in seeds:
+def _selected(state: RunState, corruption, strength, seed, idx, strongest=False) -> None:
+    """A selection of the base set's rows scored (and re-scored on the seed's subsets when it
+    is the strongest of its kind)."""
+    state.add(corruption, strength, seed, state.score(*state.base_rows(idx), seed))
+    if strongest:
+        state.efficient(corruption, strength, seed, *state.base_rows(idx))
+
+
+def _memorized(state: RunState, frac, copied, rng) -> tuple[np.ndarray | None, np.ndarray]:
+    """The base set's outputs with ``round(frac * n)`` rows replaced by those of random images
+    of the copied reference half (probabilities None without a head)."""
+    n, b, r = state.n, state.b, state.r
+    pos = rng.choice(n, size=int(round(float(frac) * n)), replace=False)
+    src = copied[rng.integers(0, len(copied), size=len(pos))]
+    feats = b.pool.copy()
+    feats[pos] = r.pool[src]
+    probs = None
+    if state.b_probs is not None:
+        probs = state.b_probs.copy()
+        probs[pos] = state.r_probs[src]
+    return probs, feats
+
+
+def _score_row_selections(state: RunState) -> None:
+    """Row selections: cached outputs, no network pass (one generator per seed, drawn from in
+    the order of the corruptions and their strengths)."""
+    c, eff = state.cfg.corruptions, state.efficiency
+    for s in state.seeds:
         rng = np.random.default_rng([s, 1])
         for k in c.intra_class_collapse:
-            idx = collapse_rows(labels, int(k), rng)
-            add("intra_class_collapse", f"k={k}", s, score(rows_of(b_probs, idx), b.pool[idx], s))
-            if efficiency and k == last("intra_class_collapse"):
-                efficient("intra_class_collapse", f"k={k}", s, rows_of(b_probs, idx), b.pool[idx])
+            idx = collapse_rows(state.labels, int(k), rng)
+            strongest = eff and k == state.last("intra_class_collapse")
+            _selected(state, "intra_class_collapse", f"k={k}", s, idx, strongest)
         for m in c.mode_dropping:
-            idx = drop_rows(labels, int(m), rng)
-            add("mode_dropping", f"m={m}", s, score(rows_of(b_probs, idx), b.pool[idx], s))
-            if efficiency and m == last("mode_dropping"):
-                efficient("mode_dropping", f"m={m}", s, rows_of(b_probs, idx), b.pool[idx])
-        copied = ref_halves[s][0][0]
+            idx = drop_rows(state.labels, int(m), rng)
+            strongest = eff and m == state.last("mode_dropping")
+            _selected(state, "mode_dropping", f"m={m}", s, idx, strongest)
+        copied = state.ref_halves[s][0][0]
         for frac in c.memorization:
-            pos = rng.choice(n, size=int(round(float(frac) * n)), replace=False)
-            src = copied[rng.integers(0, len(copied), size=len(pos))]
-            feats = b.pool.copy()
-            feats[pos] = r.pool[src]
-            probs = None
-            if b_probs is not None:
-                probs = b_probs.copy()
-                probs[pos] = r_probs[src]
-            add("memorization", f"{frac:g}", s, score(probs, feats, s))
-            contrast("memorization", f"{frac:g}", s, probs, feats)
+            probs, feats = _memorized(state, frac, copied, rng)
+            state.add("memorization", f"{frac:g}", s, state.score(probs, feats, s))
+            state.contrast("memorization", f"{frac:g}", s, probs, feats)
         for size in c.sample_size:
-            idx = subset_rows(n, int(size), rng)
-            add("sample_size", f"N={size}", s, score(rows_of(b_probs, idx), b.pool[idx], s))
-    # new pixels: computed once (cached, keyed by all they depend on), then the logits cache
-    if any(c.get(name) for name in PIXEL_CORRUPTIONS):
-        x = base.read_all()
-        xr = ref.read_all() if c.memorization_jittered else None
-        base_fp, ref_fp = base.fingerprint(), ref.fingerprint()
-    pixel_jobs = []
-    for s in seeds:
+            _selected(state, "sample_size", f"N={size}", s, subset_rows(state.n, int(size), rng))
+
+
+def _pixel_jobs(state: RunState, x, xr) -> list[tuple]:
+    """Every new pixel set as ``(corruption, value, strength label, seed, make)``: the seeded
+    ones per seed, then the deterministic transforms (seed None)."""
+    c, jobs = state.cfg.corruptions, []
+    for s in state.seeds:
         for frac in c.memorization_jittered:
-            pixel_jobs.append(
+            jobs.append(
                 (
                     "memorization_jittered",
                     float(frac),
                     f"{frac:g}",
                     s,
                     lambda f=frac, s=s: jitter_copies(
-                        x, xr[ref_halves[s][0][0]], float(f), np.random.default_rng([s, 2])
+                        x, xr[state.ref_halves[s][0][0]], float(f), np.random.default_rng([s, 2])
                     ),
                 )
             )
         for frac in c.noise:
-            pixel_jobs.append(
+            jobs.append(
                 (
                     "noise",
                     float(frac),
@@ -878,57 +989,51 @@ def compute(cfg) -> Result:
             )
     # deterministic transforms: one result per strength (no seed), listed under the first seed
     for px in c.shift:
-        pixel_jobs.append(("shift", int(px), f"{px}px", None, lambda p=px: shift_images(x, p)))
+        jobs.append(("shift", int(px), f"{px}px", None, lambda p=px: shift_images(x, p)))
     for deg in c.rotate:
-        pixel_jobs.append(
-            ("rotate", float(deg), f"{deg}deg", None, lambda d=deg: rotate_images(x, d))
-        )
+        jobs.append(("rotate", float(deg), f"{deg}deg", None, lambda d=deg: rotate_images(x, d)))
     for q in c.jpeg:
-        pixel_jobs.append(("jpeg", int(q), f"q={q}", None, lambda q=q: jpeg_images(x, q)))
+        jobs.append(("jpeg", int(q), f"q={q}", None, lambda q=q: jpeg_images(x, q)))
     for sg in c.blur:
-        pixel_jobs.append(("blur", float(sg), f"sigma={sg}", None, lambda g=sg: blur_images(x, g)))
-    for corruption, value, strength, s, make in pixel_jobs:
-        ident = pixel_identity(
-            corruption,
-            value,
-            s,
-            base_fp,
-            ref_fp if corruption == "memorization_jittered" else None,
-        )
-        src = PixelSet(derived_pixels(cfg, ident, make, x.shape), ident)
-        o = outputs(cfg, net, src, features=True, label=f"{corruption} {strength}")
-        row_seed = seeds[0] if s is None else s
-        probs = o.probs if head else None
-        add(corruption, strength, row_seed, score(probs, o.pool, row_seed))
-        if corruption == "memorization_jittered":
-            contrast(corruption, strength, s, probs, o.pool)
-        elif efficiency and value == last(corruption):
-            # a deterministic transform: one set, re-scored on every seed's subsets
-            for seed in seeds if s is None else [s]:
-                efficient(corruption, strength, seed, probs, o.pool)
+        jobs.append(("blur", float(sg), f"sigma={sg}", None, lambda g=sg: blur_images(x, g)))
+    return jobs
 
-    wide = pd.DataFrame(rows)
-    long = _long_table(wide)
-    threshold = float(det.threshold)
-    k_recall = int(cfg.prdc.k_precision_recall)
-    contrast_long = _contrast_table(pd.DataFrame(contrast_rows)) if contrast_rows else None
-    summary = detects(long, threshold, k_recall, contrast_long)
-    efficiency_table = (
-        sample_efficiency(pd.DataFrame(efficiency_rows), summary, n, threshold)
-        if efficiency_rows
-        else None
-    )
-    if efficiency_table is not None and not len(efficiency_table):
-        efficiency_table = None  # only the uncorrupted set was re-scored: nothing to separate
-    cost = cost_table(wide, base_vals, n, len(ref))
-    properties = property_table(summary, long, cost, efficiency_table)
+
+def _score_pixel_sets(state: RunState) -> None:
+    """New pixels: computed once (cached, keyed by all they depend on), then the logits cache;
+    one network pass per set."""
+    c, base, ref = state.cfg.corruptions, state.base, state.ref
+    if not any(c.get(name) for name in PIXEL_CORRUPTIONS):
+        return
+    x = base.read_all()
+    xr = ref.read_all() if c.memorization_jittered else None
+    base_fp, ref_fp = base.fingerprint(), ref.fingerprint()
+    for corruption, value, strength, s, make in _pixel_jobs(state, x, xr):
+        jittered = corruption == "memorization_jittered"
+        ident = pixel_identity(corruption, value, s, base_fp, ref_fp if jittered else None)
+        src = PixelSet(derived_pixels(state.cfg, ident, make, x.shape), ident)
+        o = outputs(state.cfg, state.net, src, features=True, label=f"{corruption} {strength}")
+        row_seed = state.seeds[0] if s is None else s
+        probs = o.probs if state.head else None
+        state.add(corruption, strength, row_seed, state.score(probs, o.pool, row_seed))
+        if jittered:
+            state.contrast(corruption, strength, s, probs, o.pool)
+        elif state.efficiency and value == state.last(corruption):
+            # a deterministic transform: one set, re-scored on every seed's subsets
+            for seed in state.seeds if s is None else [s]:
+                state.efficient(corruption, strength, seed, probs, o.pool)
+
+
+def _run_provenance(state: RunState, base_vals: dict) -> dict:
+    """The run's provenance columns (the same on every row)."""
+    cfg, ref = state.cfg, state.ref
     # no seed here: the table's ``seed`` is each row's own; the run's seed is ``run_seed``
-    prov = provenance_columns(net, base, spec)
+    prov = provenance_columns(state.net, state.base, state.spec)
     prov.update(
         {
             "run_seed": cfg.seed,
-            "classes_from": label_source,
-            "is_note": None if head else NO_HEAD,
+            "classes_from": state.label_source,
+            "is_note": None if state.head else NO_HEAD,
             "reference_dataset": ref.provenance()["dataset"],
             "reference_label": dataset_label(ref),
             "reference_fingerprint": ref.fingerprint(),
@@ -938,6 +1043,28 @@ def compute(cfg) -> Result:
             **extra_settings(cfg, base_vals),
         }
     )
+    return prov
+
+
+def _tables(state: RunState, wide: pd.DataFrame, base_vals: dict) -> tuple[dict, pd.DataFrame]:
+    """The run's tables by name (long values, detects, cost, properties, and where scored the
+    memorization contrast and sample efficiency) and the detects summary."""
+    long = _long_table(wide)
+    threshold = float(state.cfg.detection.threshold)
+    k_recall = int(state.cfg.prdc.k_precision_recall)
+    rows = state.contrast_rows
+    contrast_long = _contrast_table(pd.DataFrame(rows)) if rows else None
+    summary = detects(long, threshold, k_recall, contrast_long)
+    efficiency_table = (
+        sample_efficiency(pd.DataFrame(state.efficiency_rows), summary, state.n, threshold)
+        if state.efficiency_rows
+        else None
+    )
+    if efficiency_table is not None and not len(efficiency_table):
+        efficiency_table = None  # only the uncorrupted set was re-scored: nothing to separate
+    cost = cost_table(wide, base_vals, state.n, len(state.ref))
+    properties = property_table(summary, long, cost, efficiency_table)
+    prov = _run_provenance(state, base_vals)
     # the run's provenance on every table of values (detects_detail keeps its verdict columns;
     # provenance.json and the long table hold it for the verdicts)
     for t in (long, contrast_long, efficiency_table, properties):
@@ -949,15 +1076,25 @@ def compute(cfg) -> Result:
         tables["memorization_contrast"] = contrast_long
     if efficiency_table is not None:
         tables["sample_efficiency"] = efficiency_table
+    return tables, summary
+
+
+def compute(cfg) -> Result:
+    state = _plan(cfg)
+    base_vals = _score_uncorrupted(state)
+    _score_row_selections(state)
+    _score_pixel_sets(state)
+    wide = pd.DataFrame(state.rows)
+    tables, summary = _tables(state, wide, base_vals)
     return Result(
         tables,
-        got.random_weights,
+        state.got.random_weights,
         extra={
-            "classes_from": label_source,
+            "classes_from": state.label_source,
             "baseline": base_vals,
-            "is_note": None if head else NO_HEAD,
+            "is_note": None if state.head else NO_HEAD,
             "metric_notes": metric_set.notes_of(wide),
-            "rule_notes": rule_notes(summary, threshold),
+            "rule_notes": rule_notes(summary, float(state.cfg.detection.threshold)),
         },
     )
 
