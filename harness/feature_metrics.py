@@ -939,6 +939,35 @@ def _read_sidecar(path: Path, side: Path):
     return meta
 
 
+def _knob_notes(path: Path, side: Path, meta: dict, expect, allow_mismatched: bool) -> list:
+    """The run's knobs (``expect``) against the sidecar's: a difference is an error, or a note
+    with ``allow_mismatched``; a knob the sidecar does not record is an UNVERIFIED note."""
+    notes, unchecked = [], []
+    keys = list((expect or {}).get("compared_knobs") or MATCH_KEYS)
+    for key in keys if (expect and meta) else ():
+        want, got = expect.get(key), meta.get(key)
+        if want is None:
+            continue
+        if got is None:
+            unchecked.append(key)
+            continue
+        if want == got:
+            continue
+        msg = f"{path.name} was made with {key}={got!r}, this run has {want!r}"
+        if not allow_mismatched:
+            raise ConfigError(
+                msg + "; recompute the statistics with this run's settings or set "
+                "allow_mismatched_stats=true"
+            )
+        notes.append(msg + " (allowed: allow_mismatched_stats=true)")
+    if unchecked:
+        notes.append(
+            f"{UNVERIFIED}: sidecar {side.name} does not record {', '.join(unchecked)} "
+            "(made by an older harness?): not checked against this run"
+        )
+    return notes
+
+
 def load_stats(path, expect: dict | None = None, allow_mismatched: bool = False):
     """Statistics from ``path``, checked against their JSON sidecar and the run.
 
@@ -986,29 +1015,7 @@ def load_stats(path, expect: dict | None = None, allow_mismatched: bool = False)
             f"recorded, {stats_digest(mu, sigma)[:12]}… now): the statistics were edited or "
             "replaced; recompute them with `python -m harness +experiment=reference_stats`"
         )
-    keys = list((expect or {}).get("compared_knobs") or MATCH_KEYS)
-    unchecked = []
-    for key in keys if (expect and meta) else ():
-        want, got = expect.get(key), meta.get(key)
-        if want is None:
-            continue
-        if got is None:
-            unchecked.append(key)
-            continue
-        if want == got:
-            continue
-        msg = f"{path.name} was made with {key}={got!r}, this run has {want!r}"
-        if not allow_mismatched:
-            raise ConfigError(
-                msg + "; recompute the statistics with this run's settings or set "
-                "allow_mismatched_stats=true"
-            )
-        notes.append(msg + " (allowed: allow_mismatched_stats=true)")
-    if unchecked:
-        notes.append(
-            f"{UNVERIFIED}: sidecar {side.name} does not record {', '.join(unchecked)} "
-            "(made by an older harness?): not checked against this run"
-        )
+    notes += _knob_notes(path, side, meta, expect, allow_mismatched)
     for note in notes:
         if note.startswith(UNVERIFIED):
             warnings.warn(note, stacklevel=2)
