@@ -92,7 +92,7 @@ def harness_is(src, batch_size=32, device="cpu"):
     return rate(len(logits), time.perf_counter() - t), r.mean
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=120, help="images per folder for end to end")
     ap.add_argument("--decode-n", type=int, default=400, help="images per folder for decoding")
@@ -101,116 +101,148 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=2, help="interleaved end-to-end rounds (best)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="for every network")
     ap.add_argument("--batch-size", type=int, default=32, help="network batch, every contender")
-    a = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def decode_rows(base: Path, name, size, ext, a) -> list[tuple]:
+    """Decode-only rows of one folder kind: serial, then each worker count and type."""
+    # enough images for several jobs of 256 small images in flight; fewer of the large ones
+    dn = {32: a.decode_n * 10, 256: a.decode_n * 5}.get(size, max(a.n, a.decode_n // 4))
+    write_folder(base / f"{name}_decode", dn, size, ext)
+    r1 = decode_rate(base / f"{name}_decode", 1, dn)[0]
+    rows = [(name, "decode only, num_workers=1 (serial)", r1, 1.0)]
+    for w in (w for w in a.workers if w > 1):
+        for kind in ("thread", "process"):
+            r = decode_rate(base / f"{name}_decode", w, dn, kind)[0]
+            rows.append((name, f"decode only, num_workers={w}, worker_type={kind}", r, r / r1))
+    return rows
+
+
+def torch_fidelity_rate(root, weights, a) -> float:
+    """Images/s of torch-fidelity's IS on the folder ``root``."""
+    import torch_fidelity
+
+    t = time.perf_counter()
+    torch_fidelity.calculate_metrics(
+        input1=str(root),
+        isc=True,
+        feature_extractor_weights_path=str(weights),
+        cuda=a.device == "cuda",
+        cache=False,
+        verbose=False,
+        batch_size=a.batch_size,
+        samples_shuffle=False,
+    )
+    return rate(a.n, time.perf_counter() - t)
+
+
+def clean_fid_rate(root, weights, a) -> float:
+    """Images/s of clean-fid's features of the folder ``root``, with torch-fidelity's network."""
     import torch
+    from cleanfid import fid as cfid
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
+    ext = (
+        FeatureExtractorInceptionV3(  # built outside the timing, as the harness's net
+            "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(weights)
+        )
+        .eval()
+        .to(a.device)
+    )
+    t = time.perf_counter()
+
+    def model(x):  # clean-fid: float32 NCHW in [0, 255], resized to 299
+        with torch.no_grad():
+            return ext(x.clamp(0, 255).round().to(torch.uint8))[0]
+
+    cfid.get_folder_features(
+        str(root),
+        model=model,
+        num_workers=0,
+        batch_size=a.batch_size,
+        device=torch.device(a.device),
+        mode="clean",
+        verbose=False,
+    )
+    return rate(a.n, time.perf_counter() - t)
+
+
+def contenders(root: Path, mem_path, weights, a) -> list[tuple]:
+    """(what, a callable giving its images/s) for the folder ``root``: the harness from the
+    folder, from the same images in memory (None without ``mem_path``), and the peers."""
     from harness import data
-    from harness.export import export_2015_weights
 
-    base = Path(a.dir or tempfile.mkdtemp(prefix="bench-files-"))
-    weights = export_2015_weights(base / "random0_2015.pth", "random:0")
-    print(f"machine: {os.cpu_count()} cores; torch threads {torch.get_num_threads()}; dir {base}")
-    rows = []
-    for name, size, ext in FOLDERS:
-        # enough images for several jobs of 256 small images in flight; fewer of the large ones
-        dn = {32: a.decode_n * 10, 256: a.decode_n * 5}.get(size, max(a.n, a.decode_n // 4))
-        write_folder(base / f"{name}_decode", dn, size, ext)
-        r1 = decode_rate(base / f"{name}_decode", 1, dn)[0]
-        rows.append((name, "decode only, num_workers=1 (serial)", r1, 1.0))
-        for w in (w for w in a.workers if w > 1):
-            for kind in ("thread", "process"):
-                r = decode_rate(base / f"{name}_decode", w, dn, kind)[0]
-                rows.append((name, f"decode only, num_workers={w}, worker_type={kind}", r, r / r1))
-        root = base / f"{name}_e2e"
-        write_folder(root, a.n, size, ext, seed=1)
-        mem_path = None
-        if size <= 256:  # the same decoded images as an in-memory (.npy, memory-mapped) source
-            mem_path = base / f"{name}.npy"
-            np.save(mem_path, data.load("folder", root=str(root), progress=False).read_all())
-        results: dict = {}
+    results: dict = {}
 
-        def harness_folder(root=root, results=results):
-            t_scan = time.perf_counter()
-            folder = data.load("folder", root=str(root), progress=False)  # default workers
-            t_scan = time.perf_counter() - t_scan
-            r, is_mean = harness_is(folder, a.batch_size, a.device)
-            results["is_file"] = is_mean
-            return rate(a.n, a.n / r + t_scan)  # the folder scan (hashes, headers) counts too
+    def harness_folder():
+        t_scan = time.perf_counter()
+        folder = data.load("folder", root=str(root), progress=False)  # default workers
+        t_scan = time.perf_counter() - t_scan
+        r, is_mean = harness_is(folder, a.batch_size, a.device)
+        results["is_file"] = is_mean
+        return rate(a.n, a.n / r + t_scan)  # the folder scan (hashes, headers) counts too
 
-        def harness_memory(mem_path=mem_path, results=results):
-            mem = data.load("arrays", path=str(mem_path), progress=False)
-            r, is_mean = harness_is(mem, a.batch_size, a.device)
-            assert abs(is_mean - results["is_file"]) < 1e-9 * is_mean  # same images, same IS
-            return r
+    def harness_memory():
+        mem = data.load("arrays", path=str(mem_path), progress=False)
+        r, is_mean = harness_is(mem, a.batch_size, a.device)
+        assert abs(is_mean - results["is_file"]) < 1e-9 * is_mean  # same images, same IS
+        return r
 
-        def torch_fidelity_folder(root=root):
-            import torch_fidelity
+    return [
+        ("harness: folder -> IS (tf2015_torch), scan included", harness_folder),
+        ("harness: in-memory arrays -> IS (same images)", harness_memory if mem_path else None),
+        (
+            "torch-fidelity: calculate_metrics(input1=folder, isc=True)",
+            lambda: torch_fidelity_rate(root, weights, a),
+        ),
+        (
+            "clean-fid: get_folder_features(model=custom, mode=clean)",
+            lambda: clean_fid_rate(root, weights, a),
+        ),
+    ]
 
-            t = time.perf_counter()
-            torch_fidelity.calculate_metrics(
-                input1=str(root),
-                isc=True,
-                feature_extractor_weights_path=str(weights),
-                cuda=a.device == "cuda",
-                cache=False,
-                verbose=False,
-                batch_size=a.batch_size,
-                samples_shuffle=False,
-            )
-            return rate(a.n, time.perf_counter() - t)
 
-        def clean_fid_folder(root=root):
-            from cleanfid import fid as cfid
-            from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-            ext = (
-                FeatureExtractorInceptionV3(  # built outside the timing, as the harness's net
-                    "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(weights)
-                )
-                .eval()
-                .to(a.device)
-            )
-            t = time.perf_counter()
-
-            def model(x):  # clean-fid: float32 NCHW in [0, 255], resized to 299
-                with torch.no_grad():
-                    return ext(x.clamp(0, 255).round().to(torch.uint8))[0]
-
-            cfid.get_folder_features(
-                str(root),
-                model=model,
-                num_workers=0,
-                batch_size=a.batch_size,
-                device=torch.device(a.device),
-                mode="clean",
-                verbose=False,
-            )
-            return rate(a.n, time.perf_counter() - t)
-
-        contenders = [
-            ("harness: folder -> IS (tf2015_torch), scan included", harness_folder),
-            ("harness: in-memory arrays -> IS (same images)", harness_memory if mem_path else None),
-            ("torch-fidelity: calculate_metrics(input1=folder, isc=True)", torch_fidelity_folder),
-            ("clean-fid: get_folder_features(model=custom, mode=clean)", clean_fid_folder),
-        ]
-        best: dict = {}
-        for _ in range(a.rounds):  # interleaved rounds, best of each: this machine drifts ~10%
-            for what, fn in contenders:
-                if fn is None:
-                    continue
-                try:
-                    best[what] = max(best.get(what, 0.0), fn())
-                except Exception as exc:  # noqa: BLE001 - a peer that cannot run is reported
-                    best[what] = f"failed ({type(exc).__name__}: {exc})"
-        r_file = best[contenders[0][0]]
-        for what, fn in contenders:
+def best_rates(timed: list[tuple], rounds: int) -> dict:
+    """Each contender's best images/s over interleaved rounds (or why it failed)."""
+    best: dict = {}
+    for _ in range(rounds):  # interleaved rounds, best of each: this machine drifts ~10%
+        for what, fn in timed:
             if fn is None:
                 continue
-            r = best[what]
-            if isinstance(r, str):
-                rows.append((name, f"{what.split(':')[0]}: {r}", 0, 0))
-            else:  # the folder row 1.00; the others: harness folder / them
-                rows.append((name, what, r, 1.0 if what == contenders[0][0] else r_file / r))
+            try:
+                best[what] = max(best.get(what, 0.0), fn())
+            except Exception as exc:  # noqa: BLE001 - a peer that cannot run is reported
+                best[what] = f"failed ({type(exc).__name__}: {exc})"
+    return best
+
+
+def end_to_end_rows(base: Path, name, size, ext, weights, a) -> list[tuple]:
+    """End-to-end rows of one folder kind: the harness from the folder (ratio 1.00), from memory
+    and the peers (ratio: harness folder / them)."""
+    from harness import data
+
+    root = base / f"{name}_e2e"
+    write_folder(root, a.n, size, ext, seed=1)
+    mem_path = None
+    if size <= 256:  # the same decoded images as an in-memory (.npy, memory-mapped) source
+        mem_path = base / f"{name}.npy"
+        np.save(mem_path, data.load("folder", root=str(root), progress=False).read_all())
+    timed = contenders(root, mem_path, weights, a)
+    best = best_rates(timed, a.rounds)
+    r_file = best[timed[0][0]]
+    rows = []
+    for what, fn in timed:
+        if fn is None:
+            continue
+        r = best[what]
+        if isinstance(r, str):
+            rows.append((name, f"{what.split(':')[0]}: {r}", 0, 0))
+        else:  # the folder row 1.00; the others: harness folder / them
+            rows.append((name, what, r, 1.0 if what == timed[0][0] else r_file / r))
+    return rows
+
+
+def print_rows(rows: list[tuple]) -> None:
     print(f"\n{'folder':8s} {'what':62s} {'images/s':>9s} {'ratio':>7s}")
     for name, what, r, ratio in rows:
         print(f"{name:8s} {what:62s} {r:9.1f} {ratio:7.2f}")
@@ -218,6 +250,22 @@ def main(argv=None):
         "\nratio: decode rows vs the first worker count; folder row 1.00; in-memory row = "
         "folder / in-memory; peer rows = harness folder / peer (> 1: the harness is faster)"
     )
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    import torch
+
+    from harness.export import export_2015_weights
+
+    base = Path(a.dir or tempfile.mkdtemp(prefix="bench-files-"))
+    weights = export_2015_weights(base / "random0_2015.pth", "random:0")
+    print(f"machine: {os.cpu_count()} cores; torch threads {torch.get_num_threads()}; dir {base}")
+    rows = []
+    for name, size, ext in FOLDERS:
+        rows += decode_rows(base, name, size, ext, a)
+        rows += end_to_end_rows(base, name, size, ext, weights, a)
+    print_rows(rows)
 
 
 if __name__ == "__main__":

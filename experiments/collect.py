@@ -36,6 +36,7 @@ import pandas as pd
 
 from harness import settings as S
 from harness.errors import ConfigError, MissingInputError
+from harness.experiment_registry import experiment
 from harness.runner import HYDRA_DIR, INCOMPLETE, Result, read_marker
 
 SETTINGS = S.ExperimentSettings(
@@ -167,9 +168,9 @@ def _job(d: Path | None, name: str, status: str | None = None, error: str = "", 
     return {"dir": d, "job": name, "status": status, "error": error, "expected": overrides}
 
 
-def _sweep_entries(p: Path) -> tuple[list[dict], dict | None]:
-    """The jobs of multirun dir ``p`` (its job list, when known, against its job dirs), and
-    what that job list is (None for a folder of run dirs without ``multirun.yaml``)."""
+def _job_subdirs(p: Path) -> list[Path]:
+    """The subdirs of ``p`` that are (or were meant to be) job dirs; an error when none holds a
+    run."""
     subs = [
         d
         for d in p.iterdir()
@@ -181,10 +182,11 @@ def _sweep_entries(p: Path) -> tuple[list[dict], dict | None]:
         raise MissingInputError(
             f"{p} holds no run dirs (no {PROVENANCE} or {INCOMPLETE} in it or its subdirectories)"
         )
-    expected, default_layout = sweep_jobs(p)
-    if not (p / MULTIRUN).exists():  # several run dirs in one folder: no job list to check
-        runs = sorted((d for d in subs if _is_run_dir(d)), key=lambda d: (len(d.name), d.name))
-        return [_job(d, d.name) for d in runs], None
+    return subs
+
+
+def _number_jobs(subs: list[Path], expected, default_layout: bool) -> tuple[dict, list[Path]]:
+    """``subs`` by the job number of the sweep each holds, and those that are no job of it."""
     by_num, foreign, unnumbered = {}, [], []
     for d in sorted(subs, key=lambda d: (len(d.name), d.name)):
         num = _job_num(d, default_layout)
@@ -204,7 +206,11 @@ def _sweep_entries(p: Path) -> tuple[list[dict], dict | None]:
             by_num[match] = d
         else:
             foreign.append(d)
-    n = len(expected) if expected is not None else max(by_num, default=-1) + 1
+    return by_num, foreign
+
+
+def _sweep_info(p: Path, expected, n: int) -> dict:
+    """What the job list of multirun dir ``p`` is (printed when not the basic sweeper's)."""
     info = {
         "sweep": str(p),
         "jobs": n,
@@ -215,6 +221,11 @@ def _sweep_entries(p: Path) -> tuple[list[dict], dict | None]:
     }
     if expected is None:
         print(f"collect: {p}: {info['job_list']}")
+    return info
+
+
+def _numbered_entries(p: Path, n: int, expected, by_num: dict, default_layout: bool) -> list:
+    """Jobs 0..n-1 of the sweep in ``p``: each its dir, or missing."""
     out = []
     for i in range(n):
         want = expected[i] if expected is not None else None
@@ -237,17 +248,36 @@ def _sweep_entries(p: Path) -> tuple[list[dict], dict | None]:
             )
         else:
             out.append(_job(d, d.name, overrides=want))
-    for d in foreign:
-        if _is_run_dir(d):
-            out.append(
-                _job(
-                    d,
-                    d.name,
-                    "not in sweep",
-                    f"{d} is no job of the sweep {p / MULTIRUN} describes ({n} jobs)",
-                )
-            )
-    return out, info
+    return out
+
+
+def _foreign_entries(p: Path, n: int, foreign: list[Path]) -> list:
+    """The run dirs in ``p`` that are no job of its sweep."""
+    return [
+        _job(
+            d,
+            d.name,
+            "not in sweep",
+            f"{d} is no job of the sweep {p / MULTIRUN} describes ({n} jobs)",
+        )
+        for d in foreign
+        if _is_run_dir(d)
+    ]
+
+
+def _sweep_entries(p: Path) -> tuple[list[dict], dict | None]:
+    """The jobs of multirun dir ``p`` (its job list, when known, against its job dirs), and
+    what that job list is (None for a folder of run dirs without ``multirun.yaml``)."""
+    subs = _job_subdirs(p)
+    expected, default_layout = sweep_jobs(p)
+    if not (p / MULTIRUN).exists():  # several run dirs in one folder: no job list to check
+        runs = sorted((d for d in subs if _is_run_dir(d)), key=lambda d: (len(d.name), d.name))
+        return [_job(d, d.name) for d in runs], None
+    by_num, foreign = _number_jobs(subs, expected, default_layout)
+    n = len(expected) if expected is not None else max(by_num, default=-1) + 1
+    info = _sweep_info(p, expected, n)
+    out = _numbered_entries(p, n, expected, by_num, default_layout)
+    return out + _foreign_entries(p, n, foreign), info
 
 
 def job_dirs(paths) -> tuple[list[dict], list[dict]]:
@@ -372,129 +402,164 @@ def _damaged(job: dict, error: str, experiment=None) -> dict:
     return {**job, "status": "damaged", "experiment": experiment, "error": error, "rows": 0}
 
 
+#: the columns of ``jobs.csv`` (then ``sweep``: what distinguishes each job)
+JOB_COLUMNS = ["job", "run_dir", "overrides", "status", "experiment", "error", "rows"]
+
+
+def _job_row(job: dict, status: str, experiment=None, error: str = "", rows: int = 0) -> dict:
+    return {**job, "status": status, "experiment": experiment, "error": error, "rows": rows}
+
+
+def _listed_job(e: dict, job: dict) -> dict:
+    """The row of a job whose status the job list already gave (missing, or no job of the
+    sweep): a foreign dir shows the overrides it ran."""
+    d, want = e["dir"], job["overrides"]
+    if d is not None and e["status"] != "missing":
+        try:
+            got = _overrides(d)
+        except _Damaged:
+            got = None
+        job["overrides"] = " ".join(got) if got is not None else want
+    return _job_row(job, e["status"], error=e["error"])
+
+
+def _other_sweep_error(e: dict, got: list[str]) -> str | None:
+    """Why the job in ``e["dir"]``, which ran overrides ``got``, is not the sweep's job
+    ``e["job"]`` (None when it is, or when that cannot be told)."""
+    ran, want_n = _normal(got), _normal(e["expected"] or [])
+    if e["expected"] is not None and None not in (ran, want_n) and ran != want_n:
+        want = " ".join(e["expected"])
+        return (
+            f"{e['dir']} ran {' '.join(got)}, but the sweep's job {e['job']} is {want}: a job of "
+            "another sweep"
+        )
+    return None
+
+
+def _job_table(job: dict, d: Path, prov: dict, name: str) -> tuple[dict, pd.DataFrame | None]:
+    """A finished job's row and its table ``name`` (None when it has none or it is damaged),
+    labelled with the job."""
+    exp_name = prov.get("experiment")
+    path = d / f"{name}.csv"
+    recorded = prov["outputs"].get(name)
+    recorded = recorded if isinstance(recorded, dict) else {}
+    if not path.exists():
+        if recorded.get("csv"):
+            return _damaged(job, f"{path} is gone ({PROVENANCE} lists it)", exp_name), None
+        return _job_row(job, f"no {name}.csv", exp_name), None
+    try:
+        t = read_table(path, recorded)
+    except _Damaged as exc:
+        return _damaged(job, str(exc), exp_name), None
+    row = _job_row(job, "ok", exp_name, rows=len(t))
+    t.insert(0, "job", d.name)
+    t["job_overrides"], t["job_run_dir"] = job["overrides"], str(d)
+    return row, t
+
+
+def _collect_job(e: dict, name: str) -> tuple[dict, pd.DataFrame | None, bool]:
+    """One job of :func:`job_dirs`: its row in ``jobs``, its rows of table ``name`` (None unless
+    collected) and whether its provenance notes random weights."""
+    d = e["dir"]
+    want = " ".join(e["expected"]) if e["expected"] is not None else ""
+    job = {"job": e["job"], "run_dir": str(d or e.get("dir_expected") or ""), "overrides": want}
+    if e["status"] is not None:  # missing, or no job of the sweep
+        return _listed_job(e, job), None, False
+    try:
+        got = _overrides(d)
+    except _Damaged as exc:
+        return _damaged(job, str(exc)), None, False
+    if got is not None:
+        job["overrides"] = " ".join(got)
+        error = _other_sweep_error(e, got)
+        if error is not None:
+            return _job_row(job, "not in sweep", error=error), None, False
+    marker = read_marker(d)
+    if marker is not None:
+        status = "failed" if marker.get("status") == "failed" else "unfinished"
+        return _job_row(job, status, marker.get("experiment"), marker.get("error", "")), None, False
+    try:
+        prov = read_provenance(d)
+    except _Damaged as exc:
+        return _damaged(job, str(exc)), None, False
+    random = "RANDOM" in str(prov.get("weights_note", "")).upper()
+    return (*_job_table(job, d, prov, name), random)
+
+
+def _finished_experiments(rows: list[dict], name: str) -> list:
+    """The experiments of the jobs that finished (table ``name`` collected, or none made)."""
+    return [r["experiment"] for r in rows if r["status"] in ("ok", f"no {name}.csv")]
+
+
+def _jobs_frame(rows: list[dict]) -> pd.DataFrame:
+    """``jobs.csv``: every job's row, and what distinguishes it (``sweep``: its overrides not
+    shared by all jobs)."""
+    jobs = pd.DataFrame([{c: j.get(c) for c in JOB_COLUMNS} for j in rows], columns=JOB_COLUMNS)
+    split = [str(o or "").split() for o in jobs.overrides] if len(jobs) else []
+    common = set.intersection(*map(set, split)) if split else set()
+    jobs["sweep"] = [" ".join(o for o in s if o not in common) for s in split]
+    return jobs
+
+
+def _gathered_table(parts: list[pd.DataFrame], jobs: pd.DataFrame) -> pd.DataFrame:
+    """The collected rows of every job, each labelled with its job's ``sweep`` (``job_sweep``)."""
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if len(table):
+        table.insert(1, "job_sweep", table.job.map(dict(zip(jobs.job, jobs.sweep))))
+    return table
+
+
+def _summaries(name: str, tables: dict, jobs: pd.DataFrame) -> tuple[dict, dict]:
+    """Experiment ``name``'s own summary tables of the collected rows (added to ``tables``), and
+    its figures and arrays, as a single-process run makes them."""
+    exp = experiment(name)
+    ok_dirs = [Path(d) for d in jobs.run_dir[jobs.status == "ok"]]
+    figures, arrays = {}, {}
+    if exp.collect is not None:
+        table = tables["table"]
+        takes_dirs = "run_dirs" in inspect.signature(exp.collect).parameters
+        tables.update(exp.collect(table, run_dirs=ok_dirs) if takes_dirs else exp.collect(table))
+        if exp.collect_figures is not None:
+            figures = exp.collect_figures(tables)
+    if exp.collect_arrays is not None:
+        arrays = exp.collect_arrays(ok_dirs)
+    return figures, arrays
+
+
+def _extra(jobs: pd.DataFrame, names: list, sweeps: list[dict]) -> dict:
+    """What provenance records of the collection."""
+    not_ok = jobs[jobs.status != "ok"]
+    return {
+        "experiments": sorted({n for n in names if n is not None}),
+        "n_jobs": len(jobs),
+        "n_jobs_ok": int((jobs.status == "ok").sum()),
+        "complete": not len(not_ok),
+        "sweeps": sweeps,
+        "jobs_not_ok": {str(j.job): str(j.status) for j in not_ok.itertuples()},
+    }
+
+
 # --------------------------------------------------------------------------- the experiment
 def compute(cfg) -> Result:
     if not cfg.runs:
         raise ConfigError("collect: give the runs, e.g. runs=[results/<experiment>/multirun_...]")
-    jobs, parts, names, random = [], [], [], False
     entries, sweeps = job_dirs(cfg.runs)
+    rows, parts, random = [], [], False
     for e in entries:
-        d = e["dir"]
-        want = " ".join(e["expected"]) if e["expected"] is not None else ""
-        job = {"job": e["job"], "run_dir": str(d or e.get("dir_expected") or ""), "overrides": want}
-        if e["status"] is not None:  # missing, or no job of the sweep
-            if d is not None and e["status"] != "missing":
-                try:
-                    got = _overrides(d)
-                except _Damaged:
-                    got = None
-                job["overrides"] = " ".join(got) if got is not None else want
-            jobs.append(
-                {**job, "status": e["status"], "error": e["error"], "experiment": None, "rows": 0}
-            )
-            continue
-        try:
-            got = _overrides(d)
-        except _Damaged as exc:
-            jobs.append(_damaged(job, str(exc)))
-            continue
-        if got is not None:
-            job["overrides"] = " ".join(got)
-            ran, want_n = _normal(got), _normal(e["expected"] or [])
-            if e["expected"] is not None and None not in (ran, want_n) and ran != want_n:
-                jobs.append(
-                    {
-                        **job,
-                        "status": "not in sweep",
-                        "experiment": None,
-                        "error": f"{d} ran {' '.join(got)}, but the sweep's job {e['job']} is "
-                        f"{want}: a job of another sweep",
-                        "rows": 0,
-                    }
-                )
-                continue
-        marker = read_marker(d)
-        if marker is not None:
-            jobs.append(
-                {
-                    **job,
-                    "status": "failed" if marker.get("status") == "failed" else "unfinished",
-                    "experiment": marker.get("experiment"),
-                    "error": marker.get("error", ""),
-                    "rows": 0,
-                }
-            )
-            continue
-        try:
-            prov = read_provenance(d)
-        except _Damaged as exc:
-            jobs.append(_damaged(job, str(exc)))
-            continue
-        experiment = prov.get("experiment")
-        random = random or "RANDOM" in str(prov.get("weights_note", "")).upper()
-        path = d / f"{cfg.table}.csv"
-        recorded = prov["outputs"].get(cfg.table)
-        recorded = recorded if isinstance(recorded, dict) else {}
-        if not path.exists():
-            if recorded.get("csv"):
-                jobs.append(_damaged(job, f"{path} is gone ({PROVENANCE} lists it)", experiment))
-                continue
-            names.append(experiment)
-            jobs.append(
-                {
-                    **job,
-                    "status": f"no {cfg.table}.csv",
-                    "experiment": experiment,
-                    "error": "",
-                    "rows": 0,
-                }
-            )
-            continue
-        try:
-            t = read_table(path, recorded)
-        except _Damaged as exc:
-            jobs.append(_damaged(job, str(exc), experiment))
-            continue
-        names.append(experiment)
-        jobs.append({**job, "status": "ok", "experiment": experiment, "error": "", "rows": len(t)})
-        t.insert(0, "job", d.name)
-        t["job_overrides"], t["job_run_dir"] = job["overrides"], str(d)
-        parts.append(t)
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    cols = ["job", "run_dir", "overrides", "status", "experiment", "error", "rows"]
-    jobs = pd.DataFrame([{c: j.get(c) for c in cols} for j in jobs], columns=cols)
-    # what distinguishes the jobs: the overrides not shared by all of them
-    split = [str(o or "").split() for o in jobs.overrides] if len(jobs) else []
-    common = set.intersection(*map(set, split)) if split else set()
-    jobs["sweep"] = [" ".join(o for o in s if o not in common) for s in split]
-    if len(table):
-        table.insert(1, "job_sweep", table.job.map(dict(zip(jobs.job, jobs.sweep))))
-    tables = {"table": table, "jobs": jobs}
+        row, part, job_random = _collect_job(e, cfg.table)
+        rows.append(row)
+        parts += [] if part is None else [part]
+        random = random or job_random
+    names = _finished_experiments(rows, cfg.table)
+    jobs = _jobs_frame(rows)
+    tables = {"table": _gathered_table(parts, jobs), "jobs": jobs}
     figures, arrays = {}, {}
     if len(set(names)) == 1 and parts and cfg.table == "table":
-        exp = experiment(names[0])
-        ok_dirs = [Path(d) for d in jobs.run_dir[jobs.status == "ok"]]
-        if exp.collect is not None:
-            takes_dirs = "run_dirs" in inspect.signature(exp.collect).parameters
-            tables.update(
-                exp.collect(table, run_dirs=ok_dirs) if takes_dirs else exp.collect(table)
-            )
-            if exp.collect_figures is not None:
-                figures = exp.collect_figures(tables)
-        if exp.collect_arrays is not None:
-            arrays = exp.collect_arrays(ok_dirs)
-    not_ok = jobs[jobs.status != "ok"]
+        figures, arrays = _summaries(names[0], tables, jobs)
     return Result(
         tables,
         random,
-        extra={
-            "experiments": sorted({n for n in names if n is not None}),
-            "n_jobs": len(jobs),
-            "n_jobs_ok": int((jobs.status == "ok").sum()),
-            "complete": not len(not_ok),
-            "sweeps": sweeps,
-            "jobs_not_ok": {str(j.job): str(j.status) for j in not_ok.itertuples()},
-        },
+        extra=_extra(jobs, names, sweeps),
         objects={"figures": figures, "arrays": arrays},
     )
 

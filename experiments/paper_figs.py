@@ -1399,10 +1399,10 @@ def _item_figures(item: Item, mod, rdir, kind: str, why: str) -> dict:
     return figs
 
 
-def present(result: Result, run) -> None:
-
-    chosen, out_dir, runs = (result.objects[k] for k in ("chosen", "out_dir", "runs"))
-    why = result.objects["out_why"]
+def _out_dir(result: Result, run) -> Path:
+    """Where the files go (this run's dir unless compute chose one), recorded, printed and
+    made."""
+    out_dir, why = result.objects["out_dir"], result.objects["out_why"]
     if out_dir is None:
         out_dir, why = run.run_dir, f"this run's dir: {why}"
     result.extra.update({"paper_figs_dir": str(out_dir.resolve()), "paper_figs_dir_reason": why})
@@ -1411,39 +1411,46 @@ def present(result: Result, run) -> None:
         "chooses another)"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    lines = {"paper": [], "additions": []}
-    for item in ITEMS:
-        rdir, rec, kind, why = chosen[item.experiment]
-        mod = experiment(item.experiment)
-        figs = _item_figures(item, mod, rdir, kind, why)
-        if kind == "none":  # the paper's numbers, measured left empty
-            tables = mod.paper_tables(None) if mod.paper_tables else {}
-        elif kind == "smoke":
-            tables = smoke_tables(mod, rdir)
-        else:
-            tables = mod.paper_tables(rdir) if mod.paper_tables else {}
-        extra = mod.paper_placeholders
-        if kind != "real" and extra is not None:  # e.g. the simulated splits beside Table 2
-            figs.update(extra(runs.get(item.experiment, []), item.command))
-        for name, fig in figs.items():
-            results.save_figure(fig, out_dir, name)
-        for name, df in tables.items():
-            note = {
-                "real": "",
-                "smoke": f" ({SMOKE})",
-                "none": f" (no qualifying run: {item.command})",
-            }[kind]
-            _write_table(out_dir, name, df, f"{item.paper}{note}")
-        files = ", ".join(f"`{n}`" for n in [*figs, *tables])
-        src = {
-            "real": f"`{rdir}`",
-            "smoke": f"`{rdir}` (smoke run: {why})",
-            "none": f"none: {why}",
-        }[kind]
-        cmd = f"`{_argv(rec, item)}`" if rec else f"`{item.command}` (to make it)"
-        sha = _sha(rdir) if rdir else "-"
-        lines[item.section].append(f"| {_cell(item.paper)} | {files} | {cmd} | {sha} | {src} |")
-    digits_lines = _present_digits(result.objects["digits"], out_dir)
+    return out_dir
+
+
+def _item_tables(mod, rdir, kind: str) -> dict:
+    """The item's tables: from its run (a smoke run's labelled SMOKE), or the paper's numbers
+    with measured left empty where there is no run."""
+    if kind == "none":  # the paper's numbers, measured left empty
+        return mod.paper_tables(None) if mod.paper_tables else {}
+    if kind == "smoke":
+        return smoke_tables(mod, rdir)
+    return mod.paper_tables(rdir) if mod.paper_tables else {}
+
+
+def _present_item(item: Item, chosen, runs: list, out_dir: Path) -> str:
+    """Write the item's figures and tables; its README row."""
+    rdir, rec, kind, why = chosen
+    mod = experiment(item.experiment)
+    figs = _item_figures(item, mod, rdir, kind, why)
+    tables = _item_tables(mod, rdir, kind)
+    extra = mod.paper_placeholders
+    if kind != "real" and extra is not None:  # e.g. the simulated splits beside Table 2
+        figs.update(extra(runs, item.command))
+    for name, fig in figs.items():
+        results.save_figure(fig, out_dir, name)
+    note = {"real": "", "smoke": f" ({SMOKE})", "none": f" (no qualifying run: {item.command})"}
+    for name, df in tables.items():
+        _write_table(out_dir, name, df, f"{item.paper}{note[kind]}")
+    files = ", ".join(f"`{n}`" for n in [*figs, *tables])
+    src = {
+        "real": f"`{rdir}`",
+        "smoke": f"`{rdir}` (smoke run: {why})",
+        "none": f"none: {why}",
+    }[kind]
+    cmd = f"`{_argv(rec, item)}`" if rec else f"`{item.command}` (to make it)"
+    sha = _sha(rdir) if rdir else "-"
+    return f"| {_cell(item.paper)} | {files} | {cmd} | {sha} | {src} |"
+
+
+def _readme(lines: dict, digits_lines: list[str]) -> str:
+    """``README.md``: per section, each item's files and where they come from."""
     head = [
         "| item | files (.png/.pdf, .md/.tex) | command of the source run | weights sha256 "
         "| source run |",
@@ -1481,7 +1488,18 @@ def present(result: Result, run) -> None:
         *digits_lines,
         "",
     ]
-    results.atomic_write_text(out_dir / "README.md", "\n".join(readme))
+    return "\n".join(readme)
+
+
+def present(result: Result, run) -> None:
+    chosen, runs = result.objects["chosen"], result.objects["runs"]
+    out_dir = _out_dir(result, run)
+    lines = {"paper": [], "additions": []}
+    for item in ITEMS:
+        row = _present_item(item, chosen[item.experiment], runs.get(item.experiment, []), out_dir)
+        lines[item.section].append(row)
+    digits_lines = _present_digits(result.objects["digits"], out_dir)
+    results.atomic_write_text(out_dir / "README.md", _readme(lines, digits_lines))
     run.table(
         result.table,
         title=f"paper_figs regenerated into {out_dir}",
