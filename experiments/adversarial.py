@@ -138,39 +138,11 @@ def compute(cfg) -> Result:
     got = inputs.load(cfg, nets=("backbone",), sources=("dataset",))
     net = got.net()
     n_images = int(a.n_images) if a.n_images else net.num_classes
-    source = got.source()
-    if getattr(source, "count", n_images) < n_images:  # generated start images: make enough
-        source = inputs.load(
-            cfg, nets=(), sources=("dataset",), source_overrides={"dataset": {"count": n_images}}
-        ).source()
-    source = source.first(n_images)
+    source = _start_source(cfg, got.source(), n_images)
     r0, r1, shard = shard_rows(a.get("shard"), n_images, int(a.batch_size))
     if net.device == "cpu":
-        est_min = (
-            (r1 - r0)
-            * (int(a.iterations) + 1)
-            * CPU_SECONDS_PER_IMAGE_STEP
-            * (net.input_size / 299) ** 2
-            / 60
-        )
-        if est_min > float(a.max_cpu_minutes):
-            raise ResourceUnavailable(
-                f"adversarial: {n_images} images x {a.iterations} iterations at "
-                f"{net.input_size}x{net.input_size} would take about {est_min:.0f} minutes on "
-                f"this CPU (limit attack.max_cpu_minutes={a.max_cpu_minutes}); use device=cuda "
-                "(1000 x 100 takes ~2.6 min on an H100), or fewer attack.n_images / "
-                "attack.iterations, or a smaller backbone.input_size, or raise "
-                "attack.max_cpu_minutes"
-            )
-    settings = attack.AttackSettings(
-        eps=float(a.eps),
-        eps_units=a.eps_units,
-        iterations=int(a.iterations),
-        n_splits=int(a.n_splits),
-        batch_size=int(a.batch_size),
-        attack_at=a.attack_at,
-        precision=a.precision,
-    )
+        _check_cpu_minutes(a, net, n_images, r1 - r0)
+    settings = _attack_settings(a)
     start = np.concatenate(list(source.batches_range(r0, r1, 256)))
     targets = attack.cycling_targets(n_images, net.num_classes)[r0:r1]  # the global cycle
     res = attack.run_attack(
@@ -187,19 +159,7 @@ def compute(cfg) -> Result:
     prov = provenance_columns(net, source, spec, cfg.seed)
     conf = attack_config(net, source, settings, n_images, cfg.seed)
     conf_sha = config_sha256(conf)
-    prov.update(
-        {
-            "attack_config_sha256": conf_sha,
-            "eps": settings.eps,
-            "eps_units": settings.eps_units,
-            "iterations": settings.iterations,
-            "attack_at": settings.attack_at,
-            "attack_precision": settings.precision,
-            "targets": f"cycling i mod {net.num_classes}",
-            "shard": shard or "none",
-            "shard_rows": f"{r0}-{r1}",
-        }
-    )
+    prov.update(_attack_provenance(settings, net.num_classes, conf_sha, shard, r0, r1))
     hist, final = build_tables(
         res.history, res.final, prov, settings, n_images, net.num_classes, res.seconds
     )
@@ -225,6 +185,65 @@ def compute(cfg) -> Result:
             "attack_config": conf,
         },
     )
+
+
+def _start_source(cfg, source, n_images: int):
+    """The first ``n_images`` start images (a generated source reloaded with ``count`` raised to
+    ``n_images`` where it has fewer)."""
+    if getattr(source, "count", n_images) < n_images:  # generated start images: make enough
+        source = inputs.load(
+            cfg, nets=(), sources=("dataset",), source_overrides={"dataset": {"count": n_images}}
+        ).source()
+    return source.first(n_images)
+
+
+def _check_cpu_minutes(a, net, n_images: int, n_rows: int) -> None:
+    """Refuse (with an estimate) a CPU attack on ``n_rows`` images expected to take longer than
+    ``attack.max_cpu_minutes``."""
+    est_min = (
+        n_rows
+        * (int(a.iterations) + 1)
+        * CPU_SECONDS_PER_IMAGE_STEP
+        * (net.input_size / 299) ** 2
+        / 60
+    )
+    if est_min > float(a.max_cpu_minutes):
+        raise ResourceUnavailable(
+            f"adversarial: {n_images} images x {a.iterations} iterations at "
+            f"{net.input_size}x{net.input_size} would take about {est_min:.0f} minutes on "
+            f"this CPU (limit attack.max_cpu_minutes={a.max_cpu_minutes}); use device=cuda "
+            "(1000 x 100 takes ~2.6 min on an H100), or fewer attack.n_images / "
+            "attack.iterations, or a smaller backbone.input_size, or raise "
+            "attack.max_cpu_minutes"
+        )
+
+
+def _attack_settings(a) -> attack.AttackSettings:
+    """The ``attack`` section as :class:`harness.attack.AttackSettings`."""
+    return attack.AttackSettings(
+        eps=float(a.eps),
+        eps_units=a.eps_units,
+        iterations=int(a.iterations),
+        n_splits=int(a.n_splits),
+        batch_size=int(a.batch_size),
+        attack_at=a.attack_at,
+        precision=a.precision,
+    )
+
+
+def _attack_provenance(settings, num_classes: int, conf_sha: str, shard, r0: int, r1: int) -> dict:
+    """The attack's provenance columns (beside the backbone's and the source's)."""
+    return {
+        "attack_config_sha256": conf_sha,
+        "eps": settings.eps,
+        "eps_units": settings.eps_units,
+        "iterations": settings.iterations,
+        "attack_at": settings.attack_at,
+        "attack_precision": settings.precision,
+        "targets": f"cycling i mod {num_classes}",
+        "shard": shard or "none",
+        "shard_rows": f"{r0}-{r1}",
+    }
 
 
 def attack_config(net, source, settings, n_images: int, seed) -> dict:
@@ -357,43 +376,55 @@ def present(result: Result, run) -> None:
         ),
         "before_after",
     )
+    if o["save_images"]:
+        _save_images(run, res)
+    if shard:  # what collect needs to merge the shards exactly
+        _save_segments(run, res, o)
+
+
+def _save_images(run, res) -> None:
+    """``images.npz``: the start and final images (uint8) and the targets."""
     from harness.results import atomic_path
 
-    if o["save_images"]:
-        with atomic_path(run.run_dir / "images.npz", suffix=".npz") as tmp, open(tmp, "wb") as fh:
-            np.savez(
-                fh, start_uint8=res.start_uint8, final_uint8=res.final_uint8, targets=res.targets
-            )
-        run.outputs["images"] = {"npz": str(run.run_dir / "images.npz")}
-    if shard:  # what collect needs to merge the shards exactly
-        e = res.extra
-        meta = {
-            "shard": shard,
-            "attack_config": o["attack_config"],
-            "attack_config_sha256": config_sha256(o["attack_config"]),
-            "row_offset": e["row_offset"],
-            "n_total": e["n_total"],
-            "n_splits": e["n_splits"],
-            "iterations": e["iterations"],
-            "linf_bound_network": e["linf_bound_network"],
-            "seconds": res.seconds,
-        }
-        with atomic_path(run.run_dir / SEGMENTS, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                meta=np.array(json.dumps(meta)),
-                class_names=np.array(o["class_names"]),
-                start_uint8=res.start_uint8,
-                final_uint8=res.final_uint8,
-                targets=res.targets,
-                **e["segments"],
-            )
-            fh.close()
-            digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-        # collect checks the file against this (a damaged or swapped shard is refused)
-        run.outputs["segments"] = {"npz": str(run.run_dir / SEGMENTS), "sha256": digest}
+    with atomic_path(run.run_dir / "images.npz", suffix=".npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, start_uint8=res.start_uint8, final_uint8=res.final_uint8, targets=res.targets)
+    run.outputs["images"] = {"npz": str(run.run_dir / "images.npz")}
 
 
+def _save_segments(run, res, o: dict) -> None:
+    """A shard's ``attack_segments.npz`` (what collect merges) and its sha256 in the outputs."""
+    from harness.results import atomic_path
+
+    shard = o["shard"]
+    e = res.extra
+    meta = {
+        "shard": shard,
+        "attack_config": o["attack_config"],
+        "attack_config_sha256": config_sha256(o["attack_config"]),
+        "row_offset": e["row_offset"],
+        "n_total": e["n_total"],
+        "n_splits": e["n_splits"],
+        "iterations": e["iterations"],
+        "linf_bound_network": e["linf_bound_network"],
+        "seconds": res.seconds,
+    }
+    with atomic_path(run.run_dir / SEGMENTS, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            meta=np.array(json.dumps(meta)),
+            class_names=np.array(o["class_names"]),
+            start_uint8=res.start_uint8,
+            final_uint8=res.final_uint8,
+            targets=res.targets,
+            **e["segments"],
+        )
+        fh.close()
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    # collect checks the file against this (a damaged or swapped shard is refused)
+    run.outputs["segments"] = {"npz": str(run.run_dir / SEGMENTS), "sha256": digest}
+
+
+# --------------------------------------------- attack shards: merged by +experiment=collect
 SEGMENTS = "attack_segments.npz"
 META_KEYS = ("n_splits", "iterations", "linf_bound_network", "seconds")
 
@@ -507,14 +538,10 @@ def _missing(metas: list, a: int, b: int, n_total: int) -> str:
     )
 
 
-def merge_shards(run_dirs):
-    parts = [z for z in (load_shard(d) for d in run_dirs) if z is not None]
-    if not parts:
-        return None
-    conf_sha = check_same_attack(parts)
-    parts.sort(key=lambda z: z["_meta"]["row_offset"])
+def check_rows_covered(parts: list, n_total: int) -> None:
+    """Refuse (one line) shards (sorted by row) that are there twice, overlap, or leave rows of
+    the attack's ``n_total`` images out."""
     metas = [z["_meta"] for z in parts]
-    n_total = metas[0]["n_total"]
     end, prev = 0, None
     for m, z in zip(metas, parts):
         start = m["row_offset"]
@@ -533,6 +560,17 @@ def merge_shards(run_dirs):
         end, prev = start + len(z["targets"]), z
     if end != n_total:
         raise ConfigError(_missing(metas, end, n_total, n_total))
+
+
+def merge_shards(run_dirs):
+    parts = [z for z in (load_shard(d) for d in run_dirs) if z is not None]
+    if not parts:
+        return None
+    conf_sha = check_same_attack(parts)
+    parts.sort(key=lambda z: z["_meta"]["row_offset"])
+    metas = [z["_meta"] for z in parts]
+    n_total = metas[0]["n_total"]
+    check_rows_covered(parts, n_total)
     keys = [
         k for k in parts[0] if "_" in k and k.split("_", 1)[0].startswith(("it", "exact", "quant"))
     ]

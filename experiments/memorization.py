@@ -94,18 +94,80 @@ def compute(cfg) -> Result:
     n = min(int(cfg.n_samples), len(held)) if cfg.n_samples else len(held)
     spec, thr = config.split_spec(cfg), float(cfg.dup_threshold)
     kid_size = kid_subset_size(cfg.kid.subset_size, n, len(train))
+    # C_T's held-out test sample: the second half of the held-out set, the same for every row
+    # (the held-out generator's samples in it are left out of its C_T: ct_n_generated)
+    test_start = len(held) // 2
+    m = _Measures(cfg, tr.pool, tr_f, he.pool[test_start:], spec, thr, kid_size)
 
-    def vs_train(sample_pool) -> dict:  # FID/KID against the training set, as FID is used
+    rows = []
+    for K in [int(v) for v in cfg.replay_sizes if int(v) <= len(train)]:
+        # replay the first K training images, uniformly with replacement
+        idx = np.random.default_rng([int(cfg.seed), K]).integers(0, K, size=n)
+        rows.append(
+            m.row(
+                f"replays {K:,} memorised training images",
+                K,
+                tr.probs[idx],
+                tr_f[idx],
+                tr.pool[idx],
+                tr.pool[idx],
+            )
+        )
+    hi = np.arange(n)
+    rows.append(
+        m.row(
+            "held-out images (generalises, no copies)",
+            0,
+            he.probs[hi],
+            he_f[hi],
+            he.pool[hi],
+            he.pool[hi[hi < test_start]],
+        )
+    )
+    table = pd.DataFrame(rows)
+    full = dataclasses.replace(spec, n_splits=min(spec.n_splits, len(train)))
+    table["train_is_full"] = scores.inception_score(tr.probs, splits=full).mean
+    for kk, v in _provenance(cfg, net, spec, n, thr, tr.pool, train, held).items():
+        table[kk] = v
+    return Result({"table": table}, got.random_weights, objects={"what": bname, "n": n, "thr": thr})
+
+
+@dataclasses.dataclass
+class _Measures:
+    """What every generator's row is measured against: the training set (pool features, raw and
+    centred-normalised), C_T's held-out test sample, and the run's settings."""
+
+    cfg: object
+    train_pool: np.ndarray
+    train_f: np.ndarray
+    ct_test: np.ndarray
+    spec: object
+    thr: float
+    kid_size: int
+
+    def row(self, generator: str, memorised: int, probs, feats, pool, generated) -> dict:
+        """One generator's row: IS and S(G) of ``probs``, its copy rates (``feats``: centred,
+        normalised), FID/KID of ``pool`` against train and C_T/authenticity of ``generated``."""
+        r = {"generator": generator, "memorised_images": memorised}
+        r.update(score_row(probs, self.spec))
+        r.update(duplicate_rates(feats, self.train_f, self.thr))
+        r.update(self.vs_train(pool))
+        r.update(self.copying(generated))
+        return r
+
+    def vs_train(self, sample_pool) -> dict:
+        """FID/KID against the training set, as FID is used."""
+        kid = self.cfg.kid
         with warnings.catch_warnings():  # recorded per row (fid_rank_deficient)
             warnings.simplefilter("ignore", fm.RankDeficientWarning)
-            f = fm.fid(sample_pool, tr.pool)
+            f = fm.fid(sample_pool, self.train_pool)
         k = fm.kid(
             sample_pool,
-            tr.pool,
-            int(cfg.kid.subsets),
-            kid_size,
-            int(cfg.kid.seed),
-            matmul_dtype=cfg.kid.matmul_dtype,
+            self.train_pool,
+            int(kid.subsets),
+            self.kid_size,
+            int(kid.seed),
+            matmul_dtype=kid.matmul_dtype,
         )
         return {
             "fid_vs_train": f.value,
@@ -115,42 +177,23 @@ def compute(cfg) -> Result:
             **k.provenance(),
         }
 
-    # C_T's held-out test sample: the second half of the held-out set, the same for every row
-    # (the held-out generator's samples in it are left out of its C_T: ct_n_generated)
-    test_start = len(held) // 2
-    ct_test = he.pool[test_start:]
+    def copying(self, generated) -> dict:
+        """Data-copying (C_T) and authenticity columns of ``generated``."""
+        out = metric_set.data_copying_columns(
+            self.train_pool, self.ct_test, generated, self.cfg.data_copying
+        )
+        out.update(metric_set.authenticity_columns(self.train_pool, generated))
+        return {**out, "ct_n_generated": len(generated), "ct_n_test": len(self.ct_test)}
 
-    def copying(generated) -> dict:
-        out = metric_set.data_copying_columns(tr.pool, ct_test, generated, cfg.data_copying)
-        out.update(metric_set.authenticity_columns(tr.pool, generated))
-        return {**out, "ct_n_generated": len(generated), "ct_n_test": len(ct_test)}
 
-    rows = []
-    for K in [int(v) for v in cfg.replay_sizes if int(v) <= len(train)]:
-        # replay the first K training images, uniformly with replacement
-        idx = np.random.default_rng([int(cfg.seed), K]).integers(0, K, size=n)
-        r = {"generator": f"replays {K:,} memorised training images", "memorised_images": K}
-        r.update(score_row(tr.probs[idx], spec))
-        r.update(duplicate_rates(tr_f[idx], tr_f, thr))
-        r.update(vs_train(tr.pool[idx]))
-        r.update(copying(tr.pool[idx]))
-        rows.append(r)
-    r = {"generator": "held-out images (generalises, no copies)", "memorised_images": 0}
-    hi = np.arange(n)
-    r.update(score_row(he.probs[hi], spec))
-    r.update(duplicate_rates(he_f[hi], tr_f, thr))
-    r.update(vs_train(he.pool[hi]))
-    r.update(copying(he.pool[hi[hi < test_start]]))
-    rows.append(r)
-    table = pd.DataFrame(rows)
-    full = dataclasses.replace(spec, n_splits=min(spec.n_splits, len(train)))
-    table["train_is_full"] = scores.inception_score(tr.probs, splits=full).mean
+def _provenance(cfg, net, spec, n: int, thr: float, train_pool, train, held) -> dict:
+    """The table's provenance columns: the backbone's, the settings and both image sets'."""
     prov = provenance_columns(net, None, spec, cfg.seed)
     prov.update(
         {
             "n_samples": n,
             "dup_threshold_cosine": thr,
-            "features": f"pool ({tr.pool.shape[1]}), centred on the train mean",
+            "features": f"pool ({train_pool.shape[1]}), centred on the train mean",
             "ct_sets": "train: the training set; held-out test: the second half of the "
             "held-out set (the held-out generator's C_T uses its samples in the first half)",
             "authenticity_real": "the training set",
@@ -164,9 +207,7 @@ def compute(cfg) -> Result:
             "heldout_dataset_label": dataset_label(held),
         }
     )
-    for kk, v in prov.items():
-        table[kk] = v
-    return Result({"table": table}, got.random_weights, objects={"what": bname, "n": n, "thr": thr})
+    return prov
 
 
 def present(result: Result, run) -> None:

@@ -21,6 +21,7 @@ and ``table.csv`` into the run dir.  Every run-wide key works (``backbone=``, ``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -224,9 +225,66 @@ B_KEYS = (
 )
 
 
+@dataclasses.dataclass
+class _Scoring:
+    """One score run's inputs, all checked before any network pass: the loaded sources and
+    network, the kinds of ``a``/``b``, the split spec, the reference statistics (``b`` a stats
+    .npz) and the KID settings."""
+
+    cfg: object
+    got: object
+    kinds: dict
+    net: object
+    src: object
+    ref: object  # b's images (None without b or for statistics)
+    head: bool  # the backbone has a classifier head: IS
+    has_b: bool
+    spec: object
+    stats: object = None
+    stats_notes: object = None
+    kid_cfg: dict | None = None
+
+
 def compute(cfg) -> Result:
     fm.check_kid_matmul_dtype(cfg.kid.matmul_dtype)
     fm.check_prdc_ball(cfg.prdc.ball)
+    sc = _prepare(cfg)
+    with _Key("a", cfg.a):  # one pass over a: logits and (with b) pool features together
+        out = outputs(cfg, sc.net, sc.src, features=sc.has_b, label="a")
+    ref_f = None
+    if sc.ref is not None:
+        with _Key("b", cfg.b):
+            ref_f = outputs(cfg, sc.net, sc.ref, features=True, label="b").pool
+
+    prov = sc.net.provenance()
+    res: dict = {
+        "a": {"path": str(cfg.a), "kind": sc.kinds["a"], "n": len(sc.src)},
+        "b": None,
+        "backbone": prov["backbone"],
+        "protocol": (cfg.get("protocol") or {}).get("name"),
+        "random_weights": bool(sc.net.random_weights),
+        "weights": weights_status(prov),
+    }
+    # the same keys with or without b (null where not computed)
+    res.update(dict.fromkeys(B_KEYS))
+    notes = []
+    rk, sg = _add_inception_score(res, sc, out)
+    fid_line = _add_b_scores(res, notes, sc, out.pool, ref_f) if sc.has_b else None
+    line, latex = _reporting_line(sc, prov, rk, sg, fid_line)
+    res.update({"reporting_line": line, "reporting_line_latex": latex, "notes": notes})
+    res = _finite(res)
+    return Result(
+        {"table": pd.DataFrame([_table_row(sc, res)])},
+        sc.got.random_weights,
+        extra={"score": {k: v for k, v in res.items() if k != "reporting_line_latex"}},
+        objects={"score": res},
+    )
+
+
+def _prepare(cfg) -> _Scoring:
+    """Load ``a`` (and ``b``'s images) and the backbone; refuse, before any network pass, what
+    cannot be scored (no head and no b, no features for FID, too few images for the splits,
+    statistics of another backbone, a KID subset larger than a set)."""
     kinds = {"a": input_kind(cfg.a, "a")}
     if cfg.get("b") is not None:
         kinds["b"] = input_kind(cfg.b, "b")
@@ -250,133 +308,133 @@ def compute(cfg) -> Result:
             f"n_splits={spec.n_splits} is more than the N={len(src)} images of a={cfg.a}; use "
             f"n_splits<={len(src)} (or more images)"
         )
-    stats = stats_notes = None
+    sc = _Scoring(cfg, got, kinds, net, src, ref, head, has_b, spec)
     if kinds.get("b") == "stats":  # checked before any network pass
-        stats, stats_notes = fm.load_stats(
+        sc.stats, sc.stats_notes = fm.load_stats(
             cfg.b,
             expect=fm.stats_meta(net),
             allow_mismatched=as_bool(cfg.allow_mismatched_stats, "allow_mismatched_stats"),
         )
-    kid_cfg = OmegaConf.to_container(cfg.kid, resolve=True)
-    if ref is not None and kid_cfg["subset_size"] != "auto":
-        fm.check_kid_subset(int(kid_cfg["subset_size"]), min(len(src), len(ref)))
+    sc.kid_cfg = OmegaConf.to_container(cfg.kid, resolve=True)
+    if ref is not None and sc.kid_cfg["subset_size"] != "auto":
+        fm.check_kid_subset(int(sc.kid_cfg["subset_size"]), min(len(src), len(ref)))
+    return sc
 
-    with _Key("a", cfg.a):  # one pass over a: logits and (with b) pool features together
-        out = outputs(cfg, net, src, features=has_b, label="a")
-    ref_f = None
-    if ref is not None:
-        with _Key("b", cfg.b):
-            ref_f = outputs(cfg, net, ref, features=True, label="b").pool
 
-    prov = net.provenance()
-    res: dict = {
-        "a": {"path": str(cfg.a), "kind": kinds["a"], "n": len(src)},
-        "b": None,
-        "backbone": prov["backbone"],
-        "protocol": (cfg.get("protocol") or {}).get("name"),
-        "random_weights": bool(net.random_weights),
-        "weights": weights_status(prov),
-    }
-    # the same keys with or without b (null where not computed)
-    res.update(dict.fromkeys(B_KEYS))
-    notes = []
-    rk = sg = None
-    if head:
-        prep = scores.prepare(out.probs)
-        rk = scores.inception_score(prep, splits=spec)
-        sg = scores.improved_score(prep)
+def _add_inception_score(res: dict, sc: _Scoring, out):
+    """IS (over the splits) and S(G) of a's probabilities (``out``: a's outputs) into ``res``;
+    the (IS, S(G)) results, or (None, None) with a note for a backbone without a classifier
+    head (its probabilities are never computed)."""
+    if not sc.head:
+        res.update({"is_mean": None, "is_std": None, "is_note": "no classifier head"})
+        return None, None
+    spec = sc.spec
+    prep = scores.prepare(out.probs)
+    rk = scores.inception_score(prep, splits=spec)
+    sg = scores.improved_score(prep)
+    res.update(
+        {
+            "is_mean": rk.mean,
+            "is_std": rk.std,
+            "is_std_ddof": rk.ddof,
+            "n_splits": rk.n_splits,
+            "split_sizes": sorted({int(s) for s in rk.split_sizes}),
+            **{k: v for k, v in spec.provenance().items() if k not in ("n_splits",)},
+            "sg_nats": sg.nats,
+            "sg_bits": sg.bits,
+            "sg_sem_nats": sg.sem,
+        }
+    )
+    return rk, sg
+
+
+def _add_b_scores(res: dict, notes: list, sc: _Scoring, pool, ref_f) -> str:
+    """FID and KID (and with b's images PRDC) of a's pool features against b into ``res``, what
+    was not computed into ``notes``; the FID phrase of the reporting line."""
+    cfg, src, stats = sc.cfg, sc.src, sc.stats
+    b_n = len(sc.ref) if sc.ref is not None else (stats.n if stats.n > 0 else None)
+    res["b"] = {"path": str(cfg.b), "kind": sc.kinds["b"], "n": b_n}
+    name = Path(str(cfg.b)).name or str(cfg.b)
+    n_txt = f"{b_n:,} images" if b_n else "N unknown"
+    label = f"{'statistics' if stats is not None else sc.kinds['b']} {name} ({n_txt})"
+    check = sanity.check_feature_distance(
+        pool,
+        ref_f,
+        ref_stats=stats,
+        stats_notes=sc.stats_notes or (),
+        kid_cfg=sc.kid_cfg if ref_f is not None else None,
+        ref_label=label,
+    )
+    d = check.details
+    fid_line = sanity.fid_phrase(check)
+    res.update(
+        {
+            "fid": _f(d["fid"]),
+            "fid_method": d.get("fid_method"),
+            "kid_mean": _f(d.get("kid_mean")),
+            "kid_std": _f(d.get("kid_std")),
+            "kid_subsets": d.get("kid_subsets"),
+            "kid_subset_size": d.get("kid_subset_size"),
+            "kid_seed": d.get("kid_seed"),
+            "reference_stats": None if stats is None else check.value.get("reference_stats"),
+        }
+    )
+    if stats is not None:
+        notes.append("KID and PRDC need the reference's images (b= a folder or .npz)")
+    if len(src) < sanity.FID_MIN_SAMPLES:
+        notes.append(
+            f"N = {len(src):,} < {sanity.FID_MIN_SAMPLES:,}: FID is biased upwards and not "
+            "comparable across N (exact here: no approximate matrix square root)"
+        )
+    if ref_f is not None:
+        _add_prdc(res, notes, cfg.prdc, pool, ref_f)
+    return fid_line
+
+
+def _add_prdc(res: dict, notes: list, prdc_cfg, pool, ref_f) -> None:
+    """Precision, recall, density and coverage of a against b's images into ``res`` (a note
+    when a set has too few images for the neighbourhoods)."""
+    k_pr, k_dc = int(prdc_cfg.k_precision_recall), int(prdc_cfg.k_density_coverage)
+    if min(len(ref_f), len(pool)) > max(k_pr, k_dc):
+        p = fm.prdc(ref_f, pool, k_pr, k_dc, ball=str(prdc_cfg.ball))
         res.update(
             {
-                "is_mean": rk.mean,
-                "is_std": rk.std,
-                "is_std_ddof": rk.ddof,
-                "n_splits": rk.n_splits,
-                "split_sizes": sorted({int(s) for s in rk.split_sizes}),
-                **{k: v for k, v in spec.provenance().items() if k not in ("n_splits",)},
-                "sg_nats": sg.nats,
-                "sg_bits": sg.bits,
-                "sg_sem_nats": sg.sem,
+                "precision": p.precision,
+                "recall": p.recall,
+                "density": p.density,
+                "coverage": p.coverage,
+                **p.provenance(),
             }
         )
     else:
-        res.update({"is_mean": None, "is_std": None, "is_note": "no classifier head"})
-    fid_line = None
-    if has_b:
-        b_n = len(ref) if ref is not None else (stats.n if stats.n > 0 else None)
-        res["b"] = {"path": str(cfg.b), "kind": kinds["b"], "n": b_n}
-        name = Path(str(cfg.b)).name or str(cfg.b)
-        n_txt = f"{b_n:,} images" if b_n else "N unknown"
-        label = f"{'statistics' if stats is not None else kinds['b']} {name} ({n_txt})"
-        check = sanity.check_feature_distance(
-            out.pool,
-            ref_f,
-            ref_stats=stats,
-            stats_notes=stats_notes or (),
-            kid_cfg=kid_cfg if ref_f is not None else None,
-            ref_label=label,
-        )
-        d = check.details
-        fid_line = sanity.fid_phrase(check)
-        res.update(
-            {
-                "fid": _f(d["fid"]),
-                "fid_method": d.get("fid_method"),
-                "kid_mean": _f(d.get("kid_mean")),
-                "kid_std": _f(d.get("kid_std")),
-                "kid_subsets": d.get("kid_subsets"),
-                "kid_subset_size": d.get("kid_subset_size"),
-                "kid_seed": d.get("kid_seed"),
-                "reference_stats": None if stats is None else check.value.get("reference_stats"),
-            }
-        )
-        if stats is not None:
-            notes.append("KID and PRDC need the reference's images (b= a folder or .npz)")
-        if len(src) < sanity.FID_MIN_SAMPLES:
-            notes.append(
-                f"N = {len(src):,} < {sanity.FID_MIN_SAMPLES:,}: FID is biased upwards and not "
-                "comparable across N (exact here: no approximate matrix square root)"
-            )
-        k_pr, k_dc = int(cfg.prdc.k_precision_recall), int(cfg.prdc.k_density_coverage)
-        if ref_f is not None and min(len(ref_f), len(out.pool)) > max(k_pr, k_dc):
-            p = fm.prdc(ref_f, out.pool, k_pr, k_dc, ball=str(cfg.prdc.ball))
-            res.update(
-                {
-                    "precision": p.precision,
-                    "recall": p.recall,
-                    "density": p.density,
-                    "coverage": p.coverage,
-                    **p.provenance(),
-                }
-            )
-        elif ref_f is not None:
-            notes.append(f"PRDC needs more than {max(k_pr, k_dc)} images in a and in b")
-    if head:
+        notes.append(f"PRDC needs more than {max(k_pr, k_dc)} images in a and in b")
+
+
+def _reporting_line(sc: _Scoring, prov: dict, rk, sg, fid_line) -> tuple[str, str]:
+    """The ready-to-paste reporting line and its LaTeX form (the sanity report's)."""
+    if sc.head:
         line, latex = sanity.reporting_line(prov, rk, sg.nats)
         if fid_line:
             line, latex = f"{line} · {fid_line}", f"{latex}; {results.tex_escape(fid_line)}"
-    else:
-        from experiments.sanity import features_line
+        return line, latex
+    return sanity.features_line(prov, len(sc.src), fid_line)
 
-        line, latex = features_line(prov, len(src), fid_line)
-    res.update({"reporting_line": line, "reporting_line_latex": latex, "notes": notes})
-    res = _finite(res)
-    row = {
+
+def _table_row(sc: _Scoring, res: dict) -> dict:
+    """``table.csv``'s one row: a, b, every scalar of the result, the weights status and the
+    provenance columns."""
+    cfg = sc.cfg
+    return {
         "a": str(cfg.a),
-        "b": None if not has_b else str(cfg.b),
+        "b": None if not sc.has_b else str(cfg.b),
         **{
             k: v
             for k, v in res.items()
             if not isinstance(v, (dict, list)) and k not in ("reporting_line_latex",)
         },
         "weights_status": res["weights"]["status"],
-        **provenance_columns(net, src, spec if head else None, cfg.seed),
+        **provenance_columns(sc.net, sc.src, sc.spec if sc.head else None, cfg.seed),
     }
-    return Result(
-        {"table": pd.DataFrame([row])},
-        got.random_weights,
-        extra={"score": {k: v for k, v in res.items() if k != "reporting_line_latex"}},
-        objects={"score": res},
-    )
 
 
 def _pm(mean, std) -> str:

@@ -279,59 +279,23 @@ def run_attack(
         raise HarnessError(f"backbone {net.name} has no gradient path for the attack")
     start_uint8 = check_images(start_uint8, net.min_image_side)
     n = len(start_uint8)
-    tgt = cycling_targets(n, net.num_classes) if targets is None else np.asarray(targets)
-    if tgt.shape != (n,) or tgt.min() < 0 or tgt.max() >= net.num_classes:
-        raise HarnessError(f"attack targets must be {n} class indices in [0, {net.num_classes})")
+    tgt = _checked_targets(targets, n, net.num_classes)
     n_total = n if n_total is None else int(n_total)
     if row_offset % s.batch_size:
         raise HarnessError("a shard must start on a batch boundary (attack.batch_size)")
     bounds = split_bounds(n_total, int(s.n_splits))
-    n_splits = len(bounds)
     T = net.attack_target(s)
+    run = _AttackRun(net, s, T, tgt, row_offset, bounds)
     x = T.start(start_uint8)
     x0 = T.clone(x)
     t0 = time.perf_counter()
-    history = []
-    segments = {}
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=int(s.iterations), desc=f"FGSM {net.name}", unit="it", leave=False)
-    for it in range(int(s.iterations) + 1):
-        do_step = it < s.iterations
-        # distances of the images scored in this pass (x after `it` steps), before it is stepped
-        dist = T.distances(x, x0)
-        st = SegmentStats()
-        for a in range(0, n, s.batch_size):
-            b = min(a + s.batch_size, n)
-            lg, new = T.step(T.slice(x, a, b), tgt[a:b], do_step)
-            st.add(lg, tgt[a:b], row_offset + a, bounds, {k: v[a:b] for k, v in dist.items()})
-            if do_step:
-                T.assign(x, a, b, new)
-        segments[f"it{it}_"] = st.arrays(f"it{it}_")
-        row = {"iteration": it, **summarize(segments[f"it{it}_"], f"it{it}_", n_splits)}
-        history.append(row)
-        if bar is not None and do_step:
-            bar.update(1)
-            bar.set_postfix(IS=f"{row['is_mean']:.1f}")
-    if bar is not None:
-        bar.close()
+    history, segments = _fgsm_iterations(run, x, x0, progress)
     seconds = time.perf_counter() - t0
     final_uint8 = T.to_uint8(x)
-    ex, qu = SegmentStats(), SegmentStats()
-    exact_logits = T.concat_logits_exact(x)
-    for a in range(0, n, s.batch_size):
-        b = min(a + s.batch_size, n)
-        ex.add(exact_logits[a:b], tgt[a:b], row_offset + a, bounds)
-        # the images a user would publish: uint8, through the backbone's ordinary path (in the
-        # attack's batches, so a shard computes exactly what the unsharded run computes)
-        qu.add(net.logits(final_uint8[a:b]), tgt[a:b], row_offset + a, bounds)
-    segments["exact_"] = ex.arrays("exact_")
-    segments["quant_"] = qu.arrays("quant_")
+    segments.update(_final_passes(run, x, final_uint8))
     flat = {k: v for d in segments.values() for k, v in d.items()}
     linf_bound = s.iterations * float(np.max(np.asarray(_as_np(T.eps))))
-    final = final_from_segments(flat, history, n_splits, net.num_classes, linf_bound)
+    final = final_from_segments(flat, history, run.n_splits, net.num_classes, linf_bound)
     return AttackResult(
         history,
         start_uint8,
@@ -343,12 +307,91 @@ def run_attack(
             "images_per_second_iteration": n * max(int(s.iterations), 1) / max(seconds, 1e-9),
             "segments": flat,
             "linf_bound_network": linf_bound,
-            "n_splits": n_splits,
+            "n_splits": run.n_splits,
             "row_offset": int(row_offset),
             "n_total": n_total,
             "iterations": int(s.iterations),
         },
     )
+
+
+def _checked_targets(targets, n: int, num_classes: int) -> np.ndarray:
+    """The cycling targets (``targets=None``) or the given ones, checked: n class indices."""
+    tgt = cycling_targets(n, num_classes) if targets is None else np.asarray(targets)
+    if tgt.shape != (n,) or tgt.min() < 0 or tgt.max() >= num_classes:
+        raise HarnessError(f"attack targets must be {n} class indices in [0, {num_classes})")
+    return tgt
+
+
+@dataclass
+class _AttackRun:
+    """One :func:`run_attack`: the network, its gradient path, the targets and where these rows
+    sit in the global splits (``row_offset``, ``bounds``)."""
+
+    net: object
+    s: AttackSettings
+    T: object  # the backbone's attack target (gradient path)
+    targets: np.ndarray
+    row_offset: int
+    bounds: list
+
+    @property
+    def n_splits(self) -> int:
+        return len(self.bounds)
+
+    def batches(self):
+        """(a, b) of every attack batch, in order."""
+        n = len(self.targets)
+        for a in range(0, n, self.s.batch_size):
+            yield a, min(a + self.s.batch_size, n)
+
+    def add(self, st: SegmentStats, a: int, b: int, logits, dist: dict | None = None) -> None:
+        """Rows a..b's logits (and distances) into ``st``, at their global row numbers."""
+        st.add(logits, self.targets[a:b], self.row_offset + a, self.bounds, dist)
+
+
+def _fgsm_iterations(run: _AttackRun, x, x0, progress: bool) -> tuple[list, dict]:
+    """Score x, then step it, ``iterations`` times (and score the last x): the per-iteration
+    history rows and segment arrays (``it<k>_``).  ``x`` is stepped in place."""
+    s, T = run.s, run.T
+    history, segments = [], {}
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=int(s.iterations), desc=f"FGSM {run.net.name}", unit="it", leave=False)
+    for it in range(int(s.iterations) + 1):
+        do_step = it < s.iterations
+        # distances of the images scored in this pass (x after `it` steps), before it is stepped
+        dist = T.distances(x, x0)
+        st = SegmentStats()
+        for a, b in run.batches():
+            lg, new = T.step(T.slice(x, a, b), run.targets[a:b], do_step)
+            run.add(st, a, b, lg, {k: v[a:b] for k, v in dist.items()})
+            if do_step:
+                T.assign(x, a, b, new)
+        segments[f"it{it}_"] = st.arrays(f"it{it}_")
+        row = {"iteration": it, **summarize(segments[f"it{it}_"], f"it{it}_", run.n_splits)}
+        history.append(row)
+        if bar is not None and do_step:
+            bar.update(1)
+            bar.set_postfix(IS=f"{row['is_mean']:.1f}")
+    if bar is not None:
+        bar.close()
+    return history, segments
+
+
+def _final_passes(run: _AttackRun, x, final_uint8: np.ndarray) -> dict:
+    """Segment arrays of the final images: float in exact fp32 (``exact_``) and quantised to
+    uint8 through the backbone's ordinary path (``quant_``)."""
+    ex, qu = SegmentStats(), SegmentStats()
+    exact_logits = run.T.concat_logits_exact(x)
+    for a, b in run.batches():
+        run.add(ex, a, b, exact_logits[a:b])
+        # the images a user would publish: uint8, through the backbone's ordinary path (in the
+        # attack's batches, so a shard computes exactly what the unsharded run computes)
+        run.add(qu, a, b, run.net.logits(final_uint8[a:b]))
+    return {"exact_": ex.arrays("exact_"), "quant_": qu.arrays("quant_")}
 
 
 def _as_np(v):

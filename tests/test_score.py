@@ -305,3 +305,16 @@ def test_unverified_weights_are_said_and_strict_fails(folders, tmp_path):
     assert "*** UNVERIFIED WEIGHTS" in r.stdout
     assert "UNVERIFIED" in got["reporting_line"] and str(tmp_path) not in got["reporting_line"]
     assert "strict=true" in r.stderr
+
+
+def test_score_with_a_features_only_backbone_gives_the_fid_line(folders, tmp_path):
+    """``score`` with pixel space (no classifier) crashed importing the reporting line from
+    where it had lived (experiments.sanity) before the sanity report became a package."""
+    res = api.run_experiment(
+        "score",
+        [f"a={folders / 'a'}", f"b={folders / 'b'}", "backbone=pixels", "progress=false"],
+        run_dir=tmp_path / "run",
+    )
+    got = json.loads((res.run_dir / "score.json").read_text())
+    assert got["is_mean"] is None and "IS: not applicable" in got["reporting_line"]
+    assert got["reporting_line"].startswith("FID = ")
