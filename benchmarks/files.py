@@ -66,7 +66,7 @@ def decode_rate(root, workers, n, worker_type="thread", batch_size=64):
     """Decode-only images/s (best of 3 passes; the first also starts a process pool)."""
     from harness import data
 
-    src = data.load(
+    src = data.load_source(
         "folder",
         root=str(root),
         num_workers=workers,
@@ -85,7 +85,9 @@ def decode_rate(root, workers, n, worker_type="thread", batch_size=64):
 def harness_is(src, batch_size=32, device="cpu"):
     from harness import backbones, scores
 
-    net = backbones.load("tf2015_torch", weights="random:0", batch_size=batch_size, device=device)
+    net = backbones.load_backbone(
+        "tf2015_torch", weights="random:0", batch_size=batch_size, device=device
+    )
     t = time.perf_counter()
     logits = np.concatenate([net.logits(b) for b in src.batches(batch_size)])
     r = scores.inception_score(scores.softmax(logits), n_splits=10)
@@ -176,14 +178,14 @@ def contenders(root: Path, mem_path, weights, a) -> list[tuple]:
 
     def harness_folder():
         t_scan = time.perf_counter()
-        folder = data.load("folder", root=str(root), progress=False)  # default workers
+        folder = data.load_source("folder", root=str(root), progress=False)  # default workers
         t_scan = time.perf_counter() - t_scan
         r, is_mean = harness_is(folder, a.batch_size, a.device)
         results["is_file"] = is_mean
         return rate(a.n, a.n / r + t_scan)  # the folder scan (hashes, headers) counts too
 
     def harness_memory():
-        mem = data.load("arrays", path=str(mem_path), progress=False)
+        mem = data.load_source("arrays", path=str(mem_path), progress=False)
         r, is_mean = harness_is(mem, a.batch_size, a.device)
         assert abs(is_mean - results["is_file"]) < 1e-9 * is_mean  # same images, same IS
         return r
@@ -226,7 +228,7 @@ def end_to_end_rows(base: Path, name, size, ext, weights, a) -> list[tuple]:
     mem_path = None
     if size <= 256:  # the same decoded images as an in-memory (.npy, memory-mapped) source
         mem_path = base / f"{name}.npy"
-        np.save(mem_path, data.load("folder", root=str(root), progress=False).read_all())
+        np.save(mem_path, data.load_source("folder", root=str(root), progress=False).read_all())
     timed = contenders(root, mem_path, weights, a)
     best = best_rates(timed, a.rounds)
     r_file = best[timed[0][0]]

@@ -29,7 +29,7 @@ def main():
 
     if not torch.cuda.is_available():
         raise SystemExit("gpu_correctness: no CUDA GPU")
-    x = data.load("synthetic", count=64, seed=3).read_all()
+    x = data.load_source("synthetic", count=64, seed=3).read_all()
     cases = {
         "torchvision random:0": dict(weights="random:0"),
         "2015 IS network in PyTorch (ported:tf2015:random:0)": dict(
@@ -42,15 +42,15 @@ def main():
     }
     print(f"{'case':55s} {'rel err cuda/cpu':>16s} {'IS10 cpu':>10s} {'IS10 cuda':>10s}")
     for name, kw in cases.items():
-        cpu = backbones.load("torchvision", device="cpu", batch_size=32, **kw).logits(x)
+        cpu = backbones.load_backbone("torchvision", device="cpu", batch_size=32, **kw).logits(x)
         for label, extra in (
             ("exact fp32", {"fuse_bn": False}),
             ("exact fp32, BN folded", {"fuse_bn": True}),
             ("TF32", {"precision": "tf32"}),
         ):
-            gpu = backbones.load("torchvision", device="cuda", batch_size=32, **kw, **extra).logits(
-                x
-            )
+            gpu = backbones.load_backbone(
+                "torchvision", device="cuda", batch_size=32, **kw, **extra
+            ).logits(x)
             i_cpu = scores.inception_score(scores.softmax(cpu), 10).mean
             i_gpu = scores.inception_score(scores.softmax(gpu), 10).mean
             print(

@@ -44,7 +44,7 @@ def main(argv=None):
 
     LogitsCache.get = get
     tmp = Path(tempfile.mkdtemp(prefix="bench-sanity-"))
-    np.savez(tmp / "s.npz", images=data.load("synthetic", count=a.n).read_all())
+    np.savez(tmp / "s.npz", images=data.load_source("synthetic", count=a.n).read_all())
     rows = []
     for label, extra in [("quick=true", ["quick=true"])] + ([("full", [])] if a.full else []):
         passes.clear()

@@ -133,7 +133,7 @@ def bench_backbone(spec, device, batch_sizes, n_images, repeat):
             kw["device"] = device
         elif device == "cuda":
             continue
-        net = backbones.load(name, **kw)
+        net = backbones.load_backbone(name, **kw)
         sync = None
         if device == "cuda":
             import torch
@@ -204,7 +204,7 @@ def gpu_modes(batch_size, n_images, repeat, is_images, mode_filter=None):
         modes = [m for m in modes if m[0] == modes[0][0] or any(f in m[0] for f in mode_filter)]
     rows, ref_logits, ref_is = [], None, None
     for label, kw in modes:
-        net = backbones.load(
+        net = backbones.load_backbone(
             "torchvision", weights="random:0", device="cuda", batch_size=batch_size, **kw
         )
         raw, har = timeit_pair(

@@ -3,7 +3,7 @@
 The protocol (written once, here; :func:`harness.runner.execute` is its only caller):
 
 * ``compute(cfg) -> harness.runner.Result``: the numbers.  Networks and image sources come
-  from :func:`harness.inputs.load` (the one input path: all missing inputs reported at once,
+  from :func:`harness.inputs.load_inputs` (the one input path: all missing inputs reported at once,
   the global ``weights`` override applied once); logits from :func:`harness.pipeline.outputs`
   (the cache); scores from :mod:`harness.scores` and the other metric modules.  No files.
 * ``present(result, run)``: tables, figures and JSON through ``run``

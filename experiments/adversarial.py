@@ -135,7 +135,7 @@ CPU_SECONDS_PER_IMAGE_STEP = 0.3  # forward+backward at 299 on the 2-core machin
 
 def compute(cfg) -> Result:
     a = cfg.attack
-    got = inputs.load(cfg, nets=("backbone",), sources=("dataset",))
+    got = inputs.load_inputs(cfg, nets=("backbone",), sources=("dataset",))
     net = got.net()
     n_images = int(a.n_images) if a.n_images else net.num_classes
     source = _start_source(cfg, got.source(), n_images)
@@ -191,7 +191,7 @@ def _start_source(cfg, source, n_images: int):
     """The first ``n_images`` start images (a generated source reloaded with ``count`` raised to
     ``n_images`` where it has fewer)."""
     if getattr(source, "count", n_images) < n_images:  # generated start images: make enough
-        source = inputs.load(
+        source = inputs.load_inputs(
             cfg, nets=(), sources=("dataset",), source_overrides={"dataset": {"count": n_images}}
         ).source()
     return source.first(n_images)

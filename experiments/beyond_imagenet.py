@@ -85,7 +85,7 @@ def noise_note(sources) -> str:
 
 
 def compute(cfg) -> Result:
-    got = inputs.load(cfg, nets=("backbones",), sources=("datasets",))
+    got = inputs.load_inputs(cfg, nets=("backbones",), sources=("datasets",))
     spec = config.split_spec(cfg)
     got.require_splits(spec.n_splits)
     rows, tops = [], []

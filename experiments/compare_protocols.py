@@ -46,7 +46,7 @@ SETTINGS = S.ExperimentSettings(
 def compute(cfg) -> Result:
     presets = {key: protocols.from_node(node) for key, node in cfg.protocols.items()}
     # every preset's network and the images through the one input path (all missing at once)
-    got = inputs.load(_as_inputs(cfg, presets), nets=("backbones",), sources=("dataset",))
+    got = inputs.load_inputs(_as_inputs(cfg, presets), nets=("backbones",), sources=("dataset",))
     src = got.source()
     got.require_splits(max(p.splits.n_splits for p in presets.values()))
     rows = []
@@ -87,7 +87,7 @@ def compute(cfg) -> Result:
 
 
 def _as_inputs(cfg, presets: dict):
-    """The run's config with one backbone per preset, for :func:`harness.inputs.load`."""
+    """The run's config with one backbone per preset, for :func:`harness.inputs.load_inputs`."""
     from omegaconf import OmegaConf
 
     return OmegaConf.create(

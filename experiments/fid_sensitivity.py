@@ -319,7 +319,7 @@ def compute(cfg) -> Result:
     variants = _variants(cfg)
     fm.check_kid_matmul_dtype(cfg.kid.matmul_dtype)
     check_kid_seed(cfg.kid.seed)
-    got = inputs.load(cfg, nets=("backbones",), sources=("dataset", "reference"))
+    got = inputs.load_inputs(cfg, nets=("backbones",), sources=("dataset", "reference"))
     src, ref = got.source("dataset"), got.source("reference")
     kid_subset_size(cfg.kid.subset_size, len(src), len(ref))  # checked before any pass
     sizes = check_sample_sizes(cfg.sample_sizes, len(src), len(ref), cfg.prdc)

@@ -103,7 +103,7 @@ SETTINGS = S.ExperimentSettings(
 
 
 def compute(cfg) -> Result:
-    got = inputs.load(cfg, nets=("backbones",), sources=("dataset",))
+    got = inputs.load_inputs(cfg, nets=("backbones",), sources=("dataset",))
     specs, own, src = got.specs, got.nets, got.source()
     dkey = dataset_label(src)  # the images loaded, in words (titles)
     ref, same = cfg.reference, cfg.same_weights_from

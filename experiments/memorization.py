@@ -83,7 +83,7 @@ def duplicate_rates(samples_f, ref_f, threshold: float) -> dict:
 
 def compute(cfg) -> Result:
     fm.check_kid_matmul_dtype(cfg.kid.matmul_dtype)
-    got = inputs.load(cfg, nets=("backbones",), sources=("datasets",))
+    got = inputs.load_inputs(cfg, nets=("backbones",), sources=("datasets",))
     ((bname, net),) = got.nets.items()
     train, held = got.source("train"), got.source("heldout")
     tr = outputs(cfg, net, train, features=True, label="train")

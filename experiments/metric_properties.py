@@ -712,7 +712,7 @@ class RunState:
     ``efficiency_rows``: sample efficiency)."""
 
     cfg: Any
-    got: Any  # what inputs.load returned (its random_weights go to the Result)
+    got: Any  # what inputs.load_inputs returned (its random_weights go to the Result)
     net: Any
     base: Any  # the base set (its first n)
     ref: Any  # the reference set
@@ -795,7 +795,7 @@ def _open_inputs(cfg):
     """The settings checked, then the backbone and the two sets loaded (the base set cut to
     ``n``) and the IS splits checked against the base set."""
     check_settings(cfg)
-    got = inputs.load(cfg, nets=("backbone",), sources=("dataset", "reference"))
+    got = inputs.load_inputs(cfg, nets=("backbone",), sources=("dataset", "reference"))
     net, base, ref = got.net(), got.source("dataset"), got.source("reference")
     if cfg.n is not None:
         base = base.first(min(int(cfg.n), len(base)))

@@ -42,7 +42,7 @@ SETTINGS = S.ExperimentSettings(
 
 
 def compute(cfg) -> Result:
-    got = inputs.load(cfg, nets=("backbones",), sources=("datasets",))
+    got = inputs.load_inputs(cfg, nets=("backbones",), sources=("datasets",))
     ((bname, net),) = got.nets.items()
     ((dkey, src),) = got.sources.items()
     spec = config.split_spec(cfg)

@@ -7,14 +7,14 @@ classes, dtype, ...; ``compared_knobs`` lists those that move pool features), th
 ``mu``/``sigma`` (``stats_sha256``), N and the dataset fingerprint.  The pool features come from
 the logits cache, so statistics of a set already scored cost no network pass.
 ``sanity reference_stats=<file>`` checks the hash and each compared knob against its own run
-before using the file (:func:`harness.feature_metrics.load_stats`).
+before using the file (:func:`harness.stats_files.load_stats`).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from harness import config, inputs
+from harness import config, inputs, stats_files
 from harness import feature_metrics as fm
 from harness import settings as S
 from harness.errors import ConfigError
@@ -47,20 +47,20 @@ SETTINGS = S.ExperimentSettings(
 def compute(cfg) -> Result:
     if cfg.out is not None and not str(cfg.out).endswith(".npz"):
         raise ConfigError(f"out={cfg.out!r}: statistics are written as .npz; give a .npz path")
-    got = inputs.load(cfg, nets=("backbone",), sources=("dataset",))
+    got = inputs.load_inputs(cfg, nets=("backbone",), sources=("dataset",))
     net, src = got.net(), got.source()
     if not net.has_features:
         raise ConfigError(f"backbone {net.name} exposes no pool features; choose another backbone")
     pool = outputs(cfg, net, src, features=True, label="reference features").pool
     stats = fm.feature_stats(
-        pool, {**fm.stats_meta(net, src), "random_weights": bool(net.random_weights)}
+        pool, {**stats_files.stats_meta(net, src), "random_weights": bool(net.random_weights)}
     )
     row = {
         "n_samples": stats.n,
         "dim": stats.dim,
         "trace_sigma": float(stats.sigma.trace()),
         "mean_norm": float((stats.mu @ stats.mu) ** 0.5),
-        "stats_sha256": fm.stats_digest(stats.mu, stats.sigma),
+        "stats_sha256": stats_files.stats_digest(stats.mu, stats.sigma),
         **provenance_columns(net, src, None, cfg.seed),
     }
     return Result({"table": pd.DataFrame([row])}, got.random_weights, objects={"stats": stats})
@@ -68,12 +68,12 @@ def compute(cfg) -> Result:
 
 def present(result: Result, run) -> None:
     stats = result.objects["stats"]
-    paths = [fm.save_stats(run.run_dir / "stats.npz", stats)]
+    paths = [stats_files.save_stats(run.run_dir / "stats.npz", stats)]
     if run.cfg.get("out"):
-        paths.append(fm.save_stats(run.cfg["out"], stats))
+        paths.append(stats_files.save_stats(run.cfg["out"], stats))
     run.outputs["stats"] = {
         "npz": [str(p) for p in paths],
-        "json": [str(fm.sidecar_path(p)) for p in paths],
+        "json": [str(stats_files.sidecar_path(p)) for p in paths],
     }
     run.table(
         result.table,

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from harness import config, inputs, results, sanity, scores
+from harness import config, inputs, results, sanity, scores, stats_files
 from harness import feature_metrics as fm
 from harness import settings as S
 from harness.config import as_bool
@@ -134,7 +134,8 @@ def source_spec(value, kind: str) -> dict:
 
 
 def _inputs_cfg(cfg, specs: dict):
-    """The run's config with ``dataset`` (a) and ``reference`` (b) nodes for :func:`inputs.load`."""
+    """The run's config with ``dataset`` (a) and ``reference`` (b) nodes for
+    :func:`inputs.load_inputs`."""
     plain = config.resolved(cfg)
     plain.update(specs)
     return OmegaConf.create(plain)
@@ -291,7 +292,7 @@ def _prepare(cfg) -> _Scoring:
     specs = {"dataset": source_spec(cfg.a, kinds["a"])}
     if kinds.get("b") in ("folder", "arrays"):
         specs["reference"] = source_spec(cfg.b, kinds["b"])
-    got = inputs.load(_inputs_cfg(cfg, specs), nets=("backbone",), sources=tuple(specs))
+    got = inputs.load_inputs(_inputs_cfg(cfg, specs), nets=("backbone",), sources=tuple(specs))
     net, src = got.net(), got.source()
     ref = got.sources.get("reference")
     head, has_b = net.has_logits, "b" in kinds
@@ -310,9 +311,9 @@ def _prepare(cfg) -> _Scoring:
         )
     sc = _Scoring(cfg, got, kinds, net, src, ref, head, has_b, spec)
     if kinds.get("b") == "stats":  # checked before any network pass
-        sc.stats, sc.stats_notes = fm.load_stats(
+        sc.stats, sc.stats_notes = stats_files.load_stats(
             cfg.b,
-            expect=fm.stats_meta(net),
+            expect=stats_files.stats_meta(net),
             allow_mismatched=as_bool(cfg.allow_mismatched_stats, "allow_mismatched_stats"),
         )
     sc.kid_cfg = OmegaConf.to_container(cfg.kid, resolve=True)

@@ -101,7 +101,7 @@ def compute(cfg) -> Result:
         random_weights, label = False, f"simulated probabilities ({sim.num_classes} classes)"
         paper = {}
     elif cfg.source == "network":
-        got = inputs.load(cfg, nets=("backbone",), sources=("dataset",))
+        got = inputs.load_inputs(cfg, nets=("backbone",), sources=("dataset",))
         net, src = got.net(), got.source()
         net.require_logits()  # before any pass (split counts are swept, checked per count)
         probs = outputs(cfg, net, src).probs

@@ -86,7 +86,7 @@ def compute(cfg) -> Result:
     cfg = inputs.restrict(
         cfg, {"backbones": cfg.get("only_backbone"), "datasets": cfg.get("only_dataset")}
     )
-    got = inputs.load(cfg, nets=("backbones",), sources=("datasets",))
+    got = inputs.load_inputs(cfg, nets=("backbones",), sources=("datasets",))
     spec = config.split_spec(cfg)
     got.require_splits(spec.n_splits)
     rows = []

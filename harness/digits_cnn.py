@@ -284,7 +284,10 @@ def data_provenance() -> dict:
     """The provenance of the two image sources the CNN trains and is tested on."""
     from . import data
 
-    return {s: data.load("digits", split=s, progress=False).provenance() for s in ("train", "test")}
+    return {
+        s: data.load_source("digits", split=s, progress=False).provenance()
+        for s in ("train", "test")
+    }
 
 
 @functools.lru_cache(maxsize=1)
@@ -293,7 +296,7 @@ def digits_data() -> DigitsData:
 
     parts, ident = {}, {}
     for split in ("train", "test"):
-        src = data.load("digits", split=split, progress=False)
+        src = data.load_source("digits", split=split, progress=False)
         images, labels = src.read_all(), np.asarray(src.labels, dtype=np.int64)
         parts[split] = (to_network_input(images), labels)
         h = hashlib.sha256(images.tobytes())

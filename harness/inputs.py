@@ -200,7 +200,7 @@ def build_backbone(spec: dict, **overrides):
     return net
 
 
-def load(cfg, nets=BACKBONE_NODES, sources=DATASET_NODES, source_overrides=None) -> Inputs:
+def load_inputs(cfg, nets=BACKBONE_NODES, sources=DATASET_NODES, source_overrides=None) -> Inputs:
     """Build the networks and image sources an experiment asks for; all missing at once.
 
     ``nets``/``sources``: which input nodes to build (names from :data:`BACKBONE_NODES` and

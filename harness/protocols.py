@@ -45,7 +45,7 @@ def names() -> list[str]:
     return sorted(p.stem for p in PROTOCOL_DIR.glob("*.yaml"))
 
 
-def load(name: str) -> Protocol:
+def load_protocol(name: str) -> Protocol:
     """A preset read from its YAML without composing it (its network named, knobs as given)."""
     path = PROTOCOL_DIR / f"{name}.yaml"
     if not path.exists():
@@ -149,7 +149,7 @@ def check_unmodified(values: dict, prefix: str) -> None:
     that does not compute them that way.  Run-wide keys (device, batch size) and where the
     weights come from (weights, their pin, allow_download) are free.
     """
-    preset = load(values["name"])
+    preset = load_protocol(values["name"])
     got = from_node(values)
     for key in ("n_splits", "ddof"):
         if getattr(got.splits, key) != getattr(preset.splits, key):

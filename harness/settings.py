@@ -643,7 +643,7 @@ def unknown_key(key, schema: Schema, path: str) -> ConfigError:
 
 
 def unknown_parameter(key, schema: Schema) -> ConfigError:
-    """A library call's unknown keyword (e.g. ``backbones.load(..., resise=...)``)."""
+    """A library call's unknown keyword (e.g. ``backbones.load_backbone(..., resise=...)``)."""
     names = [n for n in schema.entries if n != "name"]
     close = difflib.get_close_matches(str(key), names, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""

@@ -65,25 +65,25 @@ def rnd_images():
 def tv_net():
     from harness import backbones
 
-    return backbones.load("torchvision", weights="random:0", input_size=75, batch_size=4)
+    return backbones.load_backbone("torchvision", weights="random:0", input_size=75, batch_size=4)
 
 
 @pytest.fixture(scope="session")
 def keras_net():
     from harness import backbones
 
-    return backbones.load("keras", weights="random:0", input_size=75, batch_size=4)
+    return backbones.load_backbone("keras", weights="random:0", input_size=75, batch_size=4)
 
 
 @pytest.fixture(scope="session")
 def tfhub_net():
     from harness import backbones
 
-    return backbones.load("tfhub", weights="random:0", input_size=75, batch_size=4)
+    return backbones.load_backbone("tfhub", weights="random:0", input_size=75, batch_size=4)
 
 
 @pytest.fixture(scope="session")
 def tf2015_net():
     from harness import backbones
 
-    return backbones.load("tf2015", weights="random:0", batch_size=4)
+    return backbones.load_backbone("tf2015", weights="random:0", batch_size=4)

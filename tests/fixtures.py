@@ -18,7 +18,7 @@ def write_cifar(root: Path, n_per_batch=6, seed=0):
     folder.mkdir(parents=True, exist_ok=True)
     images = {}
     for k, name in enumerate([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]):
-        x = data.load("synthetic", count=n_per_batch, seed=seed * 100 + k).read_all()
+        x = data.load_source("synthetic", count=n_per_batch, seed=seed * 100 + k).read_all()
         y = rng.integers(0, 10, size=n_per_batch).tolist()
         flat = x.transpose(0, 3, 1, 2).reshape(n_per_batch, 3072)
         with open(folder / name, "wb") as f:
@@ -31,7 +31,7 @@ def write_pngs(folder: Path, n=12, seed=0, size=32) -> np.ndarray:
     """``n`` synthetic RGB PNGs named 000.png ...; returns the pixels."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    x = data.load("synthetic", count=n, seed=seed, size=size).read_all()
+    x = data.load_source("synthetic", count=n, seed=seed, size=size).read_all()
     for i, im in enumerate(x):
         Image.fromarray(im).save(folder / f"{i:03d}.png")
     return x
@@ -44,7 +44,7 @@ def write_imagenet_val(root: Path, per_class=4, classes=("n01440764", "n01443537
         d = Path(root) / c
         d.mkdir(parents=True, exist_ok=True)
         for _ in range(per_class):
-            x = data.load("synthetic", count=1, seed=1000 + k, size=40).read_all()[0]
+            x = data.load_source("synthetic", count=1, seed=1000 + k, size=40).read_all()[0]
             Image.fromarray(x).save(d / f"ILSVRC2012_val_{k:08d}.JPEG", quality=95)
             k += 1
 

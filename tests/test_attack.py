@@ -56,8 +56,8 @@ def _check_invariants(res, net, eps_net, n_iter):
 
 @needs_torch
 def test_attack_raises_is_on_random_torchvision_cpu():
-    net = backbones.load("torchvision", weights="random:0", input_size=75, batch_size=16)
-    x = data.load("noise", count=24).read_all()
+    net = backbones.load_backbone("torchvision", weights="random:0", input_size=75, batch_size=16)
+    x = data.load_source("noise", count=24).read_all()
     s = attack.AttackSettings(eps=0.01, iterations=6, batch_size=12)
     res = attack.run_attack(net, x, s, progress=False)
     _check_invariants(res, net, 0.01, 6)
@@ -83,7 +83,7 @@ def test_attack_raises_is_on_random_torchvision_cpu():
 
 @needs_torch
 def test_start_images_stay_in_range_and_quantisation_is_exact():
-    net = backbones.load("torchvision", weights="random:0", input_size=75)
+    net = backbones.load_backbone("torchvision", weights="random:0", input_size=75)
     x = np.zeros((2, 32, 32, 3), np.uint8)
     x[1] = 255
     res = attack.run_attack(net, x, attack.AttackSettings(eps=0.05, iterations=3), progress=False)
@@ -98,7 +98,7 @@ def test_start_images_stay_in_range_and_quantisation_is_exact():
 
 @needs_tf
 def test_attack_paths_of_keras_tfhub_and_tf2015(keras_net, tfhub_net, tf2015_net):
-    x = data.load("synthetic", count=4).read_all()
+    x = data.load_source("synthetic", count=4).read_all()
     # at 299x299 (the 2015 graph's fixed size) the random network is far more sensitive, and
     # large sign steps overshoot, so it gets a smaller step
     for net, n_img, eps in ((keras_net, 4, 0.02), (tfhub_net, 4, 0.02), (tf2015_net, 2, 0.0002)):

@@ -104,9 +104,11 @@ def test_same_random_weights_agree_across_frameworks_given_same_pooling(
     pooling.
     """
     x = rnd_images
-    k = backbones.load("keras", weights="random:0", input_size=75, input_norm="zero_one")
+    k = backbones.load_backbone("keras", weights="random:0", input_size=75, input_norm="zero_one")
     assert rel(tfhub_net.logits(x)[:, :1000], k.logits(x)) < 1e-5
-    tv = backbones.load("torchvision", weights="random:0", input_size=75, resize="tf2_bilinear")
+    tv = backbones.load_backbone(
+        "torchvision", weights="random:0", input_size=75, resize="tf2_bilinear"
+    )
     assert rel(keras_net.logits(x), tv.logits(x)) > 0.05  # count_include_pad differs
 
 
@@ -114,33 +116,37 @@ def test_same_random_weights_agree_across_frameworks_given_same_pooling(
 def test_bias_and_classes_knobs(tv_net, rnd_images):
     x = rnd_images
     with_b = tv_net.logits(x)
-    nb = backbones.load("torchvision", weights="random:0", input_size=75, bias=False, batch_size=4)
+    nb = backbones.load_backbone(
+        "torchvision", weights="random:0", input_size=75, bias=False, batch_size=4
+    )
     fc_b = tv_net.model.fc.bias.detach().numpy()
     np.testing.assert_allclose(
         with_b - nb.logits(x), np.broadcast_to(fc_b, with_b.shape), atol=1e-4
     )
-    first = backbones.load("torchvision", weights="random:0", input_size=75, classes="first1000")
+    first = backbones.load_backbone(
+        "torchvision", weights="random:0", input_size=75, classes="first1000"
+    )
     assert rel(first.logits(x), with_b) < 1e-5
     with pytest.raises(HarnessError, match="classes must be one of all, first1000"):
-        backbones.load("torchvision", weights="random:0", input_size=75, classes="top5")
+        backbones.load_backbone("torchvision", weights="random:0", input_size=75, classes="top5")
 
 
 @needs_tf
 def test_tf2015_classes_and_bias(tf2015_net, rnd_images):
     x = rnd_images[:2]
     full = tf2015_net.logits(x)
-    sub = backbones.load("tf2015", weights="random:0", classes="imagenet1000", bias=True)
+    sub = backbones.load_backbone("tf2015", weights="random:0", classes="imagenet1000", bias=True)
     np.testing.assert_allclose(
         sub.logits(x), full[:, 1:1001] + tf2015_net._b[1:1001], rtol=1e-5, atol=1e-4
     )
     assert sub.class_names[448] == imagenet.class_names("tf2015_1008")[449] == "tench"
-    last = backbones.load("tf2015", weights="random:0", classes="last1000")
+    last = backbones.load_backbone("tf2015", weights="random:0", classes="last1000")
     np.testing.assert_array_equal(last.logits(x), full[:, 8:])
 
 
 @needs_torch
 def test_every_knob_changes_the_cache_key(rnd_images):
-    src = data.load("synthetic", count=4)
+    src = data.load_source("synthetic", count=4)
     lc = cache.LogitsCache(enabled=False)
     base = dict(weights="random:0", input_size=75)
     variants = [
@@ -157,15 +163,20 @@ def test_every_knob_changes_the_cache_key(rnd_images):
         {"input_size": 80},
         {"transform_input": True},
     ]
-    keys = {lc.key(src, backbones.load("torchvision", **{**base, **v})) for v in variants}
+    keys = {lc.key(src, backbones.load_backbone("torchvision", **{**base, **v})) for v in variants}
     assert len(keys) == len(variants)
     # the batch size does not change the numbers, so it does not change the key
-    assert lc.key(src, backbones.load("torchvision", **base, batch_size=2)) in keys
+    assert lc.key(src, backbones.load_backbone("torchvision", **base, batch_size=2)) in keys
     # the memory layout moves float32 logits by ~5e-5 (measured): it is part of the key
-    assert lc.key(src, backbones.load("torchvision", **base, channels_last=False)) not in keys
+    assert (
+        lc.key(src, backbones.load_backbone("torchvision", **base, channels_last=False)) not in keys
+    )
     # and the images do
     assert (
-        lc.key(data.load("synthetic", count=4, seed=1), backbones.load("torchvision", **base))
+        lc.key(
+            data.load_source("synthetic", count=4, seed=1),
+            backbones.load_backbone("torchvision", **base),
+        )
         not in keys
     )
 
@@ -173,23 +184,27 @@ def test_every_knob_changes_the_cache_key(rnd_images):
 @needs_torch
 def test_float64_and_resize_methods_run(rnd_images):
     x = rnd_images[:2]
-    ref = backbones.load("torchvision", weights="random:0", input_size=75).logits(x)
-    f64 = backbones.load("torchvision", weights="random:0", input_size=75, dtype="float64").logits(
-        x
-    )
+    ref = backbones.load_backbone("torchvision", weights="random:0", input_size=75).logits(x)
+    f64 = backbones.load_backbone(
+        "torchvision", weights="random:0", input_size=75, dtype="float64"
+    ).logits(x)
     assert rel(f64, ref) < 1e-4
     for r in ("tf1_bilinear", "antialias", "pil_bicubic", "tf2_bilinear"):
-        out = backbones.load("torchvision", weights="random:0", input_size=75, resize=r).logits(x)
+        out = backbones.load_backbone(
+            "torchvision", weights="random:0", input_size=75, resize=r
+        ).logits(x)
         assert out.shape == (2, 1000) and rel(out, ref) > 0  # resize changes the numbers
     with pytest.raises(HarnessError, match="align_corners"):
-        backbones.load("torchvision", weights="random:0", resize="torch_bilinear")
+        backbones.load_backbone("torchvision", weights="random:0", resize="torch_bilinear")
     with pytest.raises(HarnessError, match="resize=none needs 75x75"):
-        backbones.load("torchvision", weights="random:0", input_size=75, resize="none").logits(x)
+        backbones.load_backbone(
+            "torchvision", weights="random:0", input_size=75, resize="none"
+        ).logits(x)
 
 
 def test_unknown_backbone_knob_and_weights():
     with pytest.raises(HarnessError, match="unknown backbone 'inception_v4'"):
-        backbones.load("inception_v4")
+        backbones.load_backbone("inception_v4")
     with pytest.raises(HarnessError, match="not understood"):
         W.WeightsSpec.parse("imagenet")
 
@@ -197,18 +212,18 @@ def test_unknown_backbone_knob_and_weights():
 @needs_torch
 def test_unknown_knob_and_cuda_without_gpu():
     with pytest.raises(HarnessError, match="unknown parameter 'colour'"):
-        backbones.load("torchvision", weights="random:0", colour="blue")
+        backbones.load_backbone("torchvision", weights="random:0", colour="blue")
     import torch
 
     if not torch.cuda.is_available():
         with pytest.raises(HarnessError, match="no CUDA GPU"):
-            backbones.load("torchvision", weights="random:0", device="cuda")
+            backbones.load_backbone("torchvision", weights="random:0", device="cuda")
     with pytest.raises(HarnessError, match="no CUDA path"):
-        backbones.load("tf2015", weights="random:0", device="cuda")
+        backbones.load_backbone("tf2015", weights="random:0", device="cuda")
     with pytest.raises(HarnessError, match="float32 only"):
-        backbones.load("tf2015", weights="random:0", dtype="float64")
+        backbones.load_backbone("tf2015", weights="random:0", dtype="float64")
     with pytest.raises(HarnessError, match="299x299 input only"):
-        backbones.load("tf2015", weights="random:0", input_size=75)
+        backbones.load_backbone("tf2015", weights="random:0", input_size=75)
 
 
 # ------------------------------------------------------------------------------ weights files
@@ -221,13 +236,15 @@ def test_torchvision_pth_file_pretrained_lookup_pin_and_truncation(
     sd = {k: v.clone() for k, v in tv_net.model.state_dict().items()}
     path = tmp_path / "mine.pth"
     torch.save(sd, path)
-    net = backbones.load("torchvision", weights=f"file:{path}", input_size=75, batch_size=4)
+    net = backbones.load_backbone(
+        "torchvision", weights=f"file:{path}", input_size=75, batch_size=4
+    )
     np.testing.assert_array_equal(net.logits(rnd_images), tv_net.logits(rnd_images))
     assert net.provenance()["weights_sha256"] == W.sha256_of(path)
     # missing official file: one line naming file, pin, directory and both fixes
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
     with pytest.raises(MissingInputError) as ei:
-        backbones.load("torchvision")
+        backbones.load_backbone("torchvision")
     msg = str(ei.value)
     for part in (
         "inception_v3_google-0cc3c7bd.pth",
@@ -243,21 +260,21 @@ def test_torchvision_pth_file_pretrained_lookup_pin_and_truncation(
     ck.mkdir(parents=True)
     (ck / "inception_v3_google-0cc3c7bd.pth").write_bytes(path.read_bytes())
     with pytest.raises(HarnessError, match="does not match the official sha256 0cc3c7bd"):
-        backbones.load("torchvision")
+        backbones.load_backbone("torchvision")
     # user pin
     with pytest.raises(HarnessError, match="weights_sha256=" + "ab" * 32 + " was required"):
-        backbones.load("torchvision", weights=f"file:{path}", weights_sha256="ab" * 32)
+        backbones.load_backbone("torchvision", weights=f"file:{path}", weights_sha256="ab" * 32)
     with pytest.raises(HarnessError, match="weights_sha256 must be a full sha256"):
-        backbones.load("torchvision", weights=f"file:{path}", weights_sha256="abc")
+        backbones.load_backbone("torchvision", weights=f"file:{path}", weights_sha256="abc")
     # truncated file
     trunc = tmp_path / "trunc.pth"
     trunc.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(HarnessError, match="truncated, corrupt or not a PyTorch state dict"):
-        backbones.load("torchvision", weights=f"file:{trunc}")
+        backbones.load_backbone("torchvision", weights=f"file:{trunc}")
     # a state dict of something else
     torch.save({"w": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(HarnessError, match="not a torchvision Inception V3 state dict"):
-        backbones.load("torchvision", weights=f"file:{tmp_path / 'other.pth'}")
+        backbones.load_backbone("torchvision", weights=f"file:{tmp_path / 'other.pth'}")
 
 
 @needs_torch
@@ -271,7 +288,7 @@ def test_keras_legacy_h5_as_keras_applications_ships_it(tmp_path, rnd_images):
     )
     h5 = tmp_path / "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
     old.save_weights(str(h5))
-    net = backbones.load("keras", weights=f"file:{h5}", input_size=75)
+    net = backbones.load_backbone("keras", weights=f"file:{h5}", input_size=75)
     x = rnd_images
     from harness import resize as rs
 
@@ -281,26 +298,26 @@ def test_keras_legacy_h5_as_keras_applications_ships_it(tmp_path, rnd_images):
     w3 = tmp_path / "k3.weights.h5"
     net.model.save_weights(str(w3))
     np.testing.assert_allclose(
-        backbones.load("keras", weights=f"file:{w3}", input_size=75).logits(x),
+        backbones.load_backbone("keras", weights=f"file:{w3}", input_size=75).logits(x),
         net.logits(x),
         rtol=1e-6,
         atol=1e-6,
     )
     # float64 (Keras dtype policy): the same function to float32 precision
-    f64 = backbones.load("keras", weights=f"file:{w3}", input_size=75, dtype="float64")
+    f64 = backbones.load_backbone("keras", weights=f"file:{w3}", input_size=75, dtype="float64")
     assert rel(f64.logits(x), net.logits(x)) < 1e-4 and f64.provenance()["dtype"] == "float64"
     # truncated file
     bad = tmp_path / "bad.h5"
     bad.write_bytes(h5.read_bytes()[:4096])
     with pytest.raises(HarnessError, match="cannot load Keras weights"):
-        backbones.load("keras", weights=f"file:{bad}", input_size=75)
+        backbones.load_backbone("keras", weights=f"file:{bad}", input_size=75)
 
 
 @needs_tf
 def test_keras_pretrained_lookup_and_md5_pin(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
     with pytest.raises(MissingInputError) as ei:
-        backbones.load("keras")
+        backbones.load_backbone("keras")
     msg = str(ei.value)
     assert (
         "inception_v3_weights_tf_dim_ordering_tf_kernels.h5" in msg
@@ -312,32 +329,32 @@ def test_keras_pretrained_lookup_and_md5_pin(tmp_path, monkeypatch):
         b"x" * 100
     )
     with pytest.raises(HarnessError, match="does not match the official md5"):
-        backbones.load("keras")
+        backbones.load_backbone("keras")
 
 
 @needs_tf
 def test_tfhub_savedmodel_dir_and_errors(tmp_path, monkeypatch, tfhub_net, rnd_images):
     exported = Path(tfhub_net.provenance()["network_file"])
-    net = backbones.load("tfhub", weights=f"file:{exported}", input_size=75, batch_size=4)
+    net = backbones.load_backbone("tfhub", weights=f"file:{exported}", input_size=75, batch_size=4)
     np.testing.assert_allclose(
         net.logits(rnd_images), tfhub_net.logits(rnd_images), rtol=1e-6, atol=1e-6
     )
     assert len(net.provenance()["weights_sha256"]) == 64
     (tmp_path / "notamodel").mkdir()
     with pytest.raises(HarnessError, match="not a SavedModel directory"):
-        backbones.load("tfhub", weights=f"file:{tmp_path / 'notamodel'}")
+        backbones.load_backbone("tfhub", weights=f"file:{tmp_path / 'notamodel'}")
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hubcache"))
     with pytest.raises(MissingInputError) as ei:
-        backbones.load("tfhub")
+        backbones.load_backbone("tfhub")
     assert "tfhub.dev/google/imagenet/inception_v3/classification/5" in str(ei.value)
     assert str(tmp_path / "hubcache") in str(ei.value)
-    by_handle = backbones.load(
+    by_handle = backbones.load_backbone(
         "tfhub", handle=str(exported), input_size=75, batch_size=4
     )  # a local directory
     np.testing.assert_allclose(
         by_handle.logits(rnd_images), tfhub_net.logits(rnd_images), rtol=1e-6, atol=1e-6
     )
-    nb = backbones.load(
+    nb = backbones.load_backbone(
         "tfhub",
         weights=f"file:{exported}",
         input_size=75,
@@ -360,7 +377,7 @@ def test_tf2015_graphdef_tgz_label_map_and_errors(tmp_path, monkeypatch, tf2015_
     pb = random_graph_path(0)
     x = rnd_images[:2]
     ref = tf2015_net.logits(x)
-    net = backbones.load("tf2015", weights=f"file:{pb}", batch_size=4)
+    net = backbones.load_backbone("tf2015", weights=f"file:{pb}", batch_size=4)
     np.testing.assert_array_equal(net.logits(x), ref)
     # the official archive layout, with a label map that names output 7 'tench'
     tgz = tmp_path / "inception-2015-12-05.tgz"
@@ -370,7 +387,9 @@ def test_tf2015_graphdef_tgz_label_map_and_errors(tmp_path, monkeypatch, tf2015_
         t.add(pb, arcname="classify_image_graph_def.pb")
         t.add(lm, arcname=lm.name)
     monkeypatch.setenv("INCEPTION_NOTE_WEIGHTS", str(tmp_path))
-    official = backbones.load("tf2015", batch_size=4)  # pretrained: found in the weights directory
+    official = backbones.load_backbone(
+        "tf2015", batch_size=4
+    )  # pretrained: found in the weights directory
     np.testing.assert_array_equal(official.logits(x), ref)
     assert (
         official.class_names[7] == "tench" and official.provenance()["label_map"] == "from the tgz"
@@ -378,27 +397,27 @@ def test_tf2015_graphdef_tgz_label_map_and_errors(tmp_path, monkeypatch, tf2015_
     # truncated archive / GraphDef, and a GraphDef that is not the 2015 graph
     (tmp_path / "t.tgz").write_bytes(tgz.read_bytes()[:5000])
     with pytest.raises(HarnessError, match="truncated or corrupt"):
-        backbones.load("tf2015", weights=f"file:{tmp_path / 't.tgz'}")
+        backbones.load_backbone("tf2015", weights=f"file:{tmp_path / 't.tgz'}")
     (tmp_path / "t.pb").write_bytes(pb.read_bytes()[:5000])
     with pytest.raises(HarnessError, match="tf2015"):
-        backbones.load("tf2015", weights=f"file:{tmp_path / 't.pb'}")
+        backbones.load_backbone("tf2015", weights=f"file:{tmp_path / 't.pb'}")
     import tensorflow as tf
 
     other = tf.compat.v1.GraphDef()
     other.node.add(name="x", op="NoOp")
     (tmp_path / "o.pb").write_bytes(other.SerializeToString())
     with pytest.raises(HarnessError, match="not the 2015-12-05 Inception graph"):
-        backbones.load("tf2015", weights=f"file:{tmp_path / 'o.pb'}")
+        backbones.load_backbone("tf2015", weights=f"file:{tmp_path / 'o.pb'}")
     monkeypatch.setenv("INCEPTION_NOTE_WEIGHTS", str(tmp_path / "empty"))
     with pytest.raises(MissingInputError, match="inception-2015-12-05.tgz"):
-        backbones.load("tf2015")
+        backbones.load_backbone("tf2015")
 
 
 @needs_tf
 def test_tf2015_native_resize_happens_inside_the_graph(tf2015_net, rnd_images):
     """native (graph-internal TF1 resize from 32x32) == harness tf1 resize to 299 fed at 299."""
     x = rnd_images[:2]
-    ours = backbones.load("tf2015", weights="random:0", resize="tf2_bilinear")
+    ours = backbones.load_backbone("tf2015", weights="random:0", resize="tf2_bilinear")
     assert rel(ours.logits(x), tf2015_net.logits(x)) > 1e-4  # a different resize moves the numbers
     assert tf2015_net.provenance()["resize_location"].startswith("inside the graph")
 
@@ -408,7 +427,7 @@ def test_tf2015_native_resize_happens_inside_the_graph(tf2015_net, rnd_images):
 def test_import_order_guard_instead_of_segfault(tmp_path):
     code = (
         "import tensorflow\nfrom harness import backbones\n"
-        "backbones.load('torchvision', weights='random:0', input_size=75)\n"
+        "backbones.load_backbone('torchvision', weights='random:0', input_size=75)\n"
     )
     r = subprocess.run(
         [sys.executable, "-c", code],
@@ -429,7 +448,7 @@ class _FlakySource(data.ImageSource):
 
     def __init__(self, n, fail_after=None):
         super().__init__(n=None, order="as_loaded", order_seed=None, progress=False)
-        self.inner = data.load("synthetic", count=n)
+        self.inner = data.load_source("synthetic", count=n)
         self.fail_after = fail_after
         self.served = 0
 
@@ -459,7 +478,7 @@ def test_cache_hit_resume_and_corruption(tmp_path, tv_net):
     assert len(list((lc.entry_dir(lc.key(src, tv_net)) / "chunks").glob("*.npz"))) == 1
     resumed = lc.get(tv_net, src, progress=False, features=False)
     assert resumed.n_computed == 6 and not resumed.from_cache
-    full = tv_net.logits(data.load("synthetic", count=10).read_all())
+    full = tv_net.logits(data.load_source("synthetic", count=10).read_all())
     np.testing.assert_allclose(resumed.logits, full, rtol=1e-6, atol=1e-6)
     hit = lc.get(tv_net, src, progress=False)
     assert hit.from_cache and hit.n_computed == 0
@@ -528,7 +547,8 @@ def test_keras_on_the_torch_backend_matches_tensorflow_backend(tmp_path, rnd_ima
     code = (
         "import numpy as np\nfrom harness import backbones\n"
         f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
-        "net = backbones.load('keras', weights='random:0', input_size=75, keras_backend='torch')\n"
+        "net = backbones.load_backbone('keras', weights='random:0', input_size=75,\n"
+        "                              keras_backend='torch')\n"
         f"np.save({str(tmp_path / 'out.npy')!r}, net.logits(x))\n"
         "print(net.provenance()['framework_versions'])\n"
     )
@@ -542,8 +562,10 @@ def test_keras_on_the_torch_backend_matches_tensorflow_backend(tmp_path, rnd_ima
     )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "'torch'" in r.stdout
-    tf_backend = backbones.load("keras", weights="random:0", input_size=75).logits(rnd_images[:2])
+    tf_backend = backbones.load_backbone("keras", weights="random:0", input_size=75).logits(
+        rnd_images[:2]
+    )
     assert rel(np.load(tmp_path / "out.npy"), tf_backend) < 1e-4
     # and a process that already has Keras on TensorFlow refuses the other backend in one line
     with pytest.raises(HarnessError, match="already loaded with backend tensorflow"):
-        backbones.load("keras", weights="random:0", input_size=75, keras_backend="torch")
+        backbones.load_backbone("keras", weights="random:0", input_size=75, keras_backend="torch")

@@ -66,7 +66,7 @@ def write_folder(root: Path):
 def test_cifar10_reads_pickles_in_order(tmp_path):
     imgs = write_cifar(tmp_path)
     with pytest.warns(UserWarning, match="official md5"):
-        src = data.load("cifar10", root=str(tmp_path), split="train")
+        src = data.load_source("cifar10", root=str(tmp_path), split="train")
     assert len(src) == 30
     x = src.read_all()
     expect = np.concatenate([imgs[f"data_batch_{i}"][0] for i in range(1, 6)])
@@ -76,13 +76,15 @@ def test_cifar10_reads_pickles_in_order(tmp_path):
     )
     assert src.provenance()["official_md5_match"] is False
     with pytest.warns(UserWarning):
-        test = data.load("cifar10", root=str(tmp_path / "cifar-10-batches-py"), split="test", n=4)
+        test = data.load_source(
+            "cifar10", root=str(tmp_path / "cifar-10-batches-py"), split="test", n=4
+        )
     np.testing.assert_array_equal(test.read_all(), imgs["test_batch"][0][:4])
 
 
 def test_cifar10_missing_offline_names_root_and_files(tmp_path):
     with pytest.raises(MissingInputError) as ei:
-        data.load("cifar10", root=str(tmp_path / "nowhere"))
+        data.load_source("cifar10", root=str(tmp_path / "nowhere"))
     msg = str(ei.value)
     assert "nowhere/cifar-10-batches-py" in msg and "data_batch_1" in msg and "\n" not in msg
 
@@ -91,7 +93,7 @@ def test_cifar10_corrupt_pickle(tmp_path):
     write_cifar(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"garbage")
     with pytest.warns(UserWarning):
-        src = data.load("cifar10", root=str(tmp_path))
+        src = data.load_source("cifar10", root=str(tmp_path))
     with pytest.raises(HarnessError, match="cannot read .*data_batch_3"):
         src.read_all()
 
@@ -99,7 +101,7 @@ def test_cifar10_corrupt_pickle(tmp_path):
 # ----------------------------------------------------------------------------- folder
 def test_folder_sorted_recursive_rgb(tmp_path):
     arrs = write_folder(tmp_path)
-    src = data.load("folder", root=str(tmp_path))
+    src = data.load_source("folder", root=str(tmp_path))
     names = [src._rel(f) for f in src.files]
     assert names == sorted(arrs)  # sorted relative paths, .txt ignored
     x = src.read_all()
@@ -115,9 +117,9 @@ def test_folder_corrupt_file_errors_or_is_skipped(tmp_path):
     write_folder(tmp_path)
     (tmp_path / "zz_bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"broken" * 10)
     with pytest.raises(HarnessError) as ei:
-        data.load("folder", root=str(tmp_path))
+        data.load_source("folder", root=str(tmp_path))
     assert "zz_bad.png" in str(ei.value) and "skip_bad=true" in str(ei.value)
-    src = data.load("folder", root=str(tmp_path), skip_bad=True)
+    src = data.load_source("folder", root=str(tmp_path), skip_bad=True)
     assert len(src) == 6 and src.provenance()["skipped_files"] == 1
     assert src.provenance()["skipped_examples"] == ["zz_bad.png"]
 
@@ -126,30 +128,30 @@ def test_folder_truncated_jpeg_fails_at_decode_with_name(tmp_path):
     write_folder(tmp_path)
     raw = (tmp_path / "b" / "g.jpg").read_bytes()
     (tmp_path / "b" / "g.jpg").write_bytes(raw[: len(raw) // 2])
-    src = data.load("folder", root=str(tmp_path))  # header still parses
+    src = data.load_source("folder", root=str(tmp_path))  # header still parses
     with pytest.raises(HarnessError, match="g.jpg"):
         src.read_all()
-    assert len(data.load("folder", root=str(tmp_path), skip_bad=True)) == 5
+    assert len(data.load_source("folder", root=str(tmp_path), skip_bad=True)) == 5
 
 
 def test_folder_empty_and_missing(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.txt").write_text("x")
     with pytest.raises(HarnessError, match="no images"):
-        data.load("folder", root=str(tmp_path / "empty"))
+        data.load_source("folder", root=str(tmp_path / "empty"))
     with pytest.raises(MissingInputError, match="does not exist"):
-        data.load("folder", root=str(tmp_path / "missing"))
+        data.load_source("folder", root=str(tmp_path / "missing"))
 
 
 def test_folder_mixed_sizes_yield_runs_and_preprocessing(tmp_path):
     rng = np.random.default_rng(0)
     for i, (h, w) in enumerate([(20, 30), (20, 30), (40, 25), (20, 30)]):
         Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
-    src = data.load("folder", root=str(tmp_path))
+    src = data.load_source("folder", root=str(tmp_path))
     shapes = [b.shape for b in src.batches(8)]
     assert shapes == [(2, 20, 30, 3), (1, 40, 25, 3), (1, 20, 30, 3)]
     assert src.provenance()["resolution"] == "varies (preprocess=none)"
-    crop = data.load("folder", root=str(tmp_path), preprocess="resize_center_crop", size=16)
+    crop = data.load_source("folder", root=str(tmp_path), preprocess="resize_center_crop", size=16)
     assert crop.read_all().shape == (4, 16, 16, 3)
     assert crop.fingerprint() != src.fingerprint()
     # independent check of resize-shorter-side + center crop with PIL directly
@@ -173,7 +175,7 @@ def test_imagenet_val_class_subfolders_class_sorted_with_wnid_labels(tmp_path):
             Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(
                 tmp_path / w / f"v{j}.JPEG"
             )
-    src = data.load("imagenet_val", root=str(tmp_path), size=32)
+    src = data.load_source("imagenet_val", root=str(tmp_path), size=32)
     assert src.layout == "class_subfolders"
     assert src.labels.tolist() == [0, 0, 1, 1, 999, 999]  # sorted wnid order, standard indices
     assert src.read_all().shape == (6, 32, 32, 3)
@@ -187,24 +189,28 @@ def test_imagenet_val_flat_with_devkit_ground_truth(tmp_path):
         )
     gt = tmp_path / "gt.txt"
     gt.write_text("449\n1\n1000\n")  # devkit ids: tench, kit fox, dumbbell
-    src = data.load("imagenet_val", root=str(tmp_path), label_file=str(gt), preprocess="none")
+    src = data.load_source(
+        "imagenet_val", root=str(tmp_path), label_file=str(gt), preprocess="none"
+    )
     idx = imagenet.devkit_id_to_index()
     assert src.labels.tolist() == [0, idx[1], idx[1000]]
     assert imagenet.class_names("imagenet1000")[idx[1]] == "kit fox"
     gt.write_text("449\n1\n")
     with pytest.raises(HarnessError, match="2 labels for 3 images"):
-        data.load("imagenet_val", root=str(tmp_path), label_file=str(gt))
+        data.load_source("imagenet_val", root=str(tmp_path), label_file=str(gt))
     gt.write_text(
         "ILSVRC2012_val_00000001.JPEG n01440764\nILSVRC2012_val_00000002.JPEG n01443537\n"
         "ILSVRC2012_val_00000003.JPEG n15075141\n"
     )
-    src = data.load("imagenet_val", root=str(tmp_path), label_file=str(gt), label_format="wnid")
+    src = data.load_source(
+        "imagenet_val", root=str(tmp_path), label_file=str(gt), label_format="wnid"
+    )
     assert src.labels.tolist() == [0, 1, 999]
 
 
 def test_imagenet_val_missing_is_actionable(tmp_path):
     with pytest.raises(MissingInputError, match="50,000 ILSVRC2012 validation images"):
-        data.load("imagenet_val", root=str(tmp_path / "val"))
+        data.load_source("imagenet_val", root=str(tmp_path / "val"))
 
 
 def test_class_lists_match_torchvision():
@@ -230,7 +236,7 @@ def test_arrays_float_ranges_and_layouts(tmp_path, vr, lo, hi):
     u8 = rng.integers(0, 256, size=(7, 18, 17, 3), dtype=np.uint8)
     f = (lo + u8.astype(np.float64) / 255 * (hi - lo)).astype(np.float32)
     np.savez(tmp_path / "s.npz", images=f.transpose(0, 3, 1, 2))  # NCHW float
-    src = data.load("arrays", path=str(tmp_path / "s.npz"), value_range=vr)
+    src = data.load_source("arrays", path=str(tmp_path / "s.npz"), value_range=vr)
     assert src.layout == "NCHW"
     np.testing.assert_array_equal(src.read_all(), u8)  # exact round trip through the declared range
 
@@ -239,34 +245,34 @@ def test_arrays_out_of_range_and_undeclared_are_errors(tmp_path):
     f = np.random.default_rng(0).uniform(-1, 1, size=(4, 16, 16, 3)).astype(np.float32)
     np.save(tmp_path / "a.npy", f)
     with pytest.raises(HarnessError, match=r"outside the declared value_range 0_1"):
-        data.load("arrays", path=str(tmp_path / "a.npy"), value_range="0_1")
+        data.load_source("arrays", path=str(tmp_path / "a.npy"), value_range="0_1")
     with pytest.raises(HarnessError, match="declare their range"):
-        data.load("arrays", path=str(tmp_path / "a.npy"))
+        data.load_source("arrays", path=str(tmp_path / "a.npy"))
     np.save(tmp_path / "bad.npy", np.zeros((4, 16, 16)))
     with pytest.raises(HarnessError, match="N x H x W x 3"):
-        data.load("arrays", path=str(tmp_path / "bad.npy"), value_range="0_1")
+        data.load_source("arrays", path=str(tmp_path / "bad.npy"), value_range="0_1")
     np.save(tmp_path / "i.npy", np.full((2, 16, 16, 3), 300, dtype=np.int32))
     with pytest.raises(HarnessError, match=r"\[0, 255\]"):
-        data.load("arrays", path=str(tmp_path / "i.npy"))
+        data.load_source("arrays", path=str(tmp_path / "i.npy"))
     nanf = np.zeros((2, 16, 16, 3), np.float32)
     nanf[0, 0, 0, 0] = np.nan
     np.save(tmp_path / "n.npy", nanf)
     with pytest.raises(HarnessError, match="NaN"):
-        data.load("arrays", path=str(tmp_path / "n.npy"), value_range="0_1")
+        data.load_source("arrays", path=str(tmp_path / "n.npy"), value_range="0_1")
 
 
 def test_arrays_npz_stored_is_memory_mapped_and_compressed_works(tmp_path, monkeypatch):
     monkeypatch.setenv("INCEPTION_NOTE_CACHE", str(tmp_path / "cache"))
     x = np.random.default_rng(0).integers(0, 256, size=(9, 16, 16, 3), dtype=np.uint8)
     np.savez(tmp_path / "s.npz", images=x, labels=np.arange(9))
-    src = data.load("arrays", path=str(tmp_path / "s.npz"))
+    src = data.load_source("arrays", path=str(tmp_path / "s.npz"))
     assert isinstance(src.arr, np.memmap)
     np.testing.assert_array_equal(src.read_all(), x)
     assert src.labels.tolist() == list(range(9))
     np.savez_compressed(tmp_path / "c.npz", x=x)
-    c = data.load("arrays", path=str(tmp_path / "c.npz"))
+    c = data.load_source("arrays", path=str(tmp_path / "c.npz"))
     np.testing.assert_array_equal(c.read_all(), x)
-    assert c.fingerprint() == data.load("arrays", path=str(tmp_path / "c.npz")).fingerprint()
+    assert c.fingerprint() == data.load_source("arrays", path=str(tmp_path / "c.npz")).fingerprint()
 
 
 def test_arrays_streaming_memory_is_bounded(tmp_path):
@@ -279,7 +285,7 @@ def test_arrays_streaming_memory_is_bounded(tmp_path):
     code = textwrap.dedent(f"""
         import resource, numpy as np
         from harness import data
-        src = data.load("arrays", path={str(path)!r})
+        src = data.load_source("arrays", path={str(path)!r})
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         total = 0
         for b in src.batches(256):
@@ -298,19 +304,19 @@ def test_arrays_streaming_memory_is_bounded(tmp_path):
 
 # ----------------------------------------------------------------------------- noise / synthetic
 def test_noise_is_uniform_seeded_and_random_access():
-    a = data.load("noise", count=200, seed=3)
+    a = data.load_source("noise", count=200, seed=3)
     x = a.read_all()
     assert x.shape == (200, 32, 32, 3)
     assert abs(x.mean() - 127.5) < 1.0 and x.min() == 0 and x.max() == 255
-    np.testing.assert_array_equal(x, data.load("noise", count=200, seed=3).read_all())
-    assert not np.array_equal(x, data.load("noise", count=200, seed=4).read_all())
-    sh = data.load("noise", count=200, seed=3, order="shuffled", order_seed=1)
+    np.testing.assert_array_equal(x, data.load_source("noise", count=200, seed=3).read_all())
+    assert not np.array_equal(x, data.load_source("noise", count=200, seed=4).read_all())
+    sh = data.load_source("noise", count=200, seed=3, order="shuffled", order_seed=1)
     np.testing.assert_array_equal(sh.read_all(), x[np.random.default_rng(1).permutation(200)])
     assert "assumption" in a.provenance()
 
 
 def test_synthetic_families_and_class_sorted_arrangement():
-    s = data.load("synthetic", count=40, arrangement="class_sorted", families=4)
+    s = data.load_source("synthetic", count=40, arrangement="class_sorted", families=4)
     assert s.labels.tolist() == [0] * 10 + [1] * 10 + [2] * 10 + [3] * 10
     x = s.read_all()
     assert x.dtype == np.uint8 and x.shape == (40, 32, 32, 3)
@@ -333,7 +339,7 @@ def bad(n, seed):
 def test_generator_callable_from_file(tmp_path):
     f = tmp_path / "mygan.py"
     f.write_text(GEN_MODULE)
-    src = data.load(
+    src = data.load_source(
         "generator", callable=f"{f}:make", count=25, chunk_size=10, value_range="-1_1", seed=5
     )
     x = src.read_all()
@@ -353,42 +359,45 @@ def test_generator_callable_from_file(tmp_path):
     fp = src.fingerprint()
     assert (
         fp
-        == data.load(
+        == data.load_source(
             "generator", callable=f"{f}:make", count=25, chunk_size=10, value_range="-1_1", seed=5
         ).fingerprint()
     )
     assert (
         fp
-        != data.load(
+        != data.load_source(
             "generator", callable=f"{f}:make", count=25, chunk_size=10, value_range="-1_1", seed=6
         ).fingerprint()
     )
     with pytest.raises(HarnessError, match=r"outside the declared value_range 0_1"):
-        data.load("generator", callable=f"{f}:make", count=5, value_range="0_1")
+        data.load_source("generator", callable=f"{f}:make", count=5, value_range="0_1")
     with pytest.raises(HarnessError, match="returned shape"):
-        data.load("generator", callable=f"{f}:bad", count=5)
+        data.load_source("generator", callable=f"{f}:bad", count=5)
     with pytest.raises(HarnessError, match="module:function"):
-        data.load("generator", callable="nocolon", count=5)
+        data.load_source("generator", callable="nocolon", count=5)
     with pytest.raises(HarnessError, match="no callable 'nope'"):
-        data.load("generator", callable=f"{f}:nope", count=5)
+        data.load_source("generator", callable=f"{f}:nope", count=5)
 
 
 # ----------------------------------------------------------------------------- common behaviour
 def test_fingerprint_stable_and_sensitive(tmp_path):
     base = dict(count=30, seed=0)
-    fp = data.load("synthetic", **base).fingerprint()
-    assert fp == data.load("synthetic", **base).fingerprint()
+    fp = data.load_source("synthetic", **base).fingerprint()
+    assert fp == data.load_source("synthetic", **base).fingerprint()
     others = [
-        data.load("synthetic", **base, n=29),
-        data.load("synthetic", **base, order="shuffled", order_seed=0),
-        data.load("synthetic", **base, order="shuffled", order_seed=1),
-        data.load("synthetic", count=30, seed=1),
-        data.load("synthetic", **base, size=31),
+        data.load_source("synthetic", **base, n=29),
+        data.load_source("synthetic", **base, order="shuffled", order_seed=0),
+        data.load_source("synthetic", **base, order="shuffled", order_seed=1),
+        data.load_source("synthetic", count=30, seed=1),
+        data.load_source("synthetic", **base, size=31),
     ]
     fps = {fp} | {o.fingerprint() for o in others}
     assert len(fps) == 6
     # a fixed value: the fingerprint must not drift between runs or machines
-    code = "from harness import data; print(data.load('synthetic', count=30, seed=0).fingerprint())"
+    code = (
+        "from harness import data; "
+        "print(data.load_source('synthetic', count=30, seed=0).fingerprint())"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip() == fp
 
@@ -400,27 +409,29 @@ def test_folder_fingerprint_ignores_location_but_not_content(tmp_path):
     import shutil
 
     shutil.copytree(a, b)
-    fa = data.load("folder", root=str(a)).fingerprint()
-    assert fa == data.load("folder", root=str(b)).fingerprint()
+    fa = data.load_source("folder", root=str(a)).fingerprint()
+    assert fa == data.load_source("folder", root=str(b)).fingerprint()
     Image.fromarray(np.zeros((20, 24, 3), np.uint8)).save(b / "a_rgb.png")
-    assert fa != data.load("folder", root=str(b)).fingerprint()
+    assert fa != data.load_source("folder", root=str(b)).fingerprint()
 
 
 def test_order_n_and_errors():
     with pytest.raises(HarnessError, match="order_seed"):
-        data.load("synthetic", count=10, order="shuffled")
+        data.load_source("synthetic", count=10, order="shuffled")
     with pytest.raises(HarnessError, match="order must be one of"):
-        data.load("synthetic", count=10, order="sorted")
+        data.load_source("synthetic", count=10, order="sorted")
     with pytest.raises(HarnessError, match="holds only 10"):
-        len(data.load("synthetic", count=10, n=11))
+        len(data.load_source("synthetic", count=10, n=11))
     with pytest.raises(HarnessError, match="unknown dataset 'cifar100'"):
-        data.load("cifar100")
+        data.load_source("cifar100")
     with pytest.raises(HarnessError, match="unknown parameter"):
-        data.load("noise", colour=True)
-    s = data.load("synthetic", count=10, n=4, order="shuffled", order_seed=2)
+        data.load_source("noise", colour=True)
+    s = data.load_source("synthetic", count=10, n=4, order="shuffled", order_seed=2)
     perm = np.random.default_rng(2).permutation(10)[:4]
     np.testing.assert_array_equal(s.indices, perm)
-    np.testing.assert_array_equal(s.read_all(), data.load("synthetic", count=10).read_all()[perm])
+    np.testing.assert_array_equal(
+        s.read_all(), data.load_source("synthetic", count=10).read_all()[perm]
+    )
 
 
 def test_value_range_survives_yaml_and_hydra_parsing():
@@ -444,7 +455,7 @@ def test_bad_batches_give_one_line_errors():
     with pytest.raises(HarnessError, match="N x H x W x 3"):
         data.check_uint8_images(np.zeros((2, 8, 8), np.uint8), "x")
     with pytest.raises(HarnessError, match="batch_size"):
-        next(data.load("noise", count=3).batches(0))
+        next(data.load_source("noise", count=3).batches(0))
 
 
 def test_every_dataset_config_composes_and_builds_or_names_what_is_missing(tmp_path):
@@ -519,8 +530,8 @@ def test_parallel_decode_and_prefetch_give_the_serial_batches(tmp_path, worker_t
 
     before = _decode_tmp_files()
     write_pngs(tmp_path / "imgs", n=23, seed=5, size=160)  # large enough for the threads
-    serial = data.load("folder", root=str(tmp_path / "imgs"), num_workers=1, prefetch=0)
-    par = data.load(
+    serial = data.load_source("folder", root=str(tmp_path / "imgs"), num_workers=1, prefetch=0)
+    par = data.load_source(
         "folder", root=str(tmp_path / "imgs"), num_workers=3, prefetch=2, worker_type=worker_type
     )
     a = list(serial.batches(5))
@@ -557,7 +568,7 @@ def test_an_error_in_a_decode_worker_names_the_file(tmp_path, worker_type, monke
     monkeypatch.setattr(files_mod, "PROCESS_JOB_MIN_PIXELS", 1)
     before = _decode_tmp_files()
     write_pngs(tmp_path / "imgs", n=8, seed=1, size=160)
-    src = data.load(
+    src = data.load_source(
         "folder", root=str(tmp_path / "imgs"), num_workers=2, prefetch=2, worker_type=worker_type
     )
     bad = src.files[6]
@@ -582,8 +593,8 @@ def test_decode_processes_mixed_sizes_early_stop_and_auto(tmp_path, monkeypatch)
     write_pngs(tmp_path / "imgs", n=7, seed=2, size=40)
     write_pngs(tmp_path / "imgs" / "z_large", n=5, seed=3, size=56)
     root = str(tmp_path / "imgs")
-    serial = [x.copy() for x in data.load("folder", root=root, num_workers=1).batches(4)]
-    par = data.load("folder", root=root, num_workers=2, worker_type="process", prefetch=0)
+    serial = [x.copy() for x in data.load_source("folder", root=root, num_workers=1).batches(4)]
+    par = data.load_source("folder", root=root, num_workers=2, worker_type="process", prefetch=0)
     got = list(par.batches(4))
     assert [x.shape for x in got] == [x.shape for x in serial]  # 4, 3 | 1 + ... by size runs
     for x, y in zip(serial, got):
@@ -594,16 +605,16 @@ def test_decode_processes_mixed_sizes_early_stop_and_auto(tmp_path, monkeypatch)
     assert len(par._free) == len(par._blocks)
     del par, it
     assert _decode_tmp_files() <= before
-    auto = data.load("folder", root=root, num_workers=2)
+    auto = data.load_source("folder", root=root, num_workers=2)
     list(auto.batches(4))
     assert auto._procs is None  # 12 small images: far below the threshold
     monkeypatch.setattr(files_mod, "PROCESS_MIN_TOTAL_PIXELS", 100)
-    auto = data.load("folder", root=root, num_workers=2)
+    auto = data.load_source("folder", root=root, num_workers=2)
     for x, y in zip(serial, auto.batches(4)):
         np.testing.assert_array_equal(x, y)
     assert auto._procs is not None
     with pytest.raises(HarnessError, match="worker_type must be one of") as e:
-        data.load("folder", root=root, worker_type="fork")
+        data.load_source("folder", root=root, worker_type="fork")
     assert "\n" not in str(e.value)
 
 
@@ -637,7 +648,7 @@ def test_unguarded_script_with_decode_processes_is_a_clear_error(tmp_path):
     script = tmp_path / "unguarded.py"
     script.write_text(
         "from harness import data\n"
-        f"src = data.load('folder', root={str(tmp_path / 'imgs')!r}, num_workers=2,"
+        f"src = data.load_source('folder', root={str(tmp_path / 'imgs')!r}, num_workers=2,"
         " worker_type='process', progress=False)\n"
         "print(sum(len(b) for b in src.batches(3)))\n"
     )
@@ -657,8 +668,8 @@ def test_decode_processes_recover_from_a_dead_worker_and_check_dev_shm(tmp_path,
     monkeypatch.setattr(files_mod, "PROCESS_JOB_MIN_PIXELS", 1)  # one batch per job
     write_pngs(tmp_path / "imgs", n=12, seed=4, size=40)
     root = str(tmp_path / "imgs")
-    serial = np.concatenate(list(data.load("folder", root=root, num_workers=1).batches(3)))
-    src = data.load("folder", root=root, num_workers=2, worker_type="process", prefetch=0)
+    serial = np.concatenate(list(data.load_source("folder", root=root, num_workers=1).batches(3)))
+    src = data.load_source("folder", root=root, num_workers=2, worker_type="process", prefetch=0)
     it = src.batches(3)
     next(it)
     for pid in list(src._procs._processes):  # the pool loses its processes
@@ -669,12 +680,12 @@ def test_decode_processes_recover_from_a_dead_worker_and_check_dev_shm(tmp_path,
     np.testing.assert_array_equal(np.concatenate(list(src.batches(3))), serial)  # a new pool
     # /dev/shm too small: an explicit process request says so; auto falls back to threads
     monkeypatch.setattr(files_mod, "shm_free_bytes", lambda: 1000)
-    small = data.load("folder", root=root, num_workers=2, worker_type="process")
+    small = data.load_source("folder", root=root, num_workers=2, worker_type="process")
     with pytest.raises(HarnessError, match="/dev/shm has 0 MiB free") as e:
         next(small.batches(3))
     assert "worker_type=thread" in str(e.value)
     monkeypatch.setattr(files_mod, "PROCESS_MIN_TOTAL_PIXELS", 1)
-    auto = data.load("folder", root=root, num_workers=2)
+    auto = data.load_source("folder", root=root, num_workers=2)
     np.testing.assert_array_equal(np.concatenate(list(auto.batches(3))), serial)
     assert auto._procs is None
 
@@ -695,6 +706,6 @@ def test_png_xmp_orientation_is_taken_from_pillow(tmp_path):
     with Image.open(tmp_path / "x.png") as im:
         im.load()
         assert im.getexif().get(0x0112) == 6  # Pillow reads it
-    src = data.load("folder", root=str(tmp_path))
+    src = data.load_source("folder", root=str(tmp_path))
     assert src.sizes == [(30, 20)]
     np.testing.assert_array_equal(src.read_all()[0], np.rot90(pixels, k=-1))

@@ -53,7 +53,7 @@ SCRIPT = textwrap.dedent(
 
     if __name__ == "__main__":
         root, where, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-        src = data.load(
+        src = data.load_source(
             "folder", root=root, num_workers=2, worker_type="process", prefetch=0,
             progress=False,
         )
@@ -203,11 +203,11 @@ def test_decode_processes_ask_for_the_parent_death_signal_and_keep_a_watchdog(tm
 
     _pngs(tmp_path, N_IMAGES)
     kw = dict(num_workers=2, worker_type="process", prefetch=0, progress=False)
-    main = data.load("folder", root=str(tmp_path), **kw)
+    main = data.load_source("folder", root=str(tmp_path), **kw)
     assert sum(len(b) for b in main.batches(4)) == N_IMAGES
     sig, threads = main._procs.submit(_pdeath_signal).result()
     assert sig == signal.SIGKILL and "decode-watchdog" in threads
-    other = data.load("folder", root=str(tmp_path), **kw)
+    other = data.load_source("folder", root=str(tmp_path), **kw)
     t = threading.Thread(target=lambda: list(other.batches(4)))
     t.start()
     t.join()

@@ -25,7 +25,7 @@ def raw():
 
 def test_scaling_is_exact_and_grey_is_replicated(raw):
     images, _ = raw
-    x = data.load("digits", split="all").read_all()
+    x = data.load_source("digits", split="all").read_all()
     assert x.dtype == np.uint8 and x.shape == (1797, 8, 8, 3)
     assert (x[..., 0] == x[..., 1]).all() and (x[..., 0] == x[..., 2]).all()
     # independent: float arithmetic, Python's round (half to even) on every distinct value
@@ -51,7 +51,10 @@ def _rule(labels: np.ndarray) -> tuple:
 
 def test_split_is_stratified_disjoint_complete_fixed_and_recorded(raw):
     _, target = raw
-    train, test = data.load("digits", split="train"), data.load("digits", split="test")
+    train, test = (
+        data.load_source("digits", split="train"),
+        data.load_source("digits", split="test"),
+    )
     tr_idx, te_idx = train.original_indices, test.original_indices
     want_tr, want_te = _rule(target)
     np.testing.assert_array_equal(tr_idx, want_tr)
@@ -69,7 +72,7 @@ def test_split_is_stratified_disjoint_complete_fixed_and_recorded(raw):
     # labels kept, and they are the images' own
     np.testing.assert_array_equal(test.labels, target[te_idx])
     # the same on every call
-    again = data.load("digits", split="test")
+    again = data.load_source("digits", split="test")
     np.testing.assert_array_equal(again.original_indices, te_idx)
     np.testing.assert_array_equal(again.read_all(), test.read_all())
     p = test.provenance()
@@ -85,49 +88,51 @@ def test_split_is_stratified_disjoint_complete_fixed_and_recorded(raw):
 
 def test_all_keeps_the_original_order(raw):
     _, target = raw
-    src = data.load("digits", split="all")
+    src = data.load_source("digits", split="all")
     np.testing.assert_array_equal(src.original_indices, np.arange(1797))
     np.testing.assert_array_equal(src.labels, target)
 
 
 def test_upscale_is_exact_pixel_repetition():
-    one = data.load("digits", split="test", n=20).read_all()
-    four = data.load("digits", split="test", n=20, upscale=4).read_all()
+    one = data.load_source("digits", split="test", n=20).read_all()
+    four = data.load_source("digits", split="test", n=20, upscale=4).read_all()
     assert four.shape == (20, 32, 32, 3)
     np.testing.assert_array_equal(four, np.kron(one, np.ones((1, 4, 4, 1), np.uint8)))
-    src = data.load("digits", split="test", upscale=4)
+    src = data.load_source("digits", split="test", upscale=4)
     assert src.provenance()["resolution"] == [32, 32] and src.provenance()["upscale"] == 4
 
 
 def test_fingerprint_names_split_upscale_selection_and_the_raw_data(monkeypatch):
-    fp = {s: data.load("digits", split=s).fingerprint() for s in digits_mod.SPLITS}  # three splits
+    fp = {
+        s: data.load_source("digits", split=s).fingerprint() for s in digits_mod.SPLITS
+    }  # three splits
     assert len(set(fp.values())) == 3
-    assert data.load("digits", split="train").fingerprint() == fp["train"]  # stable
-    assert data.load("digits", upscale=2).fingerprint() != fp["train"]
-    assert data.load("digits", n=100).fingerprint() != fp["train"]
-    assert data.load("digits", order="shuffled", order_seed=1).fingerprint() != fp["train"]
-    ident = data.load("digits")._identity()
+    assert data.load_source("digits", split="train").fingerprint() == fp["train"]  # stable
+    assert data.load_source("digits", upscale=2).fingerprint() != fp["train"]
+    assert data.load_source("digits", n=100).fingerprint() != fp["train"]
+    assert data.load_source("digits", order="shuffled", order_seed=1).fingerprint() != fp["train"]
+    ident = data.load_source("digits")._identity()
     assert {"raw_sha256", "labels_sha256", "scikit_learn", "scaling", "split_rule"} <= set(ident)
     # a changed bundle (other raw bytes, or another scikit-learn) changes the fingerprint
     grey, target, raw_sha, labels_sha, version = digits_mod._raw()
     monkeypatch.setattr(digits_mod, "_raw", lambda: (grey, target, "0" * 64, labels_sha, version))
-    assert data.load("digits").fingerprint() != fp["train"]
+    assert data.load_source("digits").fingerprint() != fp["train"]
     monkeypatch.setattr(
         digits_mod, "_raw", lambda: (grey, target, raw_sha, labels_sha, version + ".post1")
     )
-    assert data.load("digits").fingerprint() != fp["train"]
+    assert data.load_source("digits").fingerprint() != fp["train"]
 
 
 def test_bad_values_are_one_line_config_errors():
     with pytest.raises(ConfigError) as exc:
-        data.load("digits", split="bogus")
+        data.load_source("digits", split="bogus")
     msg = str(exc.value)
     assert "\n" not in msg and "split" in msg and "train, test, all" in msg
     for params, key in [({"upscale": 0}, "upscale"), ({"upscale": 1.5}, "upscale")]:
         with pytest.raises(ConfigError, match=key):
-            data.load("digits", **params)
+            data.load_source("digits", **params)
     with pytest.raises(ConfigError, match="unknown parameter 'splt'.*did you mean 'split'"):
-        data.load("digits", splt="test")
+        data.load_source("digits", splt="test")
 
 
 def test_the_dataset_config_composes_and_every_key_refuses_wrong_values():

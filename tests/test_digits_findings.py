@@ -80,7 +80,7 @@ def nets(trained):
         ("pytorch_seed1", "digits_torch_s1"),
     ):
         name, settings, _ = backbones.PRESETS[preset]
-        out[key] = backbones.load(name, **settings, cache_dir=_cache_dir())
+        out[key] = backbones.load_backbone(name, **settings, cache_dir=_cache_dir())
     return out
 
 
@@ -90,7 +90,7 @@ def digits_sets():
 
     out = {}
     for split in ("train", "test"):
-        src = data.load("digits", split=split, progress=False)
+        src = data.load_source("digits", split=split, progress=False)
         out[split] = (src.read_all(), np.asarray(src.labels))
     return out
 
@@ -326,7 +326,7 @@ def _fgsm(net, images, eps: float):
 def attack_starts(digits_sets):
     from harness import data
 
-    noise = data.load("noise", size=8, count=100, seed=0, progress=False).read_all()
+    noise = data.load_source("noise", size=8, count=100, seed=0, progress=False).read_all()
     return {"uniform noise": noise, "test digits": digits_sets["test"][0][:100]}
 
 
@@ -427,8 +427,8 @@ def test_h_xu_et_als_metric_properties_on_the_digits_features(trained, tmp_path)
 def test_class_sorted_is_a_stable_sort_of_the_split_by_label():
     from harness import data
 
-    loaded = data.load("digits", split="test", progress=False)
-    ordered = data.load("digits", split="test", arrangement="class_sorted", progress=False)
+    loaded = data.load_source("digits", split="test", progress=False)
+    ordered = data.load_source("digits", split="test", arrangement="class_sorted", progress=False)
     y, idx = np.asarray(loaded.labels), loaded.original_indices
     # independent: sort (label, original index) pairs
     want = [i for _, i in sorted(zip(y.tolist(), idx.tolist()))]
@@ -469,7 +469,7 @@ def test_photo_tiles_follow_their_documented_rules():
             for j in range(w // size):
                 tiles.append(small[i * size : (i + 1) * size, j * size : (j + 1) * size])
     chosen = np.sort(np.random.default_rng(3).choice(len(tiles), 50, replace=False))
-    src = data.load("photo_tiles", size=size, block=block, count=50, seed=3, progress=False)
+    src = data.load_source("photo_tiles", size=size, block=block, count=50, seed=3, progress=False)
     x = src.read_all()
     assert src.total_tiles == len(tiles) == 2 * (106 // 8) * (160 // 8)
     assert x.shape == (50, 8, 8, 3) and x.dtype == np.uint8 and src.labels is None
@@ -477,12 +477,12 @@ def test_photo_tiles_follow_their_documented_rules():
     np.testing.assert_array_equal(x[..., 0], np.stack([tiles[i] for i in chosen]))
     assert (
         src.fingerprint()
-        != data.load(
+        != data.load_source(
             "photo_tiles", size=size, block=block, count=50, seed=4, progress=False
         ).fingerprint()
     )
     with pytest.raises(HarnessError, match="make only 120 tiles"):
-        data.load("photo_tiles", count=121)
+        data.load_source("photo_tiles", count=121)
 
 
 def test_the_digits_items_compose_and_never_take_the_runs_weights_or_device():

@@ -175,22 +175,24 @@ def test_a_missing_library_is_one_line_naming_the_extra(monkeypatch, name, modul
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     kw = DINO if name == "dinov2" else CLIP
     with pytest.raises(ResourceUnavailable) as e:
-        backbones.load(name, weights="random:0", **kw)
+        backbones.load_backbone(name, weights="random:0", **kw)
     assert module in one_line(e) and "pip install -e '.[encoders]'" in str(e.value)
 
 
 # ------------------------------------------------------------------------------ dinov2
 def test_dinov2_random_features_match_timm_and_dgm_eval_preprocessing(timm, images):
-    net = backbones.load("dinov2", weights="random:0", **DINO)
+    net = backbones.load_backbone("dinov2", weights="random:0", **DINO)
     f = net.features(images)
     assert f.shape == (5, 384) and f.dtype == np.float32
     assert net.forward(images)[0].shape == (5, 0) and not net.has_logits
     # the same seed: the same features; another seed: other features
     np.testing.assert_array_equal(
-        backbones.load("dinov2", weights="random:0", **DINO).features(images), f
+        backbones.load_backbone("dinov2", weights="random:0", **DINO).features(images), f
     )
     assert (
-        np.abs(backbones.load("dinov2", weights="random:1", **DINO).features(images) - f).max()
+        np.abs(
+            backbones.load_backbone("dinov2", weights="random:1", **DINO).features(images) - f
+        ).max()
         > 0.1
     )
     # independent: timm's network with the documented init, dgm-eval's preprocessing
@@ -198,7 +200,9 @@ def test_dinov2_random_features_match_timm_and_dgm_eval_preprocessing(timm, imag
     want = dino_reference(timm, native, images)
     np.testing.assert_allclose(f, want, rtol=1e-5, atol=1e-5)
     assert f.std(0).mean() > 0.1  # the images are told apart
-    two = backbones.load("dinov2", weights="random:0", batch_size=2, **DINO).features(images)
+    two = backbones.load_backbone("dinov2", weights="random:0", batch_size=2, **DINO).features(
+        images
+    )
     np.testing.assert_allclose(two, f, rtol=1e-5, atol=1e-5)  # batches do not matter
     p = net.provenance()
     assert p["weights_sha256"] == state_sha256(native) and p["weights_status"] == "random"
@@ -216,12 +220,12 @@ def test_dinov2_random_features_match_timm_and_dgm_eval_preprocessing(timm, imag
 
 def test_dinov2_settings_refuse_sizes_that_are_not_patches(timm):
     with pytest.raises(ConfigError) as e:
-        backbones.load("dinov2", weights="random:0", variant="vits14", input_size=30)
+        backbones.load_backbone("dinov2", weights="random:0", variant="vits14", input_size=30)
     assert "multiple of 14" in one_line(e)
     with pytest.raises(ConfigError):
-        backbones.load("dinov2", weights="random:0", variant="vitx14")
+        backbones.load_backbone("dinov2", weights="random:0", variant="vitx14")
     with pytest.raises(ConfigError) as e:
-        backbones.load("dinov2", weights="trained:digits_cnn/torch/0", variant="vits14")
+        backbones.load_backbone("dinov2", weights="trained:digits_cnn/torch/0", variant="vits14")
     assert "pretrained, file:<path> or random:<seed>" in one_line(e)
 
 
@@ -235,10 +239,10 @@ def test_dinov2_file_weights_timm_and_meta_formats(timm, images, tmp_path):
     torch.save(sd, tmp_path / "m.pth")
     torch.save({**sd, "mask_token": torch.zeros(1, 384)}, tmp_path / "meta.pth")  # Meta's keys
     want = dino_reference(timm, native, images)
-    rand = backbones.load("dinov2", weights="random:5", **DINO).features(images)
+    rand = backbones.load_backbone("dinov2", weights="random:5", **DINO).features(images)
     for name in ("m.safetensors", "meta.pth"):
         path = tmp_path / name
-        net = backbones.load("dinov2", weights=f"file:{path}", **DINO)
+        net = backbones.load_backbone("dinov2", weights=f"file:{path}", **DINO)
         np.testing.assert_allclose(net.features(images), want, rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(net.features(images), rand)
         p = net.provenance()
@@ -246,24 +250,24 @@ def test_dinov2_file_weights_timm_and_meta_formats(timm, images, tmp_path):
         assert p["weights_status"] == "unverified"  # claims DINOv2, matches no pinned hash
     # a pin that does not match, another variant, a file that is no state dict: one line each
     with pytest.raises(HarnessError) as e:
-        backbones.load(
+        backbones.load_backbone(
             "dinov2", weights=f"file:{tmp_path / 'm.pth'}", weights_sha256="ab" * 32, **DINO
         )
     assert "weights_sha256=" in one_line(e)
     with pytest.raises(HarnessError) as e:
-        backbones.load(
+        backbones.load_backbone(
             "dinov2", weights=f"file:{tmp_path / 'm.pth'}", variant="vitb14", input_size=28
         )
     assert "does not fit DINOv2 ViT-B/14" in one_line(e)
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(HarnessError) as e:
-        backbones.load("dinov2", weights=f"file:{tmp_path / 'junk.pth'}", **DINO)
+        backbones.load_backbone("dinov2", weights=f"file:{tmp_path / 'junk.pth'}", **DINO)
     assert "cannot read weights file" in one_line(e)
 
 
 def test_dinov2_pretrained_missing_offline_is_one_line_naming_file_and_place(offline, timm):
     with pytest.raises(MissingInputError) as e:
-        backbones.load("dinov2", variant="vits14", input_size=28)
+        backbones.load_backbone("dinov2", variant="vits14", input_size=28)
     msg = one_line(e)
     hf = offline / "hf" / "models--timm--vit_small_patch14_dinov2.lvd142m"
     for part in (
@@ -305,7 +309,7 @@ def test_dinov2_pretrained_from_the_library_caches_offline(offline, timm, images
     data = tmp.read_bytes()
     repo = "timm/vit_small_patch14_dinov2.lvd142m"
     link = fake_hf_cache(offline / "hf", repo, "model.safetensors", data)
-    net = backbones.load("dinov2", variant="vits14", input_size=28)
+    net = backbones.load_backbone("dinov2", variant="vits14", input_size=28)
     np.testing.assert_allclose(net.features(images), want, rtol=1e-5, atol=1e-5)
     p = net.provenance()
     assert p["weights_kind"] == "pretrained" and p["weights_path"] == str(link)
@@ -316,7 +320,7 @@ def test_dinov2_pretrained_from_the_library_caches_offline(offline, timm, images
     # a blob that is not what the hub said it was (truncated, replaced): one line
     fake_hf_cache(offline / "hf", repo, "model.safetensors", data, blob="0" * 64)
     with pytest.raises(HarnessError) as e:
-        backbones.load("dinov2", variant="vits14", input_size=28)
+        backbones.load_backbone("dinov2", variant="vits14", input_size=28)
     assert "does not match" in one_line(e) and "0" * 64 in str(e.value)
     # Meta's original file where torch.hub (dgm-eval) keeps it, when the hub cache has none
     import shutil
@@ -328,7 +332,7 @@ def test_dinov2_pretrained_from_the_library_caches_offline(offline, timm, images
         {**native.state_dict(), "mask_token": torch.zeros(1, 384)},
         ckpt / "dinov2_vits14_pretrain.pth",
     )
-    net = backbones.load("dinov2", variant="vits14", input_size=28)
+    net = backbones.load_backbone("dinov2", variant="vits14", input_size=28)
     np.testing.assert_allclose(net.features(images), want, rtol=1e-5, atol=1e-5)
     p = net.provenance()
     assert p["weights_source"].startswith("torch hub cache (Meta's original")
@@ -339,21 +343,24 @@ def test_dinov2_pretrained_from_the_library_caches_offline(offline, timm, images
 def test_clip_random_features_match_open_clip_and_cmmd_preprocessing(open_clip, images, tmp_path):
     import torch
 
-    net = backbones.load("clip", weights="random:0", **CLIP)
+    net = backbones.load_backbone("clip", weights="random:0", **CLIP)
     f = net.features(images)
     assert f.shape == (5, 384) and not net.has_logits
     np.testing.assert_allclose(np.linalg.norm(f.astype(np.float64), axis=1), 1.0, atol=1e-6)
     np.testing.assert_array_equal(
-        backbones.load("clip", weights="random:0", **CLIP).features(images), f
+        backbones.load_backbone("clip", weights="random:0", **CLIP).features(images), f
     )
     assert (
-        np.abs(backbones.load("clip", weights="random:1", **CLIP).features(images) - f).max() > 1e-2
+        np.abs(
+            backbones.load_backbone("clip", weights="random:1", **CLIP).features(images) - f
+        ).max()
+        > 1e-2
     )
     native = clip_native(open_clip, 0)
     torch.save(native.state_dict(), tmp_path / "native.pt")
     want = clip_reference(open_clip, tmp_path / "native.pt", images)
     np.testing.assert_allclose(f, want, rtol=1e-5, atol=1e-5)
-    two = backbones.load("clip", weights="random:0", batch_size=2, **CLIP).features(images)
+    two = backbones.load_backbone("clip", weights="random:0", batch_size=2, **CLIP).features(images)
     np.testing.assert_allclose(two, f, rtol=1e-5, atol=1e-5)  # batches do not matter
     p = net.provenance()
     assert p["weights_sha256"] == state_sha256(native) and p["weights_status"] == "random"
@@ -377,9 +384,9 @@ def test_clip_file_weights_state_dict_wrapped_and_torchscript(open_clip, images,
         warnings.simplefilter("ignore", FutureWarning)
         torch.jit.script(native).save(str(tmp_path / "jit.pt"))
     want = clip_reference(open_clip, tmp_path / "sd.pt", images)
-    rand = backbones.load("clip", weights="random:3", **CLIP).features(images)
+    rand = backbones.load_backbone("clip", weights="random:3", **CLIP).features(images)
     for name in ("sd.pt", "wrapped.pt", "jit.pt"):
-        net = backbones.load("clip", weights=f"file:{tmp_path / name}", **CLIP)
+        net = backbones.load_backbone("clip", weights=f"file:{tmp_path / name}", **CLIP)
         got = net.features(images)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(got, rand)
@@ -387,7 +394,7 @@ def test_clip_file_weights_state_dict_wrapped_and_torchscript(open_clip, images,
         assert p["weights_sha256"] == hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
         assert p["weights_status"] == "unverified"
     with pytest.raises(HarnessError) as e:
-        backbones.load(
+        backbones.load_backbone(
             "clip", weights=f"file:{tmp_path / 'sd.pt'}", model="ViT-S-32-alt", input_size=64
         )
     assert "does not fit open_clip ViT-S-32-alt" in one_line(e)
@@ -395,23 +402,23 @@ def test_clip_file_weights_state_dict_wrapped_and_torchscript(open_clip, images,
 
 def test_clip_settings_and_model_checks_are_one_line(open_clip):
     with pytest.raises(ConfigError) as e:
-        backbones.load("clip", weights="random:0", model="ViT-S-32", input_size=50)
+        backbones.load_backbone("clip", weights="random:0", model="ViT-S-32", input_size=50)
     assert "not a multiple of ViT-S-32's patch size 32" in one_line(e)
     with pytest.raises(ConfigError) as e:
-        backbones.load("clip", weights="random:0", model="ViT-S-23")
+        backbones.load_backbone("clip", weights="random:0", model="ViT-S-23")
     assert "no model config 'ViT-S-23'" in one_line(e) and "ViT-S-32" in str(e.value)
     with pytest.raises(ConfigError) as e:
-        backbones.load("clip", weights="random:0", model="hf-hub:org/x")
+        backbones.load_backbone("clip", weights="random:0", model="hf-hub:org/x")
     assert "built-in open_clip config" in one_line(e)
     with pytest.raises(ConfigError) as e:  # tag applies to pretrained weights only
-        backbones.load("clip", weights="random:0", tag="laion2b_s34b_b79k", **CLIP)
+        backbones.load_backbone("clip", weights="random:0", tag="laion2b_s34b_b79k", **CLIP)
     assert "tag" in one_line(e)
 
 
 def test_clip_pretrained_offline_lookup_pins_and_quickgelu(offline, open_clip):
     # nothing cached: one line naming both places open_clip would use, nothing downloaded
     with pytest.raises(MissingInputError) as e:
-        backbones.load("clip")
+        backbones.load_backbone("clip")
     msg = one_line(e)
     hf = offline / "hf" / "models--timm--vit_large_patch14_clip_336.openai"
     for part in (
@@ -430,14 +437,14 @@ def test_clip_pretrained_offline_lookup_pins_and_quickgelu(offline, open_clip):
     cache.mkdir(parents=True)
     (cache / "ViT-L-14-336px.pt").write_bytes(b"a truncated download")
     with pytest.raises(HarnessError) as e:
-        backbones.load("clip")
+        backbones.load_backbone("clip")
     assert f"does not match the official sha256 {OPENAI_336_SHA256}" in one_line(e)
     # OpenAI's weights need QuickGELU: the plain config would compute something else
     with pytest.raises(ConfigError) as e:
-        backbones.load("clip", model="ViT-L-14-336")
+        backbones.load_backbone("clip", model="ViT-L-14-336")
     assert "use model=ViT-L-14-336-quickgelu" in one_line(e)
     with pytest.raises(ConfigError) as e:
-        backbones.load("clip", model="ViT-S-32", tag="nope")
+        backbones.load_backbone("clip", model="ViT-S-32", tag="nope")
     assert "no pretrained tag 'nope'" in one_line(e)
 
 
@@ -454,7 +461,7 @@ def test_clip_pretrained_from_the_hub_cache_offline(offline, open_clip, images, 
     link = fake_hf_cache(
         offline / "hf", "harness-test/tiny-clip", "open_clip_pytorch_model.bin", data
     )
-    net = backbones.load("clip", model="ViT-S-32", tag="harness_test", input_size=64)
+    net = backbones.load_backbone("clip", model="ViT-S-32", tag="harness_test", input_size=64)
     want = clip_reference(open_clip, offline / "native.pt", images)
     np.testing.assert_allclose(net.features(images), want, rtol=1e-5, atol=1e-5)
     p = net.provenance()
@@ -565,10 +572,10 @@ def test_fid_sensitivity_smoke_run_on_both_encoders(timm, open_clip, tmp_path, p
     assert res.result.random_weights
     assert (t.weights_status == "random").all() and (t.is_note == NO_HEAD).all()
     assert t.is_mean.isna().all()
-    x = data.load("synthetic", count=24, seed=0).read_all()
-    xr = data.load("synthetic", count=24, seed=1).read_all()
+    x = data.load_source("synthetic", count=24, seed=0).read_all()
+    xr = data.load_source("synthetic", count=24, seed=1).read_all()
     for key, name, kw in (("dino", "dinov2", DINO), ("clip", "clip", CLIP)):
-        net = backbones.load(name, weights="random:0", **kw)
+        net = backbones.load_backbone(name, weights="random:0", **kw)
         assert t.loc[key, "backbone"] == name
         assert t.loc[key, "weights_sha256"] == net.provenance()["weights_sha256"]
         fs, fr = net.features(x), net.features(xr)
@@ -689,8 +696,8 @@ def test_sanity_check_12_ranks_the_samples_under_each_network(offline, timm, tmp
         # the pool features a pass returns are float32: x / 255 in float32
         name: np.concatenate(list(src.batches(64))).reshape(n, -1).astype(np.float32) / 255
         for name, src, n in (
-            ("samples", data.load("synthetic", count=24), 24),
-            ("reference", data.load("synthetic", count=30, seed=1), 30),
+            ("samples", data.load_source("synthetic", count=24), 24),
+            ("reference", data.load_source("synthetic", count=30, seed=1), 30),
         )
     }
     with warnings.catch_warnings():

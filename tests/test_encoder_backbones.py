@@ -164,8 +164,8 @@ def test_fid_sensitivity_scores_an_encoder_beside_a_classifier(models, tmp_path,
         "kid.subsets=5",
     )
     t = res.table.set_index("backbone_key")
-    x = data.load("digits", split="test").read_all()
-    xr = data.load("digits", split="train").read_all()
+    x = data.load_source("digits", split="test").read_all()
+    xr = data.load_source("digits", split="train").read_all()
     fs, fr = direct(models["enc"], x), direct(models["enc"], xr)
     want = fid_scipy(fs, fr)
     assert want > 0.05  # a distance the tolerance below can tell apart
@@ -235,9 +235,9 @@ def test_metric_properties_on_an_encoders_features_with_dataset_labels(models, t
         "fid_inf", "mmd2", "w1", "one_nn_accuracy", "ct", "authenticity"
     }  # fmt: skip
     assert (long.is_note == NO_HEAD).all() and (long.classes_from == "dataset labels").all()
-    x = data.load("digits", split="test", n=160).read_all()
+    x = data.load_source("digits", split="test", n=160).read_all()
     fs = direct(models["enc"], x)
-    fr = direct(models["enc"], data.load("digits", split="train", n=300).read_all())
+    fr = direct(models["enc"], data.load_source("digits", split="train", n=300).read_all())
     fid = long[long.metric == "fid"]
     assert fid.uncorrupted.iloc[0] == pytest.approx(fid_scipy(fs, fr), rel=1e-4)
     # the noise rows: disjoint random halves, default_rng([seed, 999]) (the documented rule)
@@ -316,7 +316,7 @@ def test_reference_stats_and_sanity_with_an_encoder(models, tmp_path, passes):
         "dataset=digits",
         "dataset.split=train",
     )
-    xr = data.load("digits", split="train").read_all()
+    xr = data.load_source("digits", split="train").read_all()
     fr = direct(models["enc"], xr)
     st = np.load(tmp_path / "reference_stats" / "stats.npz")
     np.testing.assert_allclose(st["mu"], fr.mean(0), rtol=1e-5, atol=1e-6)
@@ -336,7 +336,7 @@ def test_reference_stats_and_sanity_with_an_encoder(models, tmp_path, passes):
     assert {i for i, s in status.items() if s == "N/A"} == {1, 3, 4, 5, 6, 8, 9, 11}
     na = next(c for c in rep["checks"] if c["id"] == 8)
     assert na["threshold"] == f"not applicable: {NO_HEAD}"
-    fs = direct(models["enc"], data.load("digits", split="test").read_all())
+    fs = direct(models["enc"], data.load_source("digits", split="test").read_all())
     c10 = next(c for c in rep["checks"] if c["id"] == 10)
     want = fid_scipy(fs, mu2=fr.mean(0), s2=np.cov(fr, rowvar=False))
     assert c10["value"]["fid"] == pytest.approx(want, rel=1e-4)

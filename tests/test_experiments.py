@@ -80,9 +80,11 @@ def test_weights_sensitivity(tmp_path):
     }
     assert cols <= set(t.columns)
     assert list(t.backbone) == ["tf2015", "torchvision", "keras", "tfhub"]
-    imgs = data.load("synthetic", count=12).read_all()
+    imgs = data.load_source("synthetic", count=12).read_all()
     for b, kw in (("torchvision", {"input_size": 75}), ("keras", {"input_size": 75})):
-        ref_mean, ref_std = brute_is(backbones.load(b, weights="random:0", **kw).logits(imgs), 3)
+        ref_mean, ref_std = brute_is(
+            backbones.load_backbone(b, weights="random:0", **kw).logits(imgs), 3
+        )
         row = t.set_index("backbone").loc[b]
         assert row.is_mean == pytest.approx(ref_mean, rel=1e-5) and row.is_std == pytest.approx(
             ref_std, rel=1e-4, abs=1e-6
@@ -97,9 +99,11 @@ def test_weights_sensitivity(tmp_path):
     from .test_data import write_cifar
 
     write_cifar(tmp_path / "c10")
-    assert data.load("cifar10", root=str(tmp_path / "c10")).paper_dataset() == "cifar10_train"
     assert (
-        data.load("cifar10", root=str(tmp_path / "c10"), split="test").paper_dataset()
+        data.load_source("cifar10", root=str(tmp_path / "c10")).paper_dataset() == "cifar10_train"
+    )
+    assert (
+        data.load_source("cifar10", root=str(tmp_path / "c10"), split="test").paper_dataset()
         == "cifar10_test"
     )
     assert (tmp_path / "weights_sensitivity" / "weights_sensitivity.png").exists()
@@ -170,8 +174,8 @@ def test_splits_network_and_paper_values(tmp_path):
         "sample_sizes=[20,40]",
         "resamples=2",
     )
-    logits = backbones.load("torchvision", weights="random:0", input_size=75).logits(
-        data.load("synthetic", count=40).read_all()
+    logits = backbones.load_backbone("torchvision", weights="random:0", input_size=75).logits(
+        data.load_source("synthetic", count=40).read_all()
     )
     t = res.table.set_index("n_splits")
     for k in (1, 2, 4):
@@ -195,10 +199,10 @@ def test_beyond_imagenet(tmp_path):
         "n_splits=2",
     )
     t = res.table.set_index("dataset_key")
-    net = backbones.load("torchvision", weights="random:0", input_size=75)
+    net = backbones.load_backbone("torchvision", weights="random:0", input_size=75)
     for key, src in (
-        ("cifar10_train", data.load("synthetic", count=16)),
-        ("noise", data.load("noise", count=16, seed=0)),
+        ("cifar10_train", data.load_source("synthetic", count=16)),
+        ("noise", data.load_source("noise", count=16, seed=0)),
     ):
         lg = net.logits(src.read_all())
         p = scores.softmax(lg)
@@ -224,8 +228,8 @@ def test_ordering(tmp_path):
         "shuffle_seeds=[0,1]",
     )
     t = res.table
-    lg = backbones.load("torchvision", weights="random:0", input_size=75).logits(
-        data.load("synthetic", count=40, arrangement="class_sorted").read_all()
+    lg = backbones.load_backbone("torchvision", weights="random:0", input_size=75).logits(
+        data.load_source("synthetic", count=40, arrangement="class_sorted").read_all()
     )
     assert t.is_mean.iloc[0] == pytest.approx(brute_is(lg, 4)[0], rel=1e-5)
     perm = np.random.default_rng(1).permutation(40)
@@ -259,8 +263,8 @@ def test_memorization(tmp_path):
     held = t[t.memorised_images == 0].iloc[0]
     assert held.nn_dup_rate_vs_train == 0.0
     # independent: IS of the K=5 replay from the backbone's logits of the training images
-    lg = backbones.load("torchvision", weights="random:0", input_size=75).logits(
-        data.load("synthetic", count=30).read_all()
+    lg = backbones.load_backbone("torchvision", weights="random:0", input_size=75).logits(
+        data.load_source("synthetic", count=30).read_all()
     )
     idx = np.random.default_rng([0, 5]).integers(0, 5, size=20)
     assert replay.iloc[0].is_mean == pytest.approx(brute_is(lg[idx], 2)[0], rel=1e-5)
@@ -268,8 +272,8 @@ def test_memorization(tmp_path):
     # FID vs train, independently: pytorch-fid on features straight from the backbone
     from pytorch_fid.fid_score import calculate_frechet_distance
 
-    net = backbones.load("torchvision", weights="random:0", input_size=75)
-    ft = net.features(data.load("synthetic", count=30).read_all()).astype(np.float64)
+    net = backbones.load_backbone("torchvision", weights="random:0", input_size=75)
+    ft = net.features(data.load_source("synthetic", count=30).read_all()).astype(np.float64)
     fs = ft[idx]
     ref = calculate_frechet_distance(
         fs.mean(0), np.cov(fs, rowvar=False), ft.mean(0), np.cov(ft, rowvar=False)
@@ -306,7 +310,7 @@ def test_adversarial_and_its_cpu_guard(tmp_path):
         assert z["targets"].tolist() == list(range(8))
     # and the same images re-scored independently give the table's quantised IS
     with np.load(tmp_path / "adversarial" / "images.npz") as z:
-        lg = backbones.load("torchvision", weights="random:0", input_size=75).logits(
+        lg = backbones.load_backbone("torchvision", weights="random:0", input_size=75).logits(
             z["final_uint8"]
         )
     assert t.is_mean.iloc[-1] == pytest.approx(brute_is(lg, 2)[0], rel=1e-4)
@@ -328,9 +332,9 @@ def test_implementation_vs_weights(tmp_path):
         "n_splits=2",
     )
     t = res.table.set_index(["run", "backbone_or_resize"])
-    imgs = data.load("synthetic", count=12).read_all()
+    imgs = data.load_source("synthetic", count=12).read_all()
     # keras' implementation running torchvision's (random:0) weights, computed directly
-    k = backbones.load(
+    k = backbones.load_backbone(
         "keras",
         weights="ported:torchvision:random:0",
         input_size=75,
@@ -405,9 +409,9 @@ def test_fid_sensitivity_rows_against_pytorch_fid_and_brute_force(tmp_path):
     t = res.table.set_index(["backbone_key", "resize_variant"])
     assert len(t) == 6 and set(res.tables["pairwise"].backbone_a) == {"tf2015_torch"}
     # independent: features straight from the backbone, FID by pytorch-fid (scipy sqrtm)
-    net = backbones.load("torchvision", weights="random:0", input_size=75)
-    fs = net.features(data.load("synthetic", count=24).read_all()).astype(np.float64)
-    fr = net.features(data.load("synthetic", count=20, seed=5).read_all()).astype(np.float64)
+    net = backbones.load_backbone("torchvision", weights="random:0", input_size=75)
+    fs = net.features(data.load_source("synthetic", count=24).read_all()).astype(np.float64)
+    fr = net.features(data.load_source("synthetic", count=20, seed=5).read_all()).astype(np.float64)
     ref = calculate_frechet_distance(
         fs.mean(0), np.cov(fs, rowvar=False), fr.mean(0), np.cov(fr, rowvar=False)
     )
@@ -423,7 +427,7 @@ def test_fid_sensitivity_rows_against_pytorch_fid_and_brute_force(tmp_path):
     radius = np.sort(d_rr, axis=1)[:, 3]
     assert row.precision == pytest.approx(np.mean((d_rs <= radius[:, None]).any(0)), abs=1e-12)
     assert row.is_mean == pytest.approx(
-        brute_is(net.logits(data.load("synthetic", count=24).read_all()), 10)[0], rel=1e-5
+        brute_is(net.logits(data.load_source("synthetic", count=24).read_all()), 10)[0], rel=1e-5
     )
     assert "compute_precision" in res.table.columns
     assert (res.table.kid_matmul_dtype == "float64").all()  # the default, recorded per row

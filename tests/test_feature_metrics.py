@@ -13,6 +13,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from harness import feature_metrics as fm
+from harness import stats_files
 from harness.errors import ConfigError, HarnessError
 
 from .conftest import has
@@ -249,26 +250,26 @@ def test_stats_files_round_trip_and_sidecar_checks(tmp_path):
         "resize": "tf1_bilinear",
         "feature_layer": "pool3",
     }
-    path = fm.save_stats(tmp_path / "ref.npz", fm.feature_stats(a, meta))
+    path = stats_files.save_stats(tmp_path / "ref.npz", fm.feature_stats(a, meta))
     with np.load(path) as z:  # the TTUR / pytorch-fid / clean-fid layout
         assert sorted(z.files) == ["mu", "sigma"]
-    side = json.loads(fm.sidecar_path(path).read_text())
+    side = json.loads(stats_files.sidecar_path(path).read_text())
     assert side["n_samples"] == 40 and side["backbone"] == "tf2015_torch"
-    stats, notes = fm.load_stats(path, expect=meta)
+    stats, notes = stats_files.load_stats(path, expect=meta)
     assert notes == [] and stats.n == 40
     np.testing.assert_allclose(stats.sigma, np.cov(a, rowvar=False), rtol=1e-12, atol=1e-14)
     other = {**meta, "resize": "antialias"}
     with pytest.raises(ConfigError, match="resize='tf1_bilinear'.*allow_mismatched_stats"):
-        fm.load_stats(path, expect=other)
-    _, notes = fm.load_stats(path, expect=other, allow_mismatched=True)
+        stats_files.load_stats(path, expect=other)
+    _, notes = stats_files.load_stats(path, expect=other, allow_mismatched=True)
     assert len(notes) == 1 and "allowed" in notes[0]
-    fm.sidecar_path(path).unlink()
+    stats_files.sidecar_path(path).unlink()
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        _, notes = fm.load_stats(path, expect=other)
+        _, notes = stats_files.load_stats(path, expect=other)
     assert "cannot be checked" in notes[0] and w
     with pytest.raises(HarnessError, match="does not exist"):
-        fm.load_stats(tmp_path / "missing.npz")
+        stats_files.load_stats(tmp_path / "missing.npz")
 
 
 @pytest.fixture(scope="module")
@@ -297,8 +298,8 @@ def test_reference_stats_experiment_writes_checked_statistics(stats_run):
 
     wd, out = stats_run
     f = (
-        backbones.load("tf2015_torch", weights="random:0", input_size=75)
-        .features(data.load("synthetic", count=30).read_all())
+        backbones.load_backbone("tf2015_torch", weights="random:0", input_size=75)
+        .features(data.load_source("synthetic", count=30).read_all())
         .astype(np.float64)
     )
     for path in (wd / "ref.npz", wd / "run" / "stats.npz"):
@@ -307,7 +308,7 @@ def test_reference_stats_experiment_writes_checked_statistics(stats_run):
             np.testing.assert_allclose(
                 z["sigma"], np.cov(f, rowvar=False), rtol=1e-4, atol=1e-4 * np.abs(z["sigma"]).max()
             )
-        side = json.loads(fm.sidecar_path(path).read_text())
+        side = json.loads(stats_files.sidecar_path(path).read_text())
         assert side["random_weights"] and side["n_samples"] == 30
         assert side["backbone"] == "tf2015_torch" and side["resize"] == "tf1_bilinear"
 

@@ -261,7 +261,7 @@ def _arrays(path, **kw):
     """An ArraySource through the factory (the schema fills the other settings)."""
     from harness import data
 
-    return data.load("arrays", path=str(path), progress=False, **kw)
+    return data.load_source("arrays", path=str(path), progress=False, **kw)
 
 
 def _compressed(tmp_path, name="c.npz", seed=0, **members):

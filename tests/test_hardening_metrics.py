@@ -16,7 +16,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from harness import feature_metrics as fm
-from harness import sanity
+from harness import sanity, stats_files
 from harness.errors import ConfigError, HarnessError
 
 from .conftest import has
@@ -227,7 +227,7 @@ def made_stats(tmp_path_factory):
 def _copy_stats(src, dest_dir, name="ref"):
     npz = dest_dir / f"{name}.npz"
     shutil.copy(src, npz)
-    shutil.copy(fm.sidecar_path(src), fm.sidecar_path(npz))
+    shutil.copy(stats_files.sidecar_path(src), stats_files.sidecar_path(npz))
     return npz
 
 
@@ -246,7 +246,7 @@ def _sanity(stats_path, run_dir, *extra):
 
 
 def test_sidecar_records_every_feature_knob_and_the_content_hash(made_stats):
-    side = json.loads(fm.sidecar_path(made_stats).read_text())
+    side = json.loads(stats_files.sidecar_path(made_stats).read_text())
     for key, want in {
         "backbone": "tf2015_torch",
         "resize": "tf1_bilinear",
@@ -281,7 +281,7 @@ def test_stats_made_with_another_input_norm_are_refused_or_noted(made_stats, tmp
 def test_stats_made_at_another_input_size_are_refused(made_stats, tmp_path):
     """HEAD recorded input_size in the sidecar but never compared it: stats made at one input
     size were used at another without a word."""
-    made_at = json.loads(fm.sidecar_path(made_stats).read_text())["input_size"]
+    made_at = json.loads(stats_files.sidecar_path(made_stats).read_text())["input_size"]
     other = made_at + 5
     with pytest.raises(ConfigError, match=f"input_size={made_at}, this run has {other}"):
         _sanity(made_stats, tmp_path / "a", f"backbone.input_size={other}")
@@ -296,14 +296,14 @@ def test_edited_statistics_are_an_error(made_stats, tmp_path):
         np.savez(fh, mu=mu, sigma=sigma)
     for allow in (False, True):
         with pytest.raises(ConfigError, match="do not match the sha256.*edited") as e:
-            fm.load_stats(path, allow_mismatched=allow)
+            stats_files.load_stats(path, allow_mismatched=allow)
         assert "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("sidecar", ["missing", "{}", "no backbone or sha"])
 def test_unverified_statistics_are_a_loud_warning(made_stats, tmp_path, sidecar):
     path = _copy_stats(made_stats, tmp_path)
-    side = fm.sidecar_path(path)
+    side = stats_files.sidecar_path(path)
     if sidecar == "missing":
         side.unlink()
     elif sidecar == "{}":
@@ -314,14 +314,14 @@ def test_unverified_statistics_are_a_loud_warning(made_stats, tmp_path, sidecar)
             meta.pop(key)
         side.write_text(json.dumps(meta))
     with pytest.warns(UserWarning, match="UNVERIFIED"):
-        stats, notes = fm.load_stats(path, expect={"backbone": "tf2015_torch"})
-    assert not fm.stats_verified(notes) and len(stats.mu) == 2048
+        stats, notes = stats_files.load_stats(path, expect={"backbone": "tf2015_torch"})
+    assert not stats_files.stats_verified(notes) and len(stats.mu) == 2048
 
 
 def test_unverified_statistics_are_said_in_check_10_and_the_reporting_line(made_stats, tmp_path):
     """HEAD: an empty {} sidecar ran no check and added no note."""
     path = _copy_stats(made_stats, tmp_path)
-    fm.sidecar_path(path).write_text("{}")
+    stats_files.sidecar_path(path).write_text("{}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         report, c10 = _sanity(path, tmp_path / "run")
@@ -351,7 +351,7 @@ def test_a_sigma_that_is_not_a_covariance_is_a_one_line_error(tmp_path, sigma, m
     """HEAD printed FID = -6473.11 from a negative-definite sigma."""
     path = _write(tmp_path / "s.npz", mu=np.zeros(4), sigma=sigma)
     with pytest.raises(ConfigError, match=match) as e:
-        fm.load_stats(path)
+        stats_files.load_stats(path)
     assert "\n" not in str(e.value)
 
 
@@ -361,8 +361,8 @@ def test_a_rank_deficient_covariance_is_accepted(tmp_path):
     path = _write(tmp_path / "s.npz", mu=x.mean(0), sigma=sigma)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        stats, notes = fm.load_stats(path)
-    assert stats.sigma.shape == (40, 40) and not fm.stats_verified(notes)
+        stats, notes = stats_files.load_stats(path)
+    assert stats.sigma.shape == (40, 40) and not stats_files.stats_verified(notes)
 
 
 def _bad_files(tmp_path, made_stats):
@@ -372,9 +372,9 @@ def _bad_files(tmp_path, made_stats):
     np.save(npy, np.zeros(3))
     nokeys = _write(tmp_path / "nokeys.npz", mean=np.zeros(3), cov=np.eye(3))
     badjson = _copy_stats(made_stats, tmp_path, "badjson")
-    fm.sidecar_path(badjson).write_text('{"backbone": "tf2015_torch",')
+    stats_files.sidecar_path(badjson).write_text('{"backbone": "tf2015_torch",')
     listjson = _copy_stats(made_stats, tmp_path, "listjson")
-    fm.sidecar_path(listjson).write_text("[1, 2]")
+    stats_files.sidecar_path(listjson).write_text("[1, 2]")
     return {
         "text file": (text, "is not a readable .npz"),
         ".npy": (npy, "holds one array"),
@@ -388,7 +388,7 @@ def test_unreadable_statistics_files_are_one_line_errors(made_stats, tmp_path):
     """HEAD: tracebacks for a text file, a .npy and a sidecar that is not JSON."""
     for name, (path, match) in _bad_files(tmp_path, made_stats).items():
         with pytest.raises(HarnessError, match=match) as e:
-            fm.load_stats(path)
+            stats_files.load_stats(path)
         assert "\n" not in str(e.value), name
 
 
@@ -406,7 +406,7 @@ def test_reference_stats_and_a_reference_dataset_together_are_refused(
         raise AssertionError("a network pass ran before the configuration was refused")
 
     monkeypatch.setattr(passes, "outputs", no_pass)
-    monkeypatch.setattr(registry.inputs, "load", no_pass)
+    monkeypatch.setattr(registry.inputs, "load_inputs", no_pass)
     cfg = OmegaConf.create(
         {
             "checks": None,

@@ -289,9 +289,9 @@ def test_fid_sensitivity_kid_subset_size_auto_matches_kid_at_the_smaller_set():
     row = fs.compute(cfg).table.iloc[0]
     assert row.kid_subset_size == 7 and row.kid_subset_size_setting == "auto"
     # independent: features straight from the backbone, KID at min(1000, 10, 7) = 7
-    net = backbones.load("tf2015_torch", weights="random:0", input_size=75)
-    fs = net.features(data.load("synthetic", count=10).read_all())
-    fr = net.features(data.load("synthetic", count=7, seed=5).read_all())
+    net = backbones.load_backbone("tf2015_torch", weights="random:0", input_size=75)
+    fs = net.features(data.load_source("synthetic", count=10).read_all())
+    fr = net.features(data.load_source("synthetic", count=7, seed=5).read_all())
     want = fm.kid(fs, fr, 4, 7, 2020)
     assert row.kid_mean == pytest.approx(want.mean, rel=1e-6)
 

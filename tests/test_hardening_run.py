@@ -171,11 +171,11 @@ def test_the_run_passes_its_cache_setting_to_what_it_builds(tmp_path):
     over = ["dataset=arrays", f"dataset.path={tmp_path / 's.npz'}", f"cache.dir={tmp_path / 'c'}"]
     cfg = compose("reference_stats", over)
     assert inputs.backbone_specs(cfg)["backbone"]["cache_dir"] == str(tmp_path / "c")
-    src = inputs.load(cfg, nets=(), sources=("dataset",)).source()
+    src = inputs.load_inputs(cfg, nets=(), sources=("dataset",)).source()
     assert str(src.provenance()["extracted_to"]).startswith(str(tmp_path / "c" / "npz"))
     off = [*over[:-1], f"cache.dir={tmp_path / 'off'}", "cache.enabled=false"]
     cfg = compose("reference_stats", off)
     assert inputs.backbone_specs(cfg)["backbone"]["cache_dir"] == W.NO_DISK_CACHE
-    src = inputs.load(cfg, nets=(), sources=("dataset",)).source()
+    src = inputs.load_inputs(cfg, nets=(), sources=("dataset",)).source()
     assert src.read_all().shape == x.shape
     assert not (tmp_path / "off").exists()

@@ -72,7 +72,7 @@ def test_state_dict_with_builder_gives_the_models_own_logits_and_penultimate_fea
     import torch
 
     d, model, _ = torch_files
-    net = backbones.load(
+    net = backbones.load_backbone(
         "torch_model",
         weights=f"file:{d / 'w.pth'}",
         builder=f"{d / 'mynet.py'}:build",
@@ -94,7 +94,9 @@ def test_state_dict_with_builder_gives_the_models_own_logits_and_penultimate_fea
     # nothing of ImageNet's contract applies
     assert "classes" not in net.settings() and "bias" not in net.settings()
     with pytest.raises(ConfigError, match="unknown parameter 'classes'"):
-        backbones.load("torch_model", weights=f"file:{d / 'w.pth'}", input_size=8, classes="all")
+        backbones.load_backbone(
+            "torch_model", weights=f"file:{d / 'w.pth'}", input_size=8, classes="all"
+        )
 
 
 @needs_torch
@@ -103,29 +105,33 @@ def test_torchscript_random_luma_and_resize(torch_files, images):
 
     d, model, mod = torch_files
     torch.jit.script(model).save(str(d / "m.pt"))
-    net = backbones.load("torch_model", weights=f"file:{d / 'm.pt'}", input_size=8, channels=1)
+    net = backbones.load_backbone(
+        "torch_model", weights=f"file:{d / 'm.pt'}", input_size=8, channels=1
+    )
     x = torch.from_numpy((_grey(images) / 255.0)[:, None].astype(np.float32))
     with torch.no_grad():
         np.testing.assert_allclose(net.logits(images), model(x).numpy(), rtol=1e-5, atol=1e-6)
     assert not net.has_features  # hooks do not reach inside TorchScript: said, not guessed
     with pytest.raises(HarnessError, match="feature_layer needs a builder"):
-        backbones.load("torch_model", weights=f"file:{d / 'm.pt'}", input_size=8, feature_layer="3")
+        backbones.load_backbone(
+            "torch_model", weights=f"file:{d / 'm.pt'}", input_size=8, feature_layer="3"
+        )
     # luma grey
-    luma = backbones.load(
+    luma = backbones.load_backbone(
         "torch_model", weights=f"file:{d / 'm.pt'}", input_size=8, channels=1, grey="luma"
     )
     xl = torch.from_numpy((_grey(images, "luma") / 255.0)[:, None].astype(np.float32))
     with torch.no_grad():
         np.testing.assert_allclose(luma.logits(images), model(xl).numpy(), rtol=1e-5, atol=1e-6)
     # random:<seed> is the builder's own initialisation under torch.manual_seed, labelled
-    r1 = backbones.load(
+    r1 = backbones.load_backbone(
         "torch_model",
         weights="random:5",
         builder=f"{d / 'mynet.py'}:build",
         input_size=8,
         channels=1,
     )
-    r2 = backbones.load(
+    r2 = backbones.load_backbone(
         "torch_model",
         weights="random:5",
         builder=f"{d / 'mynet.py'}:build",
@@ -140,7 +146,7 @@ def test_torchscript_random_luma_and_resize(torch_files, images):
     big = np.repeat(np.repeat(images, 2, axis=1), 2, axis=2)
     with pytest.raises(HarnessError, match="takes 8x8 and resize=none"):
         net.logits(big)
-    small = backbones.load(
+    small = backbones.load_backbone(
         "torch_model", weights=f"file:{d / 'm.pt'}", input_size=8, channels=1, resize="antialias"
     )
     assert small.logits(big).shape == (7, 10)
@@ -150,13 +156,13 @@ def test_torchscript_random_luma_and_resize(torch_files, images):
 def test_one_line_errors_for_the_users_files(torch_files, tmp_path):
     d, _, _ = torch_files
     with pytest.raises(ConfigError, match="random:<seed> needs builder"):
-        backbones.load("torch_model", weights="random:0", input_size=8)
+        backbones.load_backbone("torch_model", weights="random:0", input_size=8)
     with pytest.raises(ConfigError, match="input_size is required"):
-        backbones.load("torch_model", weights=f"file:{d / 'w.pth'}")
+        backbones.load_backbone("torch_model", weights=f"file:{d / 'w.pth'}")
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not torch")
     with pytest.raises(HarnessError, match="not a state dict torch can read"):
-        backbones.load(
+        backbones.load_backbone(
             "torch_model",
             weights=f"file:{bad}",
             builder=f"{d / 'mynet.py'}:build",
@@ -164,16 +170,16 @@ def test_one_line_errors_for_the_users_files(torch_files, tmp_path):
             channels=1,
         )
     with pytest.raises(HarnessError, match="does not fit"):
-        backbones.load(
+        backbones.load_backbone(
             "torch_model",
             weights=f"file:{d / 'w.pth'}",
             builder=f"{d / 'mynet.py'}:encoder",
             input_size=8,
         )
     with pytest.raises(HarnessError, match="is not a TorchScript module"):
-        backbones.load("torch_model", weights=f"file:{d / 'w.pth'}", input_size=8)
+        backbones.load_backbone("torch_model", weights=f"file:{d / 'w.pth'}", input_size=8)
     with pytest.raises(HarnessError, match="class_names has 3 names but the network has 10"):
-        backbones.load(
+        backbones.load_backbone(
             "torch_model",
             weights=f"file:{d / 'w.pth'}",
             builder=f"{d / 'mynet.py'}:build",
@@ -190,7 +196,7 @@ def test_an_encoder_gives_features_and_refuses_the_inception_score(torch_files, 
     d, _, mod = torch_files
     enc = mod.encoder().eval()
     torch.save(enc.state_dict(), d / "enc.pth")
-    net = backbones.load(
+    net = backbones.load_backbone(
         "torch_model",
         weights=f"file:{d / 'enc.pth'}",
         builder=f"{d / 'mynet.py'}:encoder",
@@ -215,18 +221,18 @@ def test_the_cache_key_follows_the_file_and_the_builders_code(torch_files, tmp_p
     from harness import data
 
     d, model, mod = torch_files
-    src = data.load("synthetic", count=4, size=8)
+    src = data.load_source("synthetic", count=4, size=8)
     lc = cache.LogitsCache(tmp_path / "c")
     kw = {"builder": f"{d / 'mynet.py'}:build", "input_size": 8, "channels": 1}
-    a = backbones.load("torch_model", weights=f"file:{d / 'w.pth'}", **kw)
+    a = backbones.load_backbone("torch_model", weights=f"file:{d / 'w.pth'}", **kw)
     other = mod.build()
     with torch.no_grad():
         other[5].bias.add_(1.0)
     torch.save(other.state_dict(), tmp_path / "w2.pth")
-    b = backbones.load("torch_model", weights=f"file:{tmp_path / 'w2.pth'}", **kw)
+    b = backbones.load_backbone("torch_model", weights=f"file:{tmp_path / 'w2.pth'}", **kw)
     assert lc.key(src, a) != lc.key(src, b)
     (tmp_path / "mynet.py").write_text(BUILDER + "\n# a comment changes the code identity\n")
-    c = backbones.load(
+    c = backbones.load_backbone(
         "torch_model",
         weights=f"file:{d / 'w.pth'}",
         **{**kw, "builder": f"{tmp_path}/mynet.py:build"},
@@ -248,7 +254,7 @@ def test_keras_model_logits_features_and_attack(tmp_path, images):
     out = keras.layers.Dense(10, name="logits")(h)
     model = keras.Model(inp, out)
     model.save(tmp_path / "m.keras")
-    net = backbones.load(
+    net = backbones.load_backbone(
         "keras_model",
         weights=f"file:{tmp_path / 'm.keras'}",
         input_size=8,
@@ -274,7 +280,7 @@ def test_keras_model_logits_features_and_attack(tmp_path, images):
         res.final["float_exact_fp32"]["mean_target_prob"] > res.final["start"]["mean_target_prob"]
     )
     with pytest.raises(ConfigError, match="takes file:<model.keras>"):
-        backbones.load("keras_model", weights="random:0", input_size=8)
+        backbones.load_backbone("keras_model", weights="random:0", input_size=8)
 
 
 @needs_torch
@@ -284,7 +290,9 @@ def test_reporting_lines_name_random_and_own_weights_truthfully(torch_files):
 
     d, _, _ = torch_files
     kw = {"builder": f"{d / 'mynet.py'}:build", "input_size": 8, "channels": 1}
-    rnd = backbones.load("torch_model", weights="random:5", **kw)
+    rnd = backbones.load_backbone("torch_model", weights="random:5", **kw)
     assert "RANDOM WEIGHTS" in weights_label(rnd.provenance())
-    own = backbones.load("torch_model", weights=f"file:{d / 'w.pth'}", title="my digits net", **kw)
+    own = backbones.load_backbone(
+        "torch_model", weights=f"file:{d / 'w.pth'}", title="my digits net", **kw
+    )
     assert "RANDOM" not in weights_label(own.provenance())

@@ -78,7 +78,7 @@ def test_logits_and_pool_match_torch_fidelity_extractor(scaled_graph, exported):
     from harness import backbones
 
     x = _images(4, 32)
-    net = backbones.load("tf2015_torch", weights=f"file:{scaled_graph}", batch_size=4)
+    net = backbones.load_backbone("tf2015_torch", weights=f"file:{scaled_graph}", batch_size=4)
     ext = FeatureExtractorInceptionV3(
         "inception-v3-compat",
         ["2048", "logits_unbiased"],
@@ -90,7 +90,7 @@ def test_logits_and_pool_match_torch_fidelity_extractor(scaled_graph, exported):
     assert 1 < np.abs(logits.numpy()).max() < 60  # a trained network's scale, not saturated
     assert rel(net.features(x), pool.numpy()) < 1e-4
     # the harness's TF1 graph reading the same file agrees too (BatchNorm gamma honoured)
-    graph = backbones.load("tf2015", weights=f"file:{scaled_graph}", batch_size=4)
+    graph = backbones.load_backbone("tf2015", weights=f"file:{scaled_graph}", batch_size=4)
     assert rel(graph.logits(x), logits.numpy()) < 1e-4
 
 
@@ -108,7 +108,7 @@ def test_pool_features_match_pytorch_fid(scaled_graph, exported, monkeypatch):
     inp = (torch.from_numpy(x).permute(0, 3, 1, 2).float() - 128) / 128
     with torch.no_grad():
         (pool,) = model(inp)
-    net = backbones.load("tf2015_torch", weights=f"file:{scaled_graph}", batch_size=2)
+    net = backbones.load_backbone("tf2015_torch", weights=f"file:{scaled_graph}", batch_size=2)
     assert rel(net.features(x), pool[:, :, 0, 0].numpy()) < 1e-4
 
 
@@ -242,7 +242,9 @@ def test_protocol_tfgan_reproduces_classifier_score_from_logits(samples, scaled_
     cm = _tfgan_classifier_metrics()
     folder, x = samples
     row = _harness_is(folder, "tfgan", scaled_graph, tmp_path)
-    logits = backbones.load("tf2015", weights=f"file:{scaled_graph}", batch_size=36).logits(x)
+    logits = backbones.load_backbone(
+        "tf2015", weights=f"file:{scaled_graph}", batch_size=36
+    ).logits(x)
     score = float(cm.classifier_score_from_logits(tf.constant(logits.astype(np.float64))))
     assert row.is_mean == pytest.approx(score, rel=1e-6)
     assert row.n_splits == 1

@@ -24,45 +24,45 @@ def one_line(exc) -> str:
 
 @pytest.fixture(scope="module")
 def digits_test():
-    return data.load("digits", split="test", n=40).read_all()
+    return data.load_source("digits", split="test", n=40).read_all()
 
 
 # ------------------------------------------------------------------------------ features
 def test_features_are_the_pixels_over_255_flattened(digits_test, rnd_images):
     for x in (digits_test, rnd_images):  # 8x8 grey-in-RGB digits, 32x32 random RGB
         want = x.astype(np.float64).reshape(len(x), -1) / 255.0
-        logits, feats = backbones.load("pixels", batch_size=7).forward(x, features=True)
+        logits, feats = backbones.load_backbone("pixels", batch_size=7).forward(x, features=True)
         assert logits.shape == (len(x), 0)  # no classifier head
         assert feats.shape == (len(x), x.shape[1] * x.shape[2] * 3) and feats.dtype == np.float32
         np.testing.assert_allclose(feats, want, rtol=2e-7, atol=0)  # float32 rounding only
-        f64 = backbones.load("pixels", dtype="float64").features(x)
+        f64 = backbones.load_backbone("pixels", dtype="float64").features(x)
         np.testing.assert_array_equal(f64, want.astype(np.float32))  # one rounding, at the end
 
 
 def test_one_channel_is_the_mean_of_r_g_b(digits_test, rnd_images):
     x = rnd_images
     want = x.astype(np.float64).mean(axis=3).reshape(len(x), -1) / 255.0
-    got = backbones.load("pixels", channels=1, dtype="float64").features(x)
+    got = backbones.load_backbone("pixels", channels=1, dtype="float64").features(x)
     assert got.shape == (len(x), 32 * 32)
     np.testing.assert_allclose(got, want, rtol=2e-7, atol=0)
     # the digits are grey replicated to RGB: one channel is exactly one of them
-    g = backbones.load("pixels", channels=1, input_size=8).features(digits_test)
+    g = backbones.load_backbone("pixels", channels=1, input_size=8).features(digits_test)
     np.testing.assert_allclose(g, digits_test[..., 0].reshape(len(digits_test), -1) / 255.0,
                                rtol=2e-7, atol=0)  # fmt: skip
 
 
 def test_native_size_only_one_size_per_run_and_no_resize(digits_test):
-    net = backbones.load("pixels")
+    net = backbones.load_backbone("pixels")
     assert net.input_size is None and net.min_image_side <= 8
     assert net.features(digits_test).shape[1] == 8 * 8 * 3
     with pytest.raises(HarnessError) as exc:  # a mixed size is an error, not a silent new length
         net.features(np.zeros((2, 16, 16, 3), np.uint8))
     assert "one image size per run" in one_line(exc)
     with pytest.raises(HarnessError) as exc:  # a pinned size is checked
-        backbones.load("pixels", input_size=16).features(digits_test)
+        backbones.load_backbone("pixels", input_size=16).features(digits_test)
     assert "backbone.input_size=16" in one_line(exc)
     with pytest.raises(ConfigError) as exc:
-        backbones.load("pixels", resize="antialias")
+        backbones.load_backbone("pixels", resize="antialias")
     assert "resize must be one of native, none" in one_line(exc)
     with pytest.raises(HarnessError) as exc:
         net.logits(digits_test)
@@ -73,14 +73,14 @@ def test_native_size_only_one_size_per_run_and_no_resize(digits_test):
 @pytest.mark.parametrize("spec", ["random:0", "file:x", "pretrained", "ported:torchvision"])
 def test_any_weights_but_none_is_a_one_line_error(spec):
     with pytest.raises(ConfigError) as exc:
-        backbones.load("pixels", weights=spec)
+        backbones.load_backbone("pixels", weights=spec)
     assert "backbone pixels has no weights: weights=none" in one_line(exc)
 
 
 @pytest.mark.parametrize("name", ["torchvision", "tf2015", "torch_model", "keras_model"])
 def test_weights_none_is_refused_by_backbones_with_weights(name):
     with pytest.raises(ConfigError) as exc:
-        backbones.load(name, weights="none", input_size=75)
+        backbones.load_backbone(name, weights="none", input_size=75)
     assert f"backbone {name} needs weights" in one_line(exc)
 
 
@@ -90,7 +90,7 @@ def test_weights_none_spec_and_provenance():
     assert W.verification(spec, {}, False, "pixels")["weights_status"] == W.NO_WEIGHTS
     with pytest.raises(HarnessError, match="names no weights file"):
         W.locate_file("pixels", spec, None, False)
-    net = backbones.load("pixels", channels=1)
+    net = backbones.load_backbone("pixels", channels=1)
     p = net.provenance()
     assert (p["backbone"], p["weights"], p["weights_kind"]) == ("pixels", "none", "none")
     assert p["weights_sha256"] == W.NO_WEIGHTS_SHA256 and p["weights_status"] == "no weights"
@@ -98,7 +98,7 @@ def test_weights_none_spec_and_provenance():
     assert not net.random_weights and net.weights_status == W.NO_WEIGHTS
     # the knobs are the cache key: another channel count or dtype is another entry
     ids = {
-        str(backbones.load("pixels", **kw).cache_identity())
+        str(backbones.load_backbone("pixels", **kw).cache_identity())
         for kw in ({}, {"channels": 1}, {"dtype": "float64"}, {"batch_size": 3})
     }
     assert len(ids) == 3  # batch_size does not change the features
@@ -110,15 +110,15 @@ def test_features_go_through_the_logits_cache(tmp_path):
     from harness import pipeline
 
     cfg = OmegaConf.create({"cache": {"dir": str(tmp_path)}, "progress": False})
-    src = data.load("digits", split="train", n=30)
-    net = backbones.load("pixels")
+    src = data.load_source("digits", split="train", n=30)
+    net = backbones.load_backbone("pixels")
     first = pipeline.outputs(cfg, net, src, features=True)
-    again = pipeline.outputs(cfg, backbones.load("pixels"), src, features=True)
+    again = pipeline.outputs(cfg, backbones.load_backbone("pixels"), src, features=True)
     assert not first.from_cache and again.from_cache and first.key == again.key
     want = src.read_all().reshape(30, -1) / 255.0
     np.testing.assert_allclose(again.pool, want, rtol=2e-7, atol=0)
     assert again.logits.shape == (30, 0)
-    grey = pipeline.outputs(cfg, backbones.load("pixels", channels=1), src, features=True)
+    grey = pipeline.outputs(cfg, backbones.load_backbone("pixels", channels=1), src, features=True)
     assert grey.key != first.key and grey.pool.shape == (30, 64)
 
 
@@ -160,8 +160,8 @@ def test_metric_properties_runs_in_pixel_space_on_digits(tmp_path):
     # the uncorrupted FID is pixel space's: numpy's covariances of x / 255 (192-d), scipy's sqrtm
     from scipy import linalg
 
-    a = data.load("digits", split="test").read_all()
-    b = data.load("digits", split="train").read_all()
+    a = data.load_source("digits", split="test").read_all()
+    b = data.load_source("digits", split="train").read_all()
     fa, fb = (v.reshape(len(v), -1).astype(np.float64) / 255.0 for v in (a, b))
     s1, s2 = np.cov(fa, rowvar=False), np.cov(fb, rowvar=False)
     covmean = linalg.sqrtm(s1 @ s2).real
@@ -175,7 +175,7 @@ def test_sanity_reporting_line_and_passes_table_say_no_weights():
     from harness.sanity.passes import weights_short
     from harness.sanity.report import features_line
 
-    net = backbones.load("pixels", weights="none")
+    net = backbones.load_backbone("pixels", weights="none")
     text, _ = features_line(net.provenance(), 539, "FID = 0.24")
     assert "pixels features, no weights; native size, no resize; 539 samples" in text
     assert "None" not in text and "sha256" not in text

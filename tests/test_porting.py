@@ -77,13 +77,13 @@ def test_layer_by_layer_agreement_and_the_compat_knob(rnd_images):
     import torch
 
     x = rnd_images[:2]
-    tv = backbones.load(
+    tv = backbones.load_backbone(
         "torchvision", weights="random:3", input_size=75, resize="tf2_bilinear", pool_compat="keras"
     )
-    tv_plain = backbones.load(
+    tv_plain = backbones.load_backbone(
         "torchvision", weights="random:3", input_size=75, resize="tf2_bilinear"
     )
-    k = backbones.load("keras", weights="ported:torchvision:random:3", input_size=75)
+    k = backbones.load_backbone("keras", weights="ported:torchvision:random:3", input_size=75)
     import keras
 
     names = [f"mixed{i}" for i in range(11)]
@@ -111,7 +111,7 @@ def test_layer_by_layer_agreement_and_the_compat_knob(rnd_images):
     # the compat knob closes the gap on the logits, measured with and without
     base = tv_plain.logits(x)
     k_native = k.logits(x)
-    k_tvpool = backbones.load(
+    k_tvpool = backbones.load_backbone(
         "keras", weights="ported:torchvision:random:3", input_size=75, pool_compat="torchvision"
     ).logits(x)
     assert rel(k_native, base) > 0.05 and rel(k_tvpool, base) < 1e-4
@@ -130,19 +130,21 @@ def test_2015_graph_runs_in_pytorch_and_keras_from_the_graphdef(tmp_path, rnd_im
     with tarfile.open(tgz, "w:gz") as t:
         t.add(pb, arcname="classify_image_graph_def.pb")
     x = rnd_images[:2]
-    graph = backbones.load("tf2015", weights=f"file:{tgz}", batch_size=2).logits(x)
+    graph = backbones.load_backbone("tf2015", weights=f"file:{tgz}", batch_size=2).logits(x)
     common = dict(resize="tf1_bilinear", input_norm="centered_128", bias=False, batch_size=2)
-    tv = backbones.load(
+    tv = backbones.load_backbone(
         "torchvision", weights=f"ported:tf2015:file:{tgz}", pool_compat="tf2015", **common
     )
-    tv_wrong = backbones.load("torchvision", weights=f"ported:tf2015:file:{tgz}", **common)
+    tv_wrong = backbones.load_backbone("torchvision", weights=f"ported:tf2015:file:{tgz}", **common)
     assert tv.num_classes == 1008 and tv.class_layout == "tf2015_1008"
     assert rel(tv.logits(x), graph) < 1e-4
     assert rel(tv_wrong.logits(x), graph) > 1e-2  # torchvision's own pooling: not the 2015 network
-    k = backbones.load("keras", weights=f"ported:tf2015:file:{tgz}", pool_compat="tf2015", **common)
+    k = backbones.load_backbone(
+        "keras", weights=f"ported:tf2015:file:{tgz}", pool_compat="tf2015", **common
+    )
     assert rel(k.logits(x), graph) < 1e-4
     # the first-class name for that network, reading the graph without TensorFlow
-    t2 = backbones.load("tf2015_torch", weights=f"file:{tgz}", batch_size=2)
+    t2 = backbones.load_backbone("tf2015_torch", weights=f"file:{tgz}", batch_size=2)
     assert rel(t2.logits(x), graph) < 1e-4 and t2.class_layout == "tf2015_1008"
     np.testing.assert_array_equal(t2.logits(x), tv.logits(x))
     prov = tv.provenance()
@@ -158,7 +160,7 @@ def test_keras_weights_in_the_2015_graph(rnd_images):
     from harness import imagenet
 
     x = rnd_images[:2]
-    kk = backbones.load(
+    kk = backbones.load_backbone(
         "keras",
         weights="random:2",
         pool_compat="tf2015",
@@ -166,7 +168,7 @@ def test_keras_weights_in_the_2015_graph(rnd_images):
         resize="tf1_bilinear",
         batch_size=2,
     )
-    g = backbones.load(
+    g = backbones.load_backbone(
         "tf2015", weights="ported:keras:random:2", classes="imagenet1000", bias=True, batch_size=2
     )
     dev = imagenet.devkit_id_to_index()
@@ -184,12 +186,12 @@ def test_unsupported_pairs_are_one_line_errors():
     with pytest.raises(
         HarnessError, match="ported:tfhub: backbone torchvision runs ported weights of keras"
     ):
-        backbones.load("torchvision", weights="ported:tfhub")
+        backbones.load_backbone("torchvision", weights="ported:tfhub")
     with pytest.raises(HarnessError, match="tfhub runs ported weights of none only"):
-        backbones.load("tfhub", weights="ported:torchvision:random:0")
+        backbones.load_backbone("tfhub", weights="ported:torchvision:random:0")
     with pytest.raises(HarnessError, match="runs ported weights of keras, tf2015 only"):
-        backbones.load("torchvision", weights="ported:torchvision:random:0")
+        backbones.load_backbone("torchvision", weights="ported:torchvision:random:0")
     with pytest.raises(HarnessError, match="ported:resnet: backbone keras runs ported weights"):
-        backbones.load("keras", weights="ported:resnet")
+        backbones.load_backbone("keras", weights="ported:resnet")
     with pytest.raises(HarnessError, match="pool_compat must be"):
-        backbones.load("torchvision", weights="random:0", pool_compat="caffe")
+        backbones.load_backbone("torchvision", weights="random:0", pool_compat="caffe")

@@ -239,8 +239,8 @@ def _run_readme_command(workdir, args):
 #: the one change to README's Python: random weights instead of the pretrained ones (no
 #: pretrained weights exist in the tests), as weights=random:0 is appended to the commands
 PY_SUBSTITUTE = (
-    'backbones.load("tf2015_torch"',
-    'backbones.load("tf2015_torch", weights="random:0"',
+    'backbones.load_backbone("tf2015_torch"',
+    'backbones.load_backbone("tf2015_torch", weights="random:0"',
 )
 
 

@@ -28,7 +28,7 @@ def clean_probs(n=6000, c=100, seed=0):
 
 
 def natural_images(n=50, seed=0):
-    return data.load("synthetic", count=n, seed=seed).read_all()
+    return data.load_source("synthetic", count=n, seed=seed).read_all()
 
 
 def test_sample_count():
@@ -231,11 +231,11 @@ CHECK_KEYS = {"id", "name", "status", "value", "threshold", "why", "fix", "detai
 
 @needs_torch
 def test_sanity_experiment_end_to_end_json_schema_and_strict_exit(tmp_path):
-    x = data.load("synthetic", count=60).read_all()
+    x = data.load_source("synthetic", count=60).read_all()
     np.savez(tmp_path / "samples.npz", images=x)
     np.savez(
         tmp_path / "train.npz",
-        images=np.concatenate([x[:30], data.load("synthetic", count=30, seed=9).read_all()]),
+        images=np.concatenate([x[:30], data.load_source("synthetic", count=30, seed=9).read_all()]),
     )
     cmd = [
         sys.executable,
@@ -298,7 +298,7 @@ def test_sanity_experiment_end_to_end_json_schema_and_strict_exit(tmp_path):
 def _sanity_api(tmp_path, *extra):
     from harness import api
 
-    x = data.load("synthetic", count=40).read_all()
+    x = data.load_source("synthetic", count=40).read_all()
     np.savez(tmp_path / "s.npz", images=x)
     return api.run_experiment(
         "sanity",

@@ -53,7 +53,7 @@ def rows_by_pass(calls) -> dict:
 def _run(tmp_path, *overrides):
     from harness import api
 
-    np.savez(tmp_path / "s.npz", images=data.load("synthetic", count=N).read_all())
+    np.savez(tmp_path / "s.npz", images=data.load_source("synthetic", count=N).read_all())
     api.run_experiment(
         "sanity",
         [*TINY, "dataset=arrays", f"dataset.path={tmp_path / 's.npz'}", *overrides],

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness import api
+from harness import api, stats_files
 from harness import feature_metrics as fm
 from harness.errors import ConfigError
 
@@ -101,7 +101,7 @@ def test_score_numbers_equal_independent_computations(folders, scored):
     res, stdout = scored
     got = json.loads((res.run_dir / "score.json").read_text())
     # one forward pass per folder, images decoded here with PIL (not the harness's reader)
-    net = backbones.load("tf2015_torch", weights="random:0")
+    net = backbones.load_backbone("tf2015_torch", weights="random:0")
     logits_a, pool_a = net.forward(pil_images(folders / "a"), features=True)
     _, pool_b = net.forward(pil_images(folders / "b"), features=True)
 
@@ -194,7 +194,7 @@ def test_score_inputs_are_checked_before_anything_runs(overrides, message, monke
 
 def test_reference_statistics_are_not_images_to_score(tmp_path):
     x = np.random.default_rng(0).normal(size=(30, 4))
-    fm.save_stats(tmp_path / "s.npz", fm.feature_stats(x))
+    stats_files.save_stats(tmp_path / "s.npz", fm.feature_stats(x))
     with pytest.raises(ConfigError, match=r"holds reference statistics .* give your images as a="):
         api.compose("score", [f"a={tmp_path / 's.npz'}"])
     api.compose("score", [f"a={tmp_path}", f"b={tmp_path / 's.npz'}"])  # as b: fine

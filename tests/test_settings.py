@@ -152,12 +152,12 @@ def test_constructors_carry_no_defaults_of_their_own():
 
 def test_library_calls_get_the_same_checks_and_defaults():
     with pytest.raises(ConfigError, match="backbone torchvision.*input_size|input_size"):
-        backbones.load("torchvision", weights="random:0", input_size=10)
+        backbones.load_backbone("torchvision", weights="random:0", input_size=10)
     with pytest.raises(ConfigError, match="unknown parameter 'resise'.*did you mean 'resize'"):
-        backbones.load("torchvision", weights="random:0", resise="antialias")
+        backbones.load_backbone("torchvision", weights="random:0", resise="antialias")
     with pytest.raises(ConfigError, match="order_seed is required with"):
-        data.load("synthetic", count=4, order="shuffled")
-    src = data.load("synthetic", count=4)
+        data.load_source("synthetic", count=4, order="shuffled")
+    src = data.load_source("synthetic", count=4)
     assert (src.order, src.n_requested) == ("as_loaded", None)
 
 
@@ -244,7 +244,7 @@ def test_chunk_splits_record_the_splits_used():
     from harness.rows import provenance_columns
     from harness.scores import SplitSpec
 
-    src = data.load("synthetic", count=24)
+    src = data.load_source("synthetic", count=24)
     row = provenance_columns(None, src, SplitSpec(7, "chunk"))
     assert (row["n_splits"], row["n_splits_requested"], row["split_size"]) == (6, 7, "4")
     row = provenance_columns(None, src, SplitSpec(10, "chunk", "torch_randperm", 0, 1))

@@ -240,11 +240,11 @@ def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):
     ramp = (np.arange(32 * 32, dtype=np.uint32).reshape(32, 32) * 64).astype(np.uint16)
     Image.fromarray(ramp).save(tmp_path / "g16.png")
     assert Image.open(tmp_path / "g16.png").mode == "I;16"
-    x = data.load("folder", root=str(tmp_path)).read_all()[0]
+    x = data.load_source("folder", root=str(tmp_path)).read_all()[0]
     expected = (ramp >> 8).astype(np.uint8)  # independent: the high byte of every pixel
     np.testing.assert_array_equal(x[..., 0], expected)
     assert (x[..., 0] == x[..., 2]).all() and (x == 255).mean() < 0.01
-    src = data.load("folder", root=str(tmp_path))
+    src = data.load_source("folder", root=str(tmp_path))
     src.read_all()
     assert src.provenance()["decode_handling"] == {"16bit_to_8bit": 1}
 
@@ -254,21 +254,28 @@ def test_transparency_cmyk_and_exif_are_decided_not_guessed(tmp_path):
     rgba[..., 0], rgba[..., 3] = 200, 128
     Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
     with pytest.raises(HarnessError, match="transparent pixels .* dataset.alpha"):
-        data.load("folder", root=str(tmp_path)).read_all()
-    white = data.load("folder", root=str(tmp_path), alpha="white").read_all()[0]
+        data.load_source("folder", root=str(tmp_path)).read_all()
+    white = data.load_source("folder", root=str(tmp_path), alpha="white").read_all()[0]
     assert tuple(white[0, 0]) == (227, 127, 127)  # 200*128/255 + 255*127/255 = 227.4
     (tmp_path / "a.png").unlink()
     Image.new("CMYK", (20, 20), (0, 255, 255, 0)).save(tmp_path / "c.jpg")
     with pytest.raises(HarnessError, match="CMYK image without a colour profile"):
-        data.load("folder", root=str(tmp_path)).read_all()
-    assert data.load("folder", root=str(tmp_path), cmyk="naive").read_all().shape == (1, 20, 20, 3)
+        data.load_source("folder", root=str(tmp_path)).read_all()
+    assert data.load_source("folder", root=str(tmp_path), cmyk="naive").read_all().shape == (
+        1,
+        20,
+        20,
+        3,
+    )
     (tmp_path / "c.jpg").unlink()
     im = Image.fromarray(np.arange(20 * 30 * 3, dtype=np.uint8).reshape(20, 30, 3))
     exif = im.getexif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise when shown
     im.save(tmp_path / "r.jpg", exif=exif)
-    assert data.load("folder", root=str(tmp_path)).read_all().shape == (1, 30, 20, 3)
-    assert data.load("folder", root=str(tmp_path), exif_orientation="ignore").read_all().shape == (
+    assert data.load_source("folder", root=str(tmp_path)).read_all().shape == (1, 30, 20, 3)
+    assert data.load_source(
+        "folder", root=str(tmp_path), exif_orientation="ignore"
+    ).read_all().shape == (
         1,
         20,
         30,
@@ -320,12 +327,12 @@ def test_png_exif_orientation_is_read_without_decoding_in_the_scan(tmp_path, whe
         return real_load(self, *a, **k)
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
-    src = data.load("folder", root=str(tmp_path))
+    src = data.load_source("folder", root=str(tmp_path))
     assert loads == []  # the scan read the header and the chunk list, and decoded nothing
     assert src.sizes == [(30, 20)]  # rotated by 90 degrees when shown
     x = src.read_all()
     np.testing.assert_array_equal(x[0], np.rot90(pixels, k=-1))  # 6: 90 degrees clockwise
-    flat = data.load("folder", root=str(tmp_path), exif_orientation="ignore")
+    flat = data.load_source("folder", root=str(tmp_path), exif_orientation="ignore")
     assert flat.sizes == [(20, 30)]
 
 
@@ -333,10 +340,10 @@ def test_declared_value_range_is_cross_checked(tmp_path):
     x = np.random.default_rng(0).random((40, 16, 16, 3)).astype(np.float32)  # [0, 1] data
     np.save(tmp_path / "x.npy", x)
     with pytest.raises(HarnessError, match="declared value_range -1_1 but no value is negative"):
-        data.load("arrays", path=str(tmp_path / "x.npy"), value_range="-1_1")
+        data.load_source("arrays", path=str(tmp_path / "x.npy"), value_range="-1_1")
     with pytest.raises(HarnessError, match="declared value_range 0_255 but no value exceeds 1"):
-        data.load("arrays", path=str(tmp_path / "x.npy"), value_range="0_255")
-    ok = data.load(
+        data.load_source("arrays", path=str(tmp_path / "x.npy"), value_range="0_255")
+    ok = data.load_source(
         "arrays", path=str(tmp_path / "x.npy"), value_range="-1_1", trust_value_range=True
     )
     assert len(ok) == 40
@@ -348,8 +355,8 @@ def test_cache_disabled_never_deletes_and_keys_cover_code_and_weights(tmp_path, 
     monkeypatch.setenv("INCEPTION_NOTE_CACHE", str(tmp_path / "c"))
     # batches of 4 = the cache's chunks: the cached and uncached passes run the same batches
     # (oneDNN's kernels may differ by batch size in the last bits, e.g. with one thread)
-    net = backbones.load("torchvision", weights="random:0", input_size=75, batch_size=4)
-    src = data.load("synthetic", count=6)
+    net = backbones.load_backbone("torchvision", weights="random:0", input_size=75, batch_size=4)
+    src = data.load_source("synthetic", count=6)
     lc = LogitsCache(tmp_path / "logits", chunk_size=4)
     first = lc.get(net, src, progress=False)
     entry = lc.entry_dir(first.key)
@@ -366,7 +373,7 @@ def test_cache_disabled_never_deletes_and_keys_cover_code_and_weights(tmp_path, 
         sd = {k: z[k] for k in z.files}
     sd["fc.bias"] = sd["fc.bias"] + 1
     np.savez(npz, **sd)
-    net2 = backbones.load("torchvision", weights="random:0", input_size=75, batch_size=8)
+    net2 = backbones.load_backbone("torchvision", weights="random:0", input_size=75, batch_size=8)
     assert lc.key(src, net2) != first.key and not lc.get(net2, src, progress=False).from_cache
 
 
@@ -384,9 +391,9 @@ def test_generator_key_follows_its_local_imports(tmp_path):
             return (rng.integers(0, 200, (n, 32, 32, 3)) + SHIFT).astype(np.uint8)
     """)
     )
-    fp = data.load("generator", callable=f"{pkg / 'model.py'}:make", count=4).fingerprint()
+    fp = data.load_source("generator", callable=f"{pkg / 'model.py'}:make", count=4).fingerprint()
     (pkg / "helper.py").write_text("SHIFT = 5\n")
-    src = data.load("generator", callable=f"{pkg / 'model.py'}:make", count=4)
+    src = data.load_source("generator", callable=f"{pkg / 'model.py'}:make", count=4)
     assert src.fingerprint() != fp and src.cacheable
     (pkg / "model.py").write_text(
         textwrap.dedent("""
@@ -399,14 +406,14 @@ def test_generator_key_follows_its_local_imports(tmp_path):
     """)
     )
     with pytest.warns(UserWarning, match="will not be cached"):
-        dyn = data.load("generator", callable=f"{pkg / 'model.py'}:make", count=4)
+        dyn = data.load_source("generator", callable=f"{pkg / 'model.py'}:make", count=4)
     assert not dyn.cacheable
 
 
 @needs_torch
 def test_bad_chunks_are_never_sealed_and_chunk_size_can_change(tmp_path):
-    net = backbones.load("torchvision", weights="random:0", input_size=75, batch_size=8)
-    src = data.load("synthetic", count=10)
+    net = backbones.load_backbone("torchvision", weights="random:0", input_size=75, batch_size=8)
+    src = data.load_source("synthetic", count=10)
     truth = net.logits(src.read_all())
     lc = LogitsCache(tmp_path / "l", chunk_size=4)
     key = lc.key(src, net)
@@ -451,7 +458,7 @@ class Slow:
         time.sleep(0.3)
         return batch.reshape(len(batch), -1)[:, :5].astype(np.float32), None
 
-src = data.load("synthetic", count=24)
+src = data.load_source("synthetic", count=24)
 out = LogitsCache(sys.argv[1], chunk_size=4).get(Slow(), src, progress=False)
 print(json.dumps({"n": int(out.n_computed), "sum": float(out.logits.sum())}))
 """
@@ -483,7 +490,7 @@ def test_two_processes_fill_one_entry_without_duplicate_work(tmp_path):
 NPZ_READER = """
 import sys
 from harness import data
-src = data.load("arrays", path=sys.argv[1])
+src = data.load_source("arrays", path=sys.argv[1])
 print(int(src.read_all().sum()))
 """
 
@@ -522,7 +529,7 @@ def test_help_lists_experiments_and_frameworks_are_quiet(tmp_path):
     assert r.returncode == 0 and "sanity" in r.stdout and "== Config groups" in r.stdout
     code = (
         "from harness import backbones\n"
-        "backbones.load('keras', weights='random:0', input_size=75)\n"
+        "backbones.load_backbone('keras', weights='random:0', input_size=75)\n"
     )
     env = {k: v for k, v in ENV.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["INCEPTION_NOTE_CACHE"] = str(tmp_path)

@@ -104,7 +104,7 @@ def test_status_of_each_kind_of_weights():
 def test_exported_random_weights_loaded_back_are_unverified_and_no_path_is_printed(
     exported_random,
 ):
-    net = backbones.load("tf2015_torch", weights=f"file:{exported_random}", input_size=75)
+    net = backbones.load_backbone("tf2015_torch", weights=f"file:{exported_random}", input_size=75)
     assert not net.random_weights  # not random by spec, and yet ...
     assert net.weights_status == "unverified" and net.weights_name is None
     prov = net.provenance()
@@ -127,7 +127,7 @@ def test_a_published_file_is_verified_by_its_hash_whatever_its_name(
     # a file with a published name but other bytes is not the published file
     fake = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
     shutil.copy(exported_random, fake)
-    net = backbones.load("tf2015_torch", weights=f"file:{fake}", input_size=75)
+    net = backbones.load_backbone("tf2015_torch", weights=f"file:{fake}", input_size=75)
     assert net.weights_status == "unverified"
     # a file whose full sha256 is in the table is verified, under any name, and named by it
     entry = W.PublishedWeights(
@@ -139,7 +139,7 @@ def test_a_published_file_is_verified_by_its_hash_whatever_its_name(
         "1 MB",
     )
     monkeypatch.setattr(TF2015Torch, "published", (*TF2015Torch.published, entry))
-    net = backbones.load("tf2015_torch", weights=f"file:{exported_random}", input_size=75)
+    net = backbones.load_backbone("tf2015_torch", weights=f"file:{exported_random}", input_size=75)
     assert net.weights_status == "verified" and net.weights_name == "test-published 2015 port"
     prov = net.provenance()
     r = scores.inception_score(scores.prepare(np.full((4, 10), 0.1)), splits=scores.SplitSpec(2))
@@ -277,7 +277,7 @@ def test_own_networks_keep_their_labels_and_random_ones_stay_random(tmp_path):
     spec.loader.exec_module(mod)
     torch.save(mod.build().state_dict(), tmp_path / "w.pth")
     kw = {"builder": f"{tmp_path / 'mynet.py'}:build", "input_size": 8, "channels": 1}
-    own = backbones.load(
+    own = backbones.load_backbone(
         "torch_model", weights=f"file:{tmp_path / 'w.pth'}", title="my digits net", **kw
     )
     assert own.weights_status == "user network"
@@ -285,7 +285,7 @@ def test_own_networks_keep_their_labels_and_random_ones_stay_random(tmp_path):
     assert sanity.weights_warning(prov) is None
     label = sanity.weights_label(prov)
     assert label == "my digits net" and "UNVERIFIED" not in label and "Inception" not in label
-    rnd = backbones.load("torch_model", weights="random:5", **kw)
+    rnd = backbones.load_backbone("torch_model", weights="random:5", **kw)
     assert rnd.weights_status == "random" and sanity.weights_warning(rnd.provenance()) == (
         "RANDOM WEIGHTS"
     )

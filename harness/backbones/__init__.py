@@ -1,7 +1,7 @@
 """Inception networks behind one interface (config group ``backbone``).
 
 >>> from harness import backbones                                   # doctest: +SKIP
->>> net = backbones.load("torchvision", weights="random:0", input_size=75)  # doctest: +SKIP
+>>> net = backbones.load_backbone("torchvision", weights="random:0", input_size=75) # doctest: +SKIP
 >>> net.logits(images_uint8).shape                                  # doctest: +SKIP
 (N, 1000)
 
@@ -95,7 +95,7 @@ def backbone_class(name: str):
     return getattr(importlib.import_module(mod), cls)
 
 
-def load(name: str, **settings):
+def load_backbone(name: str, **settings):
     r"""Backbone ``name`` with ``settings`` (its :meth:`~base.Backbone.settings`: weights, resize,
     ...); unset ones take their defaults, wrong ones are one-line ``ConfigError`` lines.
 

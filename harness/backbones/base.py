@@ -321,8 +321,8 @@ class Backbone:
         weights_sha256,
         cache_dir,
     ):
-        """Takes every setting of :meth:`settings` (use :func:`harness.backbones.load`, which
-        checks them and fills the defaults)."""
+        """Takes every setting of :meth:`settings` (use
+        :func:`harness.backbones.load_backbone`, which checks them and fills the defaults)."""
         if device == "cuda" and not self.supports_cuda:
             raise ConfigError(
                 f"device=cuda: backbone {self.name} has no CUDA path in this harness; set its "

@@ -58,7 +58,9 @@ def _he_state(seed: int) -> tuple[dict, np.random.Generator]:
 
 def calibration_batch(seed: int) -> np.ndarray:
     """The fixed inputs the BatchNorm statistics are measured on, normalised to [-1, 1]."""
-    x = data.load("synthetic", count=CALIBRATION_IMAGES, seed=int(seed), progress=False).read_all()
+    x = data.load_source(
+        "synthetic", count=CALIBRATION_IMAGES, seed=int(seed), progress=False
+    ).read_all()
     x = rs.resize_numpy(x, (CALIBRATION_SIZE, CALIBRATION_SIZE), "tf1_bilinear", dtype=np.float64)
     return x / 127.5 - 1.0
 

@@ -1,7 +1,7 @@
 """Image sources (config group ``dataset``): each yields uint8 N x H x W x 3 batches.
 
 >>> from harness import data
->>> src = data.load("synthetic", count=20, n=8)
+>>> src = data.load_source("synthetic", count=20, n=8)
 >>> len(src), next(src.batches(4)).shape
 (8, (4, 32, 32, 3))
 
@@ -33,7 +33,7 @@ SOURCES = {
     "photo_tiles": PhotoTilesSource,
 }
 
-__all__ = ["SOURCES", "ImageSource", "load", "from_config", "check_uint8_images", "to_uint8"]
+__all__ = ["SOURCES", "ImageSource", "load_source", "from_config", "check_uint8_images", "to_uint8"]
 
 
 #: config-group options that are a source with some settings changed (YAML: defaults + values)
@@ -52,7 +52,7 @@ def source_class(name: str):
     return SOURCES[name]
 
 
-def load(name: str, **params) -> ImageSource:
+def load_source(name: str, **params) -> ImageSource:
     """The image source ``name`` with ``params`` (its ``settings()``; unset ones take their
     defaults, wrong ones are one-line ``ConfigError`` lines).
 

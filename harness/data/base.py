@@ -268,7 +268,7 @@ class ImageSource:
         return Path(value).expanduser()
 
     def __init__(self, *, n, order, order_seed, progress):
-        """Takes every setting of :meth:`settings` (use :func:`harness.data.load`)."""
+        """Takes every setting of :meth:`settings` (use :func:`harness.data.load_source`)."""
         self.n_requested = None if n is None else int(n)
         self.order = order
         self.order_seed = None if order_seed is None else int(order_seed)

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .. import metric_set, scores
+from .. import metric_set, scores, stats_files
 from ..sweeps import sample_size_sweep
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
@@ -592,10 +592,10 @@ def check_feature_distance(
             f = fm.fid(samples_f, ref_f)
         else:
             f = fm.fid_against_stats(samples_f, ref_stats)
-    verified = None if ref_stats is None else fm.stats_verified(stats_notes)
+    verified = None if ref_stats is None else stats_files.stats_verified(stats_notes)
     # notes that are not UNVERIFIED are knobs allowed to differ (allow_mismatched_stats=true)
     mismatched = ref_stats is not None and any(
-        not str(n).startswith(fm.UNVERIFIED) for n in stats_notes
+        not str(n).startswith(stats_files.UNVERIFIED) for n in stats_notes
     )
     details = {
         "fid": f.value,

@@ -19,7 +19,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from .. import config, inputs, protocols, rows, scores
+from .. import config, inputs, protocols, rows, scores, stats_files
 from .. import feature_metrics as fm
 from .. import resize as rs
 from ..config import as_bool
@@ -304,8 +304,8 @@ def _plan_encoders(ctx: Context, plan: PassPlan) -> None:
                 f"check 12: {name} features of the {images}",
                 (12,),
                 features=True,
-                use=lambda o, k=name, i=images: store["features"].setdefault(k, {}).update(
-                    {i: o.pool}
+                use=lambda o, k=name, i=images: (
+                    store["features"].setdefault(k, {}).update({i: o.pool})
                 ),
                 load_seconds=built.get(key) if images == "samples" else None,
             )
@@ -381,7 +381,7 @@ def _encoder_spread(ctx: Context) -> C.Check:
 
 
 def _peer_conventions(ctx: Context) -> C.Check:
-    presets = {p: protocols.load(p) for p in protocols.names()}
+    presets = {p: protocols.load_protocol(p) for p in protocols.names()}
     return C.check_peer_conventions(ctx.prep, presets, ctx.net.name)
 
 
@@ -525,7 +525,7 @@ def prepare(cfg) -> Context:
     selected = selected_checks(cfg)
     fm.check_kid_matmul_dtype(cfg.kid.matmul_dtype)
     check_one_reference(cfg)
-    got = inputs.load(cfg, nets=("backbone",), sources=("dataset", "reference"))
+    got = inputs.load_inputs(cfg, nets=("backbone",), sources=("dataset", "reference"))
     net, src = got.net(), got.source()
     run_ids = [c for c in selected if net.has_logits or not REGISTRY[c].classes]
     if not run_ids:
@@ -538,9 +538,9 @@ def prepare(cfg) -> Context:
     stats_path, stats, stats_notes = cfg.get("reference_stats"), None, ()
     wants_stats = any(REGISTRY[c].reference == "required" for c in selected)
     if wants_stats and net.has_features and stats_path:
-        stats, stats_notes = fm.load_stats(
+        stats, stats_notes = stats_files.load_stats(
             stats_path,
-            expect=fm.stats_meta(net),
+            expect=stats_files.stats_meta(net),
             allow_mismatched=as_bool(cfg.allow_mismatched_stats, "allow_mismatched_stats"),
         )
     spec = config.split_spec(cfg)
