@@ -770,3 +770,23 @@ def fid_against_stats(features, ref: FeatureStats, factors: dict | None = None) 
     if len(a) <= a.shape[1]:
         return _fid_mixed(a, ref, small_first=True, factors=factors)
     return frechet_distance(feature_stats(a), ref)
+
+
+#: library names renamed in issue 28: the old name is an error naming the new one
+RENAMED = {
+    "save_stats": "harness.stats_files.save_stats",
+    "load_stats": "harness.stats_files.load_stats",
+    "stats_meta": "harness.stats_files.stats_meta",
+    "stats_verified": "harness.stats_files.stats_verified",
+    "stats_digest": "harness.stats_files.stats_digest",
+    "sidecar_path": "harness.stats_files.sidecar_path",
+    "check_covariance": "harness.stats_files.check_covariance",
+    "UNVERIFIED": "harness.stats_files.UNVERIFIED",
+    "MATCH_KEYS": "harness.stats_files.MATCH_KEYS",
+}
+
+
+def __getattr__(name: str):
+    if name in RENAMED:
+        raise AttributeError(f"{__name__}.{name} was renamed: use {RENAMED[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

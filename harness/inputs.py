@@ -263,3 +263,13 @@ def load_available(cfg, node: str, seconds: dict | None = None) -> tuple[dict, d
         except MissingInputError as exc:
             missing[key] = str(exc)
     return nets, missing
+
+
+#: library names renamed in issue 28: the old name is an error naming the new one
+RENAMED = {"load": "harness.inputs.load_inputs"}
+
+
+def __getattr__(name: str):
+    if name in RENAMED:
+        raise AttributeError(f"{__name__}.{name} was renamed: use {RENAMED[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

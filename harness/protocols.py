@@ -186,3 +186,13 @@ def _changed(prefix: str, key: str, value, expected, preset: Protocol) -> None:
 
 
 S.register_group("protocol", lambda name: _schema(), names)
+
+
+#: library names renamed in issue 28: the old name is an error naming the new one
+RENAMED = {"load": "harness.protocols.load_protocol"}
+
+
+def __getattr__(name: str):
+    if name in RENAMED:
+        raise AttributeError(f"{__name__}.{name} was renamed: use {RENAMED[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

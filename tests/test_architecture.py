@@ -373,3 +373,26 @@ def test_the_sanity_experiment_is_its_settings_and_a_loop():
     assert set(exp.CHECKS) == set(registry.REGISTRY) and max(registry.REGISTRY) == 12
     for d in registry.REGISTRY.values():
         assert callable(d.run) and d.reference in registry.REFERENCE_KINDS
+
+
+@pytest.mark.parametrize(
+    "module, old, new",
+    [
+        ("harness.backbones", "load", "harness.backbones.load_backbone"),
+        ("harness.data", "load", "harness.data.load_source"),
+        ("harness.inputs", "load", "harness.inputs.load_inputs"),
+        ("harness.protocols", "load", "harness.protocols.load_protocol"),
+        ("harness.feature_metrics", "load_stats", "harness.stats_files.load_stats"),
+    ],
+)
+def test_a_renamed_library_name_is_an_error_naming_the_new_one(module, old, new):
+    import importlib
+
+    mod = importlib.import_module(module)
+    with pytest.raises(AttributeError, match=f"{module}.{old} was renamed: use {new}"):
+        getattr(mod, old)
+    assert not hasattr(mod, "no_such_name")
+    target, name = new.rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(target), name))
+    with pytest.raises(ImportError, match="import harness.backbones.porting"):
+        importlib.import_module("harness.porting")

@@ -118,3 +118,13 @@ BACKBONES = S.Registry("backbone", backbone_class, "backbone=torchvision")
 
 
 S.register_group("backbone", lambda name: backbone_class(name).settings(), lambda: list(REGISTRY))
+
+
+#: library names renamed in issue 28: the old name is an error naming the new one
+RENAMED = {"load": "harness.backbones.load_backbone"}
+
+
+def __getattr__(name: str):
+    if name in RENAMED:
+        raise AttributeError(f"{__name__}.{name} was renamed: use {RENAMED[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

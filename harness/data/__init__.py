@@ -74,3 +74,13 @@ SOURCE_REGISTRY = S.Registry("dataset", source_class, "dataset=cifar10")
 
 
 S.register_group("dataset", lambda name: source_class(name).settings(), lambda: list(SOURCES))
+
+
+#: library names renamed in issue 28: the old name is an error naming the new one
+RENAMED = {"load": "harness.data.load_source"}
+
+
+def __getattr__(name: str):
+    if name in RENAMED:
+        raise AttributeError(f"{__name__}.{name} was renamed: use {RENAMED[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
