@@ -315,6 +315,39 @@ def _variants(cfg) -> dict:
     return {"native": {}, **{str(r): rs.BY_SHORT_NAME[r] for r in cfg.resizes}}
 
 
+def variant_row(cfg, net, keys, samples, reference, spec, w1_sliced: bool) -> dict:
+    """One row of the table: backbone ``keys`` = (key, resize variant) over ``samples`` and
+    ``reference`` (each (source, pass outputs)), every metric and its provenance."""
+    (bkey, vname), (src, s), (ref, r) = keys, samples, reference
+    prov = net.provenance()
+    return {
+        "backbone_key": bkey,
+        "resize_variant": vname,
+        "resize_operation": rs.canonical(prov["resize"], prov.get("align_corners")),
+        **feature_metric_row(s.pool, r.pool, cfg.kid, cfg.prdc),
+        **(score_row(s.probs, spec) if net.has_logits else NO_SCORES),
+        **extra_metric_row(s, r, cfg, w1_sliced, net.has_logits),
+        "is_note": None if net.has_logits else NO_HEAD,
+        "n_reference": len(ref),
+        "reference_dataset": ref.provenance()["dataset"],
+        "reference_label": dataset_label(ref),
+        "reference_fingerprint": ref.fingerprint(),
+        "features_from_cache": bool(s.from_cache and r.from_cache),
+        **provenance_columns(net, src, spec, cfg.seed),
+    }
+
+
+def n_rows_of(cfg, net, row: dict, src, outs, sizes) -> list[dict]:
+    """``by_n``'s rows of one backbone at its native resize: the subsets' metrics, with the
+    row's identity and reference columns and the network's provenance."""
+    keep = ("backbone_key", "resize_variant", "resize_operation", "features_from_cache")
+    keep += tuple(k for k in row if k.startswith("reference_") or k == "n_reference")
+    return [
+        {**{k: row[k] for k in keep}, **provenance_columns(net, src, None, cfg.seed), **nr}
+        for nr in by_n_rows(*outs, sizes, cfg)
+    ]
+
+
 def compute(cfg) -> Result:
     variants = _variants(cfg)
     fm.check_kid_matmul_dtype(cfg.kid.matmul_dtype)
@@ -345,30 +378,10 @@ def compute(cfg) -> Result:
         )
         s = outputs(cfg, net, src, features=True, label=f"{bkey} {vname}: samples")
         r = outputs(cfg, net, ref, features=True, label=f"{bkey} {vname}: reference")
-        prov = net.provenance()
-        row = {
-            "backbone_key": bkey,
-            "resize_variant": vname,
-            "resize_operation": rs.canonical(prov["resize"], prov.get("align_corners")),
-            **feature_metric_row(s.pool, r.pool, cfg.kid, cfg.prdc),
-            **(score_row(s.probs, spec) if net.has_logits else NO_SCORES),
-            **extra_metric_row(s, r, cfg, w1_sliced, net.has_logits),
-            "is_note": None if net.has_logits else NO_HEAD,
-            "n_reference": len(ref),
-            "reference_dataset": ref.provenance()["dataset"],
-            "reference_label": dataset_label(ref),
-            "reference_fingerprint": ref.fingerprint(),
-            "features_from_cache": bool(s.from_cache and r.from_cache),
-            **provenance_columns(net, src, spec, cfg.seed),
-        }
+        row = variant_row(cfg, net, (bkey, vname), (src, s), (ref, r), spec, w1_sliced)
         rows.append(row)
         if not knobs and sizes:  # N moves at the backbone's native resize
-            keep = ("backbone_key", "resize_variant", "resize_operation", "features_from_cache")
-            keep += tuple(k for k in row if k.startswith("reference_") or k == "n_reference")
-            n_rows += [
-                {**{k: row[k] for k in keep}, **provenance_columns(net, src, None, cfg.seed), **nr}
-                for nr in by_n_rows(s, r, sizes, cfg)
-            ]
+            n_rows += n_rows_of(cfg, net, row, src, (s, r), sizes)
     table = pd.DataFrame(rows)
     by_n = pd.DataFrame(n_rows)
     table["extra_metrics"] = ",".join(cfg.extra_metrics)

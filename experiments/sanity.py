@@ -148,13 +148,7 @@ SETTINGS = S.ExperimentSettings(
                         S.Setting(
                             "seed", S.Seed(), 0, "seed of the draws (the same for every network)"
                         ),
-                        S.Setting(
-                            "cmmd_estimator",
-                            S.Choice(("reference", "unbiased")),
-                            "reference",
-                            "CMMD: reference = the authors' code (biased, every pair) | unbiased "
-                            "(U-statistic)",
-                        ),
+                        config.cmmd_estimator_setting(),
                     ]
                 ),
                 "check 12: can FID's network, DINOv2 and CLIP each tell your samples from the "

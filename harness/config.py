@@ -266,6 +266,16 @@ def extrapolation_section() -> S.Section:
     )
 
 
+def cmmd_estimator_setting() -> S.Setting:
+    """``cmmd_estimator``: which CMMD estimator (every table that has CMMD records it)."""
+    return S.Setting(
+        "cmmd_estimator",
+        S.Choice(("reference", "unbiased")),
+        "reference",
+        "CMMD: reference = the authors' code (biased, every pair) | unbiased (U-statistic)",
+    )
+
+
 def survey_section() -> S.Section:
     """``survey.*``: the settings of Xu et al. 2018's metrics (harness/sample_metrics.py)."""
     return S.Section(
@@ -292,13 +302,7 @@ def survey_section() -> S.Section:
                     2000,
                     "exact W1 (POT emd2) up to this many rows per set; sliced W1 above (recorded)",
                 ),
-                S.Setting(
-                    "cmmd_estimator",
-                    S.Choice(("reference", "unbiased")),
-                    "reference",
-                    "CMMD: reference = the authors' code (biased, every pair) | unbiased "
-                    "(U-statistic)",
-                ),
+                cmmd_estimator_setting(),
                 S.Setting(
                     "wasserstein_projections", S.Int(lo=1), 500, "directions of the sliced W1"
                 ),
