@@ -110,6 +110,36 @@ def compute(cfg) -> Result:
     common = OmegaConf.to_container(cfg.common, resolve=True)
     spec = config.split_spec(cfg)
     # every net is built before anything is computed, so a missing file stops everything first
+    plan = _run_plan(specs, ref, same, common)
+    nets = {
+        key: own[key[1]] if key[0] == "own" else inputs.build_backbone(bspec, **over)
+        for key, (bspec, over) in plan.items()
+    }
+    random_w = any(n.random_weights for n in nets.values())
+    table = pd.DataFrame(
+        [_run_row(cfg, kind, b, net, src, spec) for (kind, b), net in nets.items()]
+    )
+    get = {(r.run, r.backbone_or_resize): r.is_mean for r in table.itertuples()}
+    pairs = pd.DataFrame([_pair_row(get, a, b) for a, b in itertools.combinations(specs, 2)])
+    res = _resize_effect(table, get)
+    for t in (pairs, res):
+        t["dataset_fingerprint"] = src.fingerprint()
+        t["dataset_label"] = dkey
+        t["reference_implementation"] = ref
+        t["same_weights_from"] = same
+        t["n_splits"] = spec.n_splits
+        t["common_preprocessing"] = ", ".join(f"{kk}={v}" for kk, v in common.items())
+    return Result(
+        {"table": table, "decomposition": pairs, "resize": res},
+        random_w,
+        objects={"dkey": dkey, "ref": ref},
+    )
+
+
+def _run_plan(specs: dict, ref: str, same: str, common: dict) -> dict:
+    """Every run as ``(kind, backbone or resize) -> (backbone spec, build overrides)``: own,
+    implementation (``same``'s weights) and weights (in ``ref``) per backbone, then ``ref`` under
+    every compared resize."""
     plan = {}
     for b, bspec in specs.items():
         plan[("own", b)] = (bspec, {})
@@ -123,60 +153,48 @@ def compute(cfg) -> Result:
         plan[("weights", b)] = (specs[ref], {**common, "weights": own_w, "bias": True})
     for label, over in rs.COMPARED.items():
         plan[("resize", label)] = (specs[ref], {**common, **over})
-    nets = {
-        key: own[key[1]] if key[0] == "own" else inputs.build_backbone(bspec, **over)
-        for key, (bspec, over) in plan.items()
-    }
-    random_w = any(n.random_weights for n in nets.values())
+    return plan
 
-    rows = []
-    for (kind, b), net in nets.items():
-        out = outputs(cfg, net, src, label=f"{kind} {b}")
-        r = {
-            "run": kind,
-            "backbone_or_resize": b,
-            "implementation": net.name,
-            "weights_spec": net.provenance()["weights"],
-        }
-        r.update(score_row(out.probs, spec))
-        r.update(provenance_columns(net, src, spec, cfg.seed))
-        r["pool_compat"] = net.provenance().get("pool_compat", "native")
-        rows.append(r)
-    table = pd.DataFrame(rows)
-    get = {(r.run, r.backbone_or_resize): r.is_mean for r in table.itertuples()}
-    pairs = []
-    for a, b in itertools.combinations(specs, 2):
-        base = get[("own", b)]
-        total = get[("own", a)] - base
-        impl = get[("implementation", a)] - get[("implementation", b)]
-        wts = get[("weights", a)] - get[("weights", b)]
-        pairs.append(
-            {
-                "pair": f"{a} vs {b}",
-                "own_a": get[("own", a)],
-                "own_b": base,
-                "total_pct": 100 * total / base,
-                "implementation_pct": 100 * impl / base,
-                "weights_pct": 100 * wts / base,
-                "remainder_pct": 100 * (total - impl - wts) / base,
-            }
-        )
-    pairs = pd.DataFrame(pairs)
+
+def _run_row(cfg, kind: str, b: str, net, src, spec) -> dict:
+    """One run's row: what ran, its IS and the provenance."""
+    out = outputs(cfg, net, src, label=f"{kind} {b}")
+    r = {
+        "run": kind,
+        "backbone_or_resize": b,
+        "implementation": net.name,
+        "weights_spec": net.provenance()["weights"],
+    }
+    r.update(score_row(out.probs, spec))
+    r.update(provenance_columns(net, src, spec, cfg.seed))
+    r["pool_compat"] = net.provenance().get("pool_compat", "native")
+    return r
+
+
+def _pair_row(get: dict, a: str, b: str) -> dict:
+    """own[a] - own[b] split into implementation and weights effects and the remainder, in % of
+    own[b]."""
+    base = get[("own", b)]
+    total = get[("own", a)] - base
+    impl = get[("implementation", a)] - get[("implementation", b)]
+    wts = get[("weights", a)] - get[("weights", b)]
+    return {
+        "pair": f"{a} vs {b}",
+        "own_a": get[("own", a)],
+        "own_b": base,
+        "total_pct": 100 * total / base,
+        "implementation_pct": 100 * impl / base,
+        "weights_pct": 100 * wts / base,
+        "remainder_pct": 100 * (total - impl - wts) / base,
+    }
+
+
+def _resize_effect(table: pd.DataFrame, get: dict) -> pd.DataFrame:
+    """The resize runs: IS per method and its change against tf1_bilinear."""
     res = table[table.run == "resize"][["backbone_or_resize", "is_mean", "is_std"]].copy()
     res.columns = ["resize", "is_mean", "is_std"]
     res["diff_vs_tf1_bilinear_pct"] = 100 * (res.is_mean / get[("resize", "tf1_bilinear")] - 1)
-    for t in (pairs, res):
-        t["dataset_fingerprint"] = src.fingerprint()
-        t["dataset_label"] = dkey
-        t["reference_implementation"] = ref
-        t["same_weights_from"] = same
-        t["n_splits"] = spec.n_splits
-        t["common_preprocessing"] = ", ".join(f"{kk}={v}" for kk, v in common.items())
-    return Result(
-        {"table": table, "decomposition": pairs, "resize": res},
-        random_w,
-        objects={"dkey": dkey, "ref": ref},
-    )
+    return res
 
 
 def present(result: Result, run) -> None:

@@ -44,48 +44,70 @@ SETTINGS = S.ExperimentSettings(
 def compute(cfg) -> Result:
     got = inputs.load_inputs(cfg, nets=("backbones",), sources=("datasets",))
     ((bname, net),) = got.nets.items()
-    ((dkey, src),) = got.sources.items()
+    ((_, src),) = got.sources.items()
     spec = config.split_spec(cfg)
     got.require_splits(spec.n_splits)  # before any pass: a count above N, an encoder
-    out = outputs(cfg, net, src)
-    prep = scores.prepare(out.probs)
-    shuffle = "numpy_rng" if spec.shuffle == "none" else spec.shuffle
+    prep = scores.prepare(outputs(cfg, net, src).probs)
     pred = prep.probs.argmax(1)
-    rows, per_split, specs = [], [], []
-    for seed in [None] + [int(s) for s in cfg.shuffle_seeds]:
-        sp = (
-            dataclasses.replace(spec, shuffle="none", seed=None)
-            if seed is None
-            else dataclasses.replace(spec, shuffle=shuffle, seed=seed)
-        )
-        r = scores.inception_score(prep, splits=sp)
-        perm = sp.permutation(prep.n)
-        perm = np.arange(prep.n) if perm is None else perm
-        distinct = [len(np.unique(pred[perm[a:b]])) for a, b in sp.bounds(prep.n)]
-        rows.append(
-            {
-                "split_order": "as_loaded" if seed is None else f"shuffled(seed={seed})",
-                "is_mean": r.mean,
-                "is_std": r.std,
-                "mean_distinct_predicted_classes_per_split": float(np.mean(distinct)),
-            }
-        )
-        specs.append(sp)
-        if seed is None or seed == int(cfg.shuffle_seeds[0]):
-            for i, (sc, d) in enumerate(zip(r.split_scores, distinct)):
-                per_split.append(
-                    {
-                        "split_order": rows[-1]["split_order"],
-                        "split": i,
-                        "is_split": sc,
-                        "distinct_classes": d,
-                    }
-                )
+    seeds = [None] + [int(s) for s in cfg.shuffle_seeds]
+    specs = [_order_spec(spec, seed) for seed in seeds]
+    rows, per_split = [], []
+    for seed, sp in zip(seeds, specs):
+        row, split_rows = _order_rows(prep, pred, sp, seed)
+        rows.append(row)
+        if seed is None or seed == seeds[1]:  # as loaded and the first shuffle
+            per_split.extend(split_rows)
     table = pd.DataFrame(rows)
+    table["diff_vs_as_loaded_pct"] = (table.is_mean / table.is_mean.iloc[0] - 1) * 100
+    summary = _order_summary(table, pred)
+    arrangement = _add_provenance((table, summary), net, src, spec, cfg.seed)
+    for key in ("split_assignment", "split_shuffle", "split_seed"):
+        table[key] = [sp.provenance()[key] for sp in specs]
+    return Result(
+        {"table": table, "summary": summary, "per_split": pd.DataFrame(per_split)},
+        got.random_weights,
+        objects={
+            "k": spec.n_splits,
+            "what": f"{bname} on {dataset_label(src)}"
+            + (f", {arrangement}" if arrangement else ""),
+        },
+    )
+
+
+def _order_spec(spec, seed: int | None):
+    """The split assignment as loaded (``seed=None``) or shuffled with ``seed`` (the configured
+    shuffle, ``numpy_rng`` when that is ``none``)."""
+    if seed is None:
+        return dataclasses.replace(spec, shuffle="none", seed=None)
+    shuffle = "numpy_rng" if spec.shuffle == "none" else spec.shuffle
+    return dataclasses.replace(spec, shuffle=shuffle, seed=seed)
+
+
+def _order_rows(prep, pred: np.ndarray, sp, seed: int | None) -> tuple[dict, list[dict]]:
+    """IS under one split order: its table row, and one row per split (IS, distinct classes)."""
+    r = scores.inception_score(prep, splits=sp)
+    perm = sp.permutation(prep.n)
+    perm = np.arange(prep.n) if perm is None else perm
+    distinct = [len(np.unique(pred[perm[a:b]])) for a, b in sp.bounds(prep.n)]
+    order = "as_loaded" if seed is None else f"shuffled(seed={seed})"
+    row = {
+        "split_order": order,
+        "is_mean": r.mean,
+        "is_std": r.std,
+        "mean_distinct_predicted_classes_per_split": float(np.mean(distinct)),
+    }
+    split_rows = [
+        {"split_order": order, "split": i, "is_split": sc, "distinct_classes": d}
+        for i, (sc, d) in enumerate(zip(r.split_scores, distinct))
+    ]
+    return row, split_rows
+
+
+def _order_summary(table: pd.DataFrame, pred: np.ndarray) -> pd.DataFrame:
+    """One row: IS as loaded against the shuffled IS over seeds (the order effect)."""
     base = table.is_mean.iloc[0]
-    table["diff_vs_as_loaded_pct"] = (table.is_mean / base - 1) * 100
     shuffled = table.iloc[1:]
-    summary = pd.DataFrame(
+    return pd.DataFrame(
         [
             {
                 "as_loaded_is": base,
@@ -100,24 +122,19 @@ def compute(cfg) -> Result:
             }
         ]
     )
-    prov = provenance_columns(net, src, spec, cfg.seed)
-    arrangement = getattr(src, "arrangement", None)  # what "as loaded" is for this source
+
+
+def _add_provenance(tables, net, src, spec, seed) -> str | None:
+    """Add the provenance columns to every table; return the source's arrangement (what "as
+    loaded" is for it), or None."""
+    prov = provenance_columns(net, src, spec, seed)
+    arrangement = getattr(src, "arrangement", None)
     if arrangement is not None:
         prov["arrangement"] = arrangement
-    for t in (table, summary):
+    for t in tables:
         for kk, v in prov.items():
             t[kk] = v
-    for key in ("split_assignment", "split_shuffle", "split_seed"):
-        table[key] = [sp.provenance()[key] for sp in specs]
-    return Result(
-        {"table": table, "summary": summary, "per_split": pd.DataFrame(per_split)},
-        got.random_weights,
-        objects={
-            "k": spec.n_splits,
-            "what": f"{bname} on {dataset_label(src)}"
-            + (f", {arrangement}" if arrangement else ""),
-        },
-    )
+    return arrangement
 
 
 def present(result: Result, run) -> None:

@@ -8,6 +8,8 @@ a known true mutual information (:mod:`harness.simulated`), so the bias is measu
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
@@ -78,76 +80,111 @@ SETTINGS = S.ExperimentSettings(
 PAPER_TORCH_CIFAR = {1: 9.9147, 10: 9.737, 200: 9.0884}
 
 
+class _Probs(NamedTuple):
+    """The class probabilities the sweeps run on, and what describes them."""
+
+    probs: np.ndarray
+    prov: dict  # provenance columns of every table
+    truth: dict | None  # the simulation's description (true IS), None for a network
+    random_weights: bool
+    label: str  # titles
+    paper: dict  # the paper's IS per split count, when these are its inputs
+
+
 def compute(cfg) -> Result:
     ks = config.split_counts(cfg.n_splits)
     spec = config.split_spec(cfg, n_splits=ks[0])
-    truth = None
     if cfg.source == "simulated":
-        sim = SimulatedProbs(
-            int(cfg.simulated.num_classes),
-            float(cfg.simulated.beta_a),
-            float(cfg.simulated.beta_b),
-            int(cfg.simulated.seed),
-        )
-        probs = sim.sample(int(cfg.simulated.n))
-        truth = sim.describe()
-        prov = {
-            **{k: v for k, v in truth.items() if not k.startswith("true_")},
-            "n_samples": len(probs),
-            **spec.provenance(),
-            "seed": cfg.seed,
-            "dtype": "float64",
-        }
-        random_weights, label = False, f"simulated probabilities ({sim.num_classes} classes)"
-        paper = {}
+        got = _simulated_probs(cfg, spec)
     elif cfg.source == "network":
-        got = inputs.load_inputs(cfg, nets=("backbone",), sources=("dataset",))
-        net, src = got.net(), got.source()
-        net.require_logits()  # before any pass (split counts are swept, checked per count)
-        probs = outputs(cfg, net, src).probs
-        prov = provenance_columns(net, src, spec, seed=cfg.seed)
-        for key in ("n_splits", "n_splits_requested", "split_size"):  # per row in the sweep
-            prov.pop(key, None)
-        random_weights, label = net.random_weights, f"{net.name} on {dataset_label(src)}"
-        is_paper = (
-            net.paper_column == "IV3 Torch"
-            and src.paper_dataset() == "cifar10_train"
-            and len(probs) == 50000
-        )
-        paper = PAPER_TORCH_CIFAR if is_paper else {}
+        got = _network_probs(cfg, spec)
     else:
         raise ConfigError(f"splits: source must be network or simulated, got {cfg.source!r}")
-
-    prep = scores.prepare(probs)
-    table = split_sweep(prep, ks, spec)
-    table["paper_value"] = [paper.get(k) for k in table.n_splits_requested]
-    table["diff_to_paper_pct"] = [
-        (v - p) / p * 100 if p else None for v, p in zip(table.is_mean, table.paper_value)
-    ]
-    if truth:
-        table["true_is"] = truth["true_inception_score"]
-        table["bias_vs_true_pct"] = (table.is_mean / truth["true_inception_score"] - 1) * 100
-        table["exp_sg_bias_vs_true_pct"] = (table.exp_sg / truth["true_inception_score"] - 1) * 100
-    for k, v in prov.items():
-        table[k] = v
-    sizes = sample_size_sweep(
-        prep, list(cfg.sample_sizes), int(cfg.resamples), 10, int(cfg.seed), splits=spec
-    )
-    if truth:
-        sizes["true_is"] = truth["true_inception_score"]
-    for k, v in prov.items():
-        if k != "n_samples":
-            sizes[k] = v
+    prep = scores.prepare(got.probs)
+    table = _splits_table(prep, ks, spec, got)
+    sizes = _sizes_table(prep, cfg, spec, got)
     return Result(
         {
             "table": table,
             "sample_sizes": sizes,
-            "extrapolation": extrapolation_table(prep, cfg.extrapolation, truth, prov),
+            "extrapolation": extrapolation_table(prep, cfg.extrapolation, got.truth, got.prov),
         },
-        random_weights,
-        extra={"truth": truth},
-        objects={"label": label, "n": prep.n},
+        got.random_weights,
+        extra={"truth": got.truth},
+        objects={"label": got.label, "n": prep.n},
     )
+
+
+def _simulated_probs(cfg, spec) -> _Probs:
+    """Probabilities of :class:`SimulatedProbs`, with their known truth."""
+    sim = SimulatedProbs(
+        int(cfg.simulated.num_classes),
+        float(cfg.simulated.beta_a),
+        float(cfg.simulated.beta_b),
+        int(cfg.simulated.seed),
+    )
+    probs = sim.sample(int(cfg.simulated.n))
+    truth = sim.describe()
+    prov = {
+        **{k: v for k, v in truth.items() if not k.startswith("true_")},
+        "n_samples": len(probs),
+        **spec.provenance(),
+        "seed": cfg.seed,
+        "dtype": "float64",
+    }
+    label = f"simulated probabilities ({sim.num_classes} classes)"
+    return _Probs(probs, prov, truth, False, label, {})
+
+
+def _network_probs(cfg, spec) -> _Probs:
+    """The cached probabilities of the backbone on the dataset (the paper's values beside them
+    when they are its inputs: IV3 Torch on 50,000 CIFAR-10 train images)."""
+    got = inputs.load_inputs(cfg, nets=("backbone",), sources=("dataset",))
+    net, src = got.net(), got.source()
+    net.require_logits()  # before any pass (split counts are swept, checked per count)
+    probs = outputs(cfg, net, src).probs
+    prov = provenance_columns(net, src, spec, seed=cfg.seed)
+    for key in ("n_splits", "n_splits_requested", "split_size"):  # per row in the sweep
+        prov.pop(key, None)
+    is_paper = (
+        net.paper_column == "IV3 Torch"
+        and src.paper_dataset() == "cifar10_train"
+        and len(probs) == 50000
+    )
+    label = f"{net.name} on {dataset_label(src)}"
+    return _Probs(
+        probs, prov, None, net.random_weights, label, PAPER_TORCH_CIFAR if is_paper else {}
+    )
+
+
+def _splits_table(prep, ks: list, spec, got: _Probs) -> pd.DataFrame:
+    """Classic IS and S(G) per split count, beside the paper's value and the truth when known."""
+    table = split_sweep(prep, ks, spec)
+    table["paper_value"] = [got.paper.get(k) for k in table.n_splits_requested]
+    table["diff_to_paper_pct"] = [
+        (v - p) / p * 100 if p else None for v, p in zip(table.is_mean, table.paper_value)
+    ]
+    if got.truth:
+        true = got.truth["true_inception_score"]
+        table["true_is"] = true
+        table["bias_vs_true_pct"] = (table.is_mean / true - 1) * 100
+        table["exp_sg_bias_vs_true_pct"] = (table.exp_sg / true - 1) * 100
+    for k, v in got.prov.items():
+        table[k] = v
+    return table
+
+
+def _sizes_table(prep, cfg, spec, got: _Probs) -> pd.DataFrame:
+    """IS (10 splits) and S(G) at each sample size, over seeded resamples."""
+    sizes = sample_size_sweep(
+        prep, list(cfg.sample_sizes), int(cfg.resamples), 10, int(cfg.seed), splits=spec
+    )
+    if got.truth:
+        sizes["true_is"] = got.truth["true_inception_score"]
+    for k, v in got.prov.items():
+        if k != "n_samples":
+            sizes[k] = v
+    return sizes
 
 
 def extrapolation_table(prep, ex_cfg, truth, prov: dict) -> pd.DataFrame:
@@ -176,30 +213,13 @@ def present(result: Result, run) -> None:
             "exp(S(G)) equals IS with 1 split.",
             "Paper (IV3 Torch, CIFAR-10): 9.9147 at 1 split, 9.737 at 10 (Table 1), 9.0884 at 200.",
         ],
-        print_columns=[
-            c
-            for c in (
-                "n_splits",
-                "split_size",
-                "is_mean",
-                "is_std",
-                "exp_sg",
-                "true_is",
-                "bias_vs_true_pct",
-                "paper_value",
-            )
-            if c in table.columns
-        ],
+        print_columns=_columns_in(table, _TABLE_PRINTED),
     )
     run.table(
         sizes,
         name="sample_sizes",
         title=f"IS (10 splits) and S(G) against sample size ({label})",
-        print_columns=[
-            c
-            for c in ("n_samples", "is_mean", "is_lo95", "is_hi95", "exp_sg_mean", "true_is")
-            if c in sizes.columns
-        ],
+        print_columns=_columns_in(sizes, _SIZES_PRINTED),
     )
     ext = result.tables["extrapolation"]
     run.table(
@@ -212,22 +232,38 @@ def present(result: Result, run) -> None:
             "precision, not the N-sample noise).",
             *metric_set.notes_of(ext),
         ],
-        print_columns=[
-            c
-            for c in (
-                "n_samples",
-                "is_inf",
-                "is_inf_se",
-                "is_inf_r2",
-                "is_1split_at_n",
-                "true_is",
-                "is_inf_error",
-                "is_1split_at_n_error",
-            )
-            if c in ext.columns
-        ],
+        print_columns=_columns_in(ext, _EXTRAPOLATION_PRINTED),
     )
     run.figure(figure(table, sizes), "splits")
+
+
+# the columns each table prints, where it has them
+_TABLE_PRINTED = (
+    "n_splits",
+    "split_size",
+    "is_mean",
+    "is_std",
+    "exp_sg",
+    "true_is",
+    "bias_vs_true_pct",
+    "paper_value",
+)
+_SIZES_PRINTED = ("n_samples", "is_mean", "is_lo95", "is_hi95", "exp_sg_mean", "true_is")
+_EXTRAPOLATION_PRINTED = (
+    "n_samples",
+    "is_inf",
+    "is_inf_se",
+    "is_inf_r2",
+    "is_1split_at_n",
+    "true_is",
+    "is_inf_error",
+    "is_1split_at_n_error",
+)
+
+
+def _columns_in(table: pd.DataFrame, columns: tuple[str, ...]) -> list[str]:
+    """``columns`` that ``table`` has, in that order."""
+    return [c for c in columns if c in table.columns]
 
 
 def headline(result: Result) -> str:
