@@ -272,7 +272,13 @@ def by_n_rows(s, r, sizes, cfg) -> list[dict]:
             row.update(kid_std=np.nan, kid_note=f"subset size capped at n = {n}: one subset")
         if "cmmd" in cfg.extra_metrics:
             row.update(metric_set.cmmd_columns(s.pool[si], r.pool[ri], cfg.survey))
-        row.update(n_subset=n, n_samples=n, n_reference_subset=n, subset_seed=int(cfg.seed))
+        row.update(
+            n_subset=n,
+            n_samples=n,
+            n_reference=n,
+            kid_subset_size_setting=str(cfg.kid.subset_size),
+            subset_seed=int(cfg.seed),
+        )
         rows.append(row)
     return rows
 
@@ -341,7 +347,7 @@ def n_rows_of(cfg, net, row: dict, src, outs, sizes) -> list[dict]:
     """``by_n``'s rows of one backbone at its native resize: the subsets' metrics, with the
     row's identity and reference columns and the network's provenance."""
     keep = ("backbone_key", "resize_variant", "resize_operation", "features_from_cache")
-    keep += tuple(k for k in row if k.startswith("reference_") or k == "n_reference")
+    keep += tuple(k for k in row if k.startswith("reference_"))
     return [
         {**{k: row[k] for k in keep}, **provenance_columns(net, src, None, cfg.seed), **nr}
         for nr in by_n_rows(*outs, sizes, cfg)
@@ -484,8 +490,10 @@ def present(result: Result, run) -> None:
         title="How far each metric moves with the resize and with N, per backbone",
         notes=[
             "value: native resize, all images; resize_*: over the resize variants (all "
-            "images); at_n<n>: on n seeded samples and n reference images (by_n.csv), "
-            "_pct: % of value; *_pct empty where a ratio means nothing (KID can be < 0).",
+            "images); at_n<n>: on n seeded samples and n reference images (by_n.csv; "
+            "dataset_label and reference_label name the sets they are drawn from), "
+            "*_pct: % change from value (100 x (x / value - 1)), empty where a ratio means "
+            "nothing (KID can be < 0).",
             "IS: resize only (how IS moves with N: +experiment=splits, its sample-size "
             "sweep); KID at n: subset size min(setting, n), one subset when that is n.",
         ],

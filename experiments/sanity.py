@@ -161,7 +161,7 @@ SETTINGS = S.ExperimentSettings(
                 "cosine similarity of centred pool features counted as a copy",
             ),
         ],
-        checks=[R.one_reference, R.reference_given],
+        checks=[R.one_reference, R.reference_given, R.encoders_given],
     ),
     uses_splits=True,
 )

@@ -592,7 +592,8 @@ def test_fid_sensitivity_smoke_run_on_both_encoders(timm, open_clip, tmp_path, p
             )
             # its provenance is the subset's; KID's subset (auto: min(1000, n)) is the whole
             # subset, so one draw and no std
-            assert (row.n_samples.iloc[0], row.n_reference_subset.iloc[0]) == (n, n)
+            assert (row.n_samples.iloc[0], row.n_reference.iloc[0]) == (n, n)
+            assert row.kid_subset_size_setting.iloc[0] == "auto"
             assert row.kid_subsets.iloc[0] == 1 and np.isnan(row.kid_std.iloc[0])
             assert "is_mean" not in row and "n_splits" not in row
             moved = res.result.tables["moves"].query("backbone_key == @key and metric == 'fid'")
@@ -719,8 +720,9 @@ def test_sanity_check_12_ranks_the_samples_under_each_network(offline, timm, tmp
 
 
 def test_sanity_check_12_not_run_without_encoders_and_refused_without_reference_images(tmp_path):
-    """Without encoders= check 12 is listed NOT RUN with the syntax that adds them; asked for by
-    id with no reference images, it is a one-line error before any pass."""
+    """Without encoders= the full report lists check 12 NOT RUN with the syntax that adds them;
+    asked for by id without encoders or without reference images, with quick=true alone, or with
+    an alpha its permutations cannot reach, it is a one-line error before any pass."""
     args = [
         "backbone=pixels",
         "dataset=synthetic",
@@ -729,16 +731,28 @@ def test_sanity_check_12_not_run_without_encoders_and_refused_without_reference_
         "reference.count=12",
         "progress=false",
     ]
-    out = run_experiment("sanity", [*args, "checks=[12]"], tmp_path / "s")
-    (c12,) = out.result.objects["report"]["checks"]
+    out = run_experiment("sanity", args, tmp_path / "s")
+    c12 = next(c for c in out.result.objects["report"]["checks"] if c["id"] == 12)
     assert c12["status"] == "NOT RUN" and "no encoders chosen" in c12["value"]
     assert "+backbone@encoders.dinov2=dinov2" in c12["fix"]
-    with pytest.raises(ConfigError, match=r"check 12\), which needs reference images") as e:
-        run_experiment("sanity", [*args[:3], "checks=[12]"], tmp_path / "t")
-    assert "\n" not in str(e.value)
-    with pytest.raises(ConfigError, match=r"quick drops checks 5, 6, 12 .* nothing is left") as e:
-        run_experiment("sanity", [*args, "checks=[12]", "quick=true"], tmp_path / "q")
-    assert "\n" not in str(e.value)
+    enc = ["+backbone@encoders.dinov2=dinov2", "encoders.dinov2.weights=random:0"]
+    bad = {
+        r"check 12 \(encoder spread\), which needs encoders: add \+backbone@encoders": [
+            *args,
+            "checks=[12]",
+        ],
+        r"check 12\), which needs reference images": [*args[:3], *enc, "checks=[12]"],
+        r"quick drops checks 5, 6, 12 .* nothing is left": [
+            *args, *enc, "checks=[12]", "quick=true"
+        ],
+        r"alpha=0.01 is below the smallest p 3 permutations can give \(1/4\).*>= 99": [
+            *args, *enc, "encoder_spread.permutations=3", "encoder_spread.alpha=0.01"
+        ],
+    }  # fmt: skip
+    for i, (msg, over) in enumerate(bad.items()):
+        with pytest.raises(ConfigError, match=msg) as e:
+            run_experiment("sanity", over, tmp_path / f"bad{i}")
+        assert "\n" not in str(e.value)
 
 
 def test_fid_sensitivity_sample_sizes_larger_than_a_set_are_one_line_before_any_pass(
@@ -762,6 +776,51 @@ def test_fid_sensitivity_sample_sizes_larger_than_a_set_are_one_line_before_any_
     assert "\n" not in str(e.value) and not passes
 
 
+def test_sanity_check_12_encodes_only_the_drawn_rows(timm, tmp_path):
+    """encoder_spread.max_images caps the encoders' passes too (the test's rows, drawn before
+    any pass), not only the test: with 10 of 24 samples and 10 of 30 reference images the
+    encoder passes are over 10 images each, and the chosen network's distance is FID's formula
+    on the documented draw (default_rng(seed): choice of the samples' rows, then the
+    reference's, sorted)."""
+    from harness import data
+    from harness import feature_metrics as fm
+
+    args = [
+        "backbone=pixels",
+        "dataset=synthetic",
+        "dataset.count=24",
+        "+dataset@reference=synthetic",
+        "reference.seed=1",
+        "reference.count=30",
+        "checks=[12]",
+        "+backbone@encoders.dinov2=dinov2",
+        "encoders.dinov2.variant=vits14",
+        "encoders.dinov2.input_size=28",
+        "encoders.dinov2.weights=random:0",
+        "encoder_spread.max_images=10",
+        "encoder_spread.permutations=19",
+        "progress=false",
+    ]
+    report = run_experiment("sanity", args, tmp_path / "s").result.objects["report"]
+    (c12,) = report["checks"]
+    enc = [r for r in report["passes"] if r["network"] == "dinov2"]
+    assert [(r["images"], r["n_images"]) for r in enc] == [("samples", 10), ("reference", 10)]
+    assert (c12["details"]["n_samples"], c12["details"]["n_reference"]) == (10, 10)
+    rng = np.random.default_rng(0)
+    si, ri = np.sort(rng.choice(24, 10, replace=False)), np.sort(rng.choice(30, 10, False))
+    pix = [
+        np.concatenate(list(data.load_source("synthetic", count=n, seed=seed).batches(64)))
+        .reshape(n, -1)
+        .astype(np.float32)[rows]
+        / 255
+        for n, seed, rows in ((24, 0, si), (30, 1, ri))
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fm.RankDeficientWarning)
+        want = fm.fid(*pix).value
+    assert c12["details"]["values"]["fd_pixels"] == pytest.approx(want, rel=1e-9)
+
+
 def test_sanity_check_12_counts_networks_not_names(timm, tmp_path):
     """An encoder named like the chosen network gets its own entry (it once overwrote the
     chosen one's), and one identical to the chosen network is measured once, said in a note."""
@@ -782,11 +841,11 @@ def test_sanity_check_12_counts_networks_not_names(timm, tmp_path):
         "reference.count=12",
         "reference.seed=1",
         "checks=[12]",
-        "encoder_spread.permutations=5",
+        "encoder_spread.permutations=19",
         "progress=false",
     ]
     out = run_experiment("sanity", args, tmp_path / "s")
     (c12,) = out.result.objects["report"]["checks"]
     assert set(c12["details"]["calls"]) == {"dinov2", "dinov2 (encoders.dinov2)"}
     assert c12["details"]["notes"] == ["encoders.same is the chosen network: measured once"]
-    assert c12["value"]["networks"] == 2 and c12["details"]["permutations"] == 5
+    assert c12["value"]["networks"] == 2 and c12["details"]["permutations"] == 19

@@ -341,6 +341,18 @@ class ImageSource:
         vars(other).update(n_requested=int(n), _indices=None, _fingerprint=None)
         return other
 
+    def subset(self, rows) -> ImageSource:
+        """The same source restricted to ``rows`` (positions in its order; a copy, files not
+        re-read); its fingerprint names exactly these samples.  Random-access sources only."""
+        import copy
+
+        if not self.random_access:
+            raise HarnessError(f"{self.kind}: samples are generated in sequence: no subset")
+        other = copy.copy(self)
+        rows = np.asarray(rows, dtype=np.int64)
+        vars(other).update(_indices=self.indices[rows], _fingerprint=None)
+        return other
+
     def __len__(self) -> int:
         return int(self.indices.shape[0])
 

@@ -741,9 +741,9 @@ def check_encoder_spread(
 ) -> Check:
     """Do the networks agree whether the samples can be told from the reference?  ``tests``:
     :func:`encoder_test` per ``<metric>_<network>``; ``primary``: network -> the key of its
-    first distance (its call is the network's).  PASS when two or more networks make the same
-    call, WARN when they differ or fewer than two were measured; with random weights anywhere
-    the values are reported, not judged."""
+    first distance (its call is the network's).  PASS when every network (two or more) makes
+    the same call, WARN when they differ or fewer than two were measured; with random weights
+    anywhere the values are reported, not judged."""
     calls = {net: tests[key]["call"] for net, key in primary.items()}
     z = {k: t["z"] for k, t in tests.items()}
     status = PASS if len(calls) >= 2 and len(set(calls.values())) == 1 else WARN
@@ -766,7 +766,7 @@ def check_encoder_spread(
         "Inception features vs FD in DINOv2 features (Stein et al. 2023) or CMMD on CLIP "
         "embeddings (Jayasumana et al. 2024); a number one network calls close another may not",
         "Report FD_DINOv2 and CMMD beside FID, each with its network, weights hash and N "
-        "(details); where the networks differ, say so",
+        "(all values, below); where the networks differ, say so",
         {
             "calls": calls,
             "values": {k: t["value"] for k, t in tests.items()},

@@ -11,12 +11,14 @@ that plan passes of their own.  Adding a check is one function and one entry.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from omegaconf import OmegaConf
 
 from .. import config, inputs, protocols, rows, scores, stats_files
@@ -280,8 +282,12 @@ def _plan_encoders(ctx: Context, plan: PassPlan) -> None:
     others skipped, with why."""
     store = ctx.values[12] = {"features": {}, "metrics": {}, "random": [], "networks": {}}
     store["notes"], store["missing"] = [], {}
-    if ctx.ref is None:
+    if ctx.ref is None or min(len(ctx.src), len(ctx.ref)) < 2:
         return
+    # the rows the test uses (at most max_images of each), drawn before any pass: the encoders
+    # pass over those rows only (the chosen network's pass, over all, serves other checks)
+    draws = store["draws"] = C.permutation_draws(len(ctx.src), len(ctx.ref), ctx.cfg.encoder_spread)
+    sources = {"samples": _rows_of(ctx.src, draws[0]), "reference": _rows_of(ctx.ref, draws[1])}
     built: dict = {}
     nets, missing = inputs.load_available(ctx.cfg, "encoders", seconds=built)
     for key, enc in nets.items():
@@ -296,7 +302,7 @@ def _plan_encoders(ctx: Context, plan: PassPlan) -> None:
         store["networks"][name] = f"{enc.name} ({weights_short(enc)})"
         if enc.random_weights:
             store["random"].append(name)
-        for images, source in (("samples", ctx.src), ("reference", ctx.ref)):
+        for images, source in sources.items():
             plan.add(
                 enc,
                 source,
@@ -316,6 +322,13 @@ def _plan_encoders(ctx: Context, plan: PassPlan) -> None:
     ctx.missing.update({f"encoders.{k}": why for k, why in missing.items()})
 
 
+def _rows_of(src, rows):
+    """``src`` at ``rows`` (all of it when they are all; a sequential source: all of it)."""
+    if len(rows) == len(src) or not src.random_access:
+        return src
+    return src.subset(rows)
+
+
 def _encoder_not_run(ctx: Context, store: dict) -> C.Check | None:
     """Check 12 NOT RUN: no reference images, no encoders, none available, too few images."""
     if ctx.ref is None:
@@ -324,6 +337,13 @@ def _encoder_not_run(ctx: Context, store: dict) -> C.Check | None:
             "not run: needs reference images (a statistics file holds no images to pass through "
             "other networks)",
             f"give reference images: {REFERENCE_SYNTAX.split(', or')[0]}",
+            ENCODERS_WHY,
+        )
+    if min(len(ctx.src), len(ctx.ref)) < 2:
+        return not_run(
+            12,
+            "not run: a permutation test needs at least 2 samples and 2 reference images",
+            "give more images",
             ENCODERS_WHY,
         )
     if not store["features"]:
@@ -337,13 +357,6 @@ def _encoder_not_run(ctx: Context, store: dict) -> C.Check | None:
                 ENCODERS_WHY,
             )
         return not_run(12, "not run: no encoders chosen", f"add {ENCODERS_SYNTAX}", ENCODERS_WHY)
-    if min(len(ctx.src), len(ctx.ref)) < 2:
-        return not_run(
-            12,
-            "not run: a permutation test needs at least 2 samples and 2 reference images",
-            "give more images",
-            ENCODERS_WHY,
-        )
     return None
 
 
@@ -361,11 +374,14 @@ def _encoder_spread(ctx: Context) -> C.Check:
     for name, f in store["features"].items():
         networks[name] = store["networks"][name]
         nets[name] = {m: (f["samples"], f["reference"]) for m in store["metrics"][name]}
-    draws = C.permutation_draws(len(ctx.src), len(ctx.ref), cfg)
+    draws = store["draws"]
     tests, primary = {}, {}
     for name, by_metric in nets.items():
         for m, (s, r) in by_metric.items():
-            tests[f"{m}_{name}"] = C.encoder_test(s, r, m, draws, cfg)
+            # an encoder's features are of the drawn rows already, in the drawn order
+            rows_s = draws[0] if len(s) == len(ctx.src) else np.arange(len(s))
+            rows_r = draws[1] if len(r) == len(ctx.ref) else np.arange(len(r))
+            tests[f"{m}_{name}"] = C.encoder_test(s, r, m, (rows_s, rows_r, draws[2]), cfg)
         primary[name] = f"{next(iter(by_metric))}_{name}"
     setup = {
         "n_samples": len(draws[0]),
@@ -486,6 +502,25 @@ def reference_given(values: dict, prefix: str) -> None:
                 f"checks={list(values['checks'])} asks for {d.title} (check {c}), which needs "
                 f"reference images: add {REFERENCE_SYNTAX.split(', or')[0]}"
             )
+
+
+def encoders_given(values: dict, prefix: str) -> None:
+    """Schema check: check 12 asked for by id needs encoders (with all checks it is listed NOT
+    RUN instead), and its alpha must be reachable with its permutations (p >= 1/(K + 1))."""
+    asked = 12 in (values.get("checks") or ())
+    if asked and not values.get("encoders"):
+        raise ConfigError(
+            f"checks={list(values['checks'])} asks for check 12 (encoder spread), which needs "
+            f"encoders: add {ENCODERS_SYNTAX}"
+        )
+    spread = values.get("encoder_spread") or {}
+    k, alpha = spread.get("permutations"), spread.get("alpha")
+    if k is not None and alpha is not None and alpha < 1 / (k + 1):
+        raise ConfigError(
+            f"encoder_spread.alpha={alpha} is below the smallest p {k} permutations can give "
+            f"(1/{k + 1}): no network could ever tell your samples apart; set "
+            f"encoder_spread.permutations >= {math.ceil(1 / alpha) - 1} or a larger alpha"
+        )
 
 
 def selected_checks(cfg) -> list[int]:
