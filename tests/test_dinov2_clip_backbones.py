@@ -662,28 +662,44 @@ def test_random_weight_smoke_runs_of_metric_properties_and_sanity(tmp_path, back
     assert san.result.random_weights
 
 
+#: check 12 on pixel space (24 samples, 30 reference images) with a small random DINOv2
+PIXELS_AND_DINO = [
+    "backbone=pixels",
+    "dataset=synthetic",
+    "dataset.count=24",
+    "+dataset@reference=synthetic",
+    "reference.seed=1",
+    "reference.count=30",
+    "+backbone@encoders.dinov2=dinov2",
+    "encoders.dinov2.variant=vits14",
+    "encoders.dinov2.input_size=28",
+    "encoders.dinov2.weights=random:0",
+]
+
+
+def pixel_fd(rows_s=slice(None), rows_r=slice(None)) -> float:
+    """FID's formula on the pixel-space features of PIXELS_AND_DINO's images at the given rows,
+    computed here from the images (float32 x / 255, as a pass returns them)."""
+    from harness import data
+    from harness import feature_metrics as fm
+
+    pix = [
+        np.concatenate(list(data.load_source("synthetic", count=n, seed=seed).batches(64)))
+        .reshape(n, -1)
+        .astype(np.float32)[rows]
+        / 255
+        for n, seed, rows in ((24, 0, rows_s), (30, 1, rows_r))
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fm.RankDeficientWarning)
+        return fm.fid(*pix).value
+
+
 def test_sanity_check_12_ranks_the_samples_under_each_network(offline, timm, tmp_path):
     """Issue 29 item 3: the sanity report's encoder spread.  Chosen network: pixel space (its FD
     recomputed here from the images themselves); encoders: DINOv2 (random weights, labelled) and
     CLIP with the default pretrained weights, absent offline: skipped, with the file named."""
-    from harness import data
-    from harness import feature_metrics as fm
-
-    args = [
-        "backbone=pixels",
-        "dataset=synthetic",
-        "dataset.count=24",
-        "+dataset@reference=synthetic",
-        "reference.seed=1",
-        "reference.count=30",
-        "checks=[10,12]",
-        "+backbone@encoders.dinov2=dinov2",
-        "encoders.dinov2.variant=vits14",
-        "encoders.dinov2.input_size=28",
-        "encoders.dinov2.weights=random:0",
-        "+backbone@encoders.clip=clip",
-        "progress=false",
-    ]
+    args = [*PIXELS_AND_DINO, "checks=[10,12]", "+backbone@encoders.clip=clip", "progress=false"]
     out = run_experiment("sanity", args, tmp_path / "s")
     report = out.result.objects["report"]
     c12 = next(c for c in report["checks"] if c["id"] == 12)
@@ -693,18 +709,7 @@ def test_sanity_check_12_ranks_the_samples_under_each_network(offline, timm, tmp
     assert (d["n_samples"], d["n_reference"], d["permutations"]) == (24, 30, 39)
     assert set(d["calls"]) == {"pixels", "dinov2"}
     assert report["missing_backbones"].keys() == {"encoders.clip"}
-    pix = {
-        # the pool features a pass returns are float32: x / 255 in float32
-        name: np.concatenate(list(src.batches(64))).reshape(n, -1).astype(np.float32) / 255
-        for name, src, n in (
-            ("samples", data.load_source("synthetic", count=24), 24),
-            ("reference", data.load_source("synthetic", count=30, seed=1), 30),
-        )
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", fm.RankDeficientWarning)
-        want = fm.fid(pix["samples"], pix["reference"]).value
-    assert c12["details"]["values"]["fd_pixels"] == pytest.approx(want, rel=1e-9)
+    assert c12["details"]["values"]["fd_pixels"] == pytest.approx(pixel_fd(), rel=1e-9)
     rows = [r for r in report["passes"] if 12 in r["checks"]]
     assert [(r["network"], r["images"], r["how"]) for r in rows if r["how"] != "skipped"] == [
         ("pixels", "samples", "computed"),
@@ -782,21 +787,9 @@ def test_sanity_check_12_encodes_only_the_drawn_rows(timm, tmp_path):
     encoder passes are over 10 images each, and the chosen network's distance is FID's formula
     on the documented draw (default_rng(seed): choice of the samples' rows, then the
     reference's, sorted)."""
-    from harness import data
-    from harness import feature_metrics as fm
-
     args = [
-        "backbone=pixels",
-        "dataset=synthetic",
-        "dataset.count=24",
-        "+dataset@reference=synthetic",
-        "reference.seed=1",
-        "reference.count=30",
+        *PIXELS_AND_DINO,
         "checks=[12]",
-        "+backbone@encoders.dinov2=dinov2",
-        "encoders.dinov2.variant=vits14",
-        "encoders.dinov2.input_size=28",
-        "encoders.dinov2.weights=random:0",
         "encoder_spread.max_images=10",
         "encoder_spread.permutations=19",
         "progress=false",
@@ -808,17 +801,7 @@ def test_sanity_check_12_encodes_only_the_drawn_rows(timm, tmp_path):
     assert (c12["details"]["n_samples"], c12["details"]["n_reference"]) == (10, 10)
     rng = np.random.default_rng(0)
     si, ri = np.sort(rng.choice(24, 10, replace=False)), np.sort(rng.choice(30, 10, False))
-    pix = [
-        np.concatenate(list(data.load_source("synthetic", count=n, seed=seed).batches(64)))
-        .reshape(n, -1)
-        .astype(np.float32)[rows]
-        / 255
-        for n, seed, rows in ((24, 0, si), (30, 1, ri))
-    ]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", fm.RankDeficientWarning)
-        want = fm.fid(*pix).value
-    assert c12["details"]["values"]["fd_pixels"] == pytest.approx(want, rel=1e-9)
+    assert c12["details"]["values"]["fd_pixels"] == pytest.approx(pixel_fd(si, ri), rel=1e-9)
 
 
 def test_sanity_check_12_counts_networks_not_names(timm, tmp_path):
